@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+
+/// @title ModelRegistry
+/// @notice Every model is an ERC-721 token owned by its publisher; its versions are appended and never
+///         changed or removed. A version records the digest of its canonical weights (the CID v1 raw
+///         sha256 derives from the digest), its format, its parent, and a commitment to its datasets,
+///         metrics, training run and licence, which are emitted in full in `VersionAdded`. Auditors
+///         attest versions with two signatures over one EIP-712 digest: ECDSA, checked here, and
+///         ML-DSA-65, stored in the log and checked off-chain against the key each auditor bound once.
+/// @dev Gas: a version costs four storage slots. Lists (datasets, metrics) live in the event log and are
+///      bound by `detailsHash`, so clients read them from logs and check them against storage.
+contract ModelRegistry is ERC721, EIP712, Nonces {
+    /// @notice Fixed-point scale of metric values: 1_000_000 means 1.0.
+    int256 public constant METRIC_SCALE = 1e6;
+    /// @notice Byte length of an ML-DSA-65 public key (FIPS 204).
+    uint256 public constant PQ_PUBLIC_KEY_LENGTH = 1952;
+    /// @notice Byte length of an ML-DSA-65 signature (FIPS 204).
+    uint256 public constant PQ_SIGNATURE_LENGTH = 3309;
+    /// @notice At most this many datasets and this many metrics per version.
+    uint256 public constant MAX_ENTRIES = 64;
+
+    bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
+        "Attestation(address attester,uint256 modelId,uint32 version,bytes32 weightsDigest,bytes32 claimDigest,uint8 verdict,bytes32 pqKeyHash,uint256 nonce)"
+    );
+
+    enum Verdict {
+        None,
+        Pass,
+        Fail,
+        Inconclusive
+    }
+
+    struct Metric {
+        bytes32 name;
+        int256 value;
+    }
+
+    struct VersionInput {
+        bytes32 weightsDigest;
+        bytes8 format;
+        uint48 parentModel;
+        uint32 parentVersion;
+        bytes32[] datasets;
+        Metric[] metrics;
+        bytes32 trainingRun;
+        bytes32 licence;
+        bytes32 modelCard;
+    }
+
+    struct Version {
+        bytes32 weightsDigest;
+        bytes32 modelCard;
+        bytes32 detailsHash;
+        uint40 createdAt;
+        uint48 parentModel;
+        uint32 parentVersion;
+        bytes8 format;
+        uint32 attestationCount;
+        bool deprecated;
+    }
+
+    struct AttestationInput {
+        address attester;
+        uint256 modelId;
+        uint32 version;
+        bytes32 claimDigest;
+        Verdict verdict;
+    }
+
+    struct Attestation {
+        address attester;
+        uint40 createdAt;
+        Verdict verdict;
+        bytes32 claimDigest;
+        bytes32 pqSignatureHash;
+    }
+
+    uint48 public modelCount;
+    mapping(uint256 modelId => uint32) public versionCount;
+    mapping(uint256 modelId => mapping(uint256 version => Version)) private _versions;
+    mapping(uint256 modelId => mapping(uint256 version => mapping(uint256 index => Attestation))) private _attestations;
+    mapping(address attester => bytes32) public pqKeyHash;
+
+    event ModelRegistered(uint256 indexed modelId, address indexed owner, string name);
+    event VersionAdded(
+        uint256 indexed modelId,
+        uint32 indexed version,
+        bytes32 indexed weightsDigest,
+        address publisher,
+        VersionInput input
+    );
+    event VersionDeprecated(uint256 indexed modelId, uint32 indexed version, string reason);
+    event PqKeyBound(address indexed attester, bytes32 keyHash, bytes publicKey);
+    event Attested(
+        uint256 indexed modelId,
+        uint32 indexed version,
+        address indexed attester,
+        uint32 index,
+        AttestationInput input,
+        uint256 nonce,
+        bytes ecdsaSignature,
+        bytes pqSignature
+    );
+
+    error UnknownModel(uint256 modelId);
+    error NotModelOwner(uint256 modelId, address caller);
+    error EmptyWeightsDigest();
+    error UnknownVersion(uint256 modelId, uint32 version);
+    error UnknownParentVersion(uint48 parentModel, uint32 parentVersion);
+    error TooManyEntries(uint256 datasets, uint256 metrics);
+    error VersionAlreadyDeprecated(uint256 modelId, uint32 version);
+    error EmptyReason();
+    error InvalidVerdict();
+    error PqKeyAlreadyBound(address attester);
+    error PqKeyNotBound(address attester);
+    error InvalidPqKeyLength(uint256 length);
+    error InvalidPqSignatureLength(uint256 length);
+    error InvalidAttestationSignature(address attester);
+    error UnknownAttestation(uint256 modelId, uint32 version, uint32 index);
+
+    constructor() ERC721("Ledgermind Model", "LMODEL") EIP712("Ledgermind ModelRegistry", "1") {}
+
+    /// @notice Registers a new model, minted as an ERC-721 token to the caller.
+    /// @param name A human-readable name, kept in the log only.
+    /// @return modelId The new model's token id, counting from 1.
+    function registerModel(string calldata name) external returns (uint256 modelId) {
+        modelId = ++modelCount;
+        _mint(msg.sender, modelId);
+        emit ModelRegistered(modelId, msg.sender, name);
+    }
+
+    /// @notice Appends a version to a model. Versions count from 1 and can never be changed or removed.
+    /// @dev Only the model's owner, or an account it approved, may append (a training protocol, say).
+    /// @param modelId The model to extend.
+    /// @param input The version's weights digest, format, parent (0 for none) and details.
+    /// @return version The new version's number.
+    function addVersion(uint256 modelId, VersionInput calldata input) external returns (uint32 version) {
+        address owner = _ownerOf(modelId);
+        if (owner == address(0)) revert UnknownModel(modelId);
+        if (!_isAuthorized(owner, msg.sender, modelId)) revert NotModelOwner(modelId, msg.sender);
+        if (input.weightsDigest == bytes32(0)) revert EmptyWeightsDigest();
+        if (input.datasets.length > MAX_ENTRIES || input.metrics.length > MAX_ENTRIES) {
+            revert TooManyEntries(input.datasets.length, input.metrics.length);
+        }
+        if (input.parentModel != 0 && input.parentVersion > versionCount[input.parentModel]) {
+            revert UnknownParentVersion(input.parentModel, input.parentVersion);
+        }
+        if (input.parentModel != 0 && input.parentVersion == 0) {
+            revert UnknownParentVersion(input.parentModel, input.parentVersion);
+        }
+
+        version = ++versionCount[modelId];
+        _versions[modelId][version] = Version({
+            weightsDigest: input.weightsDigest,
+            modelCard: input.modelCard,
+            detailsHash: detailsHash(input.datasets, input.metrics, input.trainingRun, input.licence),
+            createdAt: uint40(block.timestamp),
+            parentModel: input.parentModel,
+            parentVersion: input.parentVersion,
+            format: input.format,
+            attestationCount: 0,
+            deprecated: false
+        });
+        emit VersionAdded(modelId, version, input.weightsDigest, msg.sender, input);
+    }
+
+    /// @notice Marks a version deprecated, with a reason. Nothing is erased; the flag cannot be undone.
+    /// @param modelId The model.
+    /// @param version The version to flag.
+    /// @param reason Why users should stop using it, kept in the log.
+    function deprecateVersion(uint256 modelId, uint32 version, string calldata reason) external {
+        Version storage v = _existingVersion(modelId, version);
+        address owner = _ownerOf(modelId);
+        if (!_isAuthorized(owner, msg.sender, modelId)) revert NotModelOwner(modelId, msg.sender);
+        if (v.deprecated) revert VersionAlreadyDeprecated(modelId, version);
+        if (bytes(reason).length == 0) revert EmptyReason();
+        v.deprecated = true;
+        emit VersionDeprecated(modelId, version, reason);
+    }
+
+    /// @notice Binds the caller's ML-DSA-65 public key to its address, once and for good.
+    /// @param publicKey The 1,952-byte public key, kept in the log; its hash is stored.
+    function bindPqKey(bytes calldata publicKey) external {
+        if (publicKey.length != PQ_PUBLIC_KEY_LENGTH) revert InvalidPqKeyLength(publicKey.length);
+        if (pqKeyHash[msg.sender] != bytes32(0)) revert PqKeyAlreadyBound(msg.sender);
+        bytes32 keyHash = keccak256(publicKey);
+        pqKeyHash[msg.sender] = keyHash;
+        emit PqKeyBound(msg.sender, keyHash, publicKey);
+    }
+
+    /// @notice Records an attestation signed by `input.attester`; anyone may submit it.
+    /// @dev The ECDSA signature is checked here against the EIP-712 digest; the ML-DSA signature of the same
+    ///      digest is stored by hash and emitted, since verifying it on-chain would cost millions of gas.
+    /// @param input Who attests which version, the digest of the claim document, and the verdict.
+    /// @param ecdsaSignature The attester's 65-byte signature of `attestationDigest(input, nonces(attester))`.
+    /// @param pqSignature The attester's ML-DSA-65 signature of the same digest.
+    /// @return index The attestation's position among the version's attestations.
+    function attest(AttestationInput calldata input, bytes calldata ecdsaSignature, bytes calldata pqSignature)
+        external
+        returns (uint32 index)
+    {
+        Version storage v = _existingVersion(input.modelId, input.version);
+        if (input.verdict == Verdict.None) revert InvalidVerdict();
+        if (pqKeyHash[input.attester] == bytes32(0)) revert PqKeyNotBound(input.attester);
+        if (pqSignature.length != PQ_SIGNATURE_LENGTH) revert InvalidPqSignatureLength(pqSignature.length);
+
+        uint256 nonce = _useNonce(input.attester);
+        bytes32 digest = attestationDigest(input, nonce);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, ecdsaSignature);
+        if (err != ECDSA.RecoverError.NoError || signer != input.attester) {
+            revert InvalidAttestationSignature(input.attester);
+        }
+
+        index = v.attestationCount++;
+        _attestations[input.modelId][input.version][index] = Attestation({
+            attester: input.attester,
+            createdAt: uint40(block.timestamp),
+            verdict: input.verdict,
+            claimDigest: input.claimDigest,
+            pqSignatureHash: keccak256(pqSignature)
+        });
+        emit Attested(input.modelId, input.version, input.attester, index, input, nonce, ecdsaSignature, pqSignature);
+    }
+
+    /// @notice The EIP-712 digest that both of an attester's signatures sign.
+    /// @param input The attestation.
+    /// @param nonce The attester's nonce at submission (`nonces(attester)`).
+    function attestationDigest(AttestationInput calldata input, uint256 nonce) public view returns (bytes32) {
+        bytes32 weightsDigest = _versions[input.modelId][input.version].weightsDigest;
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    ATTESTATION_TYPEHASH,
+                    input.attester,
+                    input.modelId,
+                    input.version,
+                    weightsDigest,
+                    input.claimDigest,
+                    input.verdict,
+                    pqKeyHash[input.attester],
+                    nonce
+                )
+            )
+        );
+    }
+
+    /// @notice The commitment to a version's lists, as stored in `Version.detailsHash`.
+    function detailsHash(bytes32[] calldata datasets, Metric[] calldata metrics, bytes32 trainingRun, bytes32 licence)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(datasets, metrics, trainingRun, licence));
+    }
+
+    /// @notice A version's stored record.
+    function getVersion(uint256 modelId, uint32 version) external view returns (Version memory) {
+        return _existingVersion(modelId, version);
+    }
+
+    /// @notice One attestation of a version.
+    function getAttestation(uint256 modelId, uint32 version, uint32 index) external view returns (Attestation memory) {
+        Version storage v = _existingVersion(modelId, version);
+        if (index >= v.attestationCount) revert UnknownAttestation(modelId, version, index);
+        return _attestations[modelId][version][index];
+    }
+
+    function _existingVersion(uint256 modelId, uint32 version) private view returns (Version storage v) {
+        if (_ownerOf(modelId) == address(0)) revert UnknownModel(modelId);
+        if (version == 0 || version > versionCount[modelId]) revert UnknownVersion(modelId, version);
+        return _versions[modelId][version];
+    }
+}
