@@ -55,7 +55,6 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
 
     struct Version {
         bytes32 weightsDigest;
-        bytes32 modelCard;
         bytes32 detailsHash;
         uint40 createdAt;
         uint48 parentModel;
@@ -81,8 +80,15 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         bytes32 pqSignatureHash;
     }
 
+    /// @dev `registeredAt` makes the slot non-zero at registration, so the first version pays for a
+    ///      warm update of `versionCount` rather than a fresh slot.
+    struct Model {
+        uint32 versionCount;
+        uint40 registeredAt;
+    }
+
     uint48 public modelCount;
-    mapping(uint256 modelId => uint32) public versionCount;
+    mapping(uint256 modelId => Model) private _models;
     mapping(uint256 modelId => mapping(uint256 version => Version)) private _versions;
     mapping(uint256 modelId => mapping(uint256 version => mapping(uint256 index => Attestation))) private _attestations;
     mapping(address attester => bytes32) public pqKeyHash;
@@ -131,6 +137,7 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
     /// @return modelId The new model's token id, counting from 1.
     function registerModel(string calldata name) external returns (uint256 modelId) {
         modelId = ++modelCount;
+        _models[modelId] = Model({versionCount: 0, registeredAt: uint40(block.timestamp)});
         _mint(msg.sender, modelId);
         emit ModelRegistered(modelId, msg.sender, name);
     }
@@ -148,18 +155,17 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         if (input.datasets.length > MAX_ENTRIES || input.metrics.length > MAX_ENTRIES) {
             revert TooManyEntries(input.datasets.length, input.metrics.length);
         }
-        if (input.parentModel != 0 && input.parentVersion > versionCount[input.parentModel]) {
+        if (input.parentModel != 0 && input.parentVersion > _models[input.parentModel].versionCount) {
             revert UnknownParentVersion(input.parentModel, input.parentVersion);
         }
         if (input.parentModel != 0 && input.parentVersion == 0) {
             revert UnknownParentVersion(input.parentModel, input.parentVersion);
         }
 
-        version = ++versionCount[modelId];
+        version = ++_models[modelId].versionCount;
         _versions[modelId][version] = Version({
             weightsDigest: input.weightsDigest,
-            modelCard: input.modelCard,
-            detailsHash: detailsHash(input.datasets, input.metrics, input.trainingRun, input.licence),
+            detailsHash: detailsHash(input.datasets, input.metrics, input.trainingRun, input.licence, input.modelCard),
             createdAt: uint40(block.timestamp),
             parentModel: input.parentModel,
             parentVersion: input.parentVersion,
@@ -250,21 +256,39 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         );
     }
 
-    /// @notice The commitment to a version's lists, as stored in `Version.detailsHash`.
-    function detailsHash(bytes32[] calldata datasets, Metric[] calldata metrics, bytes32 trainingRun, bytes32 licence)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(datasets, metrics, trainingRun, licence));
+    /// @notice The commitment to a version's details, as stored in `Version.detailsHash`.
+    /// @param datasets Digests of the datasets the version was trained on.
+    /// @param metrics Metric names and fixed-point values.
+    /// @param trainingRun Digest of the training-run record.
+    /// @param licence The SPDX licence id as a short string.
+    /// @param modelCard Digest of the model card document.
+    function detailsHash(
+        bytes32[] calldata datasets,
+        Metric[] calldata metrics,
+        bytes32 trainingRun,
+        bytes32 licence,
+        bytes32 modelCard
+    ) public pure returns (bytes32) {
+        return keccak256(abi.encode(datasets, metrics, trainingRun, licence, modelCard));
+    }
+
+    /// @notice How many versions a model has; its versions are numbered 1 to this.
+    /// @param modelId The model.
+    function versionCount(uint256 modelId) public view returns (uint32) {
+        return _models[modelId].versionCount;
     }
 
     /// @notice A version's stored record.
+    /// @param modelId The model.
+    /// @param version The version, from 1.
     function getVersion(uint256 modelId, uint32 version) external view returns (Version memory) {
         return _existingVersion(modelId, version);
     }
 
     /// @notice One attestation of a version.
+    /// @param modelId The model.
+    /// @param version The version.
+    /// @param index The attestation's position, from 0.
     function getAttestation(uint256 modelId, uint32 version, uint32 index) external view returns (Attestation memory) {
         Version storage v = _existingVersion(modelId, version);
         if (index >= v.attestationCount) revert UnknownAttestation(modelId, version, index);
@@ -273,7 +297,7 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
 
     function _existingVersion(uint256 modelId, uint32 version) private view returns (Version storage v) {
         if (_ownerOf(modelId) == address(0)) revert UnknownModel(modelId);
-        if (version == 0 || version > versionCount[modelId]) revert UnknownVersion(modelId, version);
+        if (version == 0 || version > _models[modelId].versionCount) revert UnknownVersion(modelId, version);
         return _versions[modelId][version];
     }
 }

@@ -1,7 +1,12 @@
 // Compiles contracts/ (cached by source hash) and writes src/chain/generated/contracts.ts.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CompilationError, compileContracts, PROJECT_ROOT, renderTypedArtifacts } from "../src/chain/compile.ts";
+import {
+  CompilationError,
+  compileContracts,
+  PROJECT_ROOT,
+  renderTypedArtifacts,
+} from "../src/chain/compile.ts";
 
 const quiet = process.argv.includes("--quiet");
 const started = performance.now();

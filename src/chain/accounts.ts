@@ -1,4 +1,9 @@
-import { type HDAccount, mnemonicToAccount, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import {
+  type HDAccount,
+  mnemonicToAccount,
+  type PrivateKeyAccount,
+  privateKeyToAccount,
+} from "viem/accounts";
 
 /**
  * The well-known development mnemonic that both the embedded EVM and `ledgermind chain` fund.

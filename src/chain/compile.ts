@@ -76,7 +76,8 @@ function resolveImport(from: string, spec: string): string {
 }
 
 function readSource(path: string, contractsDir: string): string {
-  if (path.startsWith("contracts/")) return readFileSync(join(contractsDir, path.slice("contracts/".length)), "utf8");
+  if (path.startsWith("contracts/"))
+    return readFileSync(join(contractsDir, path.slice("contracts/".length)), "utf8");
   // Library imports (OpenZeppelin) resolve from node_modules, as Node would resolve the package.
   const [scope, name, ...rest] = path.split("/");
   const pkg = path.startsWith("@") ? `${scope}/${name}` : (scope as string);

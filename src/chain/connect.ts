@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import {
+  type Account,
   type Chain,
   createPublicClient,
   createWalletClient,
@@ -9,7 +10,6 @@ import {
   type PublicClient,
   type Transport,
   type WalletClient,
-  type Account,
 } from "viem";
 import { type LocalAccount, resolveAccounts } from "./accounts.ts";
 import { EMBEDDED_CHAIN_ID, openEmbeddedChain } from "./embedded.ts";
@@ -57,7 +57,8 @@ export async function connect(opts: ConnectOptions = {}): Promise<LedgerChain> {
   let kind: LedgerChain["kind"];
   if (opts.rpc) {
     kind = "rpc";
-    if (!/^https?:\/\//.test(opts.rpc)) throw new ConnectionError(`--rpc must be an http(s) URL, got "${opts.rpc}"`);
+    if (!/^https?:\/\//.test(opts.rpc))
+      throw new ConnectionError(`--rpc must be an http(s) URL, got "${opts.rpc}"`);
     transport = http(opts.rpc, { retryCount: 0, timeout: 30_000 });
     try {
       const probe = createPublicClient({ transport });
@@ -89,7 +90,8 @@ export async function connect(opts: ConnectOptions = {}): Promise<LedgerChain> {
     accounts,
     wallet(index = 0) {
       const account = accounts[index];
-      if (!account) throw new UnknownAccountError(`account #${index} is not configured (${accounts.length} keys)`);
+      if (!account)
+        throw new UnknownAccountError(`account #${index} is not configured (${accounts.length} keys)`);
       let w = wallets.get(index);
       if (!w) {
         w = createWalletClient({ account, chain, transport });

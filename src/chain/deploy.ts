@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { type Address, parseEther } from "viem";
 import type { LedgerChain } from "./connect.ts";
-import * as artifacts from "./generated/contracts.ts";
+import { MindToken, ModelRegistry, sourceHash } from "./generated/contracts.ts";
 import { sendAndWait } from "./tx.ts";
 
 export const CONTRACT_NAMES = ["MindToken", "ModelRegistry"] as const;
@@ -20,7 +20,9 @@ export interface Manifest {
 export class NotDeployedError extends Error {
   override name = "NotDeployedError";
   constructor(chainId: number, detail: string) {
-    super(`no Ledgermind deployment on chain ${chainId} (${detail}): run \`ledgermind deploy\` with the same --rpc`);
+    super(
+      `no Ledgermind deployment on chain ${chainId} (${detail}): run \`ledgermind deploy\` with the same --rpc`,
+    );
   }
 }
 
@@ -42,6 +44,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
     MindToken: [deployer, TOKEN_SUPPLY],
     ModelRegistry: [],
   };
+  const artifacts = { MindToken, ModelRegistry };
   for (const name of CONTRACT_NAMES) {
     const { abi, bytecode } = artifacts[name];
     const receipt = await sendAndWait(
@@ -56,7 +59,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
   const manifest: Manifest = {
     format: "ledgermind.deployment/1",
     chainId: chain.chainId,
-    sourceHash: artifacts.sourceHash,
+    sourceHash,
     deployedAt: new Date().toISOString(),
     deployer,
     contracts: deployed,
@@ -87,7 +90,8 @@ export async function readManifest(chain: LedgerChain): Promise<Manifest | undef
     const entry = manifest.contracts[name];
     if (!entry) throw new NotDeployedError(chain.chainId, `the manifest lacks ${name}`);
     const code = await chain.publicClient.getCode({ address: entry.address });
-    if (!code || code === "0x") throw new NotDeployedError(chain.chainId, `no code at ${name}'s ${entry.address}`);
+    if (!code || code === "0x")
+      throw new NotDeployedError(chain.chainId, `no code at ${name}'s ${entry.address}`);
   }
   return manifest;
 }

@@ -117,7 +117,11 @@ function recording(request: RequestFn, journal: Journal): RequestFn {
       const mined = after.number > before.number;
       if (mined || (error === undefined && STATE_SETTING_METHODS.has(args.method))) {
         const firstMined = mined ? await blockTimestamp(request, before.number + 1n) : after.timestamp;
-        journal.append({ method: args.method, params: (args.params as unknown[]) ?? [], timestamp: firstMined });
+        journal.append({
+          method: args.method,
+          params: (args.params as unknown[]) ?? [],
+          timestamp: firstMined,
+        });
       }
       if (error !== undefined) throw error;
       return result;
@@ -129,7 +133,10 @@ function recording(request: RequestFn, journal: Journal): RequestFn {
 }
 
 async function blockTimestamp(request: RequestFn, n: bigint): Promise<number> {
-  const block = (await request({ method: "eth_getBlockByNumber", params: [`0x${n.toString(16)}`, false] })) as {
+  const block = (await request({
+    method: "eth_getBlockByNumber",
+    params: [`0x${n.toString(16)}`, false],
+  })) as {
     timestamp: string;
   };
   return Number(BigInt(block.timestamp));

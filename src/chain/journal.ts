@@ -1,4 +1,13 @@
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -21,7 +30,12 @@ export interface JournalEntry {
 }
 
 /** Calls that mine blocks; their effect on state is replayed verbatim with their recorded timestamp. */
-export const BLOCK_PRODUCING_METHODS = new Set(["eth_sendRawTransaction", "eth_sendTransaction", "evm_mine", "hardhat_mine"]);
+export const BLOCK_PRODUCING_METHODS = new Set([
+  "eth_sendRawTransaction",
+  "eth_sendTransaction",
+  "evm_mine",
+  "hardhat_mine",
+]);
 /** Calls that change state without mining. Time shifts are not listed: recorded timestamps carry them. */
 export const STATE_SETTING_METHODS = new Set([
   "hardhat_setBalance",

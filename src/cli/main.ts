@@ -1,0 +1,38 @@
+import { Command, CommanderError } from "commander";
+import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
+import { registerBlobCommands } from "./blob.ts";
+import { registerChainCommands } from "./chain.ts";
+import { UsageError } from "./context.ts";
+import { registerDemoCommand } from "./demo.ts";
+import { registerModelCommands } from "./model.ts";
+
+const program = new Command("ledgermind")
+  .description("Accountable AI on an EVM chain: model registry, attestations, verification")
+  .option("--rpc <url>", "an EVM JSON-RPC endpoint (default: the embedded EVM, persisted in --data-dir)")
+  .option("--data-dir <dir>", "where the embedded chain, deployments, keys and blobs live", DEFAULT_DATA_DIR)
+  .option("--json", "print results as JSON")
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+registerChainCommands(program);
+registerBlobCommands(program);
+registerModelCommands(program);
+registerDemoCommand(program);
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split("\n")[0]?.trim() || String(err);
+}
+
+try {
+  await program.parseAsync(process.argv);
+  process.exit(process.exitCode ?? 0);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed its one-line message (or the help, or the version)
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (process.env.LEDGERMIND_DEBUG) console.error(err);
+  console.error(`ledgermind: ${oneLine(err)}`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+}

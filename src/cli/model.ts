@@ -1,0 +1,280 @@
+import { existsSync } from "node:fs";
+import type { Command } from "commander";
+import { decodeModel } from "../ml/encoding.ts";
+import { VERDICTS, type VerdictName } from "../registry/attestation.ts";
+import {
+  addVersion,
+  attest,
+  CANONICAL_FORMAT,
+  deprecateVersion,
+  getLineage,
+  getModel,
+  getVersion,
+  openRegistry,
+  registerModel,
+  type VersionRecord,
+} from "../registry/client.ts";
+import { encodeModelCard, parseModelCard } from "../registry/model-card.ts";
+import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
+import { verifyVersion } from "../registry/verify.ts";
+import { digestFromCid, sha256Digest } from "../storage/cid.ts";
+import {
+  blobStore,
+  collect,
+  emit,
+  type GlobalOptions,
+  globalOptions,
+  parseModelId,
+  parseModelRef,
+  parseVersion,
+  UsageError,
+  withChain,
+} from "./context.ts";
+import { readInputFile, readJsonFile } from "./files.ts";
+
+/** A verification that found a mismatch: its problems are printed, then the process exits 1. */
+export class VerificationFailedError extends Error {
+  override name = "VerificationFailedError";
+}
+
+function parseAccount(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--account must be an index (0, 1, ...), got "${text}"`);
+  return Number(text);
+}
+
+function parseMetric(text: string, previous: Record<string, number> = {}): Record<string, number> {
+  const m = text.match(/^([^=]+)=(.+)$/);
+  const value = m ? Number(m[2]) : Number.NaN;
+  if (!m || !Number.isFinite(value)) throw new UsageError(`--metric takes NAME=NUMBER, got "${text}"`);
+  return { ...previous, [m[1] as string]: value };
+}
+
+/** A dataset reference is a CID, or a file that is stored first so that its CID can be referenced. */
+async function datasetCid(opts: GlobalOptions, ref: string): Promise<string> {
+  if (existsSync(ref)) return blobStore(opts).put(await readInputFile(ref));
+  digestFromCid(ref);
+  return ref;
+}
+
+export function versionLines(r: VersionRecord): string[] {
+  const metrics = Object.entries(r.metrics)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
+  return [
+    `model ${r.modelId} version ${r.version}${r.deprecated ? ` (DEPRECATED: ${r.deprecationReason ?? ""})` : ""}`,
+    `  weights      ${r.weightsCid} (${r.format})`,
+    `  parent       ${r.parent ? `${r.parent.modelId}@${r.parent.version}` : "none"}`,
+    `  datasets     ${r.datasets.length ? r.datasets.join(", ") : "none"}`,
+    `  metrics      ${metrics || "none"}`,
+    `  licence      ${r.licence || "none"}`,
+    `  model card   ${r.modelCardCid ?? "none"}`,
+    `  training run ${r.trainingRunCid ?? "none"}`,
+    `  published    ${new Date(r.createdAt * 1000).toISOString()} by ${r.publisher}`,
+    `  attestations ${r.attestationCount}`,
+  ];
+}
+
+export function registerModelCommands(program: Command): void {
+  const model = program.command("model").description("the on-chain model registry");
+
+  model
+    .command("register")
+    .description("register a new model (an ERC-721 token owned by the account)")
+    .requiredOption("--name <name>", "the model's name")
+    .option("--account <index>", "which configured account signs")
+    .action(async (o: { name: string; account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const { modelId, gasUsed } = await registerModel(reg, o.name, parseAccount(o.account));
+        emit(opts, { modelId, name: o.name, gasUsed }, () => [`registered model ${modelId} "${o.name}"`]);
+      });
+    });
+
+  model
+    .command("version <model>")
+    .description("append a version: stores the weights by CID and records their digest on-chain")
+    .requiredOption(
+      "--weights <file>",
+      "the weights, in the canonical encoding (LMQ1) unless --format says otherwise",
+    )
+    .option("--format <tag>", "format tag (up to 8 bytes)", CANONICAL_FORMAT)
+    .option("--parent <model@version>", "the version this one derives from")
+    .option("--dataset <cid|file>", "a dataset it was trained on (repeatable)", collect)
+    .option("--metric <name=value>", "a metric (repeatable)", parseMetric)
+    .option("--licence <spdx>", "the weights' licence (SPDX id)")
+    .option("--card <file>", "model card JSON (EU AI Act Annex IV fields), validated and stored by CID")
+    .option("--training-run <file>", "a record of the training run, stored by CID")
+    .option("--account <index>", "which configured account signs")
+    .action(async (modelArg: string, o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const modelId = parseModelId(modelArg);
+      const weights = await readInputFile(o.weights);
+      if (o.format === CANONICAL_FORMAT) decodeModel(weights);
+      const store = blobStore(opts);
+      const modelCardCid = o.card
+        ? await store.put(encodeModelCard(parseModelCard(await readJsonFile(o.card))))
+        : undefined;
+      const trainingRunCid = o.trainingRun ? await store.put(await readInputFile(o.trainingRun)) : undefined;
+      const datasets = await Promise.all(
+        ((o.dataset as string[] | undefined) ?? []).map((d) => datasetCid(opts, d)),
+      );
+      const weightsCid = await store.put(weights);
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const { version, gasUsed } = await addVersion(
+          reg,
+          modelId,
+          {
+            weightsCid,
+            format: o.format,
+            parent: o.parent ? parseModelRef(o.parent) : undefined,
+            datasets,
+            metrics: o.metric,
+            licence: o.licence,
+            modelCardCid,
+            trainingRunCid,
+          },
+          parseAccount(o.account),
+        );
+        emit(opts, { modelId, version, weightsCid, gasUsed }, () => [
+          `model ${modelId} version ${version}: weights ${weightsCid}`,
+        ]);
+      });
+    });
+
+  model
+    .command("show <model>")
+    .description("show a model, or one of its versions")
+    .option("--version <n>", "a version number")
+    .action(async (modelArg: string, o: { version?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const modelId = parseModelId(modelArg);
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        if (o.version) {
+          const record = await getVersion(reg, modelId, parseVersion(o.version));
+          emit(opts, record, () => versionLines(record));
+          return;
+        }
+        const info = await getModel(reg, modelId);
+        const versions: VersionRecord[] = [];
+        for (let v = 1; v <= info.versionCount; v++) versions.push(await getVersion(reg, modelId, v));
+        emit(opts, { ...info, versions }, () => [
+          `model ${info.modelId} "${info.name}" owned by ${info.owner}, ${info.versionCount} version(s)`,
+          ...versions.map(
+            (r) =>
+              `  v${r.version} ${r.weightsCid} parent ${r.parent ? `${r.parent.modelId}@${r.parent.version}` : "none"}${r.deprecated ? " DEPRECATED" : ""}`,
+          ),
+        ]);
+      });
+    });
+
+  model
+    .command("lineage <model>")
+    .description("a version and its ancestors, newest first")
+    .option("--version <n>", "a version number (default: the latest)")
+    .action(async (modelArg: string, o: { version?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const modelId = parseModelId(modelArg);
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const version = o.version ? parseVersion(o.version) : (await getModel(reg, modelId)).versionCount;
+        const lineage = await getLineage(reg, modelId, version);
+        emit(opts, lineage, () => lineageLines(lineage));
+      });
+    });
+
+  model
+    .command("attest <model>")
+    .description("attest a version, signed with both ECDSA (EIP-712) and ML-DSA-65")
+    .requiredOption("--version <n>", "the version")
+    .requiredOption("--claim <file>", "the claim document (an audit report, say), stored by CID")
+    .requiredOption("--verdict <verdict>", `one of ${Object.keys(VERDICTS).join(", ")}`)
+    .option("--account <index>", "which configured account attests")
+    .action(async (modelArg: string, o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const modelId = parseModelId(modelArg);
+      const version = parseVersion(o.version);
+      if (!(o.verdict in VERDICTS))
+        throw new UsageError(`--verdict must be one of ${Object.keys(VERDICTS).join(", ")}`);
+      const claimCid = await blobStore(opts).put(await readInputFile(o.claim));
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const account = parseAccount(o.account);
+        const pqKey = loadOrCreatePqKey(opts.dataDir, chain.wallet(account).account.address);
+        const { index, gasUsed } = await attest(reg, {
+          modelId,
+          version,
+          claimCid,
+          verdict: o.verdict as VerdictName,
+          pqKey,
+          account,
+        });
+        emit(opts, { modelId, version, index, claimCid, gasUsed }, () => [
+          `attestation #${index} on model ${modelId} version ${version}: ${o.verdict} (claim ${claimCid})`,
+        ]);
+      });
+    });
+
+  model
+    .command("verify [file]")
+    .description(
+      "check a weights file (or a stored CID) and every attestation's two signatures against the chain",
+    )
+    .requiredOption("--model <id>", "the model")
+    .requiredOption("--version <n>", "the version")
+    .option("--cid <cid>", "verify stored content by CID instead of a file")
+    .action(
+      async (file: string | undefined, o: { model: string; version: string; cid?: string }, cmd: Command) => {
+        const opts = globalOptions(cmd);
+        const modelId = parseModelId(o.model);
+        const version = parseVersion(o.version);
+        if (!file === !o.cid) throw new UsageError("give either a FILE or --cid, not both or neither");
+        // A CID is checked without downloading anything: its digest is what the chain records.
+        const digest = o.cid ? digestFromCid(o.cid) : sha256Digest(await readInputFile(file as string));
+        await withChain(opts, async (chain) => {
+          const reg = await openRegistry(chain);
+          const report = await verifyVersion(reg, modelId, version, digest);
+          emit(opts, report, () => [
+            report.ok
+              ? `OK: ${file ?? o.cid} is model ${modelId} version ${version} (${report.expected.cid}); ${report.attestations.length} attestation(s), every signature valid (ECDSA + ML-DSA-65)`
+              : `MISMATCH: ${report.problems.join("; ")}`,
+            ...(report.deprecated ? ["warning: this version is deprecated"] : []),
+          ]);
+          if (!report.ok) throw new VerificationFailedError(report.problems.join("; "));
+        });
+      },
+    );
+
+  model
+    .command("deprecate <model>")
+    .description("flag a version as deprecated, with a reason (nothing is erased)")
+    .requiredOption("--version <n>", "the version")
+    .requiredOption("--reason <text>", "why")
+    .option("--account <index>", "which configured account signs")
+    .action(
+      async (modelArg: string, o: { version: string; reason: string; account?: string }, cmd: Command) => {
+        const opts = globalOptions(cmd);
+        const modelId = parseModelId(modelArg);
+        const version = parseVersion(o.version);
+        await withChain(opts, async (chain) => {
+          const reg = await openRegistry(chain);
+          await deprecateVersion(reg, modelId, version, o.reason, parseAccount(o.account));
+          emit(opts, { modelId, version, deprecated: true, reason: o.reason }, () => [
+            `model ${modelId} version ${version} deprecated: ${o.reason}`,
+          ]);
+        });
+      },
+    );
+}
+
+export function lineageLines(lineage: VersionRecord[]): string[] {
+  return lineage.map((r, i) => {
+    const metrics = Object.entries(r.metrics)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
+    return `${i === 0 ? "" : `${"  ".repeat(i - 1)}└─ `}${r.modelId}@${r.version} ${r.weightsCid} ${metrics}`;
+  });
+}
