@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
 export const SOLC_SETTINGS = {
   evmVersion: "prague",
   optimizer: { enabled: true, runs: 200 },
-  viaIR: true,
+  viaIR: false,
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
 } as const;
 
