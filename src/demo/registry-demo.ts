@@ -3,7 +3,7 @@ import { initBackend } from "../ml/backend.ts";
 import { encodeModel } from "../ml/encoding.ts";
 import { loadMnist } from "../ml/mnist.ts";
 import { createModel, getWeights } from "../ml/models.ts";
-import type { Dataset } from "../ml/partition.ts";
+import { type Dataset, subset } from "../ml/partition.ts";
 import { evaluate, trainModel } from "../ml/train.ts";
 import type { PqKeyPair } from "../registry/attestation.ts";
 import {
@@ -48,9 +48,7 @@ export function datasetBytes(ds: Dataset): Uint8Array {
   return out;
 }
 
-function sliceDataset(ds: Dataset, from: number, to: number): Dataset {
-  return { x: ds.x.slice(from * 784, to * 784), y: ds.y.slice(from, to), n: to - from };
-}
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 function modelCard(
   version: string,
@@ -126,7 +124,7 @@ export async function runRegistryDemo(opts: {
 
   const backend = await initBackend();
   const { train, test } = loadMnist({ train: 6000, test: 1000 });
-  const shards = [sliceDataset(train, 0, 4000), sliceDataset(train, 4000, 6000)];
+  const shards = [subset(train, range(0, 4000)), subset(train, range(4000, 6000))];
   const shardCids = await Promise.all(shards.map((s) => store.put(datasetBytes(s))));
   log(`loaded ${train.n} training and ${test.n} test digits (MNIST); tfjs backend ${backend}`);
 
