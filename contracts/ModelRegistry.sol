@@ -155,11 +155,11 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         if (input.datasets.length > MAX_ENTRIES || input.metrics.length > MAX_ENTRIES) {
             revert TooManyEntries(input.datasets.length, input.metrics.length);
         }
-        if (input.parentModel != 0 && input.parentVersion > _models[input.parentModel].versionCount) {
-            revert UnknownParentVersion(input.parentModel, input.parentVersion);
-        }
-        if (input.parentModel != 0 && input.parentVersion == 0) {
-            revert UnknownParentVersion(input.parentModel, input.parentVersion);
+        // No parent is (0, 0); any other pair must name an existing version.
+        if (input.parentModel != 0 || input.parentVersion != 0) {
+            if (input.parentVersion == 0 || input.parentVersion > _models[input.parentModel].versionCount) {
+                revert UnknownParentVersion(input.parentModel, input.parentVersion);
+            }
         }
 
         version = ++_models[modelId].versionCount;
