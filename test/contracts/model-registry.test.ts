@@ -5,7 +5,6 @@ import {
   type Abi,
   type AbiFunction,
   type Address,
-  encodeAbiParameters,
   encodeFunctionData,
   type Hex,
   isAddressEqual,
@@ -37,6 +36,7 @@ import {
   signAttestation,
   VERDICTS,
 } from "../../src/registry/attestation.ts";
+import { detailsHash } from "../../src/registry/client.ts";
 
 const abi = ModelRegistry.abi;
 const SOURCE = readFileSync(new URL("../../contracts/ModelRegistry.sol", import.meta.url), "utf8");
@@ -297,27 +297,6 @@ async function sign(
     message,
   });
   return { ...sigs, message };
-}
-
-function expectedDetailsHash(input: VersionInput): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "bytes32[]" },
-        {
-          type: "tuple[]",
-          components: [
-            { name: "name", type: "bytes32" },
-            { name: "value", type: "int256" },
-          ],
-        },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-      ],
-      [input.datasets, input.metrics, input.trainingRun, input.licence, input.modelCard],
-    ),
-  );
 }
 
 /** Custom errors declared in contracts/ModelRegistry.sol (not the ones inherited from OpenZeppelin). */
@@ -772,7 +751,7 @@ describe("ModelRegistry behaviour", () => {
     ];
     const seen = new Set<Hex>();
     for (const input of cases) {
-      const local = expectedDetailsHash(input);
+      const local = detailsHash(input);
       const view = await chain.publicClient.readContract({
         address: registry,
         abi,
@@ -788,7 +767,7 @@ describe("ModelRegistry behaviour", () => {
     // Order matters: the commitment binds the lists as given.
     const swapped = versionInput("d-3x4");
     swapped.datasets.reverse();
-    assert.notEqual(expectedDetailsHash(swapped), expectedDetailsHash(versionInput("d-3x4")));
+    assert.notEqual(detailsHash(swapped), detailsHash(versionInput("d-3x4")));
     // Every committed field counts, the model card included.
     const base = versionInput("d-3x4");
     for (const field of ["trainingRun", "licence", "modelCard"] as const) {
@@ -799,8 +778,8 @@ describe("ModelRegistry behaviour", () => {
         functionName: "detailsHash",
         args: [changed.datasets, changed.metrics, changed.trainingRun, changed.licence, changed.modelCard],
       });
-      assert.equal(view, expectedDetailsHash(changed));
-      assert.notEqual(view, expectedDetailsHash(base), `${field} is committed`);
+      assert.equal(view, detailsHash(changed));
+      assert.notEqual(view, detailsHash(base), `${field} is committed`);
     }
   });
 
@@ -822,7 +801,7 @@ describe("ModelRegistry behaviour", () => {
     const stored = await getVersion(modelId, 2);
     assert.deepEqual(stored, {
       weightsDigest: input.weightsDigest,
-      detailsHash: expectedDetailsHash(input),
+      detailsHash: detailsHash(input),
       createdAt: Number(block.timestamp),
       parentModel: Number(modelId),
       parentVersion: 1,
@@ -1036,7 +1015,7 @@ describe("ModelRegistry immutability of versions", () => {
       const input = inputs.get(`${m}/${v}`);
       assert.ok(input);
       assert.equal(decoded.weightsDigest, input.weightsDigest);
-      assert.equal(decoded.detailsHash, expectedDetailsHash(input));
+      assert.equal(decoded.detailsHash, detailsHash(input));
       assert.equal(decoded.parentModel, input.parentModel);
       assert.equal(decoded.parentVersion, input.parentVersion);
       assert.equal(decoded.format, input.format);
@@ -1285,7 +1264,7 @@ describe("ModelRegistry immutability of versions", () => {
       assert.ok(log?.args.input, `VersionAdded for ${m}/${v}`);
       const { input } = log.args;
       assert.equal(
-        expectedDetailsHash({ ...input, datasets: [...input.datasets], metrics: [...input.metrics] }),
+        detailsHash({ ...input, datasets: [...input.datasets], metrics: [...input.metrics] }),
         (await getVersion(m, v)).detailsHash,
       );
     }
