@@ -1,0 +1,830 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IInferenceConsumer, IInferenceOracle} from "./IInferenceOracle.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+
+/// @title InferenceOracle
+/// @notice Answers inference requests against model versions of the ModelRegistry. Staked operators of a
+///         version either commit and reveal their outputs, which are aggregated (median or majority) with
+///         deviating and silent operators slashed, or sign one report off-chain (as Chainlink OCR) that anyone
+///         submits with a quorum of signatures. The requester is called back with the result.
+/// @dev Payments are pulled: fees, refunds, slashed stake and returned stakes are credited and withdrawn
+///      later. An operator's fees accrue in its per-version record (the record is read anyway to check the
+///      operator, so crediting costs one warm write) and move to its withdrawable balance with
+///      `collectFees` or `exitOperator`. Amounts are bounded: a fee or stake up to 2^96 - 1 and accrued
+///      fees up to 2^120 - 1 per operator and version, far above any real token supply.
+contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Deployment parameters, fixed for the oracle's life.
+    /// @param minStake The least stake an operator may register with.
+    /// @param commitWindow Blocks after a request during which operators commit.
+    /// @param revealWindow Blocks after the commit window during which operators reveal.
+    /// @param minResponses The least number of reveals (or report signers) that yields a result.
+    /// @param tolerance For the median, the absolute fixed-point distance from the result beyond which an
+    ///        answer deviates; for the majority any other label deviates.
+    /// @param slashBps The share of its stake, in basis points, that a deviating or silent operator loses.
+    /// @param callbackGasLimit Gas given to the consumer's `onInference`.
+    /// @param maxOperators The most operators one model version may have (at most 255).
+    struct Params {
+        uint256 minStake;
+        uint32 commitWindow;
+        uint32 revealWindow;
+        uint16 minResponses;
+        uint256 tolerance;
+        uint16 slashBps;
+        uint32 callbackGasLimit;
+        uint16 maxOperators;
+    }
+
+    /// @notice A request's life: Open until finalized, then Finalized (a result) or Failed (refunded).
+    enum Status {
+        None,
+        Open,
+        Finalized,
+        Failed
+    }
+
+    /// @notice The stored request: four slots, plus the result's output slot that the request allocates.
+    /// @dev `inputHash` is keccak256(abi.encodePacked(input)) for inline input (`inlineInput`), else the CID's
+    ///      sha256 digest. The input itself is only in the `InferenceRequested` log. `callback` records whether
+    ///      the requester had code when it requested (contracts are called back, accounts are not).
+    struct Request {
+        address requester;
+        uint96 fee;
+        uint48 modelId;
+        uint32 version;
+        uint40 commitDeadline;
+        uint40 revealDeadline;
+        uint40 finalizedAt;
+        Status status;
+        Aggregation aggregation;
+        uint8 commits;
+        uint8 reveals;
+        bool inlineInput;
+        bool callback;
+        bytes32 inputHash;
+        bytes32 weightsDigest;
+    }
+
+    /// @notice A final result: the aggregated output and the weights digest of the version that produced it.
+    struct Result {
+        int256 output;
+        bytes32 weightsDigest;
+        uint40 finalizedAt;
+    }
+
+    /// @notice An operator of one model version; one slot.
+    /// @param stake Its remaining stake.
+    /// @param fees Fees earned and not yet collected.
+    /// @param pending Requests it committed to that are not finalized yet.
+    /// @param slot Its position in the version's operator list, plus one (zero: not registered).
+    struct Operator {
+        uint96 stake;
+        uint120 fees;
+        uint32 pending;
+        uint8 slot;
+    }
+
+    struct OperatorSet {
+        address[] list;
+        mapping(address operator => Operator) ops;
+    }
+
+    struct Reveal {
+        address operator;
+        int256 output;
+    }
+
+    /// @dev Finalization working set, in memory to keep the legacy pipeline's stack small.
+    struct Settlement {
+        uint256 requestId;
+        uint256 pot;
+        uint256 agreeing;
+        int256 result;
+        address[] revealers;
+        int256[] outputs;
+        bool[] agrees;
+    }
+
+    /// @notice The EIP-712 type of what report signers sign.
+    bytes32 public constant REPORT_TYPEHASH = keccak256("Report(uint256 requestId,int256 output,bytes32 weightsDigest)");
+    /// @notice The largest operator set a version may have: slots and counters are uint8.
+    uint256 public constant MAX_OPERATORS_CAP = 255;
+    /// @notice At most this many bytes of a failed callback's revert data are kept in `CallbackFailed`.
+    uint256 public constant MAX_REASON_BYTES = 256;
+    /// @dev Gas kept back, on top of the EIP-150 sixty-fourth, to finish after the callback.
+    uint256 private constant CALLBACK_RESERVE = 10_000;
+    bytes32 private constant REVEALED = bytes32(uint256(1));
+    /// @dev Held by a request's output slot until it is finalized (never read as a result).
+    int256 private constant OUTPUT_PENDING = 1;
+    uint256 private constant BPS = 10_000;
+    /// @dev Half the secp256k1 group order: larger `s` values are the malleable twins of valid signatures.
+    uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
+    /// @notice The ERC-20 of stakes and fees.
+    IERC20 public immutable token;
+    /// @notice The registry whose model versions this oracle serves.
+    ModelRegistry public immutable registry;
+    uint256 private immutable _minStake;
+    uint32 private immutable _commitWindow;
+    uint32 private immutable _revealWindow;
+    uint16 private immutable _minResponses;
+    uint256 private immutable _tolerance;
+    uint16 private immutable _slashBps;
+    uint32 private immutable _callbackGasLimit;
+    uint16 private immutable _maxOperators;
+
+    /// @notice How many requests were made; request ids count from 1.
+    uint256 public requestCount;
+    mapping(uint256 modelId => mapping(uint32 version => uint16)) private _inputSize;
+    mapping(uint256 modelId => mapping(uint32 version => OperatorSet)) private _sets;
+    mapping(uint256 requestId => Request) private _requests;
+    /// @dev Allocated (non-zero) by `request`, overwritten by the result: finalization never pays for a new slot.
+    mapping(uint256 requestId => int256) private _outputs;
+    mapping(uint256 requestId => mapping(address operator => bytes32)) private _commitments;
+    mapping(uint256 requestId => mapping(uint256 index => address)) private _committers;
+    mapping(uint256 requestId => mapping(uint256 index => Reveal)) private _reveals;
+    mapping(address account => uint256) private _balances;
+
+    /// @notice A model version's input size was declared.
+    event ModelSpecSet(uint256 indexed modelId, uint32 indexed version, uint16 inputSize);
+    /// @notice An operator joined a model version with `stake`.
+    event OperatorRegistered(uint256 indexed modelId, uint32 indexed version, address indexed operator, uint256 stake);
+    /// @notice An operator left a model version; its stake and fees became withdrawable.
+    event OperatorExited(
+        uint256 indexed modelId, uint32 indexed version, address indexed operator, uint256 stake, uint256 fees
+    );
+    /// @notice An operator moved its fees on a model version to its withdrawable balance.
+    event FeesCollected(uint256 indexed modelId, uint32 indexed version, address indexed operator, uint256 amount);
+    /// @notice A request was made; operators read the inline input (or fetch `inputCid`) from this log.
+    event InferenceRequested(
+        uint256 indexed requestId,
+        uint256 indexed modelId,
+        uint32 indexed version,
+        address requester,
+        Aggregation aggregation,
+        uint256 fee,
+        bytes32 inputCid,
+        int256[] input,
+        uint256 commitDeadline,
+        uint256 revealDeadline
+    );
+    /// @notice An operator committed to an answer.
+    event Committed(uint256 indexed requestId, address indexed operator, bytes32 commitment);
+    /// @notice An operator revealed its answer.
+    event Revealed(uint256 indexed requestId, address indexed operator, int256 output);
+    /// @notice An operator lost `amount` of its stake on a request.
+    /// @param revealed True for a deviating answer, false for an operator that committed but never revealed.
+    event OperatorSlashed(uint256 indexed requestId, address indexed operator, uint256 amount, bool revealed);
+    /// @notice A request has a result; `responders` is the number of agreeing revealers or report signers.
+    event InferenceFinalized(
+        uint256 indexed requestId,
+        uint256 indexed modelId,
+        uint32 indexed version,
+        int256 output,
+        bytes32 weightsDigest,
+        uint256 responders
+    );
+    /// @notice Too few operators revealed: `refund` (the fee plus silent operators' slashed stake) went back.
+    event InferenceFailed(
+        uint256 indexed requestId, uint256 indexed modelId, uint32 indexed version, uint256 reveals, uint256 refund
+    );
+    /// @notice The consumer's `onInference` reverted or ran out of gas; `reason` is its revert data, truncated.
+    event CallbackFailed(uint256 indexed requestId, address indexed consumer, bytes reason);
+    /// @notice An account withdrew its balance.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    error InvalidParams();
+    error UnknownModelVersion(uint256 modelId, uint32 version);
+    error DeprecatedModelVersion(uint256 modelId, uint32 version);
+    error NotModelOwner(uint256 modelId, address caller);
+    error EmptyInputSize();
+    error ModelSpecAlreadySet(uint256 modelId, uint32 version);
+    error ModelSpecNotSet(uint256 modelId, uint32 version);
+    error WrongInputShape(uint256 expected, uint256 got);
+    error InvalidInput();
+    error AmountTooLarge(uint256 amount);
+    error StakeTooLow(uint256 stake, uint256 minStake);
+    error TooManyOperators(uint256 maxOperators);
+    error AlreadyRegistered(address operator);
+    error NotOperator(address account);
+    error OperatorBusy(address operator, uint256 pending);
+    error NotEnoughOperators(uint256 registered, uint256 needed);
+    error UnknownRequest(uint256 requestId);
+    error RequestClosed(uint256 requestId);
+    error CommitClosed(uint256 requestId, uint256 deadline);
+    error InvalidCommitment();
+    error AlreadyCommitted(uint256 requestId, address operator);
+    error RevealNotOpen(uint256 requestId, uint256 commitDeadline);
+    error RevealClosed(uint256 requestId, uint256 deadline);
+    error NoCommit(uint256 requestId, address operator);
+    error AlreadyRevealed(uint256 requestId, address operator);
+    error RevealMismatch(uint256 requestId, address operator);
+    error TooEarly(uint256 requestId, uint256 revealDeadline);
+    error ResultNotReady(uint256 requestId);
+    error QuorumNotMet(uint256 signers, uint256 needed);
+    error InvalidSignature(uint256 index);
+    error UnsortedSigners(uint256 index);
+    error InsufficientGas(uint256 needed, uint256 left);
+    error NothingToWithdraw(address account);
+
+    /// @notice Deploys the oracle for `token` payments and `registry` models.
+    /// @param token_ The ERC-20 of stakes and fees (MIND).
+    /// @param registry_ The model registry.
+    /// @param p The parameters; see `Params`.
+    constructor(IERC20 token_, ModelRegistry registry_, Params memory p)
+        EIP712("Ledgermind InferenceOracle", "1")
+    {
+        if (
+            address(token_) == address(0) || address(registry_) == address(0) || p.commitWindow == 0
+                || p.revealWindow == 0 || p.minResponses == 0 || p.slashBps > BPS || p.maxOperators < p.minResponses
+                || p.maxOperators > MAX_OPERATORS_CAP || p.minStake > type(uint96).max
+        ) revert InvalidParams();
+        token = token_;
+        registry = registry_;
+        _minStake = p.minStake;
+        _commitWindow = p.commitWindow;
+        _revealWindow = p.revealWindow;
+        _minResponses = p.minResponses;
+        _tolerance = p.tolerance;
+        _slashBps = p.slashBps;
+        _callbackGasLimit = p.callbackGasLimit;
+        _maxOperators = p.maxOperators;
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Model IO spec and operators
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @notice Declares, once, how many inline input values a model version takes. Only the model's owner
+    ///         may declare it, and requests need it.
+    /// @param modelId The model.
+    /// @param version The version.
+    /// @param inputSize The number of fixed-point features of one input (not zero).
+    function setModelSpec(uint256 modelId, uint32 version, uint16 inputSize) external nonReentrant {
+        _liveVersion(modelId, version);
+        if (registry.ownerOf(modelId) != msg.sender) revert NotModelOwner(modelId, msg.sender);
+        if (inputSize == 0) revert EmptyInputSize();
+        if (_inputSize[modelId][version] != 0) revert ModelSpecAlreadySet(modelId, version);
+        _inputSize[modelId][version] = inputSize;
+        emit ModelSpecSet(modelId, version, inputSize);
+    }
+
+    /// @notice Registers the caller as an operator of a model version, pulling its stake (approve it first).
+    /// @param modelId The model.
+    /// @param version The version (known and not deprecated).
+    /// @param stake The stake, at least `minStake`.
+    function registerOperator(uint256 modelId, uint32 version, uint256 stake) external nonReentrant {
+        _liveVersion(modelId, version);
+        if (stake < _minStake) revert StakeTooLow(stake, _minStake);
+        if (stake > type(uint96).max) revert AmountTooLarge(stake);
+        OperatorSet storage set = _sets[modelId][version];
+        if (set.ops[msg.sender].slot != 0) revert AlreadyRegistered(msg.sender);
+        if (set.list.length >= _maxOperators) revert TooManyOperators(_maxOperators);
+        set.list.push(msg.sender);
+        set.ops[msg.sender] = Operator({stake: uint96(stake), fees: 0, pending: 0, slot: uint8(set.list.length)});
+        emit OperatorRegistered(modelId, version, msg.sender, stake);
+        token.safeTransferFrom(msg.sender, address(this), stake);
+    }
+
+    /// @notice Leaves a model version: the remaining stake and uncollected fees become withdrawable. Refused
+    ///         while the operator has committed to a request that is not finalized.
+    /// @param modelId The model.
+    /// @param version The version.
+    function exitOperator(uint256 modelId, uint32 version) external nonReentrant {
+        OperatorSet storage set = _sets[modelId][version];
+        Operator memory op = set.ops[msg.sender];
+        if (op.slot == 0) revert NotOperator(msg.sender);
+        if (op.pending != 0) revert OperatorBusy(msg.sender, op.pending);
+        uint256 index = op.slot - 1;
+        uint256 last = set.list.length - 1;
+        if (index != last) {
+            address moved = set.list[last];
+            set.list[index] = moved;
+            set.ops[moved].slot = op.slot;
+        }
+        set.list.pop();
+        delete set.ops[msg.sender];
+        _balances[msg.sender] += uint256(op.stake) + op.fees;
+        emit OperatorExited(modelId, version, msg.sender, op.stake, op.fees);
+    }
+
+    /// @notice Moves the caller's fees earned on a model version to its withdrawable balance.
+    /// @param modelId The model.
+    /// @param version The version.
+    function collectFees(uint256 modelId, uint32 version) external nonReentrant {
+        Operator storage op = _sets[modelId][version].ops[msg.sender];
+        if (op.slot == 0) revert NotOperator(msg.sender);
+        uint256 amount = op.fees;
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        op.fees = 0;
+        _balances[msg.sender] += amount;
+        emit FeesCollected(modelId, version, msg.sender, amount);
+    }
+
+    /// @notice Pays out the caller's withdrawable balance: collected fees, refunds, returned stakes.
+    function withdraw() external nonReentrant {
+        uint256 amount = _balances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        _balances[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Requests, commit and reveal
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IInferenceOracle
+    /// @dev Exactly one of `input` and `inputCid` is given; inline input must have the declared length.
+    function request(
+        uint256 modelId,
+        uint32 version,
+        int256[] calldata input,
+        bytes32 inputCid,
+        Aggregation aggregation,
+        uint256 fee
+    ) external nonReentrant returns (uint256 requestId) {
+        if ((input.length == 0) == (inputCid == bytes32(0))) revert InvalidInput();
+        bytes32 weightsDigest = _liveVersion(modelId, version);
+        uint256 spec = _inputSize[modelId][version];
+        if (spec == 0) revert ModelSpecNotSet(modelId, version);
+        if (input.length != 0 && input.length != spec) revert WrongInputShape(spec, input.length);
+        uint256 registered = _sets[modelId][version].list.length;
+        if (registered < _minResponses) revert NotEnoughOperators(registered, _minResponses);
+        if (fee > type(uint96).max) revert AmountTooLarge(fee);
+
+        requestId = ++requestCount;
+        _store(requestId, modelId, version, input, inputCid, aggregation, fee, weightsDigest);
+        _emitRequested(requestId, modelId, version, input, inputCid, aggregation, fee);
+        if (fee != 0) token.safeTransferFrom(msg.sender, address(this), fee);
+    }
+
+    /// @notice Commits to an answer during the commit window.
+    /// @param requestId The request.
+    /// @param commitment keccak256(abi.encode(requestId, operator, output, salt)).
+    function commit(uint256 requestId, bytes32 commitment) external nonReentrant {
+        Request storage r = _openRequest(requestId);
+        if (block.number > r.commitDeadline) revert CommitClosed(requestId, r.commitDeadline);
+        Operator storage op = _sets[r.modelId][r.version].ops[msg.sender];
+        if (op.slot == 0) revert NotOperator(msg.sender);
+        if (commitment == bytes32(0) || commitment == REVEALED) revert InvalidCommitment();
+        if (_commitments[requestId][msg.sender] != bytes32(0)) revert AlreadyCommitted(requestId, msg.sender);
+        _commitments[requestId][msg.sender] = commitment;
+        uint8 index = r.commits;
+        _committers[requestId][index] = msg.sender;
+        r.commits = index + 1;
+        op.pending += 1;
+        emit Committed(requestId, msg.sender, commitment);
+    }
+
+    /// @notice Reveals a committed answer, after the commit window and until the reveal deadline.
+    /// @param requestId The request.
+    /// @param output The answer (fixed point, or a label).
+    /// @param salt The secret that hid the answer in the commitment.
+    function reveal(uint256 requestId, int256 output, bytes32 salt) external nonReentrant {
+        Request storage r = _openRequest(requestId);
+        if (block.number <= r.commitDeadline) revert RevealNotOpen(requestId, r.commitDeadline);
+        if (block.number > r.revealDeadline) revert RevealClosed(requestId, r.revealDeadline);
+        bytes32 stored = _commitments[requestId][msg.sender];
+        if (stored == bytes32(0)) revert NoCommit(requestId, msg.sender);
+        if (stored == REVEALED) revert AlreadyRevealed(requestId, msg.sender);
+        if (keccak256(abi.encode(requestId, msg.sender, output, salt)) != stored) {
+            revert RevealMismatch(requestId, msg.sender);
+        }
+        _commitments[requestId][msg.sender] = REVEALED;
+        uint8 index = r.reveals;
+        _reveals[requestId][index] = Reveal({operator: msg.sender, output: output});
+        r.reveals = index + 1;
+        emit Revealed(requestId, msg.sender, output);
+    }
+
+    /// @notice Settles a request after its reveal deadline, or once the commit window closed and every
+    ///         committed operator revealed. Too few reveals refund the fee; otherwise the result is stored,
+    ///         deviating and silent operators are slashed, the agreeing ones paid, and the requester called back.
+    /// @param requestId The request.
+    function finalize(uint256 requestId) external nonReentrant {
+        Request storage r = _openRequest(requestId);
+        bool allRevealed = block.number > r.commitDeadline && r.reveals == r.commits;
+        if (block.number <= r.revealDeadline && !allRevealed) revert TooEarly(requestId, r.revealDeadline);
+        if (r.reveals < _minResponses) {
+            _fail(requestId, r);
+            return;
+        }
+        Settlement memory s = _loadReveals(requestId, r);
+        s.result = _aggregate(s.outputs, r.aggregation);
+        _judge(s, r);
+        _slashSilent(s, r);
+        _pay(s, r);
+        _complete(requestId, r, s.result, s.agreeing);
+    }
+
+    /// @notice Finalizes a request with one output signed by a quorum of the version's operators (EIP-712
+    ///         `Report(uint256 requestId,int256 output,bytes32 weightsDigest)`); the fee is split among the
+    ///         signers. Anyone may submit it, before the reveal deadline.
+    /// @param requestId The request.
+    /// @param output The agreed output.
+    /// @param signatures Signatures (65-byte r,s,v or 64-byte EIP-2098 r,vs) by distinct operators, sorted by
+    ///        ascending signer address.
+    function submitReport(uint256 requestId, int256 output, bytes[] calldata signatures) external nonReentrant {
+        Request storage r = _openRequest(requestId);
+        if (block.number > r.revealDeadline) revert RequestClosed(requestId);
+        uint256 n = signatures.length;
+        if (n < _minResponses) revert QuorumNotMet(n, _minResponses);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(REPORT_TYPEHASH, requestId, output, r.weightsDigest)));
+        mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
+        uint256 fee = r.fee;
+        uint256 share = fee / n;
+        uint256 first = share + (fee - share * n);
+        address previous;
+        for (uint256 i; i < n; ) {
+            address signer = _recover(digest, signatures[i], i);
+            if (signer <= previous) revert UnsortedSigners(i);
+            previous = signer;
+            Operator storage op = ops[signer];
+            if (op.slot == 0) revert NotOperator(signer);
+            op.fees += uint120(i == 0 ? first : share);
+            unchecked {
+                ++i;
+            }
+        }
+        if (r.commits != 0) _release(requestId, r);
+        _complete(requestId, r, output, n);
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Views
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @notice A request's stored record (`modelId` fits 48 bits: the registry counts models in a uint48).
+    /// @param requestId The request.
+    function getRequest(uint256 requestId) external view returns (Request memory) {
+        Request memory r = _requests[requestId];
+        if (r.status == Status.None) revert UnknownRequest(requestId);
+        return r;
+    }
+
+    /// @notice A finalized request's result; refused for open and failed requests.
+    /// @param requestId The request.
+    function getResult(uint256 requestId) external view returns (Result memory) {
+        Request storage r = _requests[requestId];
+        if (r.status == Status.None) revert UnknownRequest(requestId);
+        if (r.status != Status.Finalized) revert ResultNotReady(requestId);
+        return Result({output: _outputs[requestId], weightsDigest: r.weightsDigest, finalizedAt: r.finalizedAt});
+    }
+
+    /// @notice The operators of a model version, in registration order (an exit moves the last into its place).
+    /// @param modelId The model.
+    /// @param version The version.
+    function operatorsOf(uint256 modelId, uint32 version) external view returns (address[] memory) {
+        return _sets[modelId][version].list;
+    }
+
+    /// @notice One operator's record for a model version (all zero when not registered).
+    /// @param modelId The model.
+    /// @param version The version.
+    /// @param operator The operator.
+    function operatorInfo(uint256 modelId, uint32 version, address operator) external view returns (Operator memory) {
+        return _sets[modelId][version].ops[operator];
+    }
+
+    /// @notice The declared input size of a model version (zero when undeclared).
+    /// @param modelId The model.
+    /// @param version The version.
+    function inputSizeOf(uint256 modelId, uint32 version) external view returns (uint16) {
+        return _inputSize[modelId][version];
+    }
+
+    /// @notice What `account` may withdraw now.
+    /// @param account The account.
+    function withdrawable(address account) external view returns (uint256) {
+        return _balances[account];
+    }
+
+    /// @notice The oracle's parameters.
+    function params() external view returns (Params memory) {
+        return Params({
+            minStake: _minStake,
+            commitWindow: _commitWindow,
+            revealWindow: _revealWindow,
+            minResponses: _minResponses,
+            tolerance: _tolerance,
+            slashBps: _slashBps,
+            callbackGasLimit: _callbackGasLimit,
+            maxOperators: _maxOperators
+        });
+    }
+
+    /// @notice The EIP-712 digest that report signers sign.
+    /// @param requestId The request.
+    /// @param output The output.
+    function reportDigest(uint256 requestId, int256 output) external view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(REPORT_TYPEHASH, requestId, output, _requests[requestId].weightsDigest))
+        );
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Internals
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @dev The weights digest of a known, live version; the registry's own revert becomes ours.
+    function _liveVersion(uint256 modelId, uint32 version) private view returns (bytes32) {
+        try registry.getVersion(modelId, version) returns (ModelRegistry.Version memory v) {
+            if (v.deprecated) revert DeprecatedModelVersion(modelId, version);
+            return v.weightsDigest;
+        } catch {
+            revert UnknownModelVersion(modelId, version);
+        }
+    }
+
+    function _store(
+        uint256 requestId,
+        uint256 modelId,
+        uint32 version,
+        int256[] calldata input,
+        bytes32 inputCid,
+        Aggregation aggregation,
+        uint256 fee,
+        bytes32 weightsDigest
+    ) private {
+        uint256 commitDeadline = block.number + _commitWindow;
+        _requests[requestId] = Request({
+            requester: msg.sender,
+            fee: uint96(fee),
+            modelId: uint48(modelId),
+            version: version,
+            commitDeadline: uint40(commitDeadline),
+            revealDeadline: uint40(commitDeadline + _revealWindow),
+            finalizedAt: 0,
+            status: Status.Open,
+            aggregation: aggregation,
+            commits: 0,
+            reveals: 0,
+            inlineInput: input.length != 0,
+            callback: msg.sender.code.length != 0,
+            inputHash: input.length != 0 ? keccak256(abi.encodePacked(input)) : inputCid,
+            weightsDigest: weightsDigest
+        });
+        // The requester pays for the result's slot now, so that finalization overwrites a non-zero slot.
+        _outputs[requestId] = OUTPUT_PENDING;
+    }
+
+    function _emitRequested(
+        uint256 requestId,
+        uint256 modelId,
+        uint32 version,
+        int256[] calldata input,
+        bytes32 inputCid,
+        Aggregation aggregation,
+        uint256 fee
+    ) private {
+        uint256 commitDeadline = block.number + _commitWindow;
+        emit InferenceRequested(
+            requestId,
+            modelId,
+            version,
+            msg.sender,
+            aggregation,
+            fee,
+            inputCid,
+            input,
+            commitDeadline,
+            commitDeadline + _revealWindow
+        );
+    }
+
+    function _openRequest(uint256 requestId) private view returns (Request storage r) {
+        r = _requests[requestId];
+        Status status = r.status;
+        if (status != Status.Open) {
+            if (status == Status.None) revert UnknownRequest(requestId);
+            revert RequestClosed(requestId);
+        }
+    }
+
+    function _slash(Operator storage op) private returns (uint256 amount) {
+        uint96 stake = op.stake;
+        amount = uint256(stake) * _slashBps / BPS;
+        op.stake = stake - uint96(amount);
+    }
+
+    /// @dev Too few reveals: silent operators are slashed and the fee plus their slashed stake refunded.
+    function _fail(uint256 requestId, Request storage r) private {
+        mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
+        uint256 refund = r.fee;
+        uint256 commits = r.commits;
+        for (uint256 i; i < commits; ++i) {
+            address operator = _committers[requestId][i];
+            Operator storage op = ops[operator];
+            op.pending -= 1;
+            if (_commitments[requestId][operator] != REVEALED) {
+                uint256 amount = _slash(op);
+                refund += amount;
+                emit OperatorSlashed(requestId, operator, amount, false);
+            }
+        }
+        r.status = Status.Failed;
+        r.finalizedAt = uint40(block.timestamp);
+        delete _outputs[requestId];
+        _balances[r.requester] += refund;
+        emit InferenceFailed(requestId, r.modelId, r.version, r.reveals, refund);
+    }
+
+    function _loadReveals(uint256 requestId, Request storage r) private view returns (Settlement memory s) {
+        uint256 n = r.reveals;
+        s.requestId = requestId;
+        s.pot = r.fee;
+        s.revealers = new address[](n);
+        s.outputs = new int256[](n);
+        s.agrees = new bool[](n);
+        for (uint256 i; i < n; ++i) {
+            Reveal storage rv = _reveals[requestId][i];
+            s.revealers[i] = rv.operator;
+            s.outputs[i] = rv.output;
+        }
+    }
+
+    /// @dev Slashes the revealers whose answers deviate from the result; counts the agreeing ones.
+    function _judge(Settlement memory s, Request storage r) private {
+        mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
+        bool majority = r.aggregation == Aggregation.Majority;
+        for (uint256 i; i < s.outputs.length; ++i) {
+            Operator storage op = ops[s.revealers[i]];
+            op.pending -= 1;
+            if (_deviates(s.outputs[i], s.result, majority)) {
+                uint256 amount = _slash(op);
+                s.pot += amount;
+                emit OperatorSlashed(s.requestId, s.revealers[i], amount, true);
+            } else {
+                s.agrees[i] = true;
+                s.agreeing += 1;
+            }
+        }
+    }
+
+    /// @dev Slashes the operators that committed and never revealed.
+    function _slashSilent(Settlement memory s, Request storage r) private {
+        uint256 commits = r.commits;
+        if (commits == s.outputs.length) return;
+        mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
+        for (uint256 i; i < commits; ++i) {
+            address operator = _committers[s.requestId][i];
+            if (_commitments[s.requestId][operator] == REVEALED) continue;
+            Operator storage op = ops[operator];
+            op.pending -= 1;
+            uint256 amount = _slash(op);
+            s.pot += amount;
+            emit OperatorSlashed(s.requestId, operator, amount, false);
+        }
+    }
+
+    /// @dev Splits fee plus slashed stake equally among agreeing operators, the remainder to the first of them
+    ///      in reveal order; with none agreeing, all of it goes back to the requester.
+    function _pay(Settlement memory s, Request storage r) private {
+        if (s.agreeing == 0) {
+            _balances[r.requester] += s.pot;
+            return;
+        }
+        mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
+        uint256 share = s.pot / s.agreeing;
+        uint256 remainder = s.pot - share * s.agreeing;
+        for (uint256 i; i < s.outputs.length; ++i) {
+            if (!s.agrees[i]) continue;
+            ops[s.revealers[i]].fees += uint120(share + remainder);
+            remainder = 0;
+        }
+    }
+
+    /// @dev A report finalized the request: committed operators are no longer busy with it.
+    function _release(uint256 requestId, Request storage r) private {
+        mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
+        uint256 commits = r.commits;
+        for (uint256 i; i < commits; ++i) {
+            ops[_committers[requestId][i]].pending -= 1;
+        }
+    }
+
+    /// @dev Stores the result, emits it, then calls the requester back (effects before the interaction).
+    function _complete(uint256 requestId, Request storage r, int256 output, uint256 responders) private {
+        r.status = Status.Finalized;
+        r.finalizedAt = uint40(block.timestamp);
+        _outputs[requestId] = output;
+        bytes32 weightsDigest = r.weightsDigest;
+        emit InferenceFinalized(requestId, r.modelId, r.version, output, weightsDigest, responders);
+        if (r.callback) _callback(requestId, r.requester, output, weightsDigest);
+    }
+
+    /// @dev Calls `onInference` with exactly `callbackGasLimit` gas. A revert or out-of-gas is logged, never
+    ///      propagated; at most MAX_REASON_BYTES of revert data are copied, so a consumer cannot make the
+    ///      caller pay for a huge return buffer (which `try/catch (bytes memory)` would copy in full).
+    function _callback(uint256 requestId, address consumer, int256 output, bytes32 weightsDigest) private {
+        uint256 limit = _callbackGasLimit;
+        // EIP-150 forwards at most 63/64 of what is left: make sure the consumer really gets `limit`, so that a
+        // finalizer cannot starve the callback on purpose.
+        uint256 needed = limit + limit / 63 + CALLBACK_RESERVE;
+        if (gasleft() < needed) revert InsufficientGas(needed, gasleft());
+        bytes memory data = abi.encodeCall(IInferenceConsumer.onInference, (requestId, output, weightsDigest));
+        bool ok;
+        uint256 size;
+        assembly ("memory-safe") {
+            ok := call(limit, consumer, 0, add(data, 0x20), mload(data), 0, 0)
+            size := returndatasize()
+        }
+        if (ok) return;
+        if (size > MAX_REASON_BYTES) size = MAX_REASON_BYTES;
+        bytes memory reason = new bytes(size);
+        assembly ("memory-safe") {
+            returndatacopy(add(reason, 0x20), 0, size)
+        }
+        emit CallbackFailed(requestId, consumer, reason);
+    }
+
+    /// @dev Recovers a 65-byte (r, s, v) or 64-byte EIP-2098 (r, vs) signature with the ecrecover precompile.
+    ///      Malleable (high s), malformed and unrecoverable signatures are refused, as OpenZeppelin's ECDSA does;
+    ///      done inline because the library's memory handling costs about 1k gas per signature.
+    function _recover(bytes32 digest, bytes calldata signature, uint256 index) private view returns (address signer) {
+        bytes32 r;
+        bytes32 s;
+        uint256 v;
+        if (signature.length == 65) {
+            assembly ("memory-safe") {
+                r := calldataload(signature.offset)
+                s := calldataload(add(signature.offset, 0x20))
+                v := byte(0, calldataload(add(signature.offset, 0x40)))
+            }
+        } else if (signature.length == 64) {
+            assembly ("memory-safe") {
+                r := calldataload(signature.offset)
+                let vs := calldataload(add(signature.offset, 0x20))
+                s := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
+                v := add(shr(255, vs), 27)
+            }
+        } else {
+            revert InvalidSignature(index);
+        }
+        if (uint256(s) > HALF_CURVE_ORDER || (v != 27 && v != 28)) revert InvalidSignature(index);
+        assembly ("memory-safe") {
+            // Scratch memory past the free pointer; the precompile writes the address over the first word.
+            let p := mload(0x40)
+            mstore(p, digest)
+            mstore(add(p, 0x20), v)
+            mstore(add(p, 0x40), r)
+            mstore(add(p, 0x60), s)
+            let ok := staticcall(gas(), 1, p, 0x80, p, 0x20)
+            signer := mul(mload(p), and(ok, eq(returndatasize(), 0x20)))
+        }
+        if (signer == address(0)) revert InvalidSignature(index);
+    }
+
+    function _deviates(int256 output, int256 result, bool majority) private view returns (bool) {
+        if (majority) return output != result;
+        uint256 distance;
+        unchecked {
+            // Two's complement wraps to the exact distance, which always fits in uint256.
+            distance = output >= result ? uint256(output) - uint256(result) : uint256(result) - uint256(output);
+        }
+        return distance > _tolerance;
+    }
+
+    /// @dev The lower median, or the most frequent value with ties going to the smallest (of a sorted copy).
+    function _aggregate(int256[] memory outputs, Aggregation aggregation) private pure returns (int256) {
+        int256[] memory values = new int256[](outputs.length);
+        for (uint256 i; i < outputs.length; ++i) {
+            values[i] = outputs[i];
+        }
+        _sort(values);
+        if (aggregation == Aggregation.Median) return values[(values.length - 1) / 2];
+        int256 best = values[0];
+        uint256 bestCount;
+        uint256 run;
+        for (uint256 i; i < values.length; ++i) {
+            run = (i != 0 && values[i] == values[i - 1]) ? run + 1 : 1;
+            // Strictly greater: an equal count later in ascending order is a larger value and loses the tie.
+            if (run > bestCount) {
+                bestCount = run;
+                best = values[i];
+            }
+        }
+        return best;
+    }
+
+    /// @dev Insertion sort, ascending: at most 255 values, usually a handful.
+    function _sort(int256[] memory a) private pure {
+        for (uint256 i = 1; i < a.length; ++i) {
+            int256 key = a[i];
+            uint256 j = i;
+            while (j > 0 && a[j - 1] > key) {
+                a[j] = a[j - 1];
+                --j;
+            }
+            a[j] = key;
+        }
+    }
+}
