@@ -1,4 +1,3 @@
-import { createHardhatRuntimeEnvironment } from "hardhat/hre";
 import type { EIP1193Provider } from "viem";
 import { DEV_ACCOUNT_COUNT, DEV_MNEMONIC } from "./accounts.ts";
 import { PROJECT_ROOT } from "./compile.ts";
@@ -53,6 +52,8 @@ export async function openEmbeddedChain(opts: { dir?: string } = {}): Promise<Em
 }
 
 async function startEdr(header: JournalHeader): Promise<RequestFn> {
+  // Loaded on demand: commands on an RPC chain never pay for Hardhat's start-up.
+  const { createHardhatRuntimeEnvironment } = await import("hardhat/hre");
   const hre = await createHardhatRuntimeEnvironment(
     {
       networks: {

@@ -5,6 +5,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  truncateSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -37,11 +38,16 @@ export const BLOCK_PRODUCING_METHODS = new Set([
   "hardhat_mine",
 ]);
 /** Calls that change state without mining. Time shifts are not listed: recorded timestamps carry them. */
+/** Snapshots and reverts are among them: replayed in order, they undo on replay what they undid live. */
 export const STATE_SETTING_METHODS = new Set([
+  "evm_revert",
+  "evm_snapshot",
+  "hardhat_impersonateAccount",
   "hardhat_setBalance",
   "hardhat_setCode",
   "hardhat_setNonce",
   "hardhat_setStorageAt",
+  "hardhat_stopImpersonatingAccount",
 ]);
 
 export class JournalError extends Error {
@@ -75,25 +81,32 @@ export class Journal {
       writeFileSync(file, `${JSON.stringify(fresh)}\n`);
       return new Journal(dir, fresh, []);
     }
-    const lines = readFileSync(file, "utf8").split("\n");
-    // A crash mid-append leaves at most a torn last line: it never reached the chain's callers.
+    const text = readFileSync(file, "utf8");
+    const lines = text.split("\n");
     if (lines.at(-1) === "") lines.pop();
     const entries: JournalEntry[] = [];
     let header: JournalHeader | undefined;
+    let validBytes = 0;
     lines.forEach((line, i) => {
       let parsed: unknown;
       try {
         parsed = JSON.parse(line);
       } catch {
+        // A crash mid-append leaves at most a torn last line: it never reached the chain's callers.
         if (i === lines.length - 1) return;
         throw new JournalError(`${file} line ${i + 1} is corrupt: the chain state cannot be rebuilt`);
       }
+      validBytes += Buffer.byteLength(line) + 1;
       if (i === 0) header = parsed as JournalHeader;
       else entries.push(parsed as JournalEntry);
     });
     if (header?.format !== "ledgermind.chain-journal/1") {
       throw new JournalError(`${file} is not a Ledgermind chain journal`);
     }
+    // Cut a torn tail so that the next append starts on a line of its own.
+    const size = Buffer.byteLength(text);
+    if (validBytes < size) truncateSync(file, validBytes);
+    else if (validBytes > size) appendFileSync(file, "\n"); // the last line lacked its newline
     return new Journal(dir, header, entries);
   }
 
@@ -116,6 +129,7 @@ export function lockDir(dir: string): () => void {
       const release = () => {
         if (released) return;
         released = true;
+        process.off("exit", release);
         try {
           unlinkSync(lock);
         } catch {

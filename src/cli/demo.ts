@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runRegistryDemo } from "../demo/registry-demo.ts";
 import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
 import { blobStore, emit, globalOptions, withChain } from "./context.ts";
 import { lineageLines, VerificationFailedError } from "./model.ts";
@@ -10,6 +9,8 @@ export function registerDemoCommand(program: Command): void {
     .description("end to end: train on real digits, register two versions, attest, verify, print the lineage")
     .action(async (_o, cmd: Command) => {
       const opts = globalOptions(cmd);
+      // Loaded on demand: tfjs takes a second to load, and only the demo trains.
+      const { runRegistryDemo } = await import("../demo/registry-demo.ts");
       await withChain(opts, async (chain) => {
         const result = await runRegistryDemo({
           chain,

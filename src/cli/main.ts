@@ -12,7 +12,16 @@ const program = new Command("ledgermind")
   .option("--data-dir <dir>", "where the embedded chain, deployments, keys and blobs live", DEFAULT_DATA_DIR)
   .option("--json", "print results as JSON")
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({
+    // commander's own errors ("unknown command", a missing option) follow the CLI's rule: one line.
+    outputError: (text, write) =>
+      write(
+        `ledgermind: ${text
+          .replace(/^error: /, "")
+          .trim()
+          .replace(/\s*\n\s*/g, " ")}\n`,
+      ),
+  });
 
 registerChainCommands(program);
 registerBlobCommands(program);

@@ -40,7 +40,7 @@ export function judge(
   const problems: string[] = [];
   if (fileDigest !== record.weightsDigest) {
     problems.push(
-      `weights differ: the file hashes to ${cidFromDigest(fileDigest)}, model ${record.modelId} version ${record.version} registered ${record.weightsCid}`,
+      `weights differ: given ${cidFromDigest(fileDigest)}, model ${record.modelId} version ${record.version} registered ${record.weightsCid}`,
     );
   }
   for (const { record: a, signatures } of attestations) {
