@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { type Address, parseEther } from "viem";
 import type { LedgerChain } from "./connect.ts";
-import { MindToken, ModelRegistry, sourceHash } from "./generated/contracts.ts";
+import { InferenceOracle, MindToken, ModelRegistry, sourceHash } from "./generated/contracts.ts";
 import { sendAndWait } from "./tx.ts";
 
-export const CONTRACT_NAMES = ["MindToken", "ModelRegistry"] as const;
+export const CONTRACT_NAMES = ["MindToken", "ModelRegistry", "InferenceOracle"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface Manifest {
@@ -29,6 +29,22 @@ export class NotDeployedError extends Error {
 /** The whole supply of MIND, minted to the deployer, who funds participants from it. */
 export const TOKEN_SUPPLY = parseEther("1000000000");
 
+/**
+ * The oracle's parameters. Windows are in blocks: on a development chain, where blocks come only with
+ * transactions, operators mine empty blocks to move time on (see src/oracle/operator.ts).
+ */
+export const ORACLE_PARAMS = {
+  minStake: parseEther("100"),
+  commitWindow: 4,
+  revealWindow: 4,
+  minResponses: 2,
+  /** 0.05 in the oracle's fixed point (1_000_000 = 1.0). */
+  tolerance: 50_000n,
+  slashBps: 1_000,
+  callbackGasLimit: 300_000,
+  maxOperators: 32,
+} as const;
+
 function manifestPath(chain: LedgerChain): string {
   return join(chain.dataDir, "deployments", `${chain.manifestKey}.json`);
 }
@@ -40,16 +56,23 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
   const wallet = chain.wallet(0);
   const deployer = wallet.account.address;
   const deployed = {} as Manifest["contracts"];
-  const constructorArgs: Record<ContractName, readonly unknown[]> = {
-    MindToken: [deployer, TOKEN_SUPPLY],
-    ModelRegistry: [],
+  const artifacts = { MindToken, ModelRegistry, InferenceOracle };
+  // Each constructor may name the contracts deployed before it.
+  const constructorArgs = (name: ContractName): readonly unknown[] => {
+    switch (name) {
+      case "MindToken":
+        return [deployer, TOKEN_SUPPLY];
+      case "ModelRegistry":
+        return [];
+      case "InferenceOracle":
+        return [deployed.MindToken.address, deployed.ModelRegistry.address, ORACLE_PARAMS];
+    }
   };
-  const artifacts = { MindToken, ModelRegistry };
   for (const name of CONTRACT_NAMES) {
     const { abi, bytecode } = artifacts[name];
     const receipt = await sendAndWait(
       chain,
-      wallet.deployContract({ abi, bytecode, args: constructorArgs[name] } as Parameters<
+      wallet.deployContract({ abi, bytecode, args: constructorArgs(name) } as Parameters<
         typeof wallet.deployContract
       >[0]),
     );

@@ -43,7 +43,7 @@ export function registerChainCommands(program: Command): void {
         const manifest = await deployAll(chain);
         emit(opts, manifest, () => [
           `deployed on chain ${manifest.chainId}:`,
-          ...Object.entries(manifest.contracts).map(([name, c]) => `  ${name.padEnd(14)} ${c.address}`),
+          ...Object.entries(manifest.contracts).map(([name, c]) => `  ${name.padEnd(16)} ${c.address}`),
         ]);
       });
     });
