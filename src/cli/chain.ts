@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { deployAll } from "../chain/deploy.ts";
 import { startDevNode } from "../chain/devnode.ts";
+import { advanceTime } from "../chain/time.ts";
 import { emit, globalOptions, UsageError, withChain } from "./context.ts";
 
 export function registerChainCommands(program: Command): void {
@@ -45,6 +46,18 @@ export function registerChainCommands(program: Command): void {
           `deployed on chain ${manifest.chainId}:`,
           ...Object.entries(manifest.contracts).map(([name, c]) => `  ${name.padEnd(16)} ${c.address}`),
         ]);
+      });
+    });
+
+  program
+    .command("advance-time <seconds>")
+    .description("development chains only: move the clock forward and mine a block")
+    .action(async (seconds: string, _o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      if (!/^\d+$/.test(seconds)) throw new UsageError(`seconds must be a whole number, got "${seconds}"`);
+      await withChain(opts, async (chain) => {
+        const time = await advanceTime(chain, Number(seconds));
+        emit(opts, { time }, () => [`chain time is now ${new Date(time * 1000).toISOString()}`]);
       });
     });
 }

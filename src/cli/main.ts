@@ -4,6 +4,7 @@ import { registerBlobCommands } from "./blob.ts";
 import { registerChainCommands } from "./chain.ts";
 import { UsageError } from "./context.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerInsuranceCommands } from "./insurance.ts";
 import { registerModelCommands } from "./model.ts";
 
 const program = new Command("ledgermind")
@@ -26,6 +27,7 @@ const program = new Command("ledgermind")
 registerChainCommands(program);
 registerBlobCommands(program);
 registerModelCommands(program);
+registerInsuranceCommands(program);
 registerDemoCommand(program);
 
 function oneLine(err: unknown): string {

@@ -1,0 +1,247 @@
+import type { Command } from "commander";
+import { type Address, formatEther, isAddress, parseEther } from "viem";
+import type { LedgerChain } from "../chain/connect.ts";
+import {
+  assessRegion,
+  buyPolicy,
+  claimPayout,
+  defaultPool,
+  deployInsurancePool,
+  fundPool,
+  openSeason,
+  poolStatus,
+  reportConditions,
+  settlePolicy,
+} from "../insurance/client.ts";
+import {
+  FEATURE_COUNT,
+  FEATURE_NAMES,
+  normalizeFeatures,
+  type RawConditions,
+  toOracleInput,
+} from "../oracle/yield-data.ts";
+import { getVersion, openRegistry } from "../registry/client.ts";
+import { emit, globalOptions, parseModelRef, UsageError, withChain } from "./context.ts";
+
+function parseMind(text: string, what: string): bigint {
+  try {
+    const v = parseEther(text);
+    if (v <= 0n) throw new Error();
+    return v;
+  } catch {
+    throw new UsageError(`${what} must be a positive amount of MIND, got "${text}"`);
+  }
+}
+
+function parseUint(text: string, what: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 0xffffffff)
+    throw new UsageError(`${what} must be a whole number, got "${text}"`);
+  return Number(text);
+}
+
+function parseAccount(text: string | undefined): number {
+  return text === undefined ? 0 : parseUint(text, "--account");
+}
+
+/** `rainfallDeficit=0.4,heatDays=12,...`: the raw conditions, every feature named once. */
+export function parseConditions(text: string): RawConditions {
+  const entries = text.split(",").map((kv) => kv.trim().split("="));
+  const out: Record<string, number> = {};
+  for (const [k, v] of entries) {
+    if (
+      !k ||
+      v === undefined ||
+      !(FEATURE_NAMES as readonly string[]).includes(k) ||
+      !Number.isFinite(Number(v))
+    ) {
+      throw new UsageError(`--conditions takes ${FEATURE_NAMES.map((n) => `${n}=NUMBER`).join(",")}`);
+    }
+    out[k] = Number(v);
+  }
+  const missing = FEATURE_NAMES.filter((n) => !(n in out));
+  if (missing.length > 0) throw new UsageError(`--conditions lacks ${missing.join(", ")}`);
+  return out as unknown as RawConditions;
+}
+
+function pool(chain: LedgerChain, o: { pool?: string }): Address {
+  if (o.pool === undefined) return defaultPool(chain);
+  if (!isAddress(o.pool)) throw new UsageError(`--pool must be an address, got "${o.pool}"`);
+  return o.pool;
+}
+
+export function registerInsuranceCommands(program: Command): void {
+  const ins = program
+    .command("insurance")
+    .description("parametric crop insurance paid on the oracle's risk score");
+  const poolOption = ["--pool <address>", "the pool (default: the last one created on this chain)"] as const;
+
+  ins
+    .command("create")
+    .description("deploy a pool priced by a registered yield-risk model version")
+    .requiredOption("--model <model@version>", "the risk model")
+    .option("--premium <rate>", "premium as a fraction of coverage", "0.08")
+    .option("--deductible <score>", "scores up to this pay nothing", "0.2")
+    .option("--oracle-fee <mind>", "fee per assessment", "1")
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const { modelId, version } = parseModelRef(o.model);
+      await withChain(opts, async (chain) => {
+        const record = await getVersion(await openRegistry(chain), modelId, version);
+        const created = await deployInsurancePool(chain, {
+          modelId,
+          version,
+          weightsDigest: record.weightsDigest,
+          featureCount: FEATURE_COUNT,
+          terms: {
+            premiumRate: Number(o.premium),
+            deductible: Number(o.deductible),
+            retryAfterSeconds: 3600,
+            oracleFee: parseMind(o.oracleFee, "--oracle-fee"),
+          },
+        });
+        emit(opts, created, () => [
+          `insurance pool ${created.address} priced by model ${modelId}@${version}`,
+        ]);
+      });
+    });
+
+  ins
+    .command("fund <amount>")
+    .description("add capital (MIND) to the pool")
+    .option(...poolOption)
+    .option("--account <index>", "which configured account pays")
+    .action(async (amount: string, o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const value = parseMind(amount, "amount");
+      await withChain(opts, async (chain) => {
+        await fundPool(chain, pool(chain, o), value, parseAccount(o.account));
+        emit(opts, { funded: value }, () => [`funded the pool with ${amount} MIND`]);
+      });
+    });
+
+  ins
+    .command("season <season>")
+    .description("open a season: policies sell until it ends, then regions are assessed")
+    .requiredOption("--ends-in <seconds>", "seconds from now")
+    .option(...poolOption)
+    .action(async (season: string, o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const s = parseUint(season, "season");
+      const seconds = parseUint(o.endsIn, "--ends-in");
+      await withChain(opts, async (chain) => {
+        const now = Number((await chain.publicClient.getBlock()).timestamp);
+        await openSeason(chain, pool(chain, o), s, now + seconds);
+        emit(opts, { season: s, endTime: now + seconds }, () => [
+          `season ${s} open until ${new Date((now + seconds) * 1000).toISOString()}`,
+        ]);
+      });
+    });
+
+  ins
+    .command("buy")
+    .description("buy a policy on a region and season")
+    .requiredOption("--region <n>", "the region")
+    .requiredOption("--season <n>", "the season")
+    .requiredOption("--coverage <mind>", "the most it pays")
+    .option(...poolOption)
+    .option("--account <index>", "which configured account is the farmer")
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const coverage = parseMind(o.coverage, "--coverage");
+      await withChain(opts, async (chain) => {
+        const { policyId, premium } = await buyPolicy(
+          chain,
+          pool(chain, o),
+          { region: parseUint(o.region, "--region"), season: parseUint(o.season, "--season"), coverage },
+          parseAccount(o.account),
+        );
+        emit(opts, { policyId, premium, coverage }, () => [
+          `policy ${policyId}: coverage ${o.coverage} MIND, premium ${formatEther(premium)} MIND`,
+        ]);
+      });
+    });
+
+  ins
+    .command("report")
+    .description("report a region-season's observed conditions (the pool's reporter only)")
+    .requiredOption("--region <n>", "the region")
+    .requiredOption("--season <n>", "the season")
+    .requiredOption("--conditions <list>", FEATURE_NAMES.map((n) => `${n}=X`).join(","))
+    .option(...poolOption)
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const features = toOracleInput(normalizeFeatures(parseConditions(o.conditions)));
+      await withChain(opts, async (chain) => {
+        await reportConditions(
+          chain,
+          pool(chain, o),
+          parseUint(o.region, "--region"),
+          parseUint(o.season, "--season"),
+          features,
+        );
+        emit(opts, { features }, () => [`conditions reported for region ${o.region}, season ${o.season}`]);
+      });
+    });
+
+  ins
+    .command("assess")
+    .description("ask the oracle to score a region-season after the season ended (anyone may)")
+    .requiredOption("--region <n>", "the region")
+    .requiredOption("--season <n>", "the season")
+    .option(...poolOption)
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const requestId = await assessRegion(
+          chain,
+          pool(chain, o),
+          parseUint(o.region, "--region"),
+          parseUint(o.season, "--season"),
+        );
+        emit(opts, { requestId }, () => [`assessment requested: oracle request ${requestId}`]);
+      });
+    });
+
+  ins
+    .command("settle <policy>")
+    .description("settle a policy of a scored region-season; its payout becomes claimable")
+    .option(...poolOption)
+    .action(async (policy: string, o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const payout = await settlePolicy(chain, pool(chain, o), BigInt(parseUint(policy, "policy")));
+        emit(opts, { payout }, () => [`policy ${policy} settled: payout ${formatEther(payout)} MIND`]);
+      });
+    });
+
+  ins
+    .command("claim")
+    .description("withdraw the payouts owed to the account")
+    .option(...poolOption)
+    .option("--account <index>", "which configured account is the farmer")
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const amount = await claimPayout(chain, pool(chain, o), parseAccount(o.account));
+        emit(opts, { amount }, () => [`claimed ${formatEther(amount)} MIND`]);
+      });
+    });
+
+  ins
+    .command("status")
+    .description("the pool's capital, reserves and policies")
+    .option(...poolOption)
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const s = await poolStatus(chain, pool(chain, o));
+        emit(opts, s, () => [
+          `pool ${s.address}: balance ${formatEther(s.balance)}, reserved ${formatEther(s.reserved)}, owed ${formatEther(s.owed)}, free ${formatEther(s.free)} MIND`,
+          ...s.policies.map(
+            (p) =>
+              `  policy ${p.policyId} region ${p.region} season ${p.season} ${p.status}: coverage ${formatEther(p.coverage)}, score ${p.score === undefined ? "pending" : p.score.toFixed(3)}, payout ${formatEther(p.payout)}`,
+          ),
+        ]);
+      });
+    });
+}
