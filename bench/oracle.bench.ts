@@ -1,0 +1,243 @@
+import {
+  type Address,
+  type Hash,
+  type Hex,
+  maxUint256,
+  parseEther,
+  type TransactionReceipt,
+  toHex,
+} from "viem";
+import { connect, type LedgerChain } from "../src/chain/connect.ts";
+import { ORACLE_PARAMS, requireDeployment } from "../src/chain/deploy.ts";
+import { InferenceOracle, MindToken } from "../src/chain/generated/contracts.ts";
+import { sendAndWait } from "../src/chain/tx.ts";
+import { encodeModel } from "../src/ml/encoding.ts";
+import {
+  commitmentOf,
+  computeAnswer,
+  getOracleParams,
+  type Oracle,
+  openOracle,
+  requestInference,
+  setModelSpec,
+} from "../src/oracle/client.ts";
+import { reportDomain, signReport, submitSignedReport } from "../src/oracle/report.ts";
+import { addVersion, openRegistry, registerModel } from "../src/registry/client.ts";
+import { cidOf, sha256Digest } from "../src/storage/cid.ts";
+import type { Figures } from "./results-file.ts";
+
+/** Operator counts measured. The deployed ORACLE_PARAMS (maxOperators 32, minResponses 2) fit all of them. */
+const SIZES = [3, 7, 15] as const;
+const REQUESTER = 16;
+/** Explicit limits, so that transactions queued for one block need no estimate against unmined state. */
+const TX_GAS = 400_000n;
+const FINALIZE_GAS = 3_000_000n;
+const INPUT = [550_000n, 350_000n, 300_000n, 800_000n];
+
+const WEIGHTS = encodeModel({
+  architecture: "mlp-4-3-1-sigmoid",
+  scaleBits: 16,
+  tensors: [
+    {
+      name: "dense0.kernel",
+      shape: [4, 3],
+      values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
+    },
+    { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
+    { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
+    { name: "dense1.bias", shape: [1], values: [-1.4] },
+  ],
+});
+
+async function rpc(chain: LedgerChain, method: string, params: unknown[] = []): Promise<unknown> {
+  return chain.publicClient.request({ method, params } as never);
+}
+
+/**
+ * Sends transactions into one block: automine off, every transaction queued, one `evm_mine`. That is what
+ * operators that answer promptly do on a chain with a block time: each phase lands in one block.
+ */
+async function inOneBlock(chain: LedgerChain, sends: (() => Promise<Hash>)[]): Promise<TransactionReceipt[]> {
+  await rpc(chain, "evm_setAutomine", [false]);
+  let hashes: Hash[];
+  try {
+    hashes = [];
+    for (const send of sends) hashes.push(await send());
+    await rpc(chain, "evm_mine");
+  } finally {
+    await rpc(chain, "evm_setAutomine", [true]);
+  }
+  const receipts = await Promise.all(
+    hashes.map((hash) => chain.publicClient.getTransactionReceipt({ hash })),
+  );
+  const block = receipts[0]?.blockNumber;
+  for (const r of receipts) {
+    if (r.status !== "success") throw new Error(`bench transaction ${r.transactionHash} reverted`);
+    if (r.blockNumber !== block) throw new Error("the batch did not fit one block");
+  }
+  return receipts;
+}
+
+async function mineTo(chain: LedgerChain, height: bigint): Promise<void> {
+  const head = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
+  if (height > head) await rpc(chain, "hardhat_mine", [toHex(height - head)]);
+}
+
+function write(chain: LedgerChain, oracle: Oracle, account: number, functionName: string, args: unknown[]) {
+  return () =>
+    chain.wallet(account).writeContract({
+      address: oracle.address,
+      abi: InferenceOracle.abi,
+      functionName,
+      args,
+      gas: functionName === "finalize" ? FINALIZE_GAS : TX_GAS,
+    } as never);
+}
+
+const sum = (receipts: TransactionReceipt[]) => receipts.reduce((s, r) => s + r.gasUsed, 0n);
+
+/** One commit/reveal round by operators 1..k, each phase in one block; the request's EOA gets no callback. */
+async function commitReveal(chain: LedgerChain, oracle: Oracle, modelId: bigint, k: number) {
+  const req = await requestInference(
+    oracle,
+    { modelId, version: 1, input: INPUT, fee: parseEther("1") },
+    REQUESTER,
+  );
+  const output = computeAnswer(WEIGHTS, INPUT);
+  const ops = Array.from({ length: k }, (_, i) => i + 1);
+  const salt = (i: number) => toHex(i, { size: 32 }) as Hex;
+  const address = (i: number) => (chain.accounts[i] as { address: Address }).address;
+  const commits = await inOneBlock(
+    chain,
+    ops.map((i) =>
+      write(chain, oracle, i, "commit", [
+        req.requestId,
+        commitmentOf(req.requestId, address(i), output, salt(i)),
+      ]),
+    ),
+  );
+  // The first block that may reveal is commitDeadline + 1: mine to just before it.
+  await mineTo(chain, req.commitDeadline);
+  const reveals = await inOneBlock(
+    chain,
+    ops.map((i) => write(chain, oracle, i, "reveal", [req.requestId, output, salt(i)])),
+  );
+  // Every committed operator revealed: the first operator finalizes in the next block.
+  const [finalize] = await inOneBlock(chain, [write(chain, oracle, 1, "finalize", [req.requestId])]);
+  if (!finalize) throw new Error("no finalize receipt");
+  return {
+    requestGas: req.gasUsed,
+    gas: sum(commits) + sum(reveals) + finalize.gasUsed,
+    blocks: finalize.blockNumber - req.blockNumber,
+  };
+}
+
+/** One report round: operators 1..k sign, the requester submits in the next block. */
+async function report(chain: LedgerChain, oracle: Oracle, modelId: bigint, weightsDigest: Hex, k: number) {
+  const req = await requestInference(
+    oracle,
+    { modelId, version: 1, input: INPUT, fee: parseEther("1") },
+    REQUESTER,
+  );
+  const output = computeAnswer(WEIGHTS, INPUT);
+  const domain = reportDomain(oracle);
+  const signatures = await Promise.all(
+    Array.from({ length: k }, (_, i) =>
+      signReport(chain.accounts[i + 1] as never, domain, req.requestId, output, weightsDigest),
+    ),
+  );
+  const sent = await submitSignedReport(oracle, req.requestId, output, signatures, REQUESTER);
+  return { gas: sent.gasUsed, blocks: sent.blockNumber - req.blockNumber };
+}
+
+/**
+ * Gas of the inference oracle on a fresh embedded chain with the deployed ORACLE_PARAMS, per fulfilled
+ * request: commit/reveal (every commit, reveal and the finalize) and report (the submitReport) for 3, 7
+ * and 15 operators; and the blocks from the request to the result when every operator answers promptly.
+ */
+export async function benchOracleGas(): Promise<Figures> {
+  const chain = await connect({ ephemeral: true });
+  try {
+    const manifest = await requireDeployment(chain);
+    const largest = SIZES[SIZES.length - 1] as number;
+    let oracle = await openOracle(chain);
+    const params = await getOracleParams(oracle);
+    if (params.maxOperators < largest || params.minResponses > SIZES[0]) {
+      // The deployed oracle cannot take every size: a separate one, same windows, room for all.
+      const deployed = await sendAndWait(
+        chain,
+        chain.wallet(0).deployContract({
+          abi: InferenceOracle.abi,
+          bytecode: InferenceOracle.bytecode,
+          args: [
+            manifest.contracts.MindToken.address,
+            manifest.contracts.ModelRegistry.address,
+            { ...ORACLE_PARAMS, maxOperators: Math.max(largest, 16), minResponses: SIZES[0] },
+          ],
+        }),
+      );
+      oracle = await openOracle(chain, { address: deployed.contractAddress as Address });
+    }
+    const reg = await openRegistry(chain);
+    const { modelId } = await registerModel(reg, "bench-model");
+    const weightsCid = cidOf(WEIGHTS);
+    await addVersion(reg, modelId, { weightsCid });
+    const weightsDigest = sha256Digest(WEIGHTS);
+    await setModelSpec(oracle, modelId, 1, INPUT.length);
+    const token = manifest.contracts.MindToken.address;
+    for (let i = 1; i <= largest; i++) {
+      const who = (chain.accounts[i] as { address: Address }).address;
+      await sendAndWait(
+        chain,
+        chain.wallet(0).writeContract({
+          address: token,
+          abi: MindToken.abi,
+          functionName: "transfer",
+          args: [who, ORACLE_PARAMS.minStake],
+        }),
+      );
+      await sendAndWait(
+        chain,
+        chain.wallet(i).writeContract({
+          address: token,
+          abi: MindToken.abi,
+          functionName: "approve",
+          args: [oracle.address, maxUint256],
+        }),
+      );
+      await write(chain, oracle, i, "registerOperator", [modelId, 1, ORACLE_PARAMS.minStake])();
+    }
+    await sendAndWait(
+      chain,
+      chain.wallet(0).writeContract({
+        address: token,
+        abi: MindToken.abi,
+        functionName: "transfer",
+        args: [(chain.accounts[REQUESTER] as { address: Address }).address, parseEther("1000")],
+      }),
+    );
+    // Warm-up: the first request ever also initializes the request counter.
+    await commitReveal(chain, oracle, modelId, SIZES[0]);
+
+    const figures: Figures = {};
+    const blocks = new Set<bigint>();
+    for (const k of SIZES) {
+      const round = await commitReveal(chain, oracle, modelId, k);
+      figures[`gas.oracle.commit_reveal.n${k}`] = Number(round.gas);
+      if (k === SIZES[0]) figures["gas.oracle.request"] = Number(round.requestGas);
+      blocks.add(round.blocks);
+    }
+    if (blocks.size !== 1) throw new Error(`blocks to result varied with the operator count: ${[...blocks]}`);
+    figures["oracle.blocks_to_result"] = Number([...blocks][0]);
+    const reportBlocks = new Set<bigint>();
+    for (const k of SIZES) {
+      const round = await report(chain, oracle, modelId, weightsDigest, k);
+      figures[`gas.oracle.report.n${k}`] = Number(round.gas);
+      reportBlocks.add(round.blocks);
+    }
+    figures["oracle.blocks_to_result.report"] = Number([...reportBlocks][0]);
+    return figures;
+  } finally {
+    await chain.close();
+  }
+}

@@ -1,0 +1,259 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { formatEther, parseEther } from "viem";
+import type { LedgerChain } from "../chain/connect.ts";
+import { InferenceOracle } from "../chain/generated/contracts.ts";
+import { transferMind } from "../chain/token.ts";
+import {
+  explainResult,
+  explanationLines,
+  formatFixed,
+  getOracleParams,
+  mindBalanceOf,
+  openOracle,
+  type RequestStatus,
+  requestInference,
+  setModelSpec,
+  toFixedInput,
+  waitForResult,
+} from "../oracle/client.ts";
+import { formatOperatorEvent, type OperatorEvent, startOperator } from "../oracle/operator.ts";
+import { openRegistry } from "../registry/client.ts";
+import {
+  blobStore,
+  emit,
+  type GlobalOptions,
+  globalOptions,
+  jsonReplacer,
+  parseModelRef,
+  UsageError,
+  withChain,
+} from "./context.ts";
+
+/** The on-chain result differs from the model re-run: printed, then the process exits 1. */
+export class ResultMismatchError extends Error {
+  override name = "ResultMismatchError";
+}
+
+function parseAccount(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--account must be an index (0, 1, ...), got "${text}"`);
+  return Number(text);
+}
+
+function parseMind(text: string, option: string): bigint {
+  if (!/^\d+(\.\d{1,18})?$/.test(text))
+    throw new UsageError(`${option} takes an amount of MIND (for example 1.5), got "${text}"`);
+  return parseEther(text);
+}
+
+function parseNumber(text: string, what: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value))
+    throw new UsageError(`${what} must be a number, got "${text}"`);
+  return value;
+}
+
+function parsePositiveInt(text: string, option: string, max: number): number {
+  if (!/^[1-9]\d*$/.test(text) || Number(text) > max)
+    throw new UsageError(`${option} must be an integer from 1 to ${max}, got "${text}"`);
+  return Number(text);
+}
+
+function parseInput(text: string): bigint[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => p === ""))
+    throw new UsageError(`--input takes comma-separated numbers (0.1,0.2,...), got "${text}"`);
+  return toFixedInput(parts.map((p, i) => parseNumber(p, `--input value ${i + 1}`)));
+}
+
+function statusLine(s: RequestStatus): string {
+  if (s.state === "finalized")
+    return `request ${s.requestId}: finalized, result ${formatFixed(s.output ?? 0n)}`;
+  if (s.state === "failed")
+    return `request ${s.requestId}: failed (too few operators answered), fee refunded`;
+  return `request ${s.requestId}: open (${s.commits} commit(s), ${s.reveals} reveal(s))`;
+}
+
+/** Sends an unregistered operator what it lacks of its stake, from another configured account. */
+async function fundStake(
+  chain: LedgerChain,
+  account: number,
+  from: number,
+  modelId: bigint,
+  version: number,
+  stake: bigint | undefined,
+): Promise<void> {
+  const oracle = await openOracle(chain);
+  const address = chain.wallet(account).account.address;
+  const info = await chain.publicClient.readContract({
+    address: oracle.address,
+    abi: InferenceOracle.abi,
+    functionName: "operatorInfo",
+    args: [modelId, version, address],
+  });
+  if (info.slot !== 0) return;
+  const need = stake ?? (await getOracleParams(oracle)).minStake;
+  const balance = await mindBalanceOf(oracle, address);
+  if (balance < need) await transferMind(chain, address, need - balance, from);
+}
+
+export function registerOracleCommands(program: Command): void {
+  const oracle = program
+    .command("oracle")
+    .description("the inference oracle: model specs, operators, requests, explained results");
+
+  oracle
+    .command("spec")
+    .description("declare how many input values a model version takes (the model's owner, once)")
+    .requiredOption("--model <id@version>", "the model version, e.g. 1@1")
+    .requiredOption("--input-size <n>", "the number of fixed-point input values")
+    .option("--account <index>", "which configured account signs (the model's owner)")
+    .action(async (o: { model: string; inputSize: string; account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const { modelId, version } = parseModelRef(o.model);
+      const inputSize = parsePositiveInt(o.inputSize, "--input-size", 0xffff);
+      await withChain(opts, async (chain) => {
+        const { gasUsed } = await setModelSpec(chain, modelId, version, inputSize, parseAccount(o.account));
+        emit(opts, { modelId, version, inputSize, gasUsed }, () => [
+          `model ${modelId}@${version} takes ${inputSize} input value(s) (gas ${gasUsed})`,
+        ]);
+      });
+    });
+
+  oracle
+    .command("serve")
+    .description(
+      "operate a model version: stake, then commit, reveal and finalize answers until SIGINT or SIGTERM",
+    )
+    .requiredOption("--model <id@version>", "the model version to serve")
+    .option("--account <index>", "which configured account operates")
+    .option("--stake <MIND>", "stake to register with, if not registered (default: the oracle's minimum)")
+    .option("--fund-from <index>", "first send the stake from this configured account, if short of MIND")
+    .option("--faulty-offset <x>", "add x to every answer: a faulty operator, for demonstrations")
+    .option("--poll-ms <ms>", "how often to look for work", "500")
+    .action(
+      async (
+        o: {
+          model: string;
+          account?: string;
+          stake?: string;
+          fundFrom?: string;
+          faultyOffset?: string;
+          pollMs: string;
+        },
+        cmd: Command,
+      ) => {
+        const opts = globalOptions(cmd);
+        const { modelId, version } = parseModelRef(o.model);
+        const account = parseAccount(o.account);
+        const stake = o.stake === undefined ? undefined : parseMind(o.stake, "--stake");
+        const faultyOffset =
+          o.faultyOffset === undefined
+            ? undefined
+            : toFixedInput([parseNumber(o.faultyOffset, "--faulty-offset")])[0];
+        const pollMs = parsePositiveInt(o.pollMs, "--poll-ms", 3_600_000);
+        await withChain(opts, async (chain) => {
+          const address = chain.wallet(account).account.address;
+          const stateFile = join(
+            opts.dataDir,
+            "oracle",
+            `operator-${chain.manifestKey}-${address.toLowerCase()}-${modelId}@${version}.json`,
+          );
+          if (o.fundFrom !== undefined)
+            await fundStake(chain, account, parseAccount(o.fundFrom), modelId, version, stake);
+          const log = (e: OperatorEvent) => {
+            if (opts.json) console.log(JSON.stringify(e, jsonReplacer));
+            else console.log(formatOperatorEvent(e));
+          };
+          const running = await startOperator({
+            chain,
+            account,
+            store: blobStore(opts),
+            modelId,
+            version,
+            stake,
+            stateFile,
+            faultyOffset,
+            log,
+            pollMs,
+          });
+          const stop = () => void running.stop();
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+          try {
+            await running.done;
+          } finally {
+            process.off("SIGINT", stop);
+            process.off("SIGTERM", stop);
+          }
+          if (!opts.json) console.log(`stopped; state kept in ${stateFile}`);
+        });
+      },
+    );
+
+  oracle
+    .command("request")
+    .description("request an inference: approves the fee, then asks the oracle")
+    .requiredOption("--model <id@version>", "the model version")
+    .requiredOption("--input <values>", "comma-separated real numbers (fixed point 1e6 on-chain)")
+    .option("--fee <MIND>", "fee offered to the operators that agree with the result", "1")
+    .option("--majority", "aggregate by majority (labels) instead of the median")
+    .option("--wait", "wait for the result")
+    .option("--timeout <s>", "how long --wait waits", "120")
+    .option("--account <index>", "which configured account requests and pays")
+    .action(
+      async (
+        o: {
+          model: string;
+          input: string;
+          fee: string;
+          majority?: boolean;
+          wait?: boolean;
+          timeout: string;
+          account?: string;
+        },
+        cmd: Command,
+      ) => {
+        const opts: GlobalOptions = globalOptions(cmd);
+        const { modelId, version } = parseModelRef(o.model);
+        const input = parseInput(o.input);
+        const fee = parseMind(o.fee, "--fee");
+        const timeoutMs = parsePositiveInt(o.timeout, "--timeout", 86_400) * 1000;
+        await withChain(opts, async (chain) => {
+          const target = await openOracle(chain);
+          const req = await requestInference(
+            target,
+            { modelId, version, input, fee, aggregation: o.majority ? "majority" : "median" },
+            parseAccount(o.account),
+          );
+          const result = o.wait ? await waitForResult(target, req.requestId, { timeoutMs }) : undefined;
+          emit(opts, { ...req, modelId, version, fee, result }, () => [
+            `request ${req.requestId} for model ${modelId}@${version}: fee ${formatEther(fee)} MIND, commits until block ${req.commitDeadline}, reveals until block ${req.revealDeadline} (block ${req.blockNumber}, gas ${req.gasUsed})`,
+            ...(result ? [statusLine(result)] : []),
+          ]);
+        });
+      },
+    );
+
+  oracle
+    .command("show <request>")
+    .description(
+      "a request's result, model version and weights digest, and whether re-running the model agrees",
+    )
+    .action(async (requestArg: string, _o: unknown, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      if (!/^[1-9]\d*$/.test(requestArg))
+        throw new UsageError(`a request id is a positive integer, got "${requestArg}"`);
+      const requestId = BigInt(requestArg);
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const e = await explainResult(reg, blobStore(opts), requestId);
+        emit(opts, e, () => explanationLines(e));
+        if (e.matches === false)
+          throw new ResultMismatchError(
+            `request ${requestId}: the on-chain result ${formatFixed(e.onChain as bigint)} differs from the model's ${formatFixed(e.recomputed)} by ${formatFixed(e.difference as bigint)}`,
+          );
+      });
+    });
+}

@@ -1,0 +1,899 @@
+/**
+ * An inference-oracle operator: serves one model version of the InferenceOracle with integer inference.
+ *
+ * The operator is driven by events and by its own state file, never by memory alone:
+ *   - it scans `InferenceRequested` logs of its version from a cursor kept in the state file;
+ *   - for each request still open for commits it computes the answer (`inferFixed` on the logged input,
+ *     `answerOf`), draws a random salt and writes both to the state file, fsynced, BEFORE sending the
+ *     commit, so that a crash between the two cannot lose the salt and with it the stake;
+ *   - it reveals once the commit window is over and finalizes once the contract allows it (every committed
+ *     operator revealed, or the reveal window is over), tolerating another party having finalized first.
+ * Restarted on the same state file, it goes on from what the file and the chain say: a "committing"
+ * entry is checked against the chain's `Committed` logs before anything is sent again.
+ *
+ * Weights come from the blob store by the CID the registry records, verified; an operator refuses to
+ * start when the stored bytes do not hash to the registry's digest, so it can never answer for weights
+ * that are not the version's.
+ *
+ * Two ways to drive it:
+ *   - `step()` does everything currently actionable once and says which block height it waits for; tests
+ *     and demos drive several operators in one process deterministically (`driveOperators`);
+ *   - `run()` (and `startOperator`) poll `step()` until stopped, for `ledgermind oracle serve`.
+ *
+ * Development chains (31337, the embedded EVM; 1337, `ledgermind chain`) mine a block only when a
+ * transaction arrives, but the oracle's windows are counted in blocks: with no traffic, a commit window
+ * would never close and every request would wait forever. So an operator that waits for a block height
+ * on a development chain mines empty blocks with `evm_mine`: `driveOperators` mines straight to the
+ * height once no operator has anything to do, and `run` mines one block whenever the chain has produced
+ * none for `blockTimeMs` (default 1 s): a block clock, slow enough that other operators' commits (other
+ * processes, polling) still get into a window of a few blocks. On any other chain blocks come on their
+ * own and the operator never mines.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { dirname } from "node:path";
+import { type Address, formatEther, type Hex, parseEventLogs, toHex } from "viem";
+import { isDevChain, type LocalAccount } from "../chain/accounts.ts";
+import type { LedgerChain } from "../chain/connect.ts";
+import { InferenceOracle } from "../chain/generated/contracts.ts";
+import { ContractRefusedError, sendAndWait, TransactionFailedError } from "../chain/tx.ts";
+import { decodeModel } from "../ml/encoding.ts";
+import { getVersion, openRegistry, type Registry } from "../registry/client.ts";
+import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
+import { sha256Digest } from "../storage/cid.ts";
+import {
+  canCommitIn,
+  canFinalizeIn,
+  canRevealIn,
+  commitmentOf,
+  computeAnswer,
+  ensureAllowance,
+  formatFixed,
+  getInputSize,
+  getOracleParams,
+  getRequestStatus,
+  inputOf,
+  type LoggedRequest,
+  loggedRequestOf,
+  mindBalanceOf,
+  type Oracle,
+  openOracle,
+  type RequestedArgs,
+  type RequestState,
+  type RequestWindows,
+} from "./client.ts";
+import { parseDenseArchitecture } from "./fixed-point.ts";
+
+export class OperatorError extends Error {
+  override name = "OperatorError";
+}
+
+/** The stored weights are not the registry's: the operator refuses to serve them. */
+export class WeightsMismatchError extends OperatorError {
+  override name = "WeightsMismatchError";
+}
+
+export interface OperatorOptions {
+  chain: LedgerChain;
+  /** The configured account that operates (and signs reports). */
+  account: number;
+  store: BlobStore;
+  modelId: bigint;
+  version: number;
+  /** Stake to register with, if not registered yet (MIND wei); default the oracle's `minStake`. */
+  stake?: bigint;
+  /** Where the operator keeps its cursor, answers and salts. One file per operator, account and version. */
+  stateFile: string;
+  /** Added to every answer: a faulty operator, for demos and tests. */
+  faultyOffset?: bigint;
+  /** Called with every event (also returned by `step`). */
+  log?: (event: OperatorEvent) => void;
+  /** Poll interval of `run`, ms (default 500). */
+  pollMs?: number;
+  /** On development chains, `run` mines a block when none came for this long, ms (default 1000). */
+  blockTimeMs?: number;
+  /** The oracle to serve; default the deployment manifest's. */
+  oracle?: Oracle;
+  /** Register (approve + registerOperator) when not registered; default true. */
+  register?: boolean;
+  /** Mine empty blocks while waiting, on development chains only (default true); see the module comment. */
+  mine?: boolean;
+  /** The most blocks one `eth_getLogs` covers (default 5000). */
+  logRange?: bigint;
+}
+
+interface Tx {
+  gasUsed: bigint;
+  block: bigint;
+}
+
+export type OperatorEvent =
+  | {
+      type: "ready";
+      operator: Address;
+      modelId: bigint;
+      version: number;
+      weightsDigest: Hex;
+      weightsCid: string;
+      resumed: number;
+    }
+  | ({ type: "registered"; operator: Address; stake: bigint } & Tx)
+  | ({ type: "committed"; operator: Address; requestId: bigint } & Tx)
+  | ({ type: "revealed"; operator: Address; requestId: bigint; output: bigint } & Tx)
+  | ({
+      type: "finalized";
+      operator: Address;
+      requestId: bigint;
+      outcome: "finalized" | "failed";
+      output?: bigint;
+      /** What this operator lost on the request, if it was slashed. */
+      slashed?: bigint;
+    } & Tx)
+  | {
+      type: "settled";
+      operator: Address;
+      requestId: bigint;
+      outcome: RequestState;
+      output?: bigint;
+      slashed?: bigint;
+    }
+  | { type: "missed"; operator: Address; requestId: bigint; reason: string }
+  | { type: "error"; operator: Address; requestId?: bigint; message: string };
+
+/** One line per event, as `oracle serve` prints them. */
+export function formatOperatorEvent(e: OperatorEvent): string {
+  const who = `${e.operator.slice(0, 8)}…${e.operator.slice(-4)}`;
+  switch (e.type) {
+    case "ready":
+      return `${who} serving model ${e.modelId}@${e.version}, weights ${e.weightsDigest} verified${e.resumed ? `, resuming ${e.resumed} request(s)` : ""}`;
+    case "registered":
+      return `${who} registered with a stake of ${formatEther(e.stake)} MIND (block ${e.block}, gas ${e.gasUsed})`;
+    case "committed":
+      return `${who} committed request ${e.requestId} (block ${e.block}, gas ${e.gasUsed})`;
+    case "revealed":
+      return `${who} revealed request ${e.requestId}: ${formatFixed(e.output)} (block ${e.block}, gas ${e.gasUsed})`;
+    case "finalized":
+      return `${who} finalized request ${e.requestId}: ${e.outcome === "finalized" ? `result ${formatFixed(e.output ?? 0n)}` : "failed, too few reveals"}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""} (block ${e.block}, gas ${e.gasUsed})`;
+    case "settled":
+      return `${who} request ${e.requestId} was settled by another party: ${e.outcome}${e.output !== undefined ? ` ${formatFixed(e.output)}` : ""}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""}`;
+    case "missed":
+      return `${who} missed request ${e.requestId}: ${e.reason}`;
+    case "error":
+      return `${who} error${e.requestId !== undefined ? ` on request ${e.requestId}` : ""}: ${e.message}`;
+  }
+}
+
+export interface StepResult {
+  /** What this step did. */
+  actions: OperatorEvent[];
+  /** The chain head this step saw. */
+  head: bigint;
+  /** The lowest head height at which a tracked request becomes actionable; undefined: nothing to wait for. */
+  waitingFor?: bigint;
+  /** Requests still tracked. */
+  pending: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// State file
+// ---------------------------------------------------------------------------------------------------------
+
+type Phase = "seen" | "committing" | "committed" | "revealed";
+
+interface TrackedRequest {
+  requestId: string;
+  block: string;
+  commitDeadline: string;
+  revealDeadline: string;
+  phase: Phase;
+  /** The answer committed to; written with the salt before the commit is sent. */
+  output?: string;
+  salt?: Hex;
+}
+
+interface OperatorState {
+  format: "ledgermind.operator-state/1";
+  chainId: number;
+  oracle: Address;
+  operator: Address;
+  modelId: string;
+  version: number;
+  /** The next block to scan for requests. */
+  cursor: string;
+  requests: Record<string, TrackedRequest>;
+}
+
+const STATE_FORMAT = "ledgermind.operator-state/1";
+
+/** Writes `text` to `file` durably: a temp file, fsynced, renamed over the old one. */
+function writeDurably(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(temp, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, file);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The operator
+// ---------------------------------------------------------------------------------------------------------
+
+const REFUSAL = (err: unknown, ...names: string[]): boolean =>
+  err instanceof ContractRefusedError && names.includes(err.errorName);
+
+export class InferenceOperator {
+  readonly chain: LedgerChain;
+  readonly oracle: Oracle;
+  readonly account: LocalAccount;
+  /** The configured account's index (`chain.wallet(accountIndex)`). */
+  readonly accountIndex: number;
+  readonly address: Address;
+  readonly modelId: bigint;
+  readonly version: number;
+  readonly weightsDigest: Hex;
+  readonly weightsCid: string;
+  readonly faultyOffset: bigint;
+  private readonly weights: Uint8Array;
+  readonly store: BlobStore;
+  private readonly opts: OperatorOptions;
+  private state: OperatorState;
+  /** Requests whose on-chain progress this process has not checked since loading the state file. */
+  private readonly unverified = new Set<string>();
+
+  private constructor(
+    opts: OperatorOptions,
+    oracle: Oracle,
+    loaded: { weights: Uint8Array; weightsDigest: Hex; weightsCid: string },
+    state: OperatorState,
+  ) {
+    this.opts = opts;
+    this.chain = opts.chain;
+    this.oracle = oracle;
+    const account = opts.chain.accounts[opts.account];
+    if (!account) throw new OperatorError(`account #${opts.account} is not configured`);
+    this.account = account;
+    this.accountIndex = opts.account;
+    this.address = account.address;
+    this.modelId = opts.modelId;
+    this.version = opts.version;
+    this.store = opts.store;
+    this.weights = loaded.weights;
+    this.weightsDigest = loaded.weightsDigest;
+    this.weightsCid = loaded.weightsCid;
+    this.faultyOffset = opts.faultyOffset ?? 0n;
+    this.state = state;
+    for (const id of Object.keys(state.requests)) this.unverified.add(id);
+  }
+
+  /**
+   * Loads and verifies the version's weights, loads (or starts) the state file and, unless told not to,
+   * registers the operator. Throws WeightsMismatchError when the store's weights are not the registry's.
+   */
+  static async create(opts: OperatorOptions): Promise<InferenceOperator> {
+    const oracle = opts.oracle ?? (await openOracle(opts.chain));
+    const account = opts.chain.accounts[opts.account];
+    if (!account) throw new OperatorError(`account #${opts.account} is not configured`);
+    const loaded = await loadWeights(opts.chain, oracle, opts.store, opts.modelId, opts.version);
+    const spec = await getInputSize(oracle, opts.modelId, opts.version);
+    const model = decodeModel(loaded.weights);
+    const inputs = parseDenseArchitecture(model.architecture).sizes[0];
+    if (spec !== 0 && spec !== inputs)
+      throw new OperatorError(
+        `model ${opts.modelId}@${opts.version} takes ${inputs} inputs, but the oracle declares ${spec}`,
+      );
+    const state = loadState(opts, oracle, account.address);
+    const operator = new InferenceOperator(opts, oracle, loaded, state);
+    operator.save();
+    if (opts.register !== false) await operator.ensureRegistered();
+    operator.emit({
+      type: "ready",
+      operator: operator.address,
+      modelId: opts.modelId,
+      version: opts.version,
+      weightsDigest: loaded.weightsDigest,
+      weightsCid: loaded.weightsCid,
+      resumed: Object.keys(state.requests).length,
+    });
+    return operator;
+  }
+
+  private emit(event: OperatorEvent, into?: OperatorEvent[]): void {
+    into?.push(event);
+    this.opts.log?.(event);
+  }
+
+  private save(): void {
+    writeDurably(this.opts.stateFile, `${JSON.stringify(this.state, null, 2)}\n`);
+  }
+
+  /** The answer this operator gives for an input: the model's, plus its faulty offset if it has one. */
+  answer(input: readonly bigint[]): bigint {
+    return computeAnswer(this.weights, input) + this.faultyOffset;
+  }
+
+  /** Whether the operator is registered for its version, and its record. */
+  async info(): Promise<{ stake: bigint; fees: bigint; pending: number; registered: boolean }> {
+    const op = await this.chain.publicClient.readContract({
+      address: this.oracle.address,
+      abi: InferenceOracle.abi,
+      functionName: "operatorInfo",
+      args: [this.modelId, this.version, this.address],
+    });
+    return { stake: op.stake, fees: op.fees, pending: op.pending, registered: op.slot !== 0 };
+  }
+
+  /** Approves the stake and registers, unless registered already. */
+  async ensureRegistered(): Promise<OperatorEvent | undefined> {
+    if ((await this.info()).registered) return undefined;
+    const stake = this.opts.stake ?? (await getOracleParams(this.oracle)).minStake;
+    const balance = await mindBalanceOf(this.oracle, this.address);
+    if (balance < stake)
+      throw new OperatorError(
+        `${this.address} holds ${formatEther(balance)} MIND but needs ${formatEther(stake)} to stake: send it MIND first`,
+      );
+    await ensureAllowance(this.oracle, this.opts.account, stake);
+    const receipt = await this.send("registerOperator", [this.modelId, this.version, stake]);
+    const event: OperatorEvent = {
+      type: "registered",
+      operator: this.address,
+      stake,
+      gasUsed: receipt.gasUsed,
+      block: receipt.blockNumber,
+    };
+    this.emit(event);
+    return event;
+  }
+
+  private send(functionName: string, args: readonly unknown[]) {
+    return sendAndWait(
+      this.chain,
+      this.chain.wallet(this.opts.account).writeContract({
+        address: this.oracle.address,
+        abi: InferenceOracle.abi,
+        functionName,
+        args,
+      } as never),
+    );
+  }
+
+  private async head(): Promise<bigint> {
+    return this.chain.publicClient.getBlockNumber({ cacheTime: 0 });
+  }
+
+  /** Adds the requests of this version logged since the cursor that may still be committed to. */
+  private async scan(head: bigint): Promise<void> {
+    const range = this.opts.logRange ?? 5_000n;
+    let from = BigInt(this.state.cursor);
+    if (from > head) return;
+    while (from <= head) {
+      const to = from + range - 1n < head ? from + range - 1n : head;
+      const logs = await this.chain.publicClient.getContractEvents({
+        address: this.oracle.address,
+        abi: InferenceOracle.abi,
+        eventName: "InferenceRequested",
+        args: { modelId: this.modelId, version: this.version },
+        fromBlock: from,
+        toBlock: to,
+      });
+      for (const log of logs) {
+        const r = loggedRequestOf(log.args as RequestedArgs, log.blockNumber);
+        const id = r.requestId.toString();
+        // Requests whose commit window closed before the operator saw them are history, not work.
+        if (this.state.requests[id] || !canCommitIn(r, head + 1n)) continue;
+        this.state.requests[id] = {
+          requestId: id,
+          block: r.blockNumber.toString(),
+          commitDeadline: r.commitDeadline.toString(),
+          revealDeadline: r.revealDeadline.toString(),
+          phase: "seen",
+        };
+      }
+      from = to + 1n;
+    }
+    // One durable write per scan that moved the cursor (not one per log).
+    this.state.cursor = from.toString();
+    this.save();
+  }
+
+  /**
+   * Does everything currently actionable once: scans for new requests, commits, reveals and finalizes
+   * what it can in the next block. Never mines; says which head height it waits for.
+   */
+  async step(): Promise<StepResult> {
+    const actions: OperatorEvent[] = [];
+    const head = await this.head();
+    await this.scan(head);
+    let waitingFor: bigint | undefined;
+    const ids = Object.keys(this.state.requests).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    for (const id of ids) {
+      const entry = this.state.requests[id] as TrackedRequest;
+      let wait: bigint | undefined;
+      try {
+        wait = await this.advance(entry, head, actions);
+      } catch (err) {
+        this.emit(
+          {
+            type: "error",
+            operator: this.address,
+            requestId: BigInt(id),
+            message: err instanceof Error ? (err.message.split("\n")[0] ?? err.name) : String(err),
+          },
+          actions,
+        );
+      }
+      if (wait !== undefined && (waitingFor === undefined || wait < waitingFor)) waitingFor = wait;
+    }
+    return { actions, head, waitingFor, pending: Object.keys(this.state.requests).length };
+  }
+
+  private drop(entry: TrackedRequest): void {
+    delete this.state.requests[entry.requestId];
+    this.unverified.delete(entry.requestId);
+    this.save();
+  }
+
+  private missed(entry: TrackedRequest, reason: string, actions: OperatorEvent[]): undefined {
+    this.drop(entry);
+    this.emit(
+      { type: "missed", operator: this.address, requestId: BigInt(entry.requestId), reason },
+      actions,
+    );
+    return undefined;
+  }
+
+  private async settled(entry: TrackedRequest, actions: OperatorEvent[]): Promise<undefined> {
+    const requestId = BigInt(entry.requestId);
+    const status = await getRequestStatus(this.oracle, requestId);
+    const [slash] = await this.chain.publicClient.getContractEvents({
+      address: this.oracle.address,
+      abi: InferenceOracle.abi,
+      eventName: "OperatorSlashed",
+      args: { requestId, operator: this.address },
+      fromBlock: BigInt(entry.block),
+    });
+    this.drop(entry);
+    this.emit(
+      {
+        type: "settled",
+        operator: this.address,
+        requestId,
+        outcome: status.state,
+        output: status.output,
+        slashed: slash?.args.amount,
+      },
+      actions,
+    );
+    return undefined;
+  }
+
+  /** Whether this operator's `eventName` log for the request is on chain (resuming after a crash). */
+  private async logged(
+    eventName: "Committed" | "Revealed",
+    entry: TrackedRequest,
+  ): Promise<{ commitment?: Hex } | undefined> {
+    const [log] = await this.chain.publicClient.getContractEvents({
+      address: this.oracle.address,
+      abi: InferenceOracle.abi,
+      eventName,
+      args: { requestId: BigInt(entry.requestId), operator: this.address },
+      fromBlock: BigInt(entry.block),
+    });
+    if (!log) return undefined;
+    return { commitment: "commitment" in log.args ? (log.args.commitment as Hex) : undefined };
+  }
+
+  /** Moves one request on as far as the next block allows; returns the head height it waits for. */
+  private async advance(
+    entry: TrackedRequest,
+    head: bigint,
+    actions: OperatorEvent[],
+  ): Promise<bigint | undefined> {
+    const requestId = BigInt(entry.requestId);
+    const w: RequestWindows = {
+      commitDeadline: BigInt(entry.commitDeadline),
+      revealDeadline: BigInt(entry.revealDeadline),
+    };
+    const next = head + 1n;
+    for (;;) {
+      switch (entry.phase) {
+        case "seen": {
+          if (!canCommitIn(w, next)) return this.missed(entry, "the commit window closed", actions);
+          let output: bigint;
+          try {
+            output = this.answer(await inputOf(await this.loggedRequest(entry), this.store));
+          } catch (err) {
+            return this.missed(entry, `cannot answer: ${(err as Error).message}`, actions);
+          }
+          // The salt and the answer reach the disk before the commitment reaches the chain.
+          entry.output = output.toString();
+          entry.salt = toHex(randomBytes(32));
+          entry.phase = "committing";
+          this.save();
+          break;
+        }
+        case "committing": {
+          const commitment = commitmentOf(
+            requestId,
+            this.address,
+            BigInt(entry.output as string),
+            entry.salt as Hex,
+          );
+          if (this.unverified.has(entry.requestId)) {
+            // Loaded from disk in this phase: the commit may have been sent before a crash.
+            this.unverified.delete(entry.requestId);
+            const onChain = await this.logged("Committed", entry);
+            if (onChain) {
+              if (onChain.commitment !== commitment)
+                return this.missed(
+                  entry,
+                  "the chain holds a commitment this state file cannot open",
+                  actions,
+                );
+              entry.phase = "committed";
+              this.save();
+              break;
+            }
+          }
+          if (!canCommitIn(w, next)) return this.missed(entry, "the commit window closed", actions);
+          try {
+            const receipt = await this.send("commit", [requestId, commitment]);
+            entry.phase = "committed";
+            this.save();
+            this.emit(
+              {
+                type: "committed",
+                operator: this.address,
+                requestId,
+                gasUsed: receipt.gasUsed,
+                block: receipt.blockNumber,
+              },
+              actions,
+            );
+          } catch (err) {
+            if (REFUSAL(err, "AlreadyCommitted")) {
+              const onChain = await this.logged("Committed", entry);
+              if (onChain?.commitment !== commitment)
+                return this.missed(
+                  entry,
+                  "the chain holds a commitment this state file cannot open",
+                  actions,
+                );
+              entry.phase = "committed";
+              this.save();
+              break;
+            }
+            if (REFUSAL(err, "RequestClosed")) return this.settled(entry, actions);
+            if (REFUSAL(err, "CommitClosed")) return this.missed(entry, "the commit window closed", actions);
+            if (REFUSAL(err, "NotOperator"))
+              return this.missed(entry, "not registered for this version", actions);
+            throw err;
+          }
+          break;
+        }
+        case "committed": {
+          if (!canRevealIn(w, next)) {
+            if (next <= w.commitDeadline) return w.commitDeadline;
+            if (this.unverified.has(entry.requestId) && (await this.logged("Revealed", entry))) {
+              entry.phase = "revealed";
+              this.save();
+              break;
+            }
+            return this.missed(entry, "the reveal window closed before the operator revealed", actions);
+          }
+          if (this.unverified.has(entry.requestId)) {
+            this.unverified.delete(entry.requestId);
+            if (await this.logged("Revealed", entry)) {
+              entry.phase = "revealed";
+              this.save();
+              break;
+            }
+          }
+          const output = BigInt(entry.output as string);
+          try {
+            const receipt = await this.send("reveal", [requestId, output, entry.salt]);
+            entry.phase = "revealed";
+            this.save();
+            this.emit(
+              {
+                type: "revealed",
+                operator: this.address,
+                requestId,
+                output,
+                gasUsed: receipt.gasUsed,
+                block: receipt.blockNumber,
+              },
+              actions,
+            );
+          } catch (err) {
+            if (REFUSAL(err, "AlreadyRevealed")) {
+              entry.phase = "revealed";
+              this.save();
+              break;
+            }
+            if (REFUSAL(err, "RequestClosed")) return this.settled(entry, actions);
+            if (REFUSAL(err, "RevealClosed"))
+              return this.missed(entry, "the reveal window closed before the operator revealed", actions);
+            throw err;
+          }
+          break;
+        }
+        case "revealed": {
+          const status = await getRequestStatus(this.oracle, requestId);
+          if (status.state !== "open") return this.settled(entry, actions);
+          if (!canFinalizeIn(w, next, status.commits, status.reveals)) return w.revealDeadline;
+          return this.finalize(entry, actions);
+        }
+      }
+    }
+  }
+
+  private async finalize(entry: TrackedRequest, actions: OperatorEvent[]): Promise<bigint | undefined> {
+    const requestId = BigInt(entry.requestId);
+    let receipt: Awaited<ReturnType<InferenceOperator["send"]>>;
+    try {
+      receipt = await this.send("finalize", [requestId]);
+    } catch (err) {
+      // Another operator (or the requester) finalized first: its transaction won, ours is moot.
+      if (REFUSAL(err, "RequestClosed") || err instanceof TransactionFailedError) {
+        const status = await getRequestStatus(this.oracle, requestId);
+        if (status.state !== "open") return this.settled(entry, actions);
+      }
+      if (REFUSAL(err, "TooEarly")) return BigInt(entry.revealDeadline);
+      throw err;
+    }
+    const abi = InferenceOracle.abi;
+    const done = parseEventLogs({ abi, logs: receipt.logs, eventName: "InferenceFinalized" })[0];
+    const slashed = parseEventLogs({ abi, logs: receipt.logs, eventName: "OperatorSlashed" }).find(
+      (l) => l.args.operator.toLowerCase() === this.address.toLowerCase(),
+    );
+    this.drop(entry);
+    this.emit(
+      {
+        type: "finalized",
+        operator: this.address,
+        requestId,
+        outcome: done ? "finalized" : "failed",
+        output: done?.args.output,
+        slashed: slashed?.args.amount,
+        gasUsed: receipt.gasUsed,
+        block: receipt.blockNumber,
+      },
+      actions,
+    );
+    return undefined;
+  }
+
+  private async loggedRequest(entry: TrackedRequest): Promise<LoggedRequest> {
+    const [log] = await this.chain.publicClient.getContractEvents({
+      address: this.oracle.address,
+      abi: InferenceOracle.abi,
+      eventName: "InferenceRequested",
+      args: { requestId: BigInt(entry.requestId) },
+      fromBlock: BigInt(entry.block),
+      toBlock: BigInt(entry.block),
+    });
+    if (!log) throw new OperatorError(`no InferenceRequested log for request ${entry.requestId}`);
+    return loggedRequestOf(log.args as RequestedArgs, log.blockNumber);
+  }
+
+  /** Whether this operator may mine: a development chain, and mining not turned off. */
+  get mines(): boolean {
+    return this.opts.mine !== false && isDevChain(this.chain.chainId);
+  }
+
+  /** Mines empty blocks until the head reaches `height` (development chains only). */
+  async mineTo(height: bigint): Promise<number> {
+    if (!this.mines)
+      throw new OperatorError(
+        `chain ${this.chain.chainId} is not a development chain: operators never mine there`,
+      );
+    let mined = 0;
+    while ((await this.head()) < height) {
+      await this.chain.publicClient.request({ method: "evm_mine", params: [] } as never);
+      mined++;
+    }
+    return mined;
+  }
+
+  /**
+   * Polls `step()` every `pollMs` until `signal` aborts. On a development chain, while it waits for a
+   * height and the chain has produced no block for `blockTimeMs`, it mines one empty block.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const pollMs = this.opts.pollMs ?? 500;
+    const blockTimeMs = this.opts.blockTimeMs ?? 1_000;
+    let idle: { head: bigint; since: number } | undefined;
+    while (!signal.aborted) {
+      let result: StepResult | undefined;
+      try {
+        result = await this.step();
+      } catch (err) {
+        this.emit({
+          type: "error",
+          operator: this.address,
+          message: (err as Error).message.split("\n")[0] ?? "",
+        });
+      }
+      if (
+        result &&
+        this.mines &&
+        result.actions.length === 0 &&
+        result.waitingFor !== undefined &&
+        result.head < result.waitingFor
+      ) {
+        if (idle?.head !== result.head) {
+          idle = { head: result.head, since: Date.now() };
+        } else if (Date.now() - idle.since >= blockTimeMs) {
+          try {
+            await this.mineTo(result.head + 1n);
+          } catch (err) {
+            this.emit({ type: "error", operator: this.address, message: (err as Error).message });
+          }
+          idle = undefined;
+        }
+      } else {
+        idle = undefined;
+      }
+      await sleep(pollMs, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Loads the version's weights by the registry's CID, verified against the registry's digest. */
+async function loadWeights(
+  chain: LedgerChain,
+  oracle: Oracle,
+  store: BlobStore,
+  modelId: bigint,
+  version: number,
+): Promise<{ weights: Uint8Array; weightsDigest: Hex; weightsCid: string }> {
+  let reg: Registry = await openRegistry(chain);
+  if (reg.address.toLowerCase() !== oracle.registry.toLowerCase())
+    reg = { ...reg, address: oracle.registry, fromBlock: 0n };
+  const record = await getVersion(reg, modelId, version);
+  if (record.format !== "LMQ1")
+    throw new OperatorError(
+      `model ${modelId}@${version} is in format ${record.format}; operators run only the canonical LMQ1 encoding`,
+    );
+  let weights: Uint8Array;
+  try {
+    weights = await store.get(record.weightsCid);
+  } catch (err) {
+    if (err instanceof BlobIntegrityError)
+      throw new WeightsMismatchError(
+        `refusing to serve model ${modelId}@${version}: the stored weights hash to ${err.actualDigest}, not to the registry's ${record.weightsDigest}`,
+      );
+    if (err instanceof BlobNotFoundError)
+      throw new OperatorError(
+        `the weights of model ${modelId}@${version} (${record.weightsCid}) are not in the blob store: put them there first`,
+      );
+    throw err;
+  }
+  const digest = sha256Digest(weights);
+  if (digest !== record.weightsDigest)
+    throw new WeightsMismatchError(
+      `refusing to serve model ${modelId}@${version}: the stored weights hash to ${digest}, not to the registry's ${record.weightsDigest}`,
+    );
+  return { weights, weightsDigest: record.weightsDigest, weightsCid: record.weightsCid };
+}
+
+function loadState(opts: OperatorOptions, oracle: Oracle, operator: Address): OperatorState {
+  const fresh: OperatorState = {
+    format: STATE_FORMAT,
+    chainId: opts.chain.chainId,
+    oracle: oracle.address,
+    operator,
+    modelId: opts.modelId.toString(),
+    version: opts.version,
+    cursor: oracle.fromBlock.toString(),
+    requests: {},
+  };
+  if (!existsSync(opts.stateFile)) return fresh;
+  let state: OperatorState;
+  try {
+    state = JSON.parse(readFileSync(opts.stateFile, "utf8")) as OperatorState;
+  } catch {
+    throw new OperatorError(`${opts.stateFile} is not an operator state file (not JSON)`);
+  }
+  const same =
+    state.format === STATE_FORMAT &&
+    state.chainId === fresh.chainId &&
+    state.oracle.toLowerCase() === fresh.oracle.toLowerCase() &&
+    state.operator.toLowerCase() === operator.toLowerCase() &&
+    state.modelId === fresh.modelId &&
+    state.version === fresh.version;
+  if (!same)
+    throw new OperatorError(
+      `${opts.stateFile} belongs to another operator, oracle or model version (${state.operator} on chain ${state.chainId}, model ${state.modelId}@${state.version})`,
+    );
+  return state;
+}
+
+/** Creates (verifying weights, registering) an operator: `InferenceOperator.create`. */
+export function createOperator(opts: OperatorOptions): Promise<InferenceOperator> {
+  return InferenceOperator.create(opts);
+}
+
+export interface RunningOperator {
+  operator: InferenceOperator;
+  /** Stops after the step in progress; resolves when the loop has ended. */
+  stop(): Promise<void>;
+  /** Settles when the loop ends (after `stop`). */
+  done: Promise<void>;
+}
+
+/**
+ * Creates the operator (weights verified, registered) and runs its polling loop. Rejects when the
+ * operator cannot start (e.g. WeightsMismatchError); the loop itself reports errors as events and goes on.
+ */
+export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
+  const operator = await InferenceOperator.create(opts);
+  const controller = new AbortController();
+  const done = operator.run(controller.signal);
+  return {
+    operator,
+    done,
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
+  };
+}
+
+/**
+ * Drives operators in one process, deterministically: every round steps each operator once, in order;
+ * when none did anything, mines (development chains) to the lowest height one of them waits for. Ends
+ * when `until` holds, or when no operator has anything left to do or wait for. Returns every event.
+ */
+export async function driveOperators(
+  operators: readonly InferenceOperator[],
+  opts: { until?: () => boolean | Promise<boolean>; maxRounds?: number } = {},
+): Promise<OperatorEvent[]> {
+  const events: OperatorEvent[] = [];
+  const maxRounds = opts.maxRounds ?? 200;
+  const first = operators[0];
+  if (!first) return events;
+  for (let round = 0; round < maxRounds; round++) {
+    let acted = false;
+    let target: bigint | undefined;
+    for (const op of operators) {
+      const r = await op.step();
+      events.push(...r.actions);
+      if (r.actions.length > 0) acted = true;
+      if (r.waitingFor !== undefined && (target === undefined || r.waitingFor < target))
+        target = r.waitingFor;
+    }
+    if (opts.until && (await opts.until())) return events;
+    if (acted) continue;
+    if (target === undefined) return events;
+    await first.mineTo(target);
+  }
+  throw new OperatorError(`the operators did not settle in ${maxRounds} rounds`);
+}
