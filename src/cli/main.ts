@@ -6,6 +6,7 @@ import { UsageError } from "./context.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInsuranceCommands } from "./insurance.ts";
 import { registerModelCommands } from "./model.ts";
+import { registerOracleCommands } from "./oracle.ts";
 
 const program = new Command("ledgermind")
   .description("Accountable AI on an EVM chain: model registry, attestations, verification")
@@ -27,6 +28,7 @@ const program = new Command("ledgermind")
 registerChainCommands(program);
 registerBlobCommands(program);
 registerModelCommands(program);
+registerOracleCommands(program);
 registerInsuranceCommands(program);
 registerDemoCommand(program);
 

@@ -11,15 +11,15 @@ export const AGGREGATION_INDEX: Record<AggregationMode, number> = { median: 0, m
 
 export const BPS = 10_000n;
 
-export class AggregationError extends Error {
-  override name = "AggregationError";
+export class OracleAggregationError extends Error {
+  override name = "OracleAggregationError";
 }
 
 const ascending = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The lower median (index `(n - 1) / 2` of the sorted values) or the most frequent value, smallest on ties. */
 export function aggregate(outputs: readonly bigint[], mode: AggregationMode): bigint {
-  if (outputs.length === 0) throw new AggregationError("cannot aggregate zero outputs");
+  if (outputs.length === 0) throw new OracleAggregationError("cannot aggregate zero outputs");
   const sorted = [...outputs].sort(ascending);
   if (mode === "median") return sorted[(sorted.length - 1) >> 1] as bigint;
   let best = sorted[0] as bigint;
@@ -91,7 +91,7 @@ function stakeOf(stakes: SettleInput["stakes"], operator: string): bigint {
   const get = (key: string): bigint | undefined =>
     stakes instanceof Map ? stakes.get(key) : (stakes as Record<string, bigint>)[key];
   const stake = get(operator) ?? get(operator.toLowerCase());
-  if (stake === undefined) throw new AggregationError(`no stake given for ${operator}`);
+  if (stake === undefined) throw new OracleAggregationError(`no stake given for ${operator}`);
   return stake;
 }
 

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Address, type Hash, type Hex, parseEther } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
-import { deployAll, type Manifest } from "../../src/chain/deploy.ts";
+import { CONTRACT_NAMES, deployAll, type Manifest } from "../../src/chain/deploy.ts";
 import { MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ChainLockedError, JournalError } from "../../src/chain/journal.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
@@ -135,11 +135,17 @@ describe("embedded chain journal", { concurrency: false }, () => {
   });
 
   it("recorded every state change, and only those", () => {
-    // header + 2 deployments + 3 transactions + increaseTime'd tx + evm_mine + hardhat_mine + setBalance + revert
-    assert.equal(lines, 11);
-    assert.equal(BigInt(saved.blockNumber), 11n);
+    const deployments = CONTRACT_NAMES.length;
+    // header + deployments + 3 transactions + increaseTime'd tx + evm_mine + hardhat_mine + setBalance + revert
+    assert.equal(lines, 1 + deployments + 8);
+    // hardhat_mine mined 3 blocks, setBalance none
+    assert.equal(BigInt(saved.blockNumber), BigInt(deployments + 9));
     const nonce = saved.accounts[watch[0] as string]?.nonce;
-    assert.equal(nonce, "0x5", "two deployments, a transfer, a token transfer and the reverted call");
+    assert.equal(
+      nonce,
+      `0x${(deployments + 3).toString(16)}`,
+      "deployments, a transfer, a token transfer and the reverted call",
+    );
     assert.equal(saved.accounts["0x000000000000000000000000000000000000bEEF"]?.balance, "0x2a");
     assert.equal(existsSync(lockOf(dataDir)), false, "close() releases the lock");
   });
@@ -150,8 +156,10 @@ describe("embedded chain journal", { concurrency: false }, () => {
       const again = await snapshot(chain, watch);
       assert.deepEqual(again, saved);
       const times = saved.blocks.map((b) => Number(BigInt(b.timestamp)));
-      assert.equal(times[7], 4_000_000_000);
-      assert.deepEqual(times.slice(8, 11), [4_000_000_001, 4_000_000_101, 4_000_000_201]);
+      // Block d+5 is the evm_mine after d deployments and 4 transactions; hardhat_mine's three follow.
+      const d = CONTRACT_NAMES.length;
+      assert.equal(times[d + 5], 4_000_000_000);
+      assert.deepEqual(times.slice(d + 6, d + 9), [4_000_000_001, 4_000_000_101, 4_000_000_201]);
       // The chain goes on from where it was.
       await sendAndWait(chain, chain.wallet(0).sendTransaction({ to: watch[1] as Address, value: 1n }));
       const block = await rpc<{ timestamp: Hex }>(chain, "eth_getBlockByNumber", ["latest", false]);
