@@ -1,30 +1,57 @@
+import { join } from "node:path";
 import type { Command } from "commander";
 import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
-import { blobStore, emit, globalOptions, withChain } from "./context.ts";
+import { blobStore, emit, globalOptions, UsageError, withChain } from "./context.ts";
 import { lineageLines, VerificationFailedError } from "./model.ts";
+
+const PARTS = ["all", "registry", "insurance"] as const;
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("end to end: train on real digits, register two versions, attest, verify, print the lineage")
-    .action(async (_o, cmd: Command) => {
+    .description(
+      "end to end: train on real digits, register two versions, attest, verify, print the lineage; then crop insurance paid through the inference oracle",
+    )
+    .option("--part <part>", `which part to run: ${PARTS.join(", ")}`, "all")
+    .action(async (o: { part: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
+      if (!(PARTS as readonly string[]).includes(o.part))
+        throw new UsageError(`--part must be one of ${PARTS.join(", ")}`);
+      const started = performance.now();
+      const log = opts.json ? undefined : (line: string) => console.log(line);
+      const section = (title: string) => log?.(`\n== ${title} ==`);
       // Loaded on demand: tfjs takes a second to load, and only the demo trains.
       const { runRegistryDemo } = await import("../demo/registry-demo.ts");
+      const { runInsuranceDemo } = await import("../demo/insurance-demo.ts");
       await withChain(opts, async (chain) => {
-        const result = await runRegistryDemo({
-          chain,
-          store: blobStore(opts),
-          pqKeyFor: (address) => loadOrCreatePqKey(opts.dataDir, address),
-          log: opts.json ? undefined : (line) => console.log(line),
-        });
-        emit(opts, result, () => [
-          "lineage:",
-          ...lineageLines(result.lineage).map((l) => `  ${l}`),
-          `done in ${result.seconds.toFixed(1)} s`,
-        ]);
-        if (!result.verification.ok)
-          throw new VerificationFailedError(result.verification.problems.join("; "));
+        const store = blobStore(opts);
+        let registry: Awaited<ReturnType<typeof runRegistryDemo>> | undefined;
+        let insurance: Awaited<ReturnType<typeof runInsuranceDemo>> | undefined;
+        if (o.part !== "insurance") {
+          section("model registry: provenance anyone can verify");
+          registry = await runRegistryDemo({
+            chain,
+            store,
+            pqKeyFor: (address) => loadOrCreatePqKey(opts.dataDir, address),
+            log,
+          });
+          log?.("lineage:");
+          for (const line of lineageLines(registry.lineage)) log?.(`  ${line}`);
+        }
+        if (o.part !== "registry") {
+          section("AI oracle: crop insurance paid on a model's risk score");
+          insurance = await runInsuranceDemo({
+            chain,
+            store,
+            stateDir: join(opts.dataDir, "operators"),
+            log,
+          });
+        }
+        const seconds = (performance.now() - started) / 1000;
+        emit(opts, { registry, insurance, seconds }, () => [`\ndone in ${seconds.toFixed(1)} s`]);
+        if (registry && !registry.verification.ok) {
+          throw new VerificationFailedError(registry.verification.problems.join("; "));
+        }
       });
     });
 }

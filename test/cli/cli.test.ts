@@ -227,6 +227,40 @@ interface DemoJson {
   }[];
 }
 
+interface InsuranceJson {
+  policies: { region: number; score: number; matchesRerun: boolean; payout: string }[];
+  operators: { faulty: boolean; stakeBefore: string; stakeAfter: string; feesEarned: string }[];
+  pool_after: { reserved: string; owed: string };
+}
+
+interface FullDemoJson {
+  registry: DemoJson;
+  insurance: InsuranceJson;
+}
+
+/** The oracle part: every score re-checks, payouts follow scores, only the faulty operator loses stake. */
+function assertInsurance(ins: InsuranceJson): void {
+  assert.equal(ins.policies.length, 4);
+  for (const p of ins.policies) assert.equal(p.matchesRerun, true, `region ${p.region}'s result re-checks`);
+  const byScore = [...ins.policies].sort((a, b) => a.score - b.score);
+  for (let i = 1; i < byScore.length; i++) {
+    assert.ok(Number(byScore[i]?.payout) >= Number(byScore[i - 1]?.payout), "a higher score never pays less");
+  }
+  assert.ok(Number(byScore.at(-1)?.payout) > 0, "the drought region is paid");
+  assert.equal(Number(byScore[0]?.payout), 0, "the good season, under the deductible, pays nothing");
+  const faulty = ins.operators.filter((o) => o.faulty);
+  const honest = ins.operators.filter((o) => !o.faulty);
+  assert.equal(faulty.length, 1);
+  for (const o of faulty)
+    assert.ok(Number(o.stakeAfter) < Number(o.stakeBefore), "the faulty operator is slashed");
+  for (const o of honest) {
+    assert.equal(o.stakeAfter, o.stakeBefore, "honest operators keep their stake");
+    assert.ok(Number(o.feesEarned) > 0, "honest operators are paid");
+  }
+  assert.equal(ins.pool_after.reserved, "0");
+  assert.equal(ins.pool_after.owed, "0", "every payout was claimed");
+}
+
 function assertDemo(demo: DemoJson, chainId: number): void {
   assert.equal(demo.chainId, chainId);
   assert.equal(demo.modelId, "1");
@@ -483,7 +517,9 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       join(dir, "blobs", demo.versions[version - 1]?.weightsCid as string);
 
     it("--json demo: two versions, the second's parent is the first, verified, attested pass", async () => {
-      demo = parseJson<DemoJson>(await cli(["--data-dir", dir, "--json", "demo"], 180_000));
+      const full = parseJson<FullDemoJson>(await cli(["--data-dir", dir, "--json", "demo"], 180_000));
+      assertInsurance(full.insurance);
+      demo = full.registry;
       assertDemo(demo, 31337);
       for (const v of demo.versions)
         assert.equal(cidOf(new Uint8Array(readFileSync(join(dir, "blobs", v.weightsCid)))), v.weightsCid);
@@ -632,7 +668,11 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       };
       assert.equal(manifest.chainId, 1337);
 
-      demo = parseJson<DemoJson>(await cli(["--data-dir", dir, "--rpc", url, "--json", "demo"], 180_000));
+      const full = parseJson<FullDemoJson>(
+        await cli(["--data-dir", dir, "--rpc", url, "--json", "demo"], 180_000),
+      );
+      assertInsurance(full.insurance);
+      demo = full.registry;
       assertDemo(demo, 1337);
     });
 
