@@ -30,13 +30,21 @@ export async function transferMind(chain: LedgerChain, to: Address, amount: bigi
   );
 }
 
-/** Lets `spender` pull `amount` MIND from configured account `owner`. */
+/** Lets `spender` pull `amount` MIND from configured account `owner`, unless it may already. */
 export async function approveMind(
   chain: LedgerChain,
   spender: Address,
   amount: bigint,
   owner = 0,
 ): Promise<void> {
+  if (amount === 0n) return;
+  const allowance = await chain.publicClient.readContract({
+    address: await tokenAddress(chain),
+    abi: MindToken.abi,
+    functionName: "allowance",
+    args: [chain.wallet(owner).account.address, spender],
+  });
+  if (allowance >= amount) return;
   await sendAndWait(
     chain,
     chain.wallet(owner).writeContract({

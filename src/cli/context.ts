@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { parseEther } from "viem";
 import { connect, DEFAULT_DATA_DIR, type LedgerChain } from "../chain/connect.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 
@@ -62,6 +63,21 @@ export function parseModelRef(text: string): { modelId: bigint; version: number 
   const m = text.match(/^(\d+)@(\d+)$/);
   if (!m) throw new UsageError(`expected MODEL@VERSION (for example 1@2), got "${text}"`);
   return { modelId: parseModelId(m[1] as string), version: parseVersion(m[2] as string) };
+}
+
+/** `--account K`: which configured account signs (default 0, the deployer). */
+export function parseAccount(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--account must be an index (0, 1, ...), got "${text}"`);
+  return Number(text);
+}
+
+/** An amount of MIND in decimal units ("1.5"), as wei. */
+export function parseMind(text: string, option: string): bigint {
+  if (!/^\d+(\.\d{1,18})?$/.test(text)) {
+    throw new UsageError(`${option} takes an amount of MIND (for example 1.5), got "${text}"`);
+  }
+  return parseEther(text);
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

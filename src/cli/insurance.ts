@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { type Address, formatEther, isAddress, parseEther } from "viem";
+import { type Address, formatEther, isAddress } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
 import {
   assessRegion,
@@ -21,26 +21,20 @@ import {
   toOracleInput,
 } from "../oracle/yield-data.ts";
 import { getVersion, openRegistry } from "../registry/client.ts";
-import { emit, globalOptions, parseModelRef, UsageError, withChain } from "./context.ts";
-
-function parseMind(text: string, what: string): bigint {
-  try {
-    const v = parseEther(text);
-    if (v <= 0n) throw new Error();
-    return v;
-  } catch {
-    throw new UsageError(`${what} must be a positive amount of MIND, got "${text}"`);
-  }
-}
+import {
+  emit,
+  globalOptions,
+  parseAccount,
+  parseMind,
+  parseModelRef,
+  UsageError,
+  withChain,
+} from "./context.ts";
 
 function parseUint(text: string, what: string): number {
   if (!/^\d+$/.test(text) || Number(text) > 0xffffffff)
     throw new UsageError(`${what} must be a whole number, got "${text}"`);
   return Number(text);
-}
-
-function parseAccount(text: string | undefined): number {
-  return text === undefined ? 0 : parseUint(text, "--account");
 }
 
 /** `rainfallDeficit=0.4,heatDays=12,...`: the raw conditions, every feature named once. */

@@ -24,6 +24,7 @@ import {
   emit,
   type GlobalOptions,
   globalOptions,
+  parseAccount,
   parseModelId,
   parseModelRef,
   parseVersion,
@@ -35,12 +36,6 @@ import { readInputFile, readJsonFile } from "./files.ts";
 /** A verification that found a mismatch: its problems are printed, then the process exits 1. */
 export class VerificationFailedError extends Error {
   override name = "VerificationFailedError";
-}
-
-function parseAccount(text: string | undefined): number {
-  if (text === undefined) return 0;
-  if (!/^\d+$/.test(text)) throw new UsageError(`--account must be an index (0, 1, ...), got "${text}"`);
-  return Number(text);
 }
 
 function parseMetric(text: string, previous: Record<string, number> = {}): Record<string, number> {

@@ -1,15 +1,14 @@
 import { join } from "node:path";
 import type { Command } from "commander";
-import { formatEther, parseEther } from "viem";
+import { formatEther } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
 import { InferenceOracle } from "../chain/generated/contracts.ts";
-import { transferMind } from "../chain/token.ts";
+import { mindBalance, transferMind } from "../chain/token.ts";
 import {
   explainResult,
   explanationLines,
   formatFixed,
   getOracleParams,
-  mindBalanceOf,
   openOracle,
   type RequestStatus,
   requestInference,
@@ -25,6 +24,8 @@ import {
   type GlobalOptions,
   globalOptions,
   jsonReplacer,
+  parseAccount,
+  parseMind,
   parseModelRef,
   UsageError,
   withChain,
@@ -33,18 +34,6 @@ import {
 /** The on-chain result differs from the model re-run: printed, then the process exits 1. */
 export class ResultMismatchError extends Error {
   override name = "ResultMismatchError";
-}
-
-function parseAccount(text: string | undefined): number {
-  if (text === undefined) return 0;
-  if (!/^\d+$/.test(text)) throw new UsageError(`--account must be an index (0, 1, ...), got "${text}"`);
-  return Number(text);
-}
-
-function parseMind(text: string, option: string): bigint {
-  if (!/^\d+(\.\d{1,18})?$/.test(text))
-    throw new UsageError(`${option} takes an amount of MIND (for example 1.5), got "${text}"`);
-  return parseEther(text);
 }
 
 function parseNumber(text: string, what: string): number {
@@ -94,7 +83,7 @@ async function fundStake(
   });
   if (info.slot !== 0) return;
   const need = stake ?? (await getOracleParams(oracle)).minStake;
-  const balance = await mindBalanceOf(oracle, address);
+  const balance = await mindBalance(chain, address);
   if (balance < need) await transferMind(chain, address, need - balance, from);
 }
 

@@ -20,7 +20,8 @@ import {
 } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
 import { requireDeployment } from "../chain/deploy.ts";
-import { InferenceOracle, MindToken } from "../chain/generated/contracts.ts";
+import { InferenceOracle } from "../chain/generated/contracts.ts";
+import { approveMind, mindBalance } from "../chain/token.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../chain/tx.ts";
 import { decodeModel } from "../ml/encoding.ts";
 import { getVersion, type Registry } from "../registry/client.ts";
@@ -193,37 +194,6 @@ function writeOracle(
   );
 }
 
-/** Lets the oracle pull `amount` MIND from `account`, unless it may already. */
-export async function ensureAllowance(oracle: Oracle, account: number, amount: bigint): Promise<void> {
-  if (amount === 0n) return;
-  const owner = oracle.chain.wallet(account).account.address;
-  const allowance = await oracle.chain.publicClient.readContract({
-    address: oracle.token,
-    abi: MindToken.abi,
-    functionName: "allowance",
-    args: [owner, oracle.address],
-  });
-  if (allowance >= amount) return;
-  await sendAndWait(
-    oracle.chain,
-    oracle.chain.wallet(account).writeContract({
-      address: oracle.token,
-      abi: MindToken.abi,
-      functionName: "approve",
-      args: [oracle.address, amount],
-    }),
-  );
-}
-
-export async function mindBalanceOf(oracle: Oracle, who: Address): Promise<bigint> {
-  return oracle.chain.publicClient.readContract({
-    address: oracle.token,
-    abi: MindToken.abi,
-    functionName: "balanceOf",
-    args: [who],
-  });
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Consumer helpers
 // ---------------------------------------------------------------------------------------------------------
@@ -290,13 +260,13 @@ export async function requestInference(
   if (fee < 0n) throw new OracleError("the fee cannot be negative");
   if (fee > 0n) {
     const payer = oracle.chain.wallet(account).account.address;
-    const balance = await mindBalanceOf(oracle, payer);
+    const balance = await mindBalance(oracle.chain, payer);
     if (balance < fee)
       throw new OracleError(
         `${payer} holds ${formatEther(balance)} MIND, less than the fee of ${formatEther(fee)} MIND`,
       );
   }
-  await ensureAllowance(oracle, account, fee);
+  await approveMind(oracle.chain, oracle.address, fee, account);
   const receipt = await writeOracle(oracle, account, "request", [
     spec.modelId,
     spec.version,

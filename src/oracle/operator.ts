@@ -45,6 +45,7 @@ import { type Address, formatEther, type Hex, parseEventLogs, toHex } from "viem
 import { isDevChain, type LocalAccount } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
 import { InferenceOracle } from "../chain/generated/contracts.ts";
+import { approveMind, mindBalance } from "../chain/token.ts";
 import { ContractRefusedError, sendAndWait, TransactionFailedError } from "../chain/tx.ts";
 import { decodeModel } from "../ml/encoding.ts";
 import { getVersion, openRegistry, type Registry } from "../registry/client.ts";
@@ -56,7 +57,6 @@ import {
   canRevealIn,
   commitmentOf,
   computeAnswer,
-  ensureAllowance,
   formatFixed,
   getInputSize,
   getOracleParams,
@@ -64,7 +64,6 @@ import {
   inputOf,
   type LoggedRequest,
   loggedRequestOf,
-  mindBalanceOf,
   type Oracle,
   openOracle,
   type RequestedArgs,
@@ -340,12 +339,12 @@ export class InferenceOperator {
   async ensureRegistered(): Promise<OperatorEvent | undefined> {
     if ((await this.info()).registered) return undefined;
     const stake = this.opts.stake ?? (await getOracleParams(this.oracle)).minStake;
-    const balance = await mindBalanceOf(this.oracle, this.address);
+    const balance = await mindBalance(this.chain, this.address);
     if (balance < stake)
       throw new OperatorError(
         `${this.address} holds ${formatEther(balance)} MIND but needs ${formatEther(stake)} to stake: send it MIND first`,
       );
-    await ensureAllowance(this.oracle, this.opts.account, stake);
+    await approveMind(this.chain, this.oracle.address, stake, this.opts.account);
     const receipt = await this.send("registerOperator", [this.modelId, this.version, stake]);
     const event: OperatorEvent = {
       type: "registered",
