@@ -1,0 +1,302 @@
+/**
+ * `ledgermind insurance` end to end, as separate processes on one embedded chain (persisted in a temp data
+ * dir): `demo --part insurance` registers the yield-risk model as 1@1 and deploys the oracle; then a pool is
+ * created, funded, a season opened and a policy bought; the contract's refusals come back as one-line errors;
+ * after the season a region is reported and assessed. No operator runs in these processes, so the oracle
+ * request stays open and the policy cannot be settled.
+ * The embedded chain is locked by the process using it, so chain commands run one after another; the usage
+ * errors that need no deployment run beside them, each in a scratch data dir of its own.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type Address, parseEther } from "viem";
+import { devAccounts } from "../../src/chain/accounts.ts";
+import { FEATURE_NAMES, normalizeFeatures, toOracleInput } from "../../src/oracle/yield-data.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const TMP = mkdtempSync(join(tmpdir(), "ledgermind-insurance-cli-"));
+const DATA = join(TMP, "data");
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+const FARMER = (devAccounts(6)[5] as { address: Address }).address;
+const CONDITIONS = { rainfallDeficit: 0.6, heatDays: 20, soilMoisture: 0.12, growingDegreeDays: 1800 };
+const CONDITIONS_ARG = Object.entries(CONDITIONS)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(",");
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment the CLI sees: none of the variables that change its keys or its error output. */
+function cliEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of [
+    "LEDGERMIND_DEBUG",
+    "LEDGERMIND_KEYS",
+    "LEDGERMIND_MLDSA_SEED",
+    "NODE_TEST_CONTEXT",
+    "NODE_OPTIONS",
+    "FORCE_COLOR",
+  ])
+    delete env[name];
+  return env;
+}
+
+/** Runs `ledgermind --data-dir DIR ...args` to completion (killed after `timeoutMs`). */
+function cli(args: string[], timeoutMs = 60_000, dir = DATA): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "--data-dir", dir, ...args],
+      { cwd: ROOT, env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const show = (r: Run) =>
+  `exit ${r.code}${r.signal ? ` (${r.signal})` : ""}\n--stdout--\n${r.stdout}\n--stderr--\n${r.stderr}`;
+
+function assertOk(r: Run): string {
+  assert.equal(r.code, 0, show(r));
+  assert.equal(r.stderr, "", show(r));
+  return r.stdout;
+}
+
+function parseJson<T>(r: Run): T {
+  assertOk(r);
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    assert.fail(`stdout is not JSON:\n${show(r)}`);
+  }
+}
+
+/** A failure as the CLI must report one: a non-zero exit and exactly one `ledgermind: ...` line on stderr. */
+function assertOneLineError(r: Run, pattern: RegExp, code?: number): string {
+  assert.notEqual(r.code, 0, show(r));
+  assert.equal(r.signal, null, show(r));
+  if (code !== undefined) assert.equal(r.code, code, show(r));
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `a stack trace:\n${show(r)}`);
+  const lines = r.stderr.split("\n");
+  assert.equal(lines.pop(), "", `stderr must end with a newline:\n${show(r)}`);
+  assert.equal(lines.length, 1, `exactly one line on stderr:\n${show(r)}`);
+  const line = lines[0] as string;
+  assert.ok(line.startsWith("ledgermind: "), `stderr must start with "ledgermind: ":\n${show(r)}`);
+  assert.match(line, pattern, show(r));
+  return line;
+}
+
+interface StatusJson {
+  address: string;
+  balance: string;
+  owed: string;
+  reserved: string;
+  free: string;
+  policies: {
+    policyId: string;
+    farmer: string;
+    region: number;
+    season: number;
+    status: string;
+    coverage: string;
+    premium: string;
+    payout: string;
+    score?: number;
+  }[];
+}
+
+const wei = (mind: string) => parseEther(mind).toString();
+
+describe("ledgermind insurance (embedded chain, separate processes)", { concurrency: false }, () => {
+  let demoPool = "";
+  let pool = "";
+  let requestId = "";
+  // Input mistakes caught before any contract is reached: started beside the demo, on scratch data dirs.
+  let notAnAddress: Promise<Run>;
+  let emptyValue: Promise<Run>;
+  before(() => {
+    notAnAddress = cli(["insurance", "status", "--pool", "0x123"], 60_000, join(TMP, "scratch-pool"));
+    emptyValue = cli(
+      [
+        "insurance",
+        "report",
+        "--region",
+        "9",
+        "--season",
+        "7",
+        "--conditions",
+        "rainfallDeficit=0.6,heatDays=,soilMoisture=0.12,growingDegreeDays=1800",
+      ],
+      60_000,
+      join(TMP, "scratch-conditions"),
+    );
+  });
+
+  it("--json demo --part insurance registers model 1@1 and runs a full insurance flow", async () => {
+    const demo = parseJson<{
+      registry?: unknown;
+      insurance: { model: { modelId: string; version: number }; pool: string; policies: unknown[] };
+    }>(await cli(["--json", "demo", "--part", "insurance"], 120_000));
+    assert.equal(demo.registry, undefined, "--part insurance skips the registry demo");
+    assert.equal(demo.insurance.model.modelId, "1");
+    assert.equal(demo.insurance.model.version, 1);
+    assert.equal(demo.insurance.policies.length, 4);
+    demoPool = demo.insurance.pool.toLowerCase();
+  });
+
+  it("create, fund, season, buy (premium 8 MIND at the default 0.08), then status", async () => {
+    const created = assertOk(await cli(["insurance", "create", "--model", "1@1"]));
+    const m = created.match(/^insurance pool (0x[0-9a-fA-F]{40}) priced by model 1@1\n$/);
+    assert.ok(m, created);
+    pool = m[1] as string;
+    assert.notEqual(pool.toLowerCase(), demoPool, "a new pool, not the demo's");
+
+    assert.equal(assertOk(await cli(["insurance", "fund", "5000"])), "funded the pool with 5000 MIND\n");
+    assert.match(
+      assertOk(await cli(["insurance", "season", "7", "--ends-in", "3600"])),
+      /^season 7 open until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\n$/,
+    );
+    const buy = ["insurance", "buy", "--region", "9", "--season", "7", "--coverage", "100", "--account", "5"];
+    assert.equal(assertOk(await cli(buy)), "policy 1: coverage 100 MIND, premium 8 MIND\n");
+
+    const s = parseJson<StatusJson>(await cli(["--json", "insurance", "status"]));
+    assert.equal(s.address.toLowerCase(), pool.toLowerCase(), "status defaults to the pool created last");
+    assert.equal(s.balance, wei("5008"));
+    assert.equal(s.reserved, wei("100"));
+    assert.equal(s.owed, "0");
+    assert.equal(s.free, wei("4908"));
+    assert.equal(s.policies.length, 1);
+    assert.equal(s.policies[0]?.score, undefined, "no score before the oracle answers");
+    assert.deepEqual(s.policies[0], {
+      policyId: "1",
+      farmer: FARMER,
+      region: 9,
+      season: 7,
+      status: "active",
+      coverage: wei("100"),
+      premium: wei("8"),
+      payout: "0",
+    });
+  });
+
+  it("more coverage than the pool can pay: InsufficientCapital; a malformed --conditions: usage error", async () => {
+    // The usage error is found before connecting, so it may run beside a command holding the chain.
+    const [capital, conditions] = await Promise.all([
+      cli(["insurance", "buy", "--region", "9", "--season", "7", "--coverage", "10000", "--account", "5"]),
+      cli(["insurance", "report", "--region", "9", "--season", "7", "--conditions", "rainfallDeficit=abc"]),
+    ]);
+    // Free 4908 + the premium of 800 that would come in: 5708 MIND can be reserved, not 10000.
+    assertOneLineError(
+      capital,
+      /the contract refused: InsufficientCapital\(10000000000000000000000, 5708000000000000000000\)$/,
+      1,
+    );
+    const line = assertOneLineError(conditions, /--conditions/, 2);
+    for (const name of FEATURE_NAMES) assert.ok(line.includes(`${name}=`), `names ${name}: ${line}`);
+  });
+
+  it("assess before the season ended: SeasonNotEnded", async () => {
+    assertOneLineError(
+      await cli(["insurance", "assess", "--region", "9", "--season", "7"]),
+      /the contract refused: SeasonNotEnded\(7, \d+\)$/,
+      1,
+    );
+  });
+
+  it("buy on a season never opened: SeasonNotOpen; a --pool that is not an address: usage error", async () => {
+    assertOneLineError(
+      await cli(["insurance", "buy", "--region", "9", "--season", "8", "--coverage", "10", "--account", "5"]),
+      /the contract refused: SeasonNotOpen\(8\)$/,
+      1,
+    );
+    assertOneLineError(await notAnAddress, /^ledgermind: --pool must be an address, got "0x123"$/, 2);
+  });
+
+  it("a --conditions value left empty is a usage error, not 0", {
+    todo: 'parseConditions (src/cli/insurance.ts) takes "heatDays=" as 0 (Number("") is 0); it should reject empty values',
+  }, async () => {
+    // On a scratch data dir with no pool: should the value get through, nothing is reported anywhere.
+    const r = await emptyValue;
+    assertOneLineError(r, /--conditions/, 2);
+  });
+
+  it("after the season: report, assess (an oracle request), which stays open: settle is refused", async () => {
+    assert.match(assertOk(await cli(["advance-time", "4000"])), /^chain time is now \S+Z\n$/);
+    assert.equal(
+      assertOk(
+        await cli(["insurance", "report", "--region", "9", "--season", "7", "--conditions", CONDITIONS_ARG]),
+      ),
+      "conditions reported for region 9, season 7\n",
+    );
+    const assessed = assertOk(await cli(["insurance", "assess", "--region", "9", "--season", "7"]));
+    const m = assessed.match(/^assessment requested: oracle request ([1-9]\d*)\n$/);
+    assert.ok(m, assessed);
+    requestId = m[1] as string;
+    assert.ok(Number(requestId) > 4, "the demo's four assessments came first");
+
+    const shown = parseJson<{
+      requestId: string;
+      state: string;
+      modelId: string;
+      version: number;
+      input: string[];
+      reveals: unknown[];
+    }>(await cli(["--json", "oracle", "show", requestId]));
+    assert.equal(shown.requestId, requestId);
+    assert.equal(shown.state, "open", "no operator runs: the request waits");
+    assert.equal(shown.modelId, "1");
+    assert.equal(shown.version, 1);
+    assert.deepEqual(shown.reveals, []);
+    assert.deepEqual(
+      shown.input,
+      toOracleInput(normalizeFeatures(CONDITIONS)).map(String),
+      "the oracle was asked about the reported conditions",
+    );
+
+    const status = assertOk(await cli(["insurance", "status"]));
+    // The oracle fee (1 MIND) came out of free capital; the refused purchase left nothing behind.
+    assert.match(status, /^pool 0x[0-9a-fA-F]{40}: balance 5007, reserved 100, owed 0, free 4907 MIND\n/);
+    assert.match(status, /\n {2}policy 1 region 9 season 7 active: coverage 100, score pending, payout 0\n$/);
+    assert.equal(status.split("\n").length, 3, status);
+
+    assertOneLineError(
+      await cli(["insurance", "settle", "1"]),
+      /the contract refused: NotAssessed\(9, 7\)$/,
+      1,
+    );
+  });
+
+  it("claim with nothing owed: NothingToClaim", async () => {
+    assertOneLineError(
+      await cli(["insurance", "claim", "--account", "5"]),
+      /the contract refused: NothingToClaim\(\)$/,
+      1,
+    );
+  });
+});
