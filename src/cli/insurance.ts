@@ -37,20 +37,16 @@ function parseUint(text: string, what: string): number {
   return Number(text);
 }
 
-/** `rainfallDeficit=0.4,heatDays=12,...`: the raw conditions, every feature named once. */
+/** `rainfallDeficit=0.4,heatDays=12,...`: the raw conditions, every feature named exactly once. */
 export function parseConditions(text: string): RawConditions {
-  const entries = text.split(",").map((kv) => kv.trim().split("="));
+  const usage = `--conditions takes ${FEATURE_NAMES.map((n) => `${n}=NUMBER`).join(",")}`;
   const out: Record<string, number> = {};
-  for (const [k, v] of entries) {
-    if (
-      !k ||
-      v === undefined ||
-      !(FEATURE_NAMES as readonly string[]).includes(k) ||
-      !Number.isFinite(Number(v))
-    ) {
-      throw new UsageError(`--conditions takes ${FEATURE_NAMES.map((n) => `${n}=NUMBER`).join(",")}`);
-    }
-    out[k] = Number(v);
+  for (const entry of text.split(",")) {
+    const m = entry.trim().match(/^([A-Za-z]+)=(-?\d+(?:\.\d+)?)$/);
+    const name = m?.[1];
+    if (!m || !name || !(FEATURE_NAMES as readonly string[]).includes(name)) throw new UsageError(usage);
+    if (name in out) throw new UsageError(`--conditions names ${name} twice`);
+    out[name] = Number(m[2]);
   }
   const missing = FEATURE_NAMES.filter((n) => !(n in out));
   if (missing.length > 0) throw new UsageError(`--conditions lacks ${missing.join(", ")}`);

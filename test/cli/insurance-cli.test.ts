@@ -238,9 +238,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     assertOneLineError(await notAnAddress, /^ledgermind: --pool must be an address, got "0x123"$/, 2);
   });
 
-  it("a --conditions value left empty is a usage error, not 0", {
-    todo: 'parseConditions (src/cli/insurance.ts) takes "heatDays=" as 0 (Number("") is 0); it should reject empty values',
-  }, async () => {
+  it("a --conditions value left empty is a usage error, not 0", async () => {
     // On a scratch data dir with no pool: should the value get through, nothing is reported anywhere.
     const r = await emptyValue;
     assertOneLineError(r, /--conditions/, 2);
