@@ -1,0 +1,1412 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+
+/// @title LearningTasksStorage
+/// @notice The storage layout, types, events and errors that LearningTasks and its settlement extension share.
+/// @dev Both contracts inherit it first and declare no storage of their own, so LearningTasks can run
+///      LearningSettlement's code with DELEGATECALL on its own storage.
+abstract contract LearningTasksStorage {
+    /// @notice Which list a member belongs to. An account is a trainer or a validator of a task, never both.
+    enum Role {
+        Trainer,
+        Validator
+    }
+
+    /// @notice Where a round stands; see the contract's notes for the block windows.
+    enum Phase {
+        None,
+        Commit,
+        ScoreCommit,
+        Reveal,
+        Finalize,
+        Aggregate,
+        Done
+    }
+
+    /// @notice A task's parameters, fixed at creation.
+    /// @param modelId The registry model trained; its owner must have approved this contract.
+    /// @param baseVersion The version the first round starts from.
+    /// @param format The weights format recorded with each aggregate version (for example "LMQ1").
+    /// @param licence The licence recorded with each aggregate version.
+    /// @param rewardPerRound The reward pool of each round; `rewardPerRound * rounds` is pulled at creation.
+    /// @param rounds How many rounds the task runs at most.
+    /// @param minTrainerStake The least stake of a trainer (to join and to commit).
+    /// @param minValidatorStake The least stake of a validator (to join and to commit scores).
+    /// @param commitWindow Blocks during which trainers commit.
+    /// @param scoreWindow Blocks after the commit window: updates are published, validators commit scores.
+    /// @param revealWindow Blocks after the score window during which validators reveal.
+    /// @param aggregateWindow Blocks after finalization during which an aggregate may be proposed and attested.
+    /// @param slashBps The share of its stake, in basis points, that a slashed member loses.
+    /// @param minScore The least consensus score (of SCORE_SCALE) an accepted update needs.
+    /// @param relativeBps The least consensus score relative to the round's median, in basis points.
+    /// @param quorum Attestations that make an aggregate the next version; also the least number of validators.
+    /// @param maxTrainers The most trainers that may ever join (at most MAX_TRAINERS_CAP).
+    /// @param maxValidators The most validators that may ever join (at most MAX_VALIDATORS_CAP).
+    struct TaskParams {
+        uint48 modelId;
+        uint32 baseVersion;
+        bytes8 format;
+        bytes32 licence;
+        uint96 rewardPerRound;
+        uint32 rounds;
+        uint96 minTrainerStake;
+        uint96 minValidatorStake;
+        uint32 commitWindow;
+        uint32 scoreWindow;
+        uint32 revealWindow;
+        uint32 aggregateWindow;
+        uint16 slashBps;
+        uint16 minScore;
+        uint16 relativeBps;
+        uint16 quorum;
+        uint16 maxTrainers;
+        uint16 maxValidators;
+    }
+
+    /// @notice A task's running state.
+    /// @param creator The account that created and funds the task; it starts rounds and gets dust and refunds.
+    /// @param roundCount Rounds started so far; rounds count from 1.
+    /// @param currentVersion The model version the next round trains from.
+    /// @param closed No more rounds or joins.
+    /// @param poolLeft Reward not yet assigned to a round, plus what finalized rounds returned (dust, pots
+    ///        nobody qualified for); `closeTask` refunds it to the creator.
+    /// @param activeTrainers Trainers that joined and did not leave.
+    /// @param activeValidators Validators that joined and did not leave.
+    struct TaskState {
+        address creator;
+        uint32 roundCount;
+        uint32 currentVersion;
+        bool closed;
+        uint128 poolLeft;
+        uint16 activeTrainers;
+        uint16 activeValidators;
+    }
+
+    /// @notice A trainer's or validator's record in one task: one slot.
+    /// @param stake Its stake (slashes come out of it).
+    /// @param earned Rewards not yet claimed.
+    /// @param commitRound The last round in which a trainer committed an update (unused for validators).
+    /// @param status 0: never joined, 1: active, 2: left.
+    struct Member {
+        uint96 stake;
+        uint120 earned;
+        uint32 commitRound;
+        uint8 status;
+    }
+
+    /// @notice Every digest ever committed to a task, with who committed it when: one slot.
+    struct UpdateRecord {
+        address trainer;
+        uint32 round;
+        uint32 samples;
+    }
+
+    /// @notice The part of a round that commits and reveals touch: one slot.
+    struct RoundState {
+        uint40 commitDeadline;
+        uint40 scoreDeadline;
+        uint40 revealDeadline;
+        uint16 commits;
+        uint16 scoreCommits;
+        uint16 reveals;
+        bool finalized;
+        uint32 baseVersion;
+    }
+
+    /// @notice A round's pool and outcome: one slot.
+    /// @param pool The round's reward pool.
+    /// @param finalizedAt The block of `finalize` (0 before).
+    /// @param newVersion The registry version the round's aggregate became (0: none).
+    /// @param accepted Updates accepted.
+    /// @param roundMedian The lower median of the updates' consensus scores.
+    /// @param aggregated Whether an aggregate reached quorum.
+    struct RoundResult {
+        uint96 pool;
+        uint40 finalizedAt;
+        uint32 newVersion;
+        uint16 accepted;
+        uint16 roundMedian;
+        bool aggregated;
+    }
+
+    /// @notice An aggregate proposal: its proposer and its votes (the proposer's included).
+    struct Proposal {
+        address proposer;
+        uint16 votes;
+    }
+
+    /// @notice What `getRound` returns.
+    struct RoundView {
+        RoundState state;
+        RoundResult result;
+        bytes32 contributorsHash;
+        bytes32 aggregateDigest;
+        Phase phase;
+    }
+
+    struct Round {
+        RoundState s;
+        RoundResult res;
+        /// @dev keccak256(abi.encode(address[] acceptedTrainers, bytes32[] digests)), in trainer order.
+        bytes32 contributorsHash;
+        bytes32 aggregateDigest;
+        mapping(address validator => bytes32) scoreCommits;
+        mapping(address validator => mapping(uint256 word => uint256)) scores;
+        mapping(address validator => uint8) votes;
+        bytes32[] proposalDigests;
+        mapping(bytes32 digest => Proposal) proposals;
+    }
+
+    struct Task {
+        TaskParams params;
+        TaskState state;
+        address[] trainers;
+        address[] validators;
+        mapping(address => Member) trainerOf;
+        mapping(address => Member) validatorOf;
+        /// @dev A trainer's latest committed digest (a placeholder from its join, so a commit never pays for a
+        ///      fresh slot).
+        mapping(address => bytes32) digestOf;
+        mapping(bytes32 digest => UpdateRecord) updates;
+        mapping(uint256 round => Round) rounds;
+    }
+
+    /// @notice Basis points: 10_000 is 100 %.
+    uint256 public constant BPS = 10_000;
+    /// @notice Scores are integers from 0 to SCORE_SCALE (1.0).
+    uint256 public constant SCORE_SCALE = 10_000;
+    /// @notice The validators' fraction of each round's pool, in basis points (the rest is the trainers').
+    uint256 public constant VALIDATOR_SHARE_BPS = 2_000;
+    /// @notice A validator's weight falls by this many points per point of mean distance from consensus.
+    uint256 public constant AGREEMENT_GAIN = 4;
+    /// @notice uint16 scores per packed word.
+    uint256 public constant SCORES_PER_WORD = 16;
+    /// @notice The largest trainer list a task may have.
+    uint256 public constant MAX_TRAINERS_CAP = 1_024;
+    /// @notice The largest validator list a task may have.
+    uint256 public constant MAX_VALIDATORS_CAP = 64;
+
+    uint8 internal constant NEVER = 0;
+    uint8 internal constant ACTIVE = 1;
+    uint8 internal constant LEFT = 2;
+    /// @dev Replaces a validator's score commitment once it revealed.
+    bytes32 internal constant REVEALED = bytes32(uint256(1));
+    /// @dev A round's contributors' hash between `startRound` and `finalize`.
+    bytes32 internal constant CONTRIBUTORS_PENDING = bytes32(uint256(1));
+
+    /// @notice Tasks created so far; task ids count from 1.
+    uint256 public taskCount;
+    mapping(uint256 taskId => Task) internal _tasks;
+    mapping(address account => uint256) internal _balances;
+
+    /// @notice A task was created and its reward (`rewardPerRound * rounds`) pulled from `creator`.
+    event TaskCreated(uint256 indexed taskId, uint256 indexed modelId, address indexed creator, TaskParams params);
+    /// @notice A member joined (or added `amount` to its stake); `stake` is its stake now.
+    event Joined(uint256 indexed taskId, address indexed account, Role indexed role, uint256 amount, uint256 stake);
+    /// @notice A member left; its stake and unclaimed rewards became withdrawable.
+    event Left(uint256 indexed taskId, address indexed account, Role indexed role, uint256 stake, uint256 earned);
+    /// @notice A member moved its rewards to its withdrawable balance.
+    event Claimed(uint256 indexed taskId, address indexed account, Role indexed role, uint256 amount);
+    /// @notice A round started from `baseVersion`, with its windows' last blocks.
+    event RoundStarted(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        uint32 baseVersion,
+        uint256 pool,
+        uint256 commitDeadline,
+        uint256 scoreDeadline,
+        uint256 revealDeadline
+    );
+    /// @notice A trainer committed to an update: its bytes are the blob whose CID v1 raw sha256 has `digest`.
+    event UpdateCommitted(
+        uint256 indexed taskId, uint32 indexed round, address indexed trainer, bytes32 digest, uint32 samples
+    );
+    /// @notice A validator committed to its scores.
+    event ScoresCommitted(uint256 indexed taskId, uint32 indexed round, address indexed validator, bytes32 commitment);
+    /// @notice A validator revealed its packed scores (16 per word, in the order of committed updates).
+    event ScoresRevealed(uint256 indexed taskId, uint32 indexed round, address indexed validator, uint256[] words);
+    /// @notice A trainer's outcome in a finalized round: every active trainer gets one.
+    /// @param committed False for a no-show.
+    /// @param score The update's consensus score (0 for a no-show or a void round).
+    event TrainerSettled(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        address indexed trainer,
+        bool committed,
+        uint256 score,
+        bool accepted,
+        uint256 reward,
+        uint256 slashed
+    );
+    /// @notice A validator's outcome in a finalized round: every active validator gets one.
+    /// @param weight Its agreement weight (0 if it did not reveal).
+    event ValidatorSettled(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        address indexed validator,
+        bool revealed,
+        uint256 weight,
+        uint256 reward,
+        uint256 slashed
+    );
+    /// @notice A round was finalized. `creatorCredit` (dust and pots nobody qualified for) went back to the
+    ///         task's pool, which `closeTask` refunds to the creator.
+    event RoundFinalized(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        uint256 updates,
+        uint256 accepted,
+        uint256 roundMedian,
+        bytes32 contributorsHash,
+        uint256 creatorCredit
+    );
+    /// @notice A validator proposed the digest of the round's aggregate (counted as its attestation).
+    event AggregateProposed(uint256 indexed taskId, uint32 indexed round, address indexed proposer, bytes32 digest);
+    /// @notice A validator attested a proposed aggregate; `votes` is the proposal's count now.
+    event AggregateAttested(
+        uint256 indexed taskId, uint32 indexed round, address indexed validator, bytes32 digest, uint256 votes
+    );
+    /// @notice A proposer was outvoted by a conflicting aggregate that reached quorum, and slashed.
+    event ProposerSlashed(
+        uint256 indexed taskId, uint32 indexed round, address indexed proposer, bytes32 digest, uint256 amount
+    );
+    /// @notice An aggregate reached quorum and became `version` of the task's model. The registry's version
+    ///         records parent = the round's base version, datasets = [contributorsHash] and trainingRun =
+    ///         this contract's address (20 bytes) ++ uint64 taskId ++ uint32 round.
+    event AggregateAccepted(
+        uint256 indexed taskId,
+        uint32 indexed round,
+        uint32 indexed version,
+        bytes32 digest,
+        bytes32 contributorsHash,
+        bytes32 trainingRun
+    );
+    /// @notice The creator closed the task; the reward of rounds never started went back to it.
+    event TaskClosed(uint256 indexed taskId, uint256 refund);
+    /// @notice An account withdrew its balance.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    error InvalidParams();
+    error AmountTooLarge(uint256 amount);
+    error UnknownModelVersion(uint256 modelId, uint32 version);
+    error NotModelOwner(uint256 modelId, address caller);
+    error ContractNotApproved(uint256 modelId);
+    error UnknownTask(uint256 taskId);
+    error TaskAlreadyClosed(uint256 taskId);
+    error NotTaskCreator(uint256 taskId, address caller);
+    error RoundInProgress(uint256 taskId, uint32 round);
+    error NoRoundsLeft(uint256 taskId);
+    error NotEnoughTrainers(uint256 taskId, uint256 active, uint256 needed);
+    error NotEnoughValidators(uint256 taskId, uint256 active, uint256 needed);
+    error StakeTooLow(uint256 stake, uint256 minStake);
+    error RoleConflict(uint256 taskId, address account);
+    error TooManyMembers(uint256 taskId, uint256 maxMembers);
+    error NotTrainer(uint256 taskId, address account);
+    error NotValidator(uint256 taskId, address account);
+    error ProposalPending(uint256 taskId, uint32 round);
+    error UnknownRound(uint256 taskId, uint32 round);
+    error WrongPhase(uint256 taskId, uint32 round, Phase expected, Phase actual);
+    error AlreadyCommitted(uint256 taskId, uint32 round, address account);
+    error EmptyDigest();
+    error InvalidSamples();
+    error DuplicateUpdate(bytes32 digest);
+    error NothingToScore(uint256 taskId, uint32 round);
+    error InvalidCommitment();
+    error NoCommit(uint256 taskId, uint32 round, address account);
+    error AlreadyRevealed(uint256 taskId, uint32 round, address account);
+    error WrongScoreCount(uint256 expectedWords, uint256 words);
+    error ScoreOutOfRange(uint256 index, uint256 score);
+    error RevealMismatch(uint256 taskId, uint32 round, address account);
+    error RoundNotLatest(uint256 taskId, uint32 round);
+    error DidNotReveal(uint256 taskId, uint32 round, address validator);
+    error AlreadyVoted(uint256 taskId, uint32 round, address validator);
+    error AlreadyProposed(uint256 taskId, uint32 round, bytes32 digest);
+    error UnknownProposal(uint256 taskId, uint32 round, bytes32 digest);
+    error NothingToClaim(address account);
+    error NothingToWithdraw(address account);
+
+    // -----------------------------------------------------------------------------------------------------
+    // Shared internals
+    // -----------------------------------------------------------------------------------------------------
+
+    function _existingTask(uint256 taskId) internal view returns (Task storage t) {
+        t = _tasks[taskId];
+        if (t.state.creator == address(0)) revert UnknownTask(taskId);
+    }
+
+    function _existingRound(Task storage t, uint256 taskId, uint32 round) internal view returns (Round storage r) {
+        if (round == 0 || round > t.state.roundCount) revert UnknownRound(taskId, round);
+        return t.rounds[round];
+    }
+
+    function _inPhase(Task storage t, uint256 taskId, uint32 round, Phase expected)
+        internal
+        view
+        returns (Round storage r)
+    {
+        r = _existingRound(t, taskId, round);
+        Phase actual = _phase(t, round, r);
+        if (actual != expected) revert WrongPhase(taskId, round, expected, actual);
+    }
+
+    function _phase(Task storage t, uint32 round, Round storage r) internal view returns (Phase) {
+        RoundState memory s = r.s;
+        if (s.commitDeadline == 0) return Phase.None;
+        if (!s.finalized) {
+            if (block.number <= s.commitDeadline) return Phase.Commit;
+            if (block.number <= s.scoreDeadline) return Phase.ScoreCommit;
+            if (block.number <= s.revealDeadline) return Phase.Reveal;
+            return Phase.Finalize;
+        }
+        RoundResult memory res = r.res;
+        if (
+            round == t.state.roundCount && !res.aggregated && res.accepted != 0
+                && block.number <= uint256(res.finalizedAt) + t.params.aggregateWindow
+        ) return Phase.Aggregate;
+        return Phase.Done;
+    }
+}
+
+/// @title LearningSettlement
+/// @notice The settlement (`finalize`) of LearningTasks rounds, split off so that LearningTasks stays within the
+///         24 KiB code limit. LearningTasks deploys it and runs it with DELEGATECALL: its storage, events and
+///         balances are LearningTasks'. Called directly, it sees its own empty storage and refuses every round.
+contract LearningSettlement is LearningTasksStorage {
+    /// @dev Finalization working set, in memory to keep the legacy pipeline's stack small. Arrays over
+    ///      trainers and validators follow the task's lists.
+    struct Settlement {
+        uint256 taskId;
+        uint32 round;
+        uint256 slashBps;
+        uint256 n;
+        uint256 revealed;
+        uint256 roundMedian;
+        uint256 sumAccepted;
+        uint256 accepted;
+        uint256 trainerPot;
+        uint256 validatorPot;
+        uint256 sumWeight;
+        uint256 creatorCredit;
+        address[] trainers;
+        uint256[] tStake;
+        uint256[] tScore;
+        uint8[] tState;
+        uint256[] committedPos;
+        address[] validators;
+        uint256[] vStake;
+        uint8[] vState;
+        uint256[][] vWords;
+        uint256[] vDev;
+        uint256[] vWeight;
+    }
+
+    // Trainer outcomes in a settlement.
+    uint8 private constant T_INACTIVE = 0;
+    uint8 private constant T_NO_SHOW = 1;
+    uint8 private constant T_VOID = 2;
+    uint8 private constant T_ACCEPTED = 3;
+    uint8 private constant T_REJECTED = 4;
+    // Validator outcomes in a settlement.
+    uint8 private constant V_INACTIVE = 0;
+    uint8 private constant V_SILENT = 1;
+    uint8 private constant V_REVEALED = 2;
+    uint8 private constant V_EXCUSED = 3;
+
+    /// @notice Settles a round after its reveal window: consensus scores, acceptance, trainer rewards and
+    ///         slashes, validator shares and slashes, the creator's credit; see the contract's notes.
+    ///         Anyone may call it.
+    /// @param taskId The task.
+    /// @param round The round, in its Finalize phase.
+    function finalize(uint256 taskId, uint32 round) external {
+        Task storage t = _tasks[taskId];
+        Round storage r = _inPhase(t, taskId, round, Phase.Finalize);
+        Settlement memory s;
+        s.taskId = taskId;
+        s.round = round;
+        s.slashBps = t.params.slashBps;
+        _loadTrainers(s, t);
+        _loadValidators(s, t, r);
+        _consensus(s);
+        _judgeTrainers(s, t.params);
+        _judgeValidators(s);
+        uint256 pool = r.res.pool;
+        uint256 validatorPool = (pool * VALIDATOR_SHARE_BPS) / BPS;
+        s.trainerPot += pool - validatorPool;
+        s.validatorPot += validatorPool;
+        bytes32 contributors = _settleTrainers(s, t);
+        _settleValidators(s, t);
+        _close(s, t, r, contributors);
+    }
+
+    /// @dev Active trainers, their stakes, and which of them committed this round (in list order).
+    function _loadTrainers(Settlement memory s, Task storage t) private view {
+        uint256 count = t.trainers.length;
+        s.trainers = new address[](count);
+        s.tStake = new uint256[](count);
+        s.tScore = new uint256[](count);
+        s.tState = new uint8[](count);
+        uint256[] memory pos = new uint256[](t.rounds[s.round].s.commits);
+        uint256 n;
+        for (uint256 i; i < count; ++i) {
+            address a = t.trainers[i];
+            Member memory m = t.trainerOf[a];
+            s.trainers[i] = a;
+            if (m.status != ACTIVE) continue;
+            s.tStake[i] = m.stake;
+            if (m.commitRound == s.round) {
+                s.tState[i] = T_VOID;
+                pos[n++] = i;
+            } else {
+                s.tState[i] = T_NO_SHOW;
+            }
+        }
+        s.committedPos = pos;
+        s.n = n;
+    }
+
+    /// @dev Active validators, their stakes, and the packed scores of those that revealed.
+    function _loadValidators(Settlement memory s, Task storage t, Round storage r) private view {
+        uint256 count = t.validators.length;
+        uint256 nw = (s.n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
+        s.validators = new address[](count);
+        s.vStake = new uint256[](count);
+        s.vState = new uint8[](count);
+        s.vWords = new uint256[][](count);
+        s.vDev = new uint256[](count);
+        s.vWeight = new uint256[](count);
+        for (uint256 j; j < count; ++j) {
+            address a = t.validators[j];
+            s.validators[j] = a;
+            Member memory m = t.validatorOf[a];
+            if (m.status != ACTIVE) continue;
+            s.vStake[j] = m.stake;
+            if (s.n == 0) {
+                s.vState[j] = V_EXCUSED;
+            } else if (r.scoreCommits[a] == REVEALED) {
+                s.vState[j] = V_REVEALED;
+                uint256[] memory row = new uint256[](nw);
+                mapping(uint256 => uint256) storage stored = r.scores[a];
+                for (uint256 w; w < nw; ++w) {
+                    row[w] = stored[w];
+                }
+                s.vWords[j] = row;
+                s.revealed += 1;
+            } else {
+                s.vState[j] = V_SILENT;
+            }
+        }
+    }
+
+    /// @dev Per committed update, the lower median of the revealed scores; per validator, its summed distance
+    ///      from those medians; the round's median.
+    function _consensus(Settlement memory s) private pure {
+        uint256 n = s.n;
+        uint256 k = s.revealed;
+        if (k == 0 || n == 0) return;
+        // The revealing validators' rows, compact, and their places in the validator list.
+        uint256[][] memory rows = new uint256[][](k);
+        uint256[] memory place = new uint256[](k);
+        uint256 r;
+        for (uint256 j; j < s.validators.length; ++j) {
+            if (s.vState[j] != V_REVEALED) continue;
+            rows[r] = s.vWords[j];
+            place[r] = j;
+            ++r;
+        }
+        uint256[] memory column = new uint256[](k);
+        uint256[] memory sorted = new uint256[](k);
+        uint256[] memory distance = new uint256[](k);
+        uint256[] memory consensus = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            uint256 c = _columnMedian(rows, i, column, sorted, distance);
+            consensus[i] = c;
+            s.tScore[s.committedPos[i]] = c;
+        }
+        for (r = 0; r < k; ++r) {
+            s.vDev[place[r]] = distance[r];
+        }
+        s.roundMedian = _select(consensus, (n - 1) / 2);
+    }
+
+    /// @dev Update `i`'s lower median over the rows; adds each row's distance from it to `distance`.
+    function _columnMedian(
+        uint256[][] memory rows,
+        uint256 i,
+        uint256[] memory column,
+        uint256[] memory sorted,
+        uint256[] memory distance
+    ) private pure returns (uint256 c) {
+        uint256 k = rows.length;
+        uint256 word = i / SCORES_PER_WORD;
+        uint256 shift = 16 * (i % SCORES_PER_WORD);
+        for (uint256 r; r < k; ++r) {
+            uint256 v = (rows[r][word] >> shift) & 0xffff;
+            column[r] = v;
+            sorted[r] = v;
+        }
+        _insertionSort(sorted);
+        c = sorted[(k - 1) / 2];
+        for (uint256 r; r < k; ++r) {
+            uint256 v = column[r];
+            distance[r] += v > c ? v - c : c - v;
+        }
+    }
+
+    /// @dev Acceptance and trainers' slashes (added to the trainers' pot).
+    function _judgeTrainers(Settlement memory s, TaskParams storage p) private view {
+        uint256 minScore = p.minScore;
+        uint256 threshold = uint256(p.relativeBps) * s.roundMedian;
+        bool scored = s.revealed != 0;
+        for (uint256 i; i < s.trainers.length; ++i) {
+            uint8 state = s.tState[i];
+            if (state == T_INACTIVE) continue;
+            if (state == T_VOID) {
+                if (!scored) continue;
+                uint256 c = s.tScore[i];
+                if (c != 0 && c >= minScore && c * BPS >= threshold) {
+                    s.tState[i] = T_ACCEPTED;
+                    s.sumAccepted += c;
+                    s.accepted += 1;
+                    continue;
+                }
+                s.tState[i] = T_REJECTED;
+            }
+            s.trainerPot += (s.tStake[i] * s.slashBps) / BPS;
+        }
+    }
+
+    /// @dev Agreement weights of revealing validators, and silent validators' slashes (to the validators' pot).
+    function _judgeValidators(Settlement memory s) private pure {
+        for (uint256 j; j < s.validators.length; ++j) {
+            uint8 state = s.vState[j];
+            if (state == V_REVEALED) {
+                uint256 penalty = (s.vDev[j] / s.n) * AGREEMENT_GAIN;
+                uint256 w = penalty >= SCORE_SCALE ? 0 : SCORE_SCALE - penalty;
+                s.vWeight[j] = w;
+                s.sumWeight += w;
+            } else if (state == V_SILENT) {
+                s.validatorPot += (s.vStake[j] * s.slashBps) / BPS;
+            }
+        }
+    }
+
+    /// @dev Writes trainers' slashes and rewards; returns the contributors' hash of the accepted updates.
+    function _settleTrainers(Settlement memory s, Task storage t) private returns (bytes32) {
+        address[] memory accepted = new address[](s.accepted);
+        bytes32[] memory digests = new bytes32[](s.accepted);
+        uint256 paid;
+        uint256 k;
+        for (uint256 i; i < s.trainers.length; ++i) {
+            uint8 state = s.tState[i];
+            if (state == T_INACTIVE) continue;
+            paid += _settleTrainer(s, t, i, state);
+            if (state == T_ACCEPTED) {
+                address a = s.trainers[i];
+                accepted[k] = a;
+                digests[k] = t.digestOf[a];
+                ++k;
+            }
+        }
+        s.creatorCredit += s.trainerPot - paid;
+        return s.accepted == 0 ? bytes32(0) : keccak256(abi.encode(accepted, digests));
+    }
+
+    function _settleTrainer(Settlement memory s, Task storage t, uint256 i, uint8 state)
+        private
+        returns (uint256 reward)
+    {
+        address a = s.trainers[i];
+        uint256 slashed;
+        if (state == T_ACCEPTED) {
+            reward = (s.trainerPot * s.tScore[i]) / s.sumAccepted;
+            if (reward != 0) t.trainerOf[a].earned += uint120(reward);
+        } else if (state != T_VOID) {
+            slashed = (s.tStake[i] * s.slashBps) / BPS;
+            if (slashed != 0) t.trainerOf[a].stake = uint96(s.tStake[i] - slashed);
+        }
+        emit TrainerSettled(s.taskId, s.round, a, state != T_NO_SHOW, s.tScore[i], state == T_ACCEPTED, reward, slashed);
+    }
+
+    /// @dev Writes validators' slashes and shares of the validators' pot.
+    function _settleValidators(Settlement memory s, Task storage t) private {
+        uint256 paid;
+        for (uint256 j; j < s.validators.length; ++j) {
+            uint8 state = s.vState[j];
+            if (state != V_INACTIVE) paid += _settleValidator(s, t, j, state);
+        }
+        s.creatorCredit += s.validatorPot - paid;
+    }
+
+    function _settleValidator(Settlement memory s, Task storage t, uint256 j, uint8 state)
+        private
+        returns (uint256 reward)
+    {
+        address a = s.validators[j];
+        uint256 slashed;
+        if (state == V_REVEALED) {
+            if (s.sumWeight != 0) reward = (s.validatorPot * s.vWeight[j]) / s.sumWeight;
+            if (reward != 0) t.validatorOf[a].earned += uint120(reward);
+        } else if (state == V_SILENT) {
+            slashed = (s.vStake[j] * s.slashBps) / BPS;
+            if (slashed != 0) t.validatorOf[a].stake = uint96(s.vStake[j] - slashed);
+        }
+        emit ValidatorSettled(s.taskId, s.round, a, state == V_REVEALED, s.vWeight[j], reward, slashed);
+    }
+
+    function _close(Settlement memory s, Task storage t, Round storage r, bytes32 contributors) private {
+        r.s.finalized = true;
+        RoundResult storage res = r.res;
+        res.finalizedAt = uint40(block.number);
+        res.accepted = uint16(s.accepted);
+        res.roundMedian = uint16(s.roundMedian);
+        r.contributorsHash = contributors;
+        if (s.creatorCredit != 0) t.state.poolLeft += SafeCast.toUint128(s.creatorCredit);
+        emit RoundFinalized(s.taskId, s.round, s.n, s.accepted, s.roundMedian, contributors, s.creatorCredit);
+    }
+
+    /// @dev Ascending, in place: for a validators' column (at most MAX_VALIDATORS_CAP values, usually a few).
+    function _insertionSort(uint256[] memory a) private pure {
+        uint256 len = a.length;
+        for (uint256 i = 1; i < len; ++i) {
+            uint256 key = a[i];
+            uint256 j = i;
+            while (j > 0 && a[j - 1] > key) {
+                a[j] = a[j - 1];
+                --j;
+            }
+            a[j] = key;
+        }
+    }
+
+    /// @dev The value of 0-based ascending rank `rank` among `values` (each at most SCORE_SCALE < 2^14), by two
+    ///      counting passes over 7-bit digits: O(n) whatever the values, so no score pattern makes it costly.
+    ///      Sorts `values` in place when there are at most 24 of them.
+    function _select(uint256[] memory values, uint256 rank) private pure returns (uint256) {
+        uint256 n = values.length;
+        if (n <= 24) {
+            // Cheaper than the counting passes' fixed cost for a few values (and as bounded).
+            _insertionSort(values);
+            return values[rank];
+        }
+        uint256[] memory counts = new uint256[](128);
+        for (uint256 i; i < n; ++i) {
+            counts[values[i] >> 7] += 1;
+        }
+        uint256 high;
+        while (rank >= counts[high]) {
+            rank -= counts[high];
+            ++high;
+        }
+        for (uint256 d; d < 128; ++d) {
+            counts[d] = 0;
+        }
+        for (uint256 i; i < n; ++i) {
+            uint256 v = values[i];
+            if (v >> 7 == high) counts[v & 127] += 1;
+        }
+        uint256 low;
+        while (rank >= counts[low]) {
+            rank -= counts[low];
+            ++low;
+        }
+        return (high << 7) | low;
+    }
+}
+
+/// @title LearningTasks
+/// @notice Federated-learning tasks coordinated on-chain. A task names a model version of the ModelRegistry,
+///         funds a reward pool per round and fixes stakes, windows, the slash rate and the acceptance rule.
+///         Trainers and validators join with a stake. Each round: trainers commit the digest of their
+///         canonical update (the bytes, addressed by the CID v1 raw sha256 of that digest, are published only
+///         after the commit window closes); validators commit, then reveal, one score per committed update;
+///         `finalize` takes per update the median of the revealed scores, pays accepted updates in proportion
+///         to their score, slashes rejected updates and no-shows, and pays validators by their agreement with
+///         the consensus. A validator quorum then attests the aggregate of the accepted updates, which this
+///         contract appends to the registry as the model's next version, with its lineage.
+/// @dev Round phases, in blocks after `startRound` at block S (see `phaseOf`):
+///        Commit       S < b <= commitDeadline (= S + commitWindow)          trainers `commitUpdate`
+///        ScoreCommit  commitDeadline < b <= scoreDeadline (+ scoreWindow)   updates published, `commitScores`
+///        Reveal       scoreDeadline < b <= revealDeadline (+ revealWindow)  `revealScores`
+///        Finalize     b > revealDeadline, until someone calls `finalize`
+///        Aggregate    after `finalize`, while the round is the task's latest, it accepted at least one update,
+///                     no aggregate reached quorum and b <= finalizedAt + aggregateWindow; the round's revealing
+///                     validators `proposeAggregate` / `attestAggregate`
+///        Done         otherwise
+///      Settlement arithmetic (mirrored exactly by src/learning/finalize.ts):
+///      - scores are integers in [0, SCORE_SCALE]; revealed packed 16 per uint256 word, score i in bits
+///        [16 * (i % 16), 16 * (i % 16) + 16) of word i / 16, in the order of the round's committed updates,
+///        which is the order in which their trainers first joined the task (`trainersOf`);
+///      - an update's consensus score is the lower median (element (k - 1) / 2 of the k sorted values, so for
+///        an even k the smaller of the two middle values) of the revealing validators' scores;
+///      - the round's median is the lower median of its updates' consensus scores; an update is accepted iff
+///        its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian;
+///      - VALIDATOR_SHARE_BPS (20 %) of the round's pool, rounded down, is the validators' pool, the rest the
+///        trainers'. Rejected and no-show trainers lose floor(stake * slashBps / 10_000), added to the
+///        trainers' pot, which accepted updates share as floor(pot * c / sum of accepted c). Validators that
+///        did not reveal lose the same fraction of their stake, added to the validators' pot, shared as
+///        floor(pot * w / sum w) with w = max(0, SCORE_SCALE - AGREEMENT_GAIN * floor(sum_i |s_i - c_i| / n))
+///        for each revealing validator. Rounding dust, and any pot nobody qualifies for, goes back to the
+///        task's pool (`poolLeft`), which `closeTask` refunds to the creator;
+///      - a round in which no validator revealed is void for the trainers that committed (neither paid nor
+///        slashed); a round without commits excuses the validators (there was nothing to score).
+///      Payments are pulled: rewards accrue in the member record (`claim` moves them to the withdrawable
+///      balance), stakes return with `exitTask`, and `withdraw` pays the balance out.
+///      Members of a task are never removed from its lists, so the trainer order is stable; joins and exits
+///      happen only between rounds. Amounts are bounded: a stake up to 2^96 - 1, a task's funding up to
+///      2^96 - 1, a member's unclaimed rewards up to 2^120 - 1, far above any real token supply.
+///      `finalize` runs LearningSettlement's code on this contract's storage (DELEGATECALL), which keeps this
+///      contract under the 24 KiB code limit; both share LearningTasksStorage's layout.
+///      Gas (embedded EVM, receipts, 3 validators): `commitUpdate` ~66.6k; `revealScores` ~67.7k for 10 updates,
+///      ~150.5k for 50 (one fresh slot per 16 scores); `finalize` ~33.7k per trainer for 10, ~24.0k for 50.
+contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    uint8 private constant VOTED = 1;
+    uint8 private constant PROPOSED = 2;
+    bytes32 private constant DIGEST_PLACEHOLDER = bytes32(uint256(1));
+
+    /// @notice The ERC-20 of stakes and rewards.
+    IERC20 public immutable token;
+    /// @notice The registry whose models tasks train.
+    ModelRegistry public immutable registry;
+    /// @notice The settlement code that `finalize` runs on this contract's storage (deployed by the constructor).
+    address public immutable settlement;
+
+    /// @notice Deploys the task contract for `token_` stakes and rewards and `registry_` models.
+    /// @param token_ The ERC-20 of stakes and rewards (MIND).
+    /// @param registry_ The model registry.
+    constructor(IERC20 token_, ModelRegistry registry_) {
+        if (address(token_) == address(0) || address(registry_) == address(0)) revert InvalidParams();
+        token = token_;
+        registry = registry_;
+        settlement = address(new LearningSettlement());
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Tasks and members
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @notice Creates a task and pulls its whole reward, `rewardPerRound * rounds`, from the caller (approve
+    ///         it first). The caller must own the model or be approved for it, and the model's owner must
+    ///         have approved this contract (ERC-721 `approve` or `setApprovalForAll`) so that aggregates can be
+    ///         appended as versions.
+    /// @param p The task's parameters; see `TaskParams`.
+    /// @return taskId The new task's id.
+    function createTask(TaskParams calldata p) external nonReentrant returns (uint256 taskId) {
+        _checkParams(p);
+        uint256 funding = uint256(p.rewardPerRound) * p.rounds;
+        if (funding > type(uint96).max) revert AmountTooLarge(funding);
+        _checkModel(p.modelId, p.baseVersion);
+
+        taskId = ++taskCount;
+        Task storage t = _tasks[taskId];
+        t.params = p;
+        t.state = TaskState({
+            creator: msg.sender,
+            roundCount: 0,
+            currentVersion: p.baseVersion,
+            closed: false,
+            poolLeft: uint128(funding),
+            activeTrainers: 0,
+            activeValidators: 0
+        });
+        emit TaskCreated(taskId, p.modelId, msg.sender, p);
+        if (funding != 0) token.safeTransferFrom(msg.sender, address(this), funding);
+    }
+
+    /// @notice Joins a task as a trainer or a validator with `amount` of stake (approve it first), or adds
+    ///         `amount` to the caller's stake. Only between rounds.
+    /// @param taskId The task.
+    /// @param role Trainer or validator; an account cannot be both in one task.
+    /// @param amount The stake to add; the stake after it must reach the role's minimum.
+    function join(uint256 taskId, Role role, uint256 amount) external nonReentrant {
+        Task storage t = _existingTask(taskId);
+        if (t.state.closed) revert TaskAlreadyClosed(taskId);
+        _requireNoOpenRound(t, taskId);
+        bool trainer = role == Role.Trainer;
+        Member storage m = trainer ? t.trainerOf[msg.sender] : t.validatorOf[msg.sender];
+        Member storage other = trainer ? t.validatorOf[msg.sender] : t.trainerOf[msg.sender];
+        if (other.status == ACTIVE) revert RoleConflict(taskId, msg.sender);
+        uint256 stake = uint256(m.stake) + amount;
+        uint256 minStake = trainer ? t.params.minTrainerStake : t.params.minValidatorStake;
+        if (amount == 0 || stake < minStake) revert StakeTooLow(stake, minStake);
+        if (stake > type(uint96).max) revert AmountTooLarge(stake);
+        uint8 status = m.status;
+        if (status == NEVER) {
+            address[] storage list = trainer ? t.trainers : t.validators;
+            uint256 cap = trainer ? t.params.maxTrainers : t.params.maxValidators;
+            if (list.length >= cap) revert TooManyMembers(taskId, cap);
+            list.push(msg.sender);
+            // Paid now so that each commit overwrites a non-zero slot.
+            if (trainer) t.digestOf[msg.sender] = DIGEST_PLACEHOLDER;
+        }
+        if (status != ACTIVE) {
+            if (trainer) t.state.activeTrainers += 1;
+            else t.state.activeValidators += 1;
+        }
+        m.stake = uint96(stake);
+        m.status = ACTIVE;
+        emit Joined(taskId, msg.sender, role, amount, stake);
+        token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Leaves a task: the stake and unclaimed rewards become withdrawable. Only between rounds, and
+    ///         not while the caller's aggregate proposal awaits its quorum.
+    /// @param taskId The task.
+    /// @param role The role the caller holds.
+    function exitTask(uint256 taskId, Role role) external nonReentrant {
+        Task storage t = _existingTask(taskId);
+        _requireNoOpenRound(t, taskId);
+        bool trainer = role == Role.Trainer;
+        Member storage m = _activeMember(t, taskId, trainer);
+        if (!trainer) {
+            uint32 latest = t.state.roundCount;
+            Round storage r = t.rounds[latest];
+            if (r.votes[msg.sender] == PROPOSED && _phase(t, latest, r) == Phase.Aggregate) {
+                revert ProposalPending(taskId, latest);
+            }
+        }
+        uint256 stake = m.stake;
+        uint256 earned = m.earned;
+        m.stake = 0;
+        m.earned = 0;
+        m.status = LEFT;
+        if (trainer) t.state.activeTrainers -= 1;
+        else t.state.activeValidators -= 1;
+        _balances[msg.sender] += stake + earned;
+        emit Left(taskId, msg.sender, role, stake, earned);
+    }
+
+    /// @notice Moves the caller's rewards in a task to its withdrawable balance.
+    /// @param taskId The task.
+    /// @param role The role the rewards were earned in.
+    function claim(uint256 taskId, Role role) external nonReentrant {
+        Task storage t = _existingTask(taskId);
+        Member storage m = role == Role.Trainer ? t.trainerOf[msg.sender] : t.validatorOf[msg.sender];
+        uint256 amount = m.earned;
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        m.earned = 0;
+        _balances[msg.sender] += amount;
+        emit Claimed(taskId, msg.sender, role, amount);
+    }
+
+    /// @notice Pays out the caller's withdrawable balance: claimed rewards, returned stakes, refunds.
+    function withdraw() external nonReentrant {
+        uint256 amount = _balances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        _balances[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice Ends a task between rounds: no more rounds or joins; the reward of rounds never started goes
+    ///         back to the creator. Members then leave; the last round may still be aggregated.
+    /// @param taskId The task.
+    function closeTask(uint256 taskId) external nonReentrant {
+        Task storage t = _existingTask(taskId);
+        TaskState storage st = t.state;
+        if (msg.sender != st.creator) revert NotTaskCreator(taskId, msg.sender);
+        if (st.closed) revert TaskAlreadyClosed(taskId);
+        _requireNoOpenRound(t, taskId);
+        uint256 refund = st.poolLeft;
+        st.poolLeft = 0;
+        st.closed = true;
+        _balances[msg.sender] += refund;
+        emit TaskClosed(taskId, refund);
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Rounds
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @notice Starts the next round from the task's current model version, with `rewardPerRound` as its
+    ///         pool. Only the creator, once the previous round is finalized, with at least one trainer and
+    ///         `quorum` validators. Starting a round ends the previous round's aggregation.
+    /// @param taskId The task.
+    /// @return round The new round's number.
+    function startRound(uint256 taskId) external nonReentrant returns (uint32 round) {
+        Task storage t = _existingTask(taskId);
+        TaskState memory st = t.state;
+        if (msg.sender != st.creator) revert NotTaskCreator(taskId, msg.sender);
+        if (st.closed) revert TaskAlreadyClosed(taskId);
+        _requireNoOpenRound(t, taskId);
+        TaskParams storage p = t.params;
+        if (st.roundCount >= p.rounds) revert NoRoundsLeft(taskId);
+        if (st.activeTrainers == 0) revert NotEnoughTrainers(taskId, 0, 1);
+        if (st.activeValidators < p.quorum) revert NotEnoughValidators(taskId, st.activeValidators, p.quorum);
+
+        round = st.roundCount + 1;
+        uint96 pool = p.rewardPerRound;
+        t.state.roundCount = round;
+        t.state.poolLeft = st.poolLeft - pool;
+        uint256 commitDeadline = block.number + p.commitWindow;
+        uint256 scoreDeadline = commitDeadline + p.scoreWindow;
+        uint256 revealDeadline = scoreDeadline + p.revealWindow;
+        Round storage r = t.rounds[round];
+        r.s = RoundState({
+            commitDeadline: uint40(commitDeadline),
+            scoreDeadline: uint40(scoreDeadline),
+            revealDeadline: uint40(revealDeadline),
+            commits: 0,
+            scoreCommits: 0,
+            reveals: 0,
+            finalized: false,
+            baseVersion: st.currentVersion
+        });
+        r.res.pool = pool;
+        // Paid now so that finalization overwrites a non-zero slot (zero again if nothing is accepted).
+        r.contributorsHash = CONTRIBUTORS_PENDING;
+        emit RoundStarted(taskId, round, st.currentVersion, pool, commitDeadline, scoreDeadline, revealDeadline);
+    }
+
+    /// @notice Commits the caller's update for the round: the sha256 digest of its canonical bytes (publish
+    ///         them, as CID v1 raw of this digest, only after the commit window closes) and its sample count.
+    ///         A digest ever committed to the task before, by anyone, is refused.
+    /// @param taskId The task.
+    /// @param round The round, in its commit window.
+    /// @param digest The update's sha256 digest.
+    /// @param samples The number of training samples the update used (its FedAvg weight), not zero.
+    function commitUpdate(uint256 taskId, uint32 round, bytes32 digest, uint32 samples) external nonReentrant {
+        Task storage t = _tasks[taskId];
+        Round storage r = t.rounds[round];
+        RoundState memory s = r.s;
+        if (s.commitDeadline == 0) revert UnknownRound(taskId, round);
+        if (s.finalized || block.number > s.commitDeadline) {
+            revert WrongPhase(taskId, round, Phase.Commit, _phase(t, round, r));
+        }
+        Member storage m = t.trainerOf[msg.sender];
+        Member memory mm = m;
+        if (mm.status != ACTIVE) revert NotTrainer(taskId, msg.sender);
+        if (mm.commitRound == round) revert AlreadyCommitted(taskId, round, msg.sender);
+        uint256 minStake = t.params.minTrainerStake;
+        if (mm.stake < minStake) revert StakeTooLow(mm.stake, minStake);
+        if (digest == bytes32(0)) revert EmptyDigest();
+        if (samples == 0) revert InvalidSamples();
+        UpdateRecord storage u = t.updates[digest];
+        if (u.trainer != address(0)) revert DuplicateUpdate(digest);
+
+        u.trainer = msg.sender;
+        u.round = round;
+        u.samples = samples;
+        m.commitRound = round;
+        t.digestOf[msg.sender] = digest;
+        r.s.commits = s.commits + 1;
+        emit UpdateCommitted(taskId, round, msg.sender, digest, samples);
+    }
+
+    /// @notice Commits the caller's scores for the round's updates, in the score-commit window.
+    /// @param taskId The task.
+    /// @param round The round.
+    /// @param commitment `scoreCommitment(taskId, round, validator, words, salt)`.
+    function commitScores(uint256 taskId, uint32 round, bytes32 commitment) external nonReentrant {
+        Task storage t = _tasks[taskId];
+        Round storage r = _inPhase(t, taskId, round, Phase.ScoreCommit);
+        Member storage m = t.validatorOf[msg.sender];
+        if (m.status != ACTIVE) revert NotValidator(taskId, msg.sender);
+        uint256 minStake = t.params.minValidatorStake;
+        if (m.stake < minStake) revert StakeTooLow(m.stake, minStake);
+        RoundState memory s = r.s;
+        if (s.commits == 0) revert NothingToScore(taskId, round);
+        if (commitment == bytes32(0) || commitment == REVEALED) revert InvalidCommitment();
+        if (r.scoreCommits[msg.sender] != bytes32(0)) revert AlreadyCommitted(taskId, round, msg.sender);
+        r.scoreCommits[msg.sender] = commitment;
+        r.s.scoreCommits = s.scoreCommits + 1;
+        emit ScoresCommitted(taskId, round, msg.sender, commitment);
+    }
+
+    /// @notice Reveals the caller's committed scores: one score (0 to SCORE_SCALE) per committed update, in
+    ///         the round's update order, packed 16 per word (score i in bits 16 * (i % 16) of word i / 16; the
+    ///         unused high lanes of the last word zero).
+    /// @param taskId The task.
+    /// @param round The round, in its reveal window.
+    /// @param words ceil(updates / 16) packed words.
+    /// @param salt The secret that hid the scores in the commitment.
+    function revealScores(uint256 taskId, uint32 round, uint256[] calldata words, bytes32 salt) external nonReentrant {
+        Task storage t = _tasks[taskId];
+        Round storage r = _inPhase(t, taskId, round, Phase.Reveal);
+        bytes32 stored = r.scoreCommits[msg.sender];
+        if (stored == bytes32(0)) revert NoCommit(taskId, round, msg.sender);
+        if (stored == REVEALED) revert AlreadyRevealed(taskId, round, msg.sender);
+        RoundState memory s = r.s;
+        uint256 n = s.commits;
+        uint256 nw = (n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
+        if (words.length != nw) revert WrongScoreCount(nw, words.length);
+        if (scoreCommitment(taskId, round, msg.sender, words, salt) != stored) {
+            revert RevealMismatch(taskId, round, msg.sender);
+        }
+        _checkScores(words, n);
+        r.scoreCommits[msg.sender] = REVEALED;
+        r.s.reveals = s.reveals + 1;
+        mapping(uint256 => uint256) storage row = r.scores[msg.sender];
+        for (uint256 w; w < nw; ) {
+            row[w] = words[w];
+            unchecked {
+                ++w;
+            }
+        }
+        emit ScoresRevealed(taskId, round, msg.sender, words);
+    }
+
+
+    // -----------------------------------------------------------------------------------------------------
+    // Aggregation
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @notice Proposes the digest of the round's aggregate (the strategy's result over the accepted updates),
+    ///         counted as the proposer's attestation. Only validators that revealed scores in the round vote, once
+    ///         each. A proposer whose digest loses to a conflicting one that reaches quorum is slashed, its loss
+    ///         credited to the winning proposer.
+    /// @param taskId The task.
+    /// @param round The round, in its Aggregate phase.
+    /// @param digest The sha256 digest of the aggregate's canonical bytes.
+    function proposeAggregate(uint256 taskId, uint32 round, bytes32 digest) external nonReentrant {
+        Task storage t = _tasks[taskId];
+        Round storage r = _inPhase(t, taskId, round, Phase.Aggregate);
+        if (digest == bytes32(0)) revert EmptyDigest();
+        Proposal storage pr = r.proposals[digest];
+        if (pr.proposer != address(0)) revert AlreadyProposed(taskId, round, digest);
+        _vote(t, r, taskId, round, PROPOSED);
+        pr.proposer = msg.sender;
+        pr.votes = 1;
+        r.proposalDigests.push(digest);
+        emit AggregateProposed(taskId, round, msg.sender, digest);
+        if (t.params.quorum <= 1) _acceptAggregate(t, r, taskId, round, digest);
+    }
+
+    /// @notice Attests a proposed aggregate after recomputing it (validators that revealed in the round, once
+    ///         each); at `quorum` votes it becomes the model's next version in the registry.
+    /// @param taskId The task.
+    /// @param round The round, in its Aggregate phase.
+    /// @param digest A proposed digest.
+    function attestAggregate(uint256 taskId, uint32 round, bytes32 digest) external nonReentrant {
+        Task storage t = _tasks[taskId];
+        Round storage r = _inPhase(t, taskId, round, Phase.Aggregate);
+        Proposal storage pr = r.proposals[digest];
+        if (pr.proposer == address(0)) revert UnknownProposal(taskId, round, digest);
+        _vote(t, r, taskId, round, VOTED);
+        uint16 votes = pr.votes + 1;
+        pr.votes = votes;
+        emit AggregateAttested(taskId, round, msg.sender, digest, votes);
+        if (votes >= t.params.quorum) _acceptAggregate(t, r, taskId, round, digest);
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Views
+    // -----------------------------------------------------------------------------------------------------
+
+    /// @notice A task's parameters and state.
+    /// @param taskId The task.
+    function getTask(uint256 taskId) external view returns (TaskParams memory params, TaskState memory state) {
+        Task storage t = _existingTask(taskId);
+        return (t.params, t.state);
+    }
+
+    /// @notice A round's record, outcome and phase.
+    /// @param taskId The task.
+    /// @param round The round, from 1.
+    function getRound(uint256 taskId, uint32 round) external view returns (RoundView memory) {
+        Task storage t = _tasks[taskId];
+        Round storage r = _existingRound(t, taskId, round);
+        return RoundView({
+            state: r.s,
+            result: r.res,
+            contributorsHash: r.contributorsHash,
+            aggregateDigest: r.aggregateDigest,
+            phase: _phase(t, round, r)
+        });
+    }
+
+    /// @notice The phase a round is in now (None for a round that does not exist).
+    /// @param taskId The task.
+    /// @param round The round.
+    function phaseOf(uint256 taskId, uint32 round) external view returns (Phase) {
+        Task storage t = _tasks[taskId];
+        return _phase(t, round, t.rounds[round]);
+    }
+
+    /// @notice A task's trainers in join order: the order of a round's updates and scores.
+    /// @param taskId The task.
+    function trainersOf(uint256 taskId) external view returns (address[] memory) {
+        return _tasks[taskId].trainers;
+    }
+
+    /// @notice A task's validators in join order.
+    /// @param taskId The task.
+    function validatorsOf(uint256 taskId) external view returns (address[] memory) {
+        return _tasks[taskId].validators;
+    }
+
+    /// @notice A member's record in a task (all zero if it never joined in that role).
+    /// @param taskId The task.
+    /// @param role The role.
+    /// @param account The member.
+    function memberOf(uint256 taskId, Role role, address account) external view returns (Member memory) {
+        Task storage t = _tasks[taskId];
+        return role == Role.Trainer ? t.trainerOf[account] : t.validatorOf[account];
+    }
+
+    /// @notice The committed updates of the task's latest round, in scoring order (older rounds: read the
+    ///         `UpdateCommitted` events, or `getUpdate` by digest).
+    /// @param taskId The task.
+    /// @param round The task's latest round.
+    function roundUpdates(uint256 taskId, uint32 round)
+        external
+        view
+        returns (address[] memory trainers, bytes32[] memory digests, uint32[] memory samples)
+    {
+        Task storage t = _tasks[taskId];
+        Round storage r = _existingRound(t, taskId, round);
+        if (round != t.state.roundCount) revert RoundNotLatest(taskId, round);
+        uint256 n = r.s.commits;
+        trainers = new address[](n);
+        digests = new bytes32[](n);
+        samples = new uint32[](n);
+        uint256 k;
+        for (uint256 i; i < t.trainers.length && k < n; ++i) {
+            address a = t.trainers[i];
+            if (t.trainerOf[a].commitRound != round) continue;
+            bytes32 d = t.digestOf[a];
+            trainers[k] = a;
+            digests[k] = d;
+            samples[k] = t.updates[d].samples;
+            ++k;
+        }
+    }
+
+    /// @notice Who committed a digest to a task, in which round, with how many samples (zero: never).
+    /// @param taskId The task.
+    /// @param digest The update's digest.
+    function getUpdate(uint256 taskId, bytes32 digest) external view returns (UpdateRecord memory) {
+        return _tasks[taskId].updates[digest];
+    }
+
+    /// @notice A validator's revealed scores in a round, unpacked (empty if it did not reveal).
+    /// @param taskId The task.
+    /// @param round The round.
+    /// @param validator The validator.
+    function getScores(uint256 taskId, uint32 round, address validator) external view returns (uint16[] memory scores) {
+        Round storage r = _tasks[taskId].rounds[round];
+        if (r.scoreCommits[validator] != REVEALED) return scores;
+        uint256 n = r.s.commits;
+        scores = new uint16[](n);
+        for (uint256 i; i < n; ++i) {
+            uint256 word = r.scores[validator][i / SCORES_PER_WORD];
+            scores[i] = uint16(word >> (16 * (i % SCORES_PER_WORD)));
+        }
+    }
+
+    /// @notice A round's aggregate proposals: digests, proposers and votes, in proposal order.
+    /// @param taskId The task.
+    /// @param round The round.
+    function getProposals(uint256 taskId, uint32 round)
+        external
+        view
+        returns (bytes32[] memory digests, address[] memory proposers, uint256[] memory votes)
+    {
+        Round storage r = _tasks[taskId].rounds[round];
+        digests = r.proposalDigests;
+        proposers = new address[](digests.length);
+        votes = new uint256[](digests.length);
+        for (uint256 i; i < digests.length; ++i) {
+            Proposal storage pr = r.proposals[digests[i]];
+            proposers[i] = pr.proposer;
+            votes[i] = pr.votes;
+        }
+    }
+
+    /// @notice What `account` may withdraw now.
+    /// @param account The account.
+    function withdrawable(address account) external view returns (uint256) {
+        return _balances[account];
+    }
+
+    /// @notice The commitment a validator makes to its packed scores.
+    /// @param taskId The task.
+    /// @param round The round.
+    /// @param validator The validator.
+    /// @param words The packed scores.
+    /// @param salt A secret.
+    function scoreCommitment(uint256 taskId, uint32 round, address validator, uint256[] calldata words, bytes32 salt)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(taskId, round, validator, words, salt));
+    }
+
+    /// @notice The registry `trainingRun` of a round's aggregate: this contract ++ uint64 taskId ++ uint32 round.
+    /// @param taskId The task.
+    /// @param round The round.
+    function trainingRunOf(uint256 taskId, uint32 round) public view returns (bytes32) {
+        return bytes32(abi.encodePacked(address(this), uint64(taskId), round));
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Internals: checks
+    // -----------------------------------------------------------------------------------------------------
+
+    function _checkParams(TaskParams calldata p) private pure {
+        if (
+            p.rounds == 0 || p.minTrainerStake == 0 || p.minValidatorStake == 0 || p.commitWindow == 0
+                || p.scoreWindow == 0 || p.revealWindow == 0 || p.aggregateWindow == 0 || p.slashBps > BPS
+                || p.minScore > SCORE_SCALE || p.relativeBps > BPS || p.quorum == 0 || p.maxTrainers == 0
+                || p.maxTrainers > MAX_TRAINERS_CAP || p.maxValidators < p.quorum
+                || p.maxValidators > MAX_VALIDATORS_CAP
+        ) revert InvalidParams();
+    }
+
+    /// @dev The version exists, the caller may act for the model, and this contract may append versions.
+    function _checkModel(uint48 modelId, uint32 version) private view {
+        try registry.getVersion(modelId, version) returns (ModelRegistry.Version memory) {}
+        catch {
+            revert UnknownModelVersion(modelId, version);
+        }
+        address owner = registry.ownerOf(modelId);
+        if (
+            owner != msg.sender && registry.getApproved(modelId) != msg.sender
+                && !registry.isApprovedForAll(owner, msg.sender)
+        ) revert NotModelOwner(modelId, msg.sender);
+        _requireApproved(modelId, owner);
+    }
+
+    function _requireApproved(uint256 modelId, address owner) private view {
+        if (registry.getApproved(modelId) != address(this) && !registry.isApprovedForAll(owner, address(this))) {
+            revert ContractNotApproved(modelId);
+        }
+    }
+
+
+
+    function _requireNoOpenRound(Task storage t, uint256 taskId) private view {
+        uint32 latest = t.state.roundCount;
+        if (latest != 0 && !t.rounds[latest].s.finalized) revert RoundInProgress(taskId, latest);
+    }
+
+
+
+    function _activeMember(Task storage t, uint256 taskId, bool trainer) private view returns (Member storage m) {
+        m = trainer ? t.trainerOf[msg.sender] : t.validatorOf[msg.sender];
+        if (m.status != ACTIVE) {
+            if (trainer) revert NotTrainer(taskId, msg.sender);
+            revert NotValidator(taskId, msg.sender);
+        }
+    }
+
+    /// @dev Every lane of the first `n` is at most SCORE_SCALE; the lanes past `n` are zero.
+    function _checkScores(uint256[] calldata words, uint256 n) private pure {
+        for (uint256 i; i < n; ) {
+            uint256 score = (words[i / SCORES_PER_WORD] >> (16 * (i % SCORES_PER_WORD))) & 0xffff;
+            if (score > SCORE_SCALE) revert ScoreOutOfRange(i, score);
+            unchecked {
+                ++i;
+            }
+        }
+        uint256 used = n % SCORES_PER_WORD;
+        if (used != 0) {
+            uint256 rest = words[words.length - 1] >> (16 * used);
+            if (rest != 0) revert ScoreOutOfRange(n, rest);
+        }
+    }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+    // -----------------------------------------------------------------------------------------------------
+    // Internals: aggregation
+    // -----------------------------------------------------------------------------------------------------
+
+    function _vote(Task storage t, Round storage r, uint256 taskId, uint32 round, uint8 kind) private {
+        if (t.validatorOf[msg.sender].status != ACTIVE) revert NotValidator(taskId, msg.sender);
+        // Only the validators that evaluated the round's updates vote on their aggregate: a validator joining
+        // after the round cannot tip the quorum.
+        if (r.scoreCommits[msg.sender] != REVEALED) revert DidNotReveal(taskId, round, msg.sender);
+        if (r.votes[msg.sender] != 0) revert AlreadyVoted(taskId, round, msg.sender);
+        r.votes[msg.sender] = kind;
+    }
+
+    /// @dev Quorum: slashes outvoted proposers (their stake to the winning proposer), records the outcome, then
+    ///      appends the version to the registry (the interaction last).
+    function _acceptAggregate(Task storage t, Round storage r, uint256 taskId, uint32 round, bytes32 digest) private {
+        uint48 modelId = t.params.modelId;
+        _requireApproved(modelId, registry.ownerOf(modelId));
+        r.res.aggregated = true;
+        r.aggregateDigest = digest;
+        _slashOutvoted(t, r, taskId, round, digest);
+        uint32 expected = registry.versionCount(modelId) + 1;
+        r.res.newVersion = expected;
+        t.state.currentVersion = expected;
+        bytes32 run = trainingRunOf(taskId, round);
+        emit AggregateAccepted(taskId, round, expected, digest, r.contributorsHash, run);
+        uint32 version = registry.addVersion(modelId, _versionInput(t, r, digest, run));
+        assert(version == expected);
+    }
+
+    function _slashOutvoted(Task storage t, Round storage r, uint256 taskId, uint32 round, bytes32 digest) private {
+        uint256 count = r.proposalDigests.length;
+        if (count == 1) return;
+        uint256 slashBps = t.params.slashBps;
+        uint256 forfeited;
+        for (uint256 i; i < count; ++i) {
+            bytes32 d = r.proposalDigests[i];
+            if (d == digest) continue;
+            address proposer = r.proposals[d].proposer;
+            Member storage m = t.validatorOf[proposer];
+            uint256 amount = (uint256(m.stake) * slashBps) / BPS;
+            m.stake -= uint96(amount);
+            forfeited += amount;
+            emit ProposerSlashed(taskId, round, proposer, d, amount);
+        }
+        if (forfeited != 0) t.validatorOf[r.proposals[digest].proposer].earned += uint120(forfeited);
+    }
+
+    function _versionInput(Task storage t, Round storage r, bytes32 digest, bytes32 run)
+        private
+        view
+        returns (ModelRegistry.VersionInput memory input)
+    {
+        bytes32[] memory datasets = new bytes32[](1);
+        datasets[0] = r.contributorsHash;
+        input = ModelRegistry.VersionInput({
+            weightsDigest: digest,
+            format: t.params.format,
+            parentModel: t.params.modelId,
+            parentVersion: r.s.baseVersion,
+            datasets: datasets,
+            metrics: new ModelRegistry.Metric[](0),
+            trainingRun: run,
+            licence: t.params.licence,
+            modelCard: bytes32(0)
+        });
+    }
+
+    /// @notice Settles a round after its reveal window: consensus scores, acceptance, trainer rewards and
+    ///         slashes, validator shares and slashes, the creator's credit; see the contract's notes.
+    ///         Anyone may call it. The code is LearningSettlement's, run on this contract's storage.
+    /// @param taskId The task.
+    /// @param round The round, in its Finalize phase.
+    function finalize(uint256 taskId, uint32 round) external nonReentrant {
+        (bool ok, bytes memory ret) =
+            settlement.delegatecall(abi.encodeCall(LearningSettlement.finalize, (taskId, round)));
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+/**
+ * The settlement of a federated-learning round, mirrored exactly from `LearningTasks.finalize`
+ * (contracts/LearningTasks.sol, run by its LearningSettlement extension). Pure: no I/O; the hashes use viem's
+ * keccak256 and ABI encoding, as the contract does. Amounts are bigints with the contract's floor division.
+ *
+ * The rules, in the contract's order:
+ *  1. Updates are the committed trainers' updates in the task's trainer order (join order); scores are
+ *     integers in [0, SCORE_SCALE], one per update, from every validator that revealed.
+ *  2. An update's consensus score is the lower median of the revealed scores: element (k - 1) / 2 of the k
+ *     sorted values (for an even k, the smaller of the two middle values). The round's median is the lower
+ *     median of the updates' consensus scores.
+ *  3. An update is accepted iff its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian.
+ *     Rejected updates' trainers and no-shows (active trainers that did not commit) lose
+ *     floor(stake * slashBps / 10_000). With no validator revealing, committed trainers are neither paid nor
+ *     slashed (the round is void for them); no-shows are slashed all the same.
+ *  4. The validators' pool is floor(pool * 2_000 / 10_000); the trainers' pot is the rest plus the trainers'
+ *     slashes, and each accepted update gets floor(pot * c / sum of accepted c).
+ *  5. A revealing validator's weight is max(0, SCORE_SCALE - 4 * floor(sum |s_i - c_i| / n)); active validators
+ *     that did not reveal lose the slash fraction of their stake, added to the validators' pot, which is
+ *     shared as floor(pot * w / sum w). With no update committed, validators are excused (nothing to score).
+ *  6. Dust, and any pot nobody qualifies for, is credited to the task's creator.
+ */
+import { type Address, encodeAbiParameters, type Hex, keccak256 } from "viem";
+
+export const BPS = 10_000n;
+/** Scores are integers from 0 to SCORE_SCALE (1.0). */
+export const SCORE_SCALE = 10_000;
+/** The validators' fraction of a round's pool, in basis points. */
+export const VALIDATOR_SHARE_BPS = 2_000n;
+/** A validator's weight falls by this many points per point of mean distance from consensus. */
+export const AGREEMENT_GAIN = 4;
+/** uint16 scores per packed uint256 word. */
+export const SCORES_PER_WORD = 16;
+
+export class SettlementInputError extends Error {
+  override name = "SettlementInputError";
+}
+
+export interface TrainerInput {
+  address: Address;
+  /** The stake just before finalization. */
+  stake: bigint;
+  /** False for a trainer that left the task: it is skipped. Default true. */
+  active?: boolean;
+  /** Its committed update's digest; undefined for a no-show. */
+  digest?: Hex;
+}
+
+export interface ValidatorInput {
+  address: Address;
+  stake: bigint;
+  /** False for a validator that left the task: it is skipped. Default true. */
+  active?: boolean;
+  /** Its revealed scores, one per committed update in trainer order; undefined if it did not reveal. */
+  scores?: readonly number[];
+}
+
+export interface RoundSettlementInput {
+  /** Every trainer of the task, in the task's order (`trainersOf`). */
+  trainers: readonly TrainerInput[];
+  /** Every validator of the task, in the task's order (`validatorsOf`). */
+  validators: readonly ValidatorInput[];
+  /** The round's reward pool. */
+  pool: bigint;
+  slashBps: number | bigint;
+  /** Least accepted consensus score, of SCORE_SCALE. */
+  minScore: number;
+  /** Least accepted consensus score relative to the round's median, in basis points. */
+  relativeBps: number;
+}
+
+export type TrainerStatus = "accepted" | "rejected" | "no-show" | "void";
+export type ValidatorStatus = "revealed" | "silent" | "excused";
+
+/** One per active trainer, in order: what the contract's `TrainerSettled` event says. */
+export interface TrainerOutcome {
+  address: Address;
+  status: TrainerStatus;
+  committed: boolean;
+  /** The update's consensus score (0 for a no-show or a void round). */
+  score: number;
+  accepted: boolean;
+  reward: bigint;
+  slashed: bigint;
+}
+
+/** One per active validator, in order: what the contract's `ValidatorSettled` event says. */
+export interface ValidatorOutcome {
+  address: Address;
+  status: ValidatorStatus;
+  revealed: boolean;
+  weight: number;
+  reward: bigint;
+  slashed: bigint;
+}
+
+export interface RoundSettlement {
+  /** Committed updates. */
+  updates: number;
+  /** Validators that revealed. */
+  revealed: number;
+  /** Consensus score per committed update, in trainer order (empty when nobody revealed). */
+  consensus: number[];
+  roundMedian: number;
+  trainers: TrainerOutcome[];
+  validators: ValidatorOutcome[];
+  /** Trainers whose updates were accepted, in order. */
+  accepted: Address[];
+  /** keccak256(abi.encode(address[] accepted, bytes32[] digests)); zero when nothing was accepted. */
+  contributorsHash: Hex;
+  trainerPot: bigint;
+  validatorPot: bigint;
+  /** Dust and unclaimed pots, credited to the task's creator. */
+  creatorCredit: bigint;
+}
+
+export const ZERO_HASH: Hex = `0x${"0".repeat(64)}`;
+
+const ascending = (a: number, b: number): number => a - b;
+
+/** Element (k - 1) / 2 of the sorted values: the lower median. */
+export function lowerMedian(values: readonly number[]): number {
+  if (values.length === 0) throw new SettlementInputError("the median of nothing");
+  const sorted = [...values].sort(ascending);
+  return sorted[(sorted.length - 1) >> 1] as number;
+}
+
+/** The stake a slashed member loses: floor(stake * slashBps / 10_000). */
+export function slashAmount(stake: bigint, slashBps: number | bigint): bigint {
+  return (stake * BigInt(slashBps)) / BPS;
+}
+
+/** A revealing validator's agreement weight, given its mean distance from consensus (floored). */
+export function agreementWeight(meanDistance: number): number {
+  const penalty = meanDistance * AGREEMENT_GAIN;
+  return penalty >= SCORE_SCALE ? 0 : SCORE_SCALE - penalty;
+}
+
+function checkScore(score: number, where: string): void {
+  if (!Number.isInteger(score) || score < 0 || score > SCORE_SCALE) {
+    throw new SettlementInputError(
+      `${where}: a score must be an integer from 0 to ${SCORE_SCALE}, got ${score}`,
+    );
+  }
+}
+
+/** Packs scores 16 per word: score i in bits [16 * (i % 16), 16 * (i % 16) + 16) of word i / 16. */
+export function packScores(scores: readonly number[]): bigint[] {
+  const words = new Array<bigint>(Math.ceil(scores.length / SCORES_PER_WORD)).fill(0n);
+  scores.forEach((score, i) => {
+    checkScore(score, `score ${i}`);
+    const w = Math.floor(i / SCORES_PER_WORD);
+    words[w] = (words[w] as bigint) | (BigInt(score) << BigInt(16 * (i % SCORES_PER_WORD)));
+  });
+  return words;
+}
+
+/** The first `n` scores of packed words. */
+export function unpackScores(words: readonly bigint[], n: number): number[] {
+  return Array.from({ length: n }, (_, i) => {
+    const word = words[Math.floor(i / SCORES_PER_WORD)] ?? 0n;
+    return Number((word >> BigInt(16 * (i % SCORES_PER_WORD))) & 0xffffn);
+  });
+}
+
+/** `LearningTasks.scoreCommitment`: keccak256(abi.encode(taskId, round, validator, words, salt)). */
+export function scoreCommitment(
+  taskId: bigint,
+  round: number,
+  validator: Address,
+  words: readonly bigint[],
+  salt: Hex,
+): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "uint256" },
+        { type: "uint32" },
+        { type: "address" },
+        { type: "uint256[]" },
+        { type: "bytes32" },
+      ],
+      [taskId, round, validator, [...words], salt],
+    ),
+  );
+}
+
+/** The contributors' hash a round records (and the registry's dataset entry of its aggregate). */
+export function contributorsHash(trainers: readonly Address[], digests: readonly Hex[]): Hex {
+  if (trainers.length === 0) return ZERO_HASH;
+  return keccak256(
+    encodeAbiParameters([{ type: "address[]" }, { type: "bytes32[]" }], [[...trainers], [...digests]]),
+  );
+}
+
+/** The registry `trainingRun` of a round's aggregate: the task contract ++ uint64 taskId ++ uint32 round. */
+export function trainingRunOf(contract: Address, taskId: bigint, round: number): Hex {
+  return `0x${contract.slice(2).toLowerCase()}${taskId.toString(16).padStart(16, "0")}${round
+    .toString(16)
+    .padStart(8, "0")}` as Hex;
+}
+
+/** Exactly what `LearningTasks.finalize` credits, slashes and records for one round. */
+export function settleRound(input: RoundSettlementInput): RoundSettlement {
+  const { pool, slashBps, minScore, relativeBps } = input;
+  const trainers = input.trainers.filter((t) => t.active !== false);
+  const validators = input.validators.filter((v) => v.active !== false);
+  const committed = trainers.filter((t) => t.digest !== undefined);
+  const n = committed.length;
+  const revealing = n === 0 ? [] : validators.filter((v) => v.scores !== undefined);
+  for (const v of revealing) {
+    const scores = v.scores as readonly number[];
+    if (scores.length !== n) {
+      throw new SettlementInputError(
+        `validator ${v.address} revealed ${scores.length} scores for ${n} updates`,
+      );
+    }
+    scores.forEach((s, i) => {
+      checkScore(s, `validator ${v.address}, update ${i}`);
+    });
+  }
+
+  // Consensus per update, and each revealing validator's summed distance from it.
+  const consensus: number[] = [];
+  const distance = new Map<ValidatorInput, number>(revealing.map((v) => [v, 0]));
+  if (revealing.length > 0) {
+    for (let i = 0; i < n; i++) {
+      const column = revealing.map((v) => (v.scores as readonly number[])[i] as number);
+      const c = lowerMedian(column);
+      consensus.push(c);
+      for (const v of revealing) {
+        const s = (v.scores as readonly number[])[i] as number;
+        distance.set(v, (distance.get(v) as number) + Math.abs(s - c));
+      }
+    }
+  }
+  const roundMedian = consensus.length > 0 ? lowerMedian(consensus) : 0;
+  const threshold = BigInt(relativeBps) * BigInt(roundMedian);
+
+  // Trainers: acceptance and slashes.
+  const scoreOf = new Map<TrainerInput, number>(committed.map((t, i) => [t, consensus[i] ?? 0]));
+  let trainerPot = 0n;
+  let sumAccepted = 0n;
+  const statusOf = new Map<TrainerInput, TrainerStatus>();
+  for (const t of trainers) {
+    let status: TrainerStatus;
+    if (t.digest === undefined) status = "no-show";
+    else if (revealing.length === 0) status = "void";
+    else {
+      const c = scoreOf.get(t) as number;
+      const ok = c !== 0 && c >= minScore && BigInt(c) * BPS >= threshold;
+      status = ok ? "accepted" : "rejected";
+      if (ok) sumAccepted += BigInt(c);
+    }
+    statusOf.set(t, status);
+    if (status === "no-show" || status === "rejected") trainerPot += slashAmount(t.stake, slashBps);
+  }
+
+  // Validators: weights and slashes.
+  let validatorPot = 0n;
+  let sumWeight = 0n;
+  const weightOf = new Map<ValidatorInput, number>();
+  const vStatusOf = new Map<ValidatorInput, ValidatorStatus>();
+  for (const v of validators) {
+    let status: ValidatorStatus;
+    if (n === 0) status = "excused";
+    else if (v.scores !== undefined) {
+      status = "revealed";
+      const w = agreementWeight(Math.floor((distance.get(v) as number) / n));
+      weightOf.set(v, w);
+      sumWeight += BigInt(w);
+    } else {
+      status = "silent";
+      validatorPot += slashAmount(v.stake, slashBps);
+    }
+    vStatusOf.set(v, status);
+  }
+
+  const validatorPool = (pool * VALIDATOR_SHARE_BPS) / BPS;
+  trainerPot += pool - validatorPool;
+  validatorPot += validatorPool;
+
+  let creatorCredit = 0n;
+  let paid = 0n;
+  const accepted: Address[] = [];
+  const digests: Hex[] = [];
+  const trainerOutcomes: TrainerOutcome[] = trainers.map((t) => {
+    const status = statusOf.get(t) as TrainerStatus;
+    const score = scoreOf.get(t) ?? 0;
+    let reward = 0n;
+    let slashed = 0n;
+    if (status === "accepted") {
+      reward = (trainerPot * BigInt(score)) / sumAccepted;
+      paid += reward;
+      accepted.push(t.address);
+      digests.push(t.digest as Hex);
+    } else if (status !== "void") {
+      slashed = slashAmount(t.stake, slashBps);
+    }
+    return {
+      address: t.address,
+      status,
+      committed: status !== "no-show",
+      score: status === "no-show" ? 0 : score,
+      accepted: status === "accepted",
+      reward,
+      slashed,
+    };
+  });
+  creatorCredit += trainerPot - paid;
+
+  let vPaid = 0n;
+  const validatorOutcomes: ValidatorOutcome[] = validators.map((v) => {
+    const status = vStatusOf.get(v) as ValidatorStatus;
+    const weight = weightOf.get(v) ?? 0;
+    let reward = 0n;
+    let slashed = 0n;
+    if (status === "revealed") {
+      if (sumWeight !== 0n) reward = (validatorPot * BigInt(weight)) / sumWeight;
+      vPaid += reward;
+    } else if (status === "silent") {
+      slashed = slashAmount(v.stake, slashBps);
+    }
+    return { address: v.address, status, revealed: status === "revealed", weight, reward, slashed };
+  });
+  creatorCredit += validatorPot - vPaid;
+
+  return {
+    updates: n,
+    revealed: revealing.length,
+    consensus,
+    roundMedian,
+    trainers: trainerOutcomes,
+    validators: validatorOutcomes,
+    accepted,
+    contributorsHash: contributorsHash(accepted, digests),
+    trainerPot,
+    validatorPot,
+    creatorCredit,
+  };
+}
