@@ -1,5 +1,6 @@
 // The library API: everything the CLI does, a program can do by importing "ledgermind".
 export * from "./chain/accounts.ts";
+export * from "./chain/bps.ts";
 export * from "./chain/compile.ts";
 export * from "./chain/connect.ts";
 export * from "./chain/deploy.ts";

@@ -21,8 +21,8 @@
  *  6. Dust, and any pot nobody qualifies for, is credited to the task's creator.
  */
 import { type Address, encodeAbiParameters, type Hex, keccak256 } from "viem";
+import { BPS, slashAmount } from "../chain/bps.ts";
 
-export const BPS = 10_000n;
 /** Scores are integers from 0 to SCORE_SCALE (1.0). */
 export const SCORE_SCALE = 10_000;
 /** The validators' fraction of a round's pool, in basis points. */
@@ -123,11 +123,6 @@ export function lowerMedian(values: readonly number[]): number {
   if (values.length === 0) throw new SettlementInputError("the median of nothing");
   const sorted = [...values].sort(ascending);
   return sorted[(sorted.length - 1) >> 1] as number;
-}
-
-/** The stake a slashed member loses: floor(stake * slashBps / 10_000). */
-export function slashAmount(stake: bigint, slashBps: number | bigint): bigint {
-  return (stake * BigInt(slashBps)) / BPS;
 }
 
 /** A revealing validator's agreement weight, given its mean distance from consensus (floored). */

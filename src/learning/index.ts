@@ -56,3 +56,4 @@ export function strategyByName(name: string, options: StrategyOptions = {}): Str
       return multiKrum({ f: options.f, m: options.m });
   }
 }
+export * from "./finalize.ts";

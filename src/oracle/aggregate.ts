@@ -4,12 +4,12 @@
  * fee split. Amounts and outputs are bigints with the contract's integer semantics (floor division).
  */
 
+import { slashAmount } from "../chain/bps.ts";
+
 export type AggregationMode = "median" | "majority";
 
 /** The contract's `Aggregation` enum values. */
 export const AGGREGATION_INDEX: Record<AggregationMode, number> = { median: 0, majority: 1 };
-
-export const BPS = 10_000n;
 
 export class OracleAggregationError extends Error {
   override name = "OracleAggregationError";
@@ -40,11 +40,6 @@ export function deviates(output: bigint, result: bigint, tolerance: bigint, mode
   if (mode === "majority") return output !== result;
   const distance = output >= result ? output - result : result - output;
   return distance > tolerance;
-}
-
-/** The stake an operator loses: `stake * slashBps / 10_000`, rounded down. */
-export function slashAmount(stake: bigint, slashBps: bigint | number): bigint {
-  return (stake * BigInt(slashBps)) / BPS;
 }
 
 export interface RevealedAnswer {

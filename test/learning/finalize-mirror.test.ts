@@ -25,6 +25,7 @@ import {
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { slashAmount } from "../../src/chain/bps.ts";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
@@ -38,7 +39,6 @@ import {
   SettlementInputError,
   scoreCommitment,
   settleRound,
-  slashAmount,
   trainingRunOf,
   unpackScores,
   ZERO_HASH,

@@ -15,6 +15,7 @@ import {
   type TransactionReceipt,
   toHex,
 } from "viem";
+import { slashAmount } from "../../src/chain/bps.ts";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
 import { InferenceOracle, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
@@ -26,7 +27,6 @@ import {
   deviates,
   reportShares,
   settle,
-  slashAmount,
 } from "../../src/oracle/aggregate.ts";
 
 describe("aggregate (pure)", () => {
