@@ -1,0 +1,265 @@
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import type * as tf from "@tensorflow/tfjs";
+import { flipLabels, freeRide, gaussianNoise, signFlip } from "../../src/learning/adversaries.ts";
+import { fedAvg } from "../../src/learning/fedavg.ts";
+import { SCORE_SCALE } from "../../src/learning/finalize.ts";
+import {
+  acceptUpdates,
+  consensusScores,
+  DEFAULT_ACCEPT_THRESHOLD,
+  deltaNorm,
+  type Evaluation,
+  labelConsistency,
+  medianScore,
+  pairedStandardError,
+  probeModel,
+  SCORE_KEPT,
+  SCORE_MAX,
+  type ScoreResult,
+  scoresFromGains,
+  scoreUpdates,
+} from "../../src/learning/scoring.ts";
+import {
+  canonicalOf,
+  datasetEvaluator,
+  federatedData,
+  participantAddress,
+  trainLocal,
+} from "../../src/learning/simulate.ts";
+import { initBackend } from "../../src/ml/backend.ts";
+import type { CanonicalModel } from "../../src/ml/encoding.ts";
+import { createModel, initialWeights } from "../../src/ml/models.ts";
+import { createRng, type Dataset } from "../../src/ml/partition.ts";
+
+/** A two-tensor model of architecture "t" from a flat list of ints. */
+function mk(ints: readonly number[], architecture = "t"): CanonicalModel {
+  return {
+    architecture,
+    scaleBits: 8,
+    tensors: [
+      { name: "w", shape: [ints.length - 1], ints: Int32Array.from(ints.slice(0, -1)) },
+      { name: "b", shape: [1], ints: Int32Array.from(ints.slice(-1)) },
+    ],
+  };
+}
+
+describe("scoring: consensus and pure helpers", () => {
+  it("medianScore: the contract's lower median; integers from 0 to SCORE_SCALE only", () => {
+    assert.equal(SCORE_MAX, SCORE_SCALE);
+    assert.equal(medianScore([5, 1, 9]), 5);
+    assert.equal(medianScore([0, 1]), 0);
+    assert.equal(medianScore([1, 4, 2, SCORE_MAX]), 2);
+    assert.equal(medianScore([7]), 7);
+    assert.throws(() => medianScore([]), /no scores/);
+    assert.throws(() => medianScore([SCORE_MAX + 1]), /from 0 to 10000/);
+    assert.throws(() => medianScore([1.5]), /from 0 to 10000/);
+  });
+
+  it("consensusScores takes the median per update; acceptUpdates needs the threshold (default 1)", () => {
+    const matrix = [
+      [0, 100, 10000, 0],
+      [1, 90, 0, 0],
+      [1, 80, 3000, 5],
+    ];
+    assert.deepEqual(consensusScores(matrix), [1, 90, 3000, 0]);
+    assert.deepEqual(acceptUpdates(consensusScores(matrix)), [true, true, true, false]);
+    assert.equal(DEFAULT_ACCEPT_THRESHOLD, SCORE_KEPT);
+    assert.deepEqual(acceptUpdates([1, 90, 3000, 0], 91), [false, false, true, false]);
+    assert.throws(() => consensusScores([[1, 2], [3]]), /rows/);
+  });
+
+  it("scoresFromGains clips at 0 and normalizes by the best", () => {
+    assert.deepEqual(scoresFromGains([0.5, -1, 0.25, 0, Number.NEGATIVE_INFINITY]), [
+      SCORE_MAX,
+      0,
+      5000,
+      0,
+      0,
+    ]);
+    assert.deepEqual(scoresFromGains([-1, -2]), [0, 0]);
+  });
+
+  it("probeModel and deltaNorm work on the integers", () => {
+    const g = mk([0, 10, -10]);
+    const u = mk([3, 10, -17]);
+    assert.deepEqual(Array.from(probeModel(g, u, 0.5).tensors[0]?.ints ?? []), [2, 10]); // 1.5 -> 2
+    assert.deepEqual(Array.from(probeModel(g, u, 0.5).tensors[1]?.ints ?? []), [-14]); // -3.5 -> -4
+    assert.equal(deltaNorm(g, u), Math.sqrt(9 + 49));
+    assert.equal(pairedStandardError([1, 2, 3], [1, 2, 3]), 0);
+    assert.equal(pairedStandardError(undefined, [1]), 0);
+  });
+
+  it("labelConsistency: positive when a class's score rises most on its own examples, negative for a flip", () => {
+    const labels = [0, 0, 1, 1, 2, 2];
+    const flat = Math.log(1 / 3);
+    const global: Evaluation = { loss: 1, labels, logProbabilities: new Array(18).fill(flat) };
+    /** Log-probabilities where sample i of class y gets +bump on class target(y). */
+    const shifted = (target: (y: number) => number): Evaluation => {
+      const lp: number[] = [];
+      for (const y of labels) for (let c = 0; c < 3; c++) lp.push(c === target(y) ? flat + 1 : flat - 0.5);
+      return { loss: 1, logProbabilities: lp, labels };
+    };
+    assert.ok(
+      labelConsistency(
+        shifted((y) => y),
+        global,
+      ) > 0.9,
+    );
+    assert.ok(
+      labelConsistency(
+        shifted((y) => (y + 1) % 3),
+        global,
+      ) < -0.9,
+    );
+    assert.ok(Number.isNaN(labelConsistency({ loss: 1 }, global)));
+  });
+});
+
+describe("scoring: scoreUpdates with a stub evaluator", () => {
+  // Loss: squared distance of the weights from a target, per sample identical.
+  const target = [4, 4, 4];
+  const evaluator = (calls: CanonicalModel[]) => (m: CanonicalModel) => {
+    calls.push(m);
+    const flat = m.tensors.flatMap((t) => Array.from(t.ints));
+    const loss = flat.reduce((s, v, i) => s + (v - (target[i] as number)) ** 2, 0) / 100;
+    return { loss };
+  };
+  const g = mk([0, 0, 0]);
+
+  it("a free rider (the global sent back) scores 0 without being evaluated; another architecture scores 0", async () => {
+    const calls: CanonicalModel[] = [];
+    const rider = freeRide(g);
+    const alien = mk([1, 1, 1], "other");
+    const r = await scoreUpdates(g, [rider, alien, mk([2, 1, 2])], evaluator(calls), {
+      consistencyBound: Number.NEGATIVE_INFINITY,
+    });
+    assert.deepEqual(r.scores.slice(0, 2), [0, 0]);
+    assert.deepEqual(r.verdicts, ["unchanged", "incompatible", "kept"]);
+    assert.equal(r.scores[2], SCORE_MAX);
+    assert.equal(calls.includes(rider) || calls.includes(alien), false, "neither was evaluated");
+    // Only free riders: nothing is evaluated at all.
+    const none: CanonicalModel[] = [];
+    assert.deepEqual((await scoreUpdates(g, [freeRide(g), freeRide(g)], evaluator(none))).scores, [0, 0]);
+    assert.equal(none.length, 0);
+  });
+
+  it("the magnitude screen rejects an update far above the round's median norm", async () => {
+    const updates = [mk([1, 1, 1]), mk([2, 1, 1]), mk([1, 2, 1]), mk([-9, -9, -9])];
+    const r = await scoreUpdates(g, updates, evaluator([]), { consistencyBound: Number.NEGATIVE_INFINITY });
+    assert.equal(r.verdicts[3], "norm");
+    assert.equal(r.scores[3], 0);
+    assert.ok(r.scores.slice(0, 3).every((s) => s >= SCORE_KEPT));
+    assert.ok((r.normRatios[3] as number) > 2.5);
+  });
+
+  it("the optional significance removal drops a harmful update and rescores the others", async () => {
+    const updates = [mk([2, 2, 2]), mk([3, 2, 3]), mk([-3, -3, -3])];
+    const kept = await scoreUpdates(g, updates, evaluator([]), {
+      consistencyBound: Number.NEGATIVE_INFINITY,
+      normBound: Number.POSITIVE_INFINITY,
+    });
+    assert.equal(kept.scores[2], SCORE_KEPT, "without the option, a harmful update is kept with score 1");
+    const removed = await scoreUpdates(g, updates, evaluator([]), {
+      consistencyBound: Number.NEGATIVE_INFINITY,
+      normBound: Number.POSITIVE_INFINITY,
+      significance: 0,
+    });
+    assert.equal(removed.verdicts[2], "harmful");
+    assert.equal(removed.scores[2], 0);
+  });
+});
+
+describe("scoring: honest and attacked updates on non-IID MNIST shards", () => {
+  const arch = "logreg-784-10";
+  let data: ReturnType<typeof federatedData>;
+  let model: tf.LayersModel;
+  let global: CanonicalModel;
+  const train = (from: CanonicalModel, shard: Dataset, seed: string) =>
+    trainLocal(model, from, shard, { epochs: 1, batch: 32, lr: 0.1, seed });
+
+  before(async () => {
+    await initBackend();
+    data = federatedData({
+      clients: 6,
+      alpha: 0.5,
+      seed: 11,
+      validators: 3,
+      samplesPerClient: 500,
+      validatorSamples: 300,
+      testSize: 500,
+    });
+    model = createModel(arch, 0);
+    // Three honest FedAvg rounds first: scoring is hardest once the model has learned the easy part.
+    global = canonicalOf(arch, initialWeights(arch, 11));
+    for (let round = 0; round < 3; round++) {
+      const updates = [];
+      for (const [i, shard] of data.clients.entries()) {
+        updates.push({
+          participant: participantAddress(i),
+          samples: shard.n,
+          model: await train(global, shard, `warm/${round}/${i}`),
+        });
+      }
+      global = fedAvg().aggregate(global, updates);
+    }
+  });
+
+  it("shards are non-IID, and every honest update is kept while sign-flip, label-flip, noise and free-ride score 0", async () => {
+    // Non-IID: on average, a client's label distribution is far from uniform (total variation).
+    let distance = 0;
+    for (const shard of data.clients) {
+      const counts = new Array<number>(10).fill(0);
+      for (const y of shard.y) counts[y] = (counts[y] as number) + 1;
+      distance += counts.reduce((s, c) => s + Math.abs(c / shard.n - 0.1), 0) / 2;
+    }
+    console.log(`mean total variation from uniform labels: ${(distance / data.clients.length).toFixed(2)}`);
+    assert.ok(distance / data.clients.length > 0.3, `non-IID shards (${distance / data.clients.length})`);
+    const honest: CanonicalModel[] = [];
+    for (const [i, shard] of data.clients.entries()) honest.push(await train(global, shard, `h/${i}`));
+    const flipped = await train(global, flipLabels(data.clients[1] as Dataset), "flip");
+    const attacks: Record<string, CanonicalModel> = {
+      "sign-flip": signFlip(global, honest[0] as CanonicalModel, 5),
+      "label-flip": flipped,
+      noise: gaussianNoise(global, 1, createRng(3)),
+      "free-ride": freeRide(global),
+    };
+    const updates = [...honest, ...Object.values(attacks)];
+    const results: ScoreResult[] = [];
+    for (const shard of data.validators) {
+      results.push(await scoreUpdates(global, updates, datasetEvaluator(model, shard)));
+    }
+    const consensus = consensusScores(results.map((r) => r.scores));
+    const accepted = acceptUpdates(consensus);
+    const honestScores = consensus.slice(0, honest.length);
+    assert.ok(accepted.slice(0, honest.length).every(Boolean), `honest consensus ${honestScores.join(", ")}`);
+    Object.keys(attacks).forEach((name, j) => {
+      assert.equal(consensus[honest.length + j], 0, `${name} consensus ${consensus[honest.length + j]}`);
+    });
+    // Why, in the validators' majority: the magnitude screen for sign-flip and noise, label consistency
+    // for label-flip, identity with the global for the free rider.
+    const verdictOf = (k: number) => {
+      const verdicts = results.map((r) => r.verdicts[k]);
+      return verdicts.find((v) => verdicts.filter((w) => w === v).length >= 2);
+    };
+    assert.equal(verdictOf(honest.length), "norm");
+    assert.equal(verdictOf(honest.length + 1), "inconsistent");
+    assert.equal(verdictOf(honest.length + 2), "norm");
+    assert.equal(verdictOf(honest.length + 3), "unchanged");
+    // The best honest update leads; scores are integers on the contract's scale.
+    assert.equal(Math.max(...honestScores) > SCORE_MAX / 2, true);
+    for (const r of results)
+      for (const s of r.scores) assert.ok(Number.isInteger(s) && s >= 0 && s <= SCORE_MAX);
+  });
+
+  it("is deterministic: the same bytes and data give the same scores", async () => {
+    const updates = [];
+    for (const [i, shard] of data.clients.slice(0, 3).entries())
+      updates.push(await train(global, shard, `d/${i}`));
+    const evaluator = datasetEvaluator(model, data.validators[0] as Dataset);
+    const a = await scoreUpdates(global, updates, evaluator);
+    const b = await scoreUpdates(global, updates, evaluator);
+    assert.deepEqual(a.scores, b.scores);
+    assert.deepEqual(a.gains, b.gains);
+  });
+});
