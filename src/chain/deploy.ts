@@ -2,10 +2,16 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { type Address, parseEther } from "viem";
 import type { LedgerChain } from "./connect.ts";
-import { InferenceOracle, MindToken, ModelRegistry, sourceHash } from "./generated/contracts.ts";
+import {
+  InferenceOracle,
+  LearningTasks,
+  MindToken,
+  ModelRegistry,
+  sourceHash,
+} from "./generated/contracts.ts";
 import { sendAndWait } from "./tx.ts";
 
-export const CONTRACT_NAMES = ["MindToken", "ModelRegistry", "InferenceOracle"] as const;
+export const CONTRACT_NAMES = ["MindToken", "ModelRegistry", "InferenceOracle", "LearningTasks"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface Manifest {
@@ -56,7 +62,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
   const wallet = chain.wallet(0);
   const deployer = wallet.account.address;
   const deployed = {} as Manifest["contracts"];
-  const artifacts = { MindToken, ModelRegistry, InferenceOracle };
+  const artifacts = { MindToken, ModelRegistry, InferenceOracle, LearningTasks };
   // Each constructor may name the contracts deployed before it.
   const constructorArgs = (name: ContractName): readonly unknown[] => {
     switch (name) {
@@ -66,6 +72,8 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
         return [];
       case "InferenceOracle":
         return [deployed.MindToken.address, deployed.ModelRegistry.address, ORACLE_PARAMS];
+      case "LearningTasks":
+        return [deployed.MindToken.address, deployed.ModelRegistry.address];
     }
   };
   for (const name of CONTRACT_NAMES) {
