@@ -83,3 +83,26 @@ export function parseMind(text: string, option: string): bigint {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+/** An integer option within [min, max]. */
+export function parseInteger(
+  text: string,
+  option: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const value = Number(text);
+  if (!/^-?\d+$/.test(text) || value < min || value > max) {
+    throw new UsageError(`${option} takes an integer from ${min} to ${max}, got "${text}"`);
+  }
+  return value;
+}
+
+/** A positive number option (a rate, a concentration). */
+export function parsePositive(text: string, option: string): number {
+  const value = Number(text);
+  if (!/^\d*\.?\d+(e-?\d+)?$/i.test(text) || !(value > 0) || !Number.isFinite(value)) {
+    throw new UsageError(`${option} takes a positive number, got "${text}"`);
+  }
+  return value;
+}

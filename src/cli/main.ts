@@ -4,6 +4,7 @@ import { registerBlobCommands } from "./blob.ts";
 import { registerChainCommands } from "./chain.ts";
 import { UsageError } from "./context.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerFlCommands } from "./fl.ts";
 import { registerInsuranceCommands } from "./insurance.ts";
 import { registerModelCommands } from "./model.ts";
 import { registerOracleCommands } from "./oracle.ts";
@@ -30,6 +31,7 @@ registerBlobCommands(program);
 registerModelCommands(program);
 registerOracleCommands(program);
 registerInsuranceCommands(program);
+registerFlCommands(program);
 registerDemoCommand(program);
 
 function oneLine(err: unknown): string {

@@ -1,0 +1,179 @@
+import { MultiBar } from "cli-progress";
+import type { Command } from "commander";
+import { formatEther } from "viem";
+import { ATTACK_NAMES } from "../learning/adversaries.ts";
+import { STRATEGY_NAMES } from "../learning/index.ts";
+import type { RoundReport, SimulationOptions, SimulationSummary } from "../learning/simulate.ts";
+import { emit, globalOptions, parseInteger, parsePositive, UsageError } from "./context.ts";
+
+/** "noise" is the issue's and the bench's short name for gaussian-noise. */
+const ATTACK_CHOICES = [...ATTACK_NAMES, "noise"];
+
+interface SimulateFlags {
+  clients: string;
+  validators: string;
+  byzantine: string;
+  attack: string;
+  strategy: string;
+  rounds: string;
+  alpha: string;
+  seed: string;
+  epochs: string;
+  lr: string;
+  batch: string;
+  model: string;
+  samplesPerClient?: string;
+  baseline?: boolean;
+}
+
+/** A round as printed: the engine's figures, plus the chain's when the protocol ran on one. */
+export interface PrintedRound extends RoundReport {
+  /** MIND paid to trainers and validators for the round, in wei. */
+  rewards?: bigint;
+  /** Gas of every transaction of the round. */
+  gas?: bigint;
+}
+
+export function simulationOptions(o: SimulateFlags): SimulationOptions {
+  const clients = parseInteger(o.clients, "--clients", 1, 1024);
+  if (!ATTACK_CHOICES.includes(o.attack)) {
+    throw new UsageError(`--attack must be one of ${ATTACK_CHOICES.join(", ")}, got "${o.attack}"`);
+  }
+  if (!(STRATEGY_NAMES as readonly string[]).includes(o.strategy)) {
+    throw new UsageError(`--strategy must be one of ${STRATEGY_NAMES.join(", ")}, got "${o.strategy}"`);
+  }
+  if (!/^(logreg-784-10|mlp-784(-\d+)+-10)$/.test(o.model)) {
+    throw new UsageError(
+      `--model must be logreg-784-10 or mlp-784-...-10 (for example mlp-784-64-10), got "${o.model}"`,
+    );
+  }
+  const byzantine = parseInteger(o.byzantine, "--byzantine", 0, clients - 1);
+  return {
+    clients,
+    validators: parseInteger(o.validators, "--validators", 1, 64),
+    byzantine,
+    attack: byzantine === 0 ? "none" : o.attack,
+    strategy: o.strategy,
+    rounds: parseInteger(o.rounds, "--rounds", 1, 10_000),
+    alpha: parsePositive(o.alpha, "--alpha"),
+    seed: parseInteger(o.seed, "--seed", 0),
+    localEpochs: parseInteger(o.epochs, "--epochs", 1, 100),
+    lr: parsePositive(o.lr, "--lr"),
+    batch: parseInteger(o.batch, "--batch", 1, 10_000),
+    architecture: o.model,
+    ...(o.samplesPerClient === undefined
+      ? {}
+      : { samplesPerClient: parseInteger(o.samplesPerClient, "--samples-per-client", 1) }),
+    withProtocol: true,
+  };
+}
+
+const mind = (wei: bigint) => Number(formatEther(wei)).toFixed(2);
+
+/** One line per round: what a consortium watches while a task runs. */
+export function roundLine(r: PrintedRound, rounds: number): string {
+  const width = String(rounds).length;
+  const parts = [
+    `round ${String(r.round).padStart(width)}/${rounds}`,
+    `accuracy ${r.accuracy.toFixed(4)}`,
+    `accepted ${r.accepted}/${r.submitted + r.noShows}`,
+    `slashed ${r.slashed}${r.slashed > 0 ? ` (${r.attackersSlashed} attackers, ${r.falseSlashes} honest)` : ""}`,
+  ];
+  if (r.rewards !== undefined) parts.push(`rewards ${mind(r.rewards)} MIND`);
+  if (r.gas !== undefined) parts.push(`gas ${r.gas.toLocaleString("en-US")}`);
+  parts.push(`${r.seconds.toFixed(1)} s`);
+  return parts.join("  ");
+}
+
+export function summaryLines(summary: SimulationSummary, baseline?: SimulationSummary): string[] {
+  const lines = [
+    `final accuracy ${summary.finalAccuracy.toFixed(4)} after ${summary.rounds.length} rounds (${summary.strategy}, attack ${summary.attack}, ${summary.attackers.length} attackers of ${summary.participants.length})`,
+  ];
+  if (baseline) {
+    const drop = 100 * (baseline.finalAccuracy - summary.finalAccuracy);
+    lines.push(
+      `without attackers: ${baseline.finalAccuracy.toFixed(4)} (the attack costs ${drop.toFixed(1)} points)`,
+    );
+  }
+  if (summary.attackers.length > 0) {
+    const attackerRounds = summary.attackers.length * summary.rounds.length;
+    lines.push(
+      `attackers slashed ${summary.attackersSlashed} of ${attackerRounds} attacker-rounds (detection ${(100 * summary.detectionRate).toFixed(1)}%)`,
+    );
+  }
+  lines.push(`honest trainers slashed (false slashes): ${summary.falseSlashes}`);
+  lines.push(`done in ${summary.seconds.toFixed(1)} s`);
+  return lines;
+}
+
+/**
+ * Prints each round's line on stdout, under a progress bar on stderr when stderr is a terminal (the bar
+ * redraws below the lines; piped output gets the lines only).
+ */
+function roundPrinter(total: number): { line: (text: string) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { line: (text) => console.log(text), stop: () => {} };
+  const bars = new MultiBar({
+    format: "  [{bar}] round {value}/{total}  eta {eta_formatted}",
+    hideCursor: true,
+    clearOnComplete: true,
+    stream: process.stderr,
+  });
+  const bar = bars.create(total, 0);
+  return {
+    line: (text) => {
+      // Both streams on one terminal: the bar's own log keeps the line above the bar.
+      if (process.stdout.isTTY) bars.log(`${text}\n`);
+      else console.log(text);
+      bar.increment();
+      bars.update(); // draws now, so the last round's line is not left in the log buffer
+    },
+    stop: () => bars.stop(),
+  };
+}
+
+export function registerFlCommands(program: Command): void {
+  const fl = program.command("fl").description("federated learning coordinated on-chain");
+
+  fl.command("simulate")
+    .description(
+      "federated learning on real MNIST digits: non-IID clients, attackers, validators scoring every update, slashing",
+    )
+    .option("--clients <n>", "trainers", "10")
+    .option("--validators <n>", "validators, each scoring on its own held-out digits", "3")
+    .option("--byzantine <n>", "attackers among the trainers", "0")
+    .option("--attack <name>", `what the attackers do: ${ATTACK_CHOICES.join(", ")}`, "sign-flip")
+    .option("--strategy <name>", `aggregation: ${STRATEGY_NAMES.join(", ")}`, "fedavg")
+    .option("--rounds <n>", "rounds", "20")
+    .option("--alpha <a>", "Dirichlet concentration of the label split (smaller: less IID)", "0.5")
+    .option("--seed <n>", "makes a run reproducible", "1")
+    .option("--epochs <n>", "local epochs per round", "1")
+    .option("--lr <x>", "local learning rate", "0.1")
+    .option("--batch <n>", "local batch size", "32")
+    .option("--model <id>", "logreg-784-10 or mlp-784-...-10", "logreg-784-10")
+    .option("--samples-per-client <n>", "digits per client on average (default: all that are left)")
+    .option("--baseline", "also run without attackers (same seed) and report the accuracy the attack costs")
+    .action(async (o: SimulateFlags, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const options = simulationOptions(o);
+      const { simulateFederated } = await import("../learning/simulate.ts");
+      const printer = opts.json ? undefined : roundPrinter(options.rounds);
+      const summary = await simulateFederated({
+        ...options,
+        onRound: (r) => printer?.line(roundLine(r, options.rounds)),
+      }).finally(() => printer?.stop());
+      let baseline: SimulationSummary | undefined;
+      if (o.baseline && options.byzantine > 0) {
+        if (!opts.json) console.log("baseline: the same run without attackers...");
+        baseline = await simulateFederated({ ...options, byzantine: 0, attack: "none" });
+      }
+      const { finalModel: _model, ...figures } = summary;
+      emit(
+        opts,
+        {
+          ...figures,
+          ...(baseline ? { baselineAccuracy: baseline.finalAccuracy } : {}),
+        },
+        () => summaryLines(summary, baseline),
+      );
+    });
+}
