@@ -2,32 +2,23 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
-  type Account,
   type Address,
   BaseError,
-  type Chain,
-  createWalletClient,
-  custom,
   decodeErrorResult,
   encodeDeployData,
   type Hex,
   isAddressEqual,
   keccak256,
-  maxUint256,
   parseEther,
   parseEventLogs,
-  stringToHex,
   type TransactionReceipt,
-  type Transport,
   toHex,
-  type WalletClient,
   zeroAddress,
 } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
-import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
+import { TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
-import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import { ContractRefusedError } from "../../src/chain/tx.ts";
 import {
   contributorsHash,
   packScores,
@@ -36,62 +27,28 @@ import {
   settleRound,
   trainingRunOf,
 } from "../../src/learning/finalize.ts";
+import {
+  type Actor,
+  BASE_PARAMS as BASE,
+  deployLearning,
+  devActor,
+  digestOf,
+  keyActor,
+  learningFixture,
+  type Member,
+  type RoundView,
+  saltOf,
+  syntheticScores,
+  type TaskParams,
+  TRAINER,
+  VALIDATOR,
+} from "./learning-fixture.ts";
 
 const abi = LearningTasks.abi;
 const SOURCE = readFileSync(new URL("../../contracts/LearningTasks.sol", import.meta.url), "utf8");
 const ZERO32 = `0x${"0".repeat(64)}` as Hex;
-const TRAINER = 0;
-const VALIDATOR = 1;
 const PHASE = { None: 0, Commit: 1, ScoreCommit: 2, Reveal: 3, Finalize: 4, Aggregate: 5, Done: 6 } as const;
 const ACTIVE = 1;
-
-interface Actor {
-  name: string;
-  address: Address;
-  wallet: WalletClient<Transport, Chain, Account>;
-}
-
-interface TaskParams {
-  modelId: number;
-  baseVersion: number;
-  format: Hex;
-  licence: Hex;
-  rewardPerRound: bigint;
-  rounds: number;
-  minTrainerStake: bigint;
-  minValidatorStake: bigint;
-  commitWindow: number;
-  scoreWindow: number;
-  revealWindow: number;
-  aggregateWindow: number;
-  slashBps: number;
-  minScore: number;
-  relativeBps: number;
-  quorum: number;
-  maxTrainers: number;
-  maxValidators: number;
-}
-
-const BASE: TaskParams = {
-  modelId: 1,
-  baseVersion: 1,
-  format: stringToHex("LMQ1", { size: 8 }),
-  licence: stringToHex("MIT", { size: 32 }),
-  rewardPerRound: parseEther("100"),
-  rounds: 3,
-  minTrainerStake: parseEther("10"),
-  minValidatorStake: parseEther("20"),
-  commitWindow: 30,
-  scoreWindow: 20,
-  revealWindow: 20,
-  aggregateWindow: 20,
-  slashBps: 1_000,
-  minScore: 100,
-  relativeBps: 5_000,
-  quorum: 2,
-  maxTrainers: 6,
-  maxValidators: 4,
-};
 
 let chain: LedgerChain;
 let token: Address;
@@ -105,53 +62,31 @@ const T: Actor[] = [];
 const V: Actor[] = [];
 const everyone: Actor[] = [];
 const observedErrors = new Set<string>();
-/** Task ids created in this file, for the conservation check. */
-const taskIds: bigint[] = [];
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
 
-function rpc<T>(method: string, params: unknown[] = []): Promise<T> {
-  return chain.publicClient.request({ method, params } as never) as Promise<T>;
-}
-
-async function blockNumber(): Promise<number> {
-  return Number(await chain.publicClient.getBlockNumber({ cacheTime: 0 }));
-}
-
-/** Mines until the latest block is `target`: the next transaction lands in block `target + 1`. */
-async function advanceTo(target: number | bigint): Promise<void> {
-  const now = await blockNumber();
-  const t = Number(target);
-  if (t > now) await rpc("hardhat_mine", [toHex(t - now)]);
-}
-
-function devActor(i: number, name: string): Actor {
-  const wallet = chain.wallet(i);
-  return { name, address: wallet.account.address, wallet };
-}
-
-function keyActor(name: string): Actor {
-  const account = privateKeyToAccount(keccak256(stringToHex(`learning-tasks-test:${name}`)));
-  const transport = custom(
-    { request: (args) => chain.publicClient.request(args as never) },
-    { retryCount: 0 },
-  );
-  return {
-    name,
-    address: account.address,
-    wallet: createWalletClient({ account, chain: chain.chain, transport }),
-  };
-}
-
-async function read<R>(p: Promise<R>): Promise<R> {
-  try {
-    return await p;
-  } catch (err) {
-    throw decodeRevert(err);
-  }
-}
+const {
+  advanceTo,
+  blockNumber,
+  claimAll,
+  commitScoresTx,
+  createTask,
+  fund,
+  getRound,
+  getTask,
+  joinAll,
+  memberOf,
+  playRound,
+  read,
+  registerModel,
+  registryTx,
+  revealTx,
+  send,
+  startRound,
+  view,
+} = learningFixture(() => ({ chain, token, registry, tasks }));
 
 async function refused(p: Promise<unknown>, errorName: string, args?: readonly unknown[]): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
@@ -161,13 +96,6 @@ async function refused(p: Promise<unknown>, errorName: string, args?: readonly u
     observedErrors.add(err.errorName);
     return true;
   });
-}
-
-function send(who: Actor, functionName: string, args: readonly unknown[], gas?: bigint) {
-  return sendAndWait(
-    chain,
-    who.wallet.writeContract({ address: tasks, abi, functionName, args, gas } as never),
-  );
 }
 
 function simulate(who: Actor, functionName: string, args: readonly unknown[]) {
@@ -182,26 +110,6 @@ function simulate(who: Actor, functionName: string, args: readonly unknown[]) {
   );
 }
 
-function view<R = unknown>(functionName: string, args: readonly unknown[] = []): Promise<R> {
-  return read(
-    chain.publicClient.readContract({ address: tasks, abi, functionName, args } as never),
-  ) as Promise<R>;
-}
-
-function registryTx(who: Actor, functionName: string, args: readonly unknown[]) {
-  return sendAndWait(
-    chain,
-    who.wallet.writeContract({ address: registry, abi: ModelRegistry.abi, functionName, args } as never),
-  );
-}
-
-function tokenTx(who: Actor, functionName: "transfer" | "approve", to: Address, value: bigint) {
-  return sendAndWait(
-    chain,
-    who.wallet.writeContract({ address: token, abi: MindToken.abi, functionName, args: [to, value] }),
-  );
-}
-
 function balanceOf(a: Address): Promise<bigint> {
   return chain.publicClient.readContract({
     address: token,
@@ -211,84 +119,7 @@ function balanceOf(a: Address): Promise<bigint> {
   });
 }
 
-interface TaskState {
-  creator: Address;
-  roundCount: number;
-  currentVersion: number;
-  closed: boolean;
-  poolLeft: bigint;
-  activeTrainers: number;
-  activeValidators: number;
-}
-
-interface Member {
-  stake: bigint;
-  earned: bigint;
-  commitRound: number;
-  status: number;
-}
-
-interface RoundView {
-  state: {
-    commitDeadline: number;
-    scoreDeadline: number;
-    revealDeadline: number;
-    commits: number;
-    scoreCommits: number;
-    reveals: number;
-    finalized: boolean;
-    baseVersion: number;
-  };
-  result: {
-    pool: bigint;
-    finalizedAt: number;
-    newVersion: number;
-    accepted: number;
-    roundMedian: number;
-    aggregated: boolean;
-  };
-  contributorsHash: Hex;
-  aggregateDigest: Hex;
-  phase: number;
-}
-
-const getTask = (id: bigint) => view<readonly [TaskParams, TaskState]>("getTask", [id]);
-const getRound = (id: bigint, round: number) => view<RoundView>("getRound", [id, round]);
-const memberOf = (id: bigint, role: number, a: Actor | Address) =>
-  view<Member>("memberOf", [id, role, typeof a === "string" ? a : a.address]);
 const withdrawable = (a: Address) => view<bigint>("withdrawable", [a]);
-
-async function createTask(who: Actor, p: TaskParams): Promise<bigint> {
-  const receipt = await send(who, "createTask", [p]);
-  const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "TaskCreated" });
-  assert.ok(log, "TaskCreated emitted");
-  taskIds.push(log.args.taskId);
-  return log.args.taskId;
-}
-
-async function startRound(id: bigint, who: Actor = owner): Promise<number> {
-  const receipt = await send(who, "startRound", [id]);
-  const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundStarted" });
-  assert.ok(log);
-  return log.args.round;
-}
-
-const digestOf = (label: string) => keccak256(stringToHex(`update:${label}`));
-const saltOf = (who: Actor, id: bigint, round: number) =>
-  keccak256(stringToHex(`salt:${who.name}:${id}:${round}`));
-
-function commitScoresTx(v: Actor, id: bigint, round: number, scores: number[] | bigint[]) {
-  const words = typeof scores[0] === "bigint" ? (scores as bigint[]) : packScores(scores as number[]);
-  return send(v, "commitScores", [
-    id,
-    round,
-    scoreCommitment(id, round, v.address, words, saltOf(v, id, round)),
-  ]);
-}
-
-function revealTx(v: Actor, id: bigint, round: number, scores: number[]) {
-  return send(v, "revealScores", [id, round, packScores(scores), saltOf(v, id, round)]);
-}
 
 /** The mirror's input, read from the chain just before `finalize`. */
 async function mirrorInput(id: bigint, round: number): Promise<RoundSettlementInput> {
@@ -400,7 +231,8 @@ async function finalizeAndCheck(id: bigint, round: number): Promise<TransactionR
 async function assertConservation(): Promise<void> {
   let owed = 0n;
   for (const a of everyone) owed += await withdrawable(a.address);
-  for (const id of taskIds) {
+  const taskCount = await view<bigint>("taskCount");
+  for (let id = 1n; id <= taskCount; id++) {
     const [, state] = await getTask(id);
     owed += state.poolLeft;
     for (const [role, list] of [
@@ -439,57 +271,23 @@ async function deployRefusal(args: readonly unknown[]): Promise<string> {
   throw new Error("the deployment did not revert");
 }
 
-async function registerModel(who: Actor, name: string): Promise<bigint> {
-  const receipt = await registryTx(who, "registerModel", [name]);
-  const [log] = parseEventLogs({ abi: ModelRegistry.abi, logs: receipt.logs, eventName: "ModelRegistered" });
-  assert.ok(log);
-  await registryTx(who, "addVersion", [
-    log.args.modelId,
-    {
-      weightsDigest: keccak256(stringToHex(`${name}:v1`)),
-      format: stringToHex("LMQ1", { size: 8 }),
-      parentModel: 0,
-      parentVersion: 0,
-      datasets: [],
-      metrics: [],
-      trainingRun: ZERO32,
-      licence: ZERO32,
-      modelCard: ZERO32,
-    },
-  ]);
-  return log.args.modelId;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Setup: the registry with one model approved for the task contract, funded and approved participants
 // ---------------------------------------------------------------------------------------------------------
 
 before(async () => {
   chain = await connect({ ephemeral: true });
-  const manifest = await deployAll(chain);
-  token = manifest.contracts.MindToken.address;
-  registry = manifest.contracts.ModelRegistry.address;
-  treasury = devActor(0, "treasury");
-  owner = devActor(1, "owner");
-  stranger = devActor(2, "stranger");
-  const deployed = await sendAndWait(
-    chain,
-    treasury.wallet.deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry] }),
-  );
-  tasks = deployed.contractAddress as Address;
+  ({ token, registry, tasks } = await deployLearning(chain));
+  treasury = devActor(chain, 0, "treasury");
+  owner = devActor(chain, 1, "owner");
+  stranger = devActor(chain, 2, "stranger");
 
   for (let i = 0; i < 20; i++)
-    everyone.push(i === 0 ? treasury : i === 1 ? owner : i === 2 ? stranger : devActor(i, `dev${i}`));
-  for (let i = 0; i < 50; i++) T.push(keyActor(`t${i}`));
-  for (let i = 0; i < 5; i++) V.push(keyActor(`v${i}`));
-  for (const a of [...T, ...V]) {
-    everyone.push(a);
-    await rpc("hardhat_setBalance", [a.address, toHex(parseEther("1000"))]);
-  }
-  for (const a of [...T, ...V, owner, stranger]) {
-    await tokenTx(treasury, "transfer", a.address, parseEther("100000"));
-    await tokenTx(a, "approve", tasks, maxUint256);
-  }
+    everyone.push(i === 0 ? treasury : i === 1 ? owner : i === 2 ? stranger : devActor(chain, i, `dev${i}`));
+  for (let i = 0; i < 50; i++) T.push(keyActor(chain, `t${i}`));
+  for (let i = 0; i < 5; i++) V.push(keyActor(chain, `v${i}`));
+  everyone.push(...T, ...V);
+  await fund(treasury, [...T, ...V, owner, stranger], parseEther("100000"));
   // Model 1: owned by `owner`, who lets the task contract append versions to all its models.
   assert.equal(await registerModel(owner, "fl-model"), 1n);
   await registryTx(owner, "setApprovalForAll", [tasks, true]);
@@ -655,7 +453,7 @@ describe("LearningTasks: a round, phase by phase", () => {
   });
 
   it("commit phase: refusals by name, duplicate digests, nothing of later phases", async () => {
-    round = await startRound(id);
+    round = await startRound(id, owner);
     assert.equal(round, 1);
     r = await getRound(id, round);
     assert.equal(r.phase, PHASE.Commit);
@@ -837,7 +635,7 @@ describe("LearningTasks: a round, phase by phase", () => {
     const scratch = await createTask(owner, { ...BASE, rounds: 1, quorum: 1, commitWindow: 5 });
     await send(T[20] as Actor, "join", [scratch, TRAINER, parseEther("10")]);
     await send(V[4] as Actor, "join", [scratch, VALIDATOR, parseEther("20")]);
-    await startRound(scratch);
+    await startRound(scratch, owner);
     await send(T[20] as Actor, "commitUpdate", [scratch, 1, digestOf("scratch"), 1]);
     const sr = await getRound(scratch, 1);
     await advanceTo(sr.state.commitDeadline);
@@ -995,7 +793,7 @@ describe("LearningTasks: later rounds, closing, exits", () => {
   const id = 1n;
 
   it("round 2 trains from the aggregate; an earlier digest is refused; no commits excuse validators", async () => {
-    const round = await startRound(id);
+    const round = await startRound(id, owner);
     assert.equal(round, 2);
     const r = await getRound(id, round);
     assert.equal(r.state.baseVersion, 2);
@@ -1030,7 +828,7 @@ describe("LearningTasks: later rounds, closing, exits", () => {
     // t0 fell below the minimum stake as a no-show in round 2: it tops up between rounds.
     assert.equal((await memberOf(id, TRAINER, T[0] as Actor)).stake, parseEther("9"));
     await send(T[0] as Actor, "join", [id, TRAINER, parseEther("5")]);
-    const round = await startRound(id);
+    const round = await startRound(id, owner);
     for (const i of [0, 1]) await send(T[i] as Actor, "commitUpdate", [id, round, digestOf(`t${i}r3`), 9]);
     const r = await getRound(id, round);
     await advanceTo(r.state.revealDeadline);
@@ -1169,31 +967,17 @@ describe("LearningTasks gas", () => {
       const id = await createTask(owner, p);
       const trainers = T.slice(0, n);
       const validators = V.slice(0, 3);
-      for (const a of trainers) await send(a, "join", [id, TRAINER, parseEther("10")]);
-      for (const a of validators) await send(a, "join", [id, VALIDATOR, parseEther("20")]);
-      const round = await startRound(id);
-      const r = await getRound(id, round);
-      const commits: TransactionReceipt[] = [];
-      for (const [i, a] of trainers.entries()) {
-        commits.push(await send(a, "commitUpdate", [id, round, digestOf(`gas:${n}:${i}`), 1_000 + i]));
-      }
-      await advanceTo(r.state.commitDeadline);
-      // Realistic scores: honest updates around 0.8, one in five poisoned near zero; validators differ a little.
-      const scores = validators.map((_, j) =>
-        trainers.map((_, i) => (i % 5 === 4 ? 150 + 37 * j : 7_800 + ((i * 131 + j * 977) % 600))),
+      await joinAll(id, trainers, TRAINER, parseEther("10"));
+      await joinAll(id, validators, VALIDATOR, parseEther("20"));
+      const { round, commits, reveals } = await playRound(
+        id,
+        owner,
+        trainers,
+        validators,
+        syntheticScores(validators.length, n),
       );
-      for (const [j, v] of validators.entries()) await commitScoresTx(v, id, round, scores[j] as number[]);
-      await advanceTo(r.state.scoreDeadline);
-      const reveals: TransactionReceipt[] = [];
-      for (const [j, v] of validators.entries())
-        reveals.push(await revealTx(v, id, round, scores[j] as number[]));
-      await advanceTo(r.state.revealDeadline);
       const fin = await finalizeAndCheck(id, round);
-      let claims = 0n;
-      for (const a of trainers) {
-        if ((await memberOf(id, TRAINER, a)).earned > 0n)
-          claims += (await send(a, "claim", [id, TRAINER])).gasUsed;
-      }
+      const claims = (await claimAll(id, trainers)).reduce((s, r) => s + r.gasUsed, 0n);
       figures[n] = { commit: max(commits), reveal: max(reveals), finalize: fin.gasUsed, claims };
       rows.push({
         trainers: n,

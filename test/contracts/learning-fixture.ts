@@ -1,0 +1,488 @@
+// LearningTasks on an embedded chain, shared by test/contracts/learning-tasks.test.ts and
+// bench/fl-gas.bench.ts: actors with deterministic keys, funded and approved; tasks; rounds driven phase by
+// phase with synthetic update digests and score vectors; mined blocks to move the windows on.
+import {
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  createWalletClient,
+  custom,
+  type Hex,
+  keccak256,
+  maxUint256,
+  parseEther,
+  parseEventLogs,
+  parseGwei,
+  stringToHex,
+  type TransactionReceipt,
+  type Transport,
+  toHex,
+  type WalletClient,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { LedgerChain } from "../../src/chain/connect.ts";
+import { deployAll } from "../../src/chain/deploy.ts";
+import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
+import { decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import { packScores, scoreCommitment, ZERO_HASH } from "../../src/learning/finalize.ts";
+
+const abi = LearningTasks.abi;
+export const TRAINER = 0;
+export const VALIDATOR = 1;
+
+export interface Actor {
+  name: string;
+  address: Address;
+  wallet: WalletClient<Transport, Chain, Account>;
+}
+
+export interface TaskParams {
+  modelId: number;
+  baseVersion: number;
+  format: Hex;
+  licence: Hex;
+  rewardPerRound: bigint;
+  rounds: number;
+  minTrainerStake: bigint;
+  minValidatorStake: bigint;
+  commitWindow: number;
+  scoreWindow: number;
+  revealWindow: number;
+  aggregateWindow: number;
+  slashBps: number;
+  minScore: number;
+  relativeBps: number;
+  quorum: number;
+  maxTrainers: number;
+  maxValidators: number;
+}
+
+/** A small task on model 1, version 1: three rounds, six trainers, four validators, quorum two. */
+export const BASE_PARAMS: TaskParams = {
+  modelId: 1,
+  baseVersion: 1,
+  format: stringToHex("LMQ1", { size: 8 }),
+  licence: stringToHex("MIT", { size: 32 }),
+  rewardPerRound: parseEther("100"),
+  rounds: 3,
+  minTrainerStake: parseEther("10"),
+  minValidatorStake: parseEther("20"),
+  commitWindow: 30,
+  scoreWindow: 20,
+  revealWindow: 20,
+  aggregateWindow: 20,
+  slashBps: 1_000,
+  minScore: 100,
+  relativeBps: 5_000,
+  quorum: 2,
+  maxTrainers: 6,
+  maxValidators: 4,
+};
+
+export interface TaskState {
+  creator: Address;
+  roundCount: number;
+  currentVersion: number;
+  closed: boolean;
+  poolLeft: bigint;
+  activeTrainers: number;
+  activeValidators: number;
+}
+
+export interface Member {
+  stake: bigint;
+  earned: bigint;
+  commitRound: number;
+  status: number;
+}
+
+export interface RoundView {
+  state: {
+    commitDeadline: number;
+    scoreDeadline: number;
+    revealDeadline: number;
+    commits: number;
+    scoreCommits: number;
+    reveals: number;
+    finalized: boolean;
+    baseVersion: number;
+  };
+  result: {
+    pool: bigint;
+    finalizedAt: number;
+    newVersion: number;
+    accepted: number;
+    roundMedian: number;
+    aggregated: boolean;
+  };
+  contributorsHash: Hex;
+  aggregateDigest: Hex;
+  phase: number;
+}
+
+/** The contracts a fixture talks to. */
+export interface LearningEnv {
+  chain: LedgerChain;
+  token: Address;
+  registry: Address;
+  tasks: Address;
+}
+
+/** Every contract of `deployAll`, and LearningTasks where `deployAll` does not deploy it. */
+export async function deployLearning(chain: LedgerChain): Promise<LearningEnv> {
+  const manifest = await deployAll(chain);
+  const token = manifest.contracts.MindToken.address;
+  const registry = manifest.contracts.ModelRegistry.address;
+  const contracts: Partial<Record<string, { address: Address }>> = manifest.contracts;
+  let tasks = contracts.LearningTasks?.address;
+  if (!tasks) {
+    const deployed = await sendAndWait(
+      chain,
+      chain.wallet(0).deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry] }),
+    );
+    tasks = deployed.contractAddress as Address;
+  }
+  return { chain, token, registry, tasks };
+}
+
+/** Development account `i`: the embedded chain funds it with ether. */
+export function devActor(chain: LedgerChain, i: number, name: string): Actor {
+  const wallet = chain.wallet(i);
+  return { name, address: wallet.account.address, wallet };
+}
+
+/** An account whose key derives from `name`: as many as a test needs, the same on every run. */
+export function keyActor(chain: LedgerChain, name: string): Actor {
+  const account = privateKeyToAccount(keccak256(stringToHex(`learning-tasks-test:${name}`)));
+  const transport = custom(
+    { request: (args) => chain.publicClient.request(args as never) },
+    { retryCount: 0 },
+  );
+  return {
+    name,
+    address: account.address,
+    wallet: createWalletClient({ account, chain: chain.chain, transport }),
+  };
+}
+
+export const digestOf = (label: string) => keccak256(stringToHex(`update:${label}`));
+export const saltOf = (who: Actor, id: bigint, round: number) =>
+  keccak256(stringToHex(`salt:${who.name}:${id}:${round}`));
+/** Validator `v`'s commitment to packed `words`, salted with `saltOf`. */
+const commitmentOf = (v: Actor, id: bigint, round: number, words: readonly bigint[]) =>
+  scoreCommitment(id, round, v.address, words, saltOf(v, id, round));
+
+/**
+ * Realistic scores, one vector per validator: honest updates around 0.8, one in five poisoned near zero;
+ * validators differ a little.
+ */
+export function syntheticScores(validators: number, updates: number): number[][] {
+  return Array.from({ length: validators }, (_, j) =>
+    Array.from({ length: updates }, (_, i) =>
+      i % 5 === 4 ? 150 + 37 * j : 7_800 + ((i * 131 + j * 977) % 600),
+    ),
+  );
+}
+
+/** One transaction of a batch: explicit gas, since the batch's state is not mined when it is sent. */
+export interface Call {
+  who: Actor;
+  address: Address;
+  abi: Abi;
+  functionName: string;
+  args: readonly unknown[];
+  gas: bigint;
+}
+
+/** The receipts of one round driven to the end of its reveal window; finalizing is the caller's. */
+export interface PlayedRound {
+  round: number;
+  start: TransactionReceipt;
+  commits: TransactionReceipt[];
+  scoreCommits: TransactionReceipt[];
+  reveals: TransactionReceipt[];
+}
+
+/** Ether each funded actor holds for gas. */
+const ACTOR_ETHER = parseEther("1000");
+/**
+ * Fee caps of batched transactions: far above the base fee, which rises by at most an eighth per full
+ * block, so that no transaction of a batch is priced out of its block.
+ */
+const MAX_FEE = parseGwei("100");
+const PRIORITY_FEE = parseGwei("1");
+// Gas limits of batched transactions, about twice what they use: a block takes transactions by their limits.
+const TRANSFER_GAS = 120_000n;
+const APPROVE_GAS = 100_000n;
+const JOIN_GAS = 300_000n;
+const COMMIT_GAS = 150_000n;
+const SCORE_COMMIT_GAS = 150_000n;
+const CLAIM_GAS = 100_000n;
+const revealGas = (updates: number) => 200_000n + 4_000n * BigInt(updates);
+
+/**
+ * Helpers over the contracts that `env` returns when they run: a test binds them before its `before` hook
+ * has deployed anything.
+ */
+export function learningFixture(env: () => LearningEnv) {
+  function rpc<R>(method: string, params: unknown[] = []): Promise<R> {
+    return env().chain.publicClient.request({ method, params } as never) as Promise<R>;
+  }
+
+  async function blockNumber(): Promise<number> {
+    return Number(await env().chain.publicClient.getBlockNumber({ cacheTime: 0 }));
+  }
+
+  /** Mines until the latest block is `target`: the next transaction lands in block `target + 1`. */
+  async function advanceTo(target: number | bigint): Promise<void> {
+    const now = await blockNumber();
+    const t = Number(target);
+    if (t > now) await rpc("hardhat_mine", [toHex(t - now)]);
+  }
+
+  /** A read whose revert becomes `ContractRefusedError`. */
+  async function read<R>(p: Promise<R>): Promise<R> {
+    try {
+      return await p;
+    } catch (err) {
+      throw decodeRevert(err);
+    }
+  }
+
+  function send(who: Actor, functionName: string, args: readonly unknown[]) {
+    const { chain, tasks } = env();
+    return sendAndWait(chain, who.wallet.writeContract({ address: tasks, abi, functionName, args } as never));
+  }
+
+  function view<R = unknown>(functionName: string, args: readonly unknown[] = []): Promise<R> {
+    const { chain, tasks } = env();
+    return read(
+      chain.publicClient.readContract({ address: tasks, abi, functionName, args } as never),
+    ) as Promise<R>;
+  }
+
+  function registryTx(who: Actor, functionName: string, args: readonly unknown[]) {
+    const { chain, registry } = env();
+    return sendAndWait(
+      chain,
+      who.wallet.writeContract({ address: registry, abi: ModelRegistry.abi, functionName, args } as never),
+    );
+  }
+
+  const taskCall = (who: Actor, functionName: string, args: readonly unknown[], gas: bigint): Call => ({
+    who,
+    address: env().tasks,
+    abi,
+    functionName,
+    args,
+    gas,
+  });
+
+  const getTask = (id: bigint) => view<readonly [TaskParams, TaskState]>("getTask", [id]);
+  const getRound = (id: bigint, round: number) => view<RoundView>("getRound", [id, round]);
+  const memberOf = (id: bigint, role: number, a: Actor | Address) =>
+    view<Member>("memberOf", [id, role, typeof a === "string" ? a : a.address]);
+
+  /**
+   * Sends `calls` with automining off, as many to a block as the block gas limit takes, and mines each
+   * block: a thousand transactions cost a few blocks instead of a thousand round trips. One sender's calls
+   * are numbered in order.
+   */
+  async function batch(calls: readonly Call[]): Promise<TransactionReceipt[]> {
+    const { publicClient } = env().chain;
+    const limit = (await publicClient.getBlock()).gasLimit;
+    const nonces = new Map<Address, number>();
+    for (const address of new Set(calls.map((c) => c.who.address))) {
+      nonces.set(address, await publicClient.getTransactionCount({ address }));
+    }
+    const nextNonce = (address: Address) => {
+      const nonce = nonces.get(address) as number;
+      nonces.set(address, nonce + 1);
+      return nonce;
+    };
+    const receipts: TransactionReceipt[] = [];
+    await rpc("evm_setAutomine", [false]);
+    try {
+      for (let from = 0; from < calls.length; ) {
+        let to = from;
+        for (let gas = 0n; to < calls.length && gas + (calls[to] as Call).gas <= limit; to++) {
+          gas += (calls[to] as Call).gas;
+        }
+        if (to === from) throw new Error(`${calls[from]?.functionName} asks for more than a block's gas`);
+        const block = calls.slice(from, to);
+        const hashes = await Promise.all(
+          block.map((c) =>
+            c.who.wallet.writeContract({
+              address: c.address,
+              abi: c.abi,
+              functionName: c.functionName,
+              args: c.args,
+              gas: c.gas,
+              nonce: nextNonce(c.who.address),
+              maxFeePerGas: MAX_FEE,
+              maxPriorityFeePerGas: PRIORITY_FEE,
+            } as never),
+          ),
+        );
+        await rpc("evm_mine");
+        const mined = await Promise.all(hashes.map((hash) => publicClient.getTransactionReceipt({ hash })));
+        for (const [i, r] of mined.entries()) {
+          if (r.status !== "success" || r.blockNumber !== mined[0]?.blockNumber) {
+            throw new Error(`batched ${block[i]?.functionName} by ${block[i]?.who.name}: ${r.status}`);
+          }
+        }
+        receipts.push(...mined);
+        from = to;
+      }
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+    }
+    return receipts;
+  }
+
+  /** Ether for gas, `mind` from `treasury`, and an unlimited MIND approval for the task contract. */
+  async function fund(treasury: Actor, actors: readonly Actor[], mind: bigint): Promise<void> {
+    const { token, tasks } = env();
+    await Promise.all(actors.map((a) => rpc("hardhat_setBalance", [a.address, toHex(ACTOR_ETHER)])));
+    const tokenCall = (who: Actor, functionName: string, args: readonly unknown[], gas: bigint): Call => ({
+      who,
+      address: token,
+      abi: MindToken.abi,
+      functionName,
+      args,
+      gas,
+    });
+    await batch([
+      ...actors.map((a) => tokenCall(treasury, "transfer", [a.address, mind], TRANSFER_GAS)),
+      ...actors.map((a) => tokenCall(a, "approve", [tasks, maxUint256], APPROVE_GAS)),
+    ]);
+  }
+
+  async function registerModel(who: Actor, name: string): Promise<bigint> {
+    const receipt = await registryTx(who, "registerModel", [name]);
+    const [log] = parseEventLogs({
+      abi: ModelRegistry.abi,
+      logs: receipt.logs,
+      eventName: "ModelRegistered",
+    });
+    if (!log) throw new Error("registerModel emitted no ModelRegistered");
+    await registryTx(who, "addVersion", [
+      log.args.modelId,
+      {
+        weightsDigest: keccak256(stringToHex(`${name}:v1`)),
+        format: stringToHex("LMQ1", { size: 8 }),
+        parentModel: 0,
+        parentVersion: 0,
+        datasets: [],
+        metrics: [],
+        trainingRun: ZERO_HASH,
+        licence: ZERO_HASH,
+        modelCard: ZERO_HASH,
+      },
+    ]);
+    return log.args.modelId;
+  }
+
+  async function createTask(who: Actor, p: TaskParams): Promise<bigint> {
+    const receipt = await send(who, "createTask", [p]);
+    const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "TaskCreated" });
+    if (!log) throw new Error("createTask emitted no TaskCreated");
+    return log.args.taskId;
+  }
+
+  function roundStarted(receipt: TransactionReceipt): number {
+    const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundStarted" });
+    if (!log) throw new Error("startRound emitted no RoundStarted");
+    return log.args.round;
+  }
+
+  async function startRound(id: bigint, who: Actor): Promise<number> {
+    return roundStarted(await send(who, "startRound", [id]));
+  }
+
+  /** Every actor joins task `id` in `role` with `stake`. */
+  function joinAll(id: bigint, actors: readonly Actor[], role: number, stake: bigint) {
+    return batch(actors.map((a) => taskCall(a, "join", [id, role, stake], JOIN_GAS)));
+  }
+
+  function commitScoresTx(v: Actor, id: bigint, round: number, scores: number[] | bigint[]) {
+    const words = typeof scores[0] === "bigint" ? (scores as bigint[]) : packScores(scores as number[]);
+    return send(v, "commitScores", [id, round, commitmentOf(v, id, round, words)]);
+  }
+
+  function revealTx(v: Actor, id: bigint, round: number, scores: number[]) {
+    return send(v, "revealScores", [id, round, packScores(scores), saltOf(v, id, round)]);
+  }
+
+  /**
+   * Starts a round of task `id` and drives it to the end of its reveal window: every trainer commits a
+   * synthetic update, then validator j commits and reveals `scores[j]`, each phase batched into as few
+   * blocks as the block gas limit allows.
+   */
+  async function playRound(
+    id: bigint,
+    creator: Actor,
+    trainers: readonly Actor[],
+    validators: readonly Actor[],
+    scores: readonly number[][],
+  ): Promise<PlayedRound> {
+    const start = await send(creator, "startRound", [id]);
+    const round = roundStarted(start);
+    const r = await getRound(id, round);
+    const commits = await batch(
+      trainers.map((a, i) =>
+        taskCall(a, "commitUpdate", [id, round, digestOf(`${id}:${round}:${i}`), 1_000 + i], COMMIT_GAS),
+      ),
+    );
+    await advanceTo(r.state.commitDeadline);
+    const words = scores.map((s) => packScores(s));
+    const scoreCommits = await batch(
+      validators.map((v, j) =>
+        taskCall(
+          v,
+          "commitScores",
+          [id, round, commitmentOf(v, id, round, words[j] as bigint[])],
+          SCORE_COMMIT_GAS,
+        ),
+      ),
+    );
+    await advanceTo(r.state.scoreDeadline);
+    const reveals = await batch(
+      validators.map((v, j) =>
+        taskCall(v, "revealScores", [id, round, words[j], saltOf(v, id, round)], revealGas(trainers.length)),
+      ),
+    );
+    await advanceTo(r.state.revealDeadline);
+    return { round, start, commits, scoreCommits, reveals };
+  }
+
+  /** Every trainer with a reward in task `id` claims it. */
+  async function claimAll(id: bigint, trainers: readonly Actor[]): Promise<TransactionReceipt[]> {
+    const members = await Promise.all(trainers.map((a) => memberOf(id, TRAINER, a)));
+    const earning = trainers.filter((_, i) => (members[i] as Member).earned > 0n);
+    return batch(earning.map((a) => taskCall(a, "claim", [id, TRAINER], CLAIM_GAS)));
+  }
+
+  return {
+    rpc,
+    blockNumber,
+    advanceTo,
+    read,
+    send,
+    view,
+    registryTx,
+    getTask,
+    getRound,
+    memberOf,
+    fund,
+    registerModel,
+    createTask,
+    startRound,
+    joinAll,
+    commitScoresTx,
+    revealTx,
+    playRound,
+    claimAll,
+  };
+}
