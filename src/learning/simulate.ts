@@ -519,10 +519,13 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
   };
 }
 
-/** Krum needs 2f + 3 updates: with fewer accepted, falls back to the coordinate-wise median. */
-function aggregate(
+/**
+ * The strategy's aggregate of accepted updates. Krum needs 2f + 3 updates: with fewer accepted, falls back
+ * to the coordinate-wise median. Exported for the on-chain roles, which must aggregate exactly as this engine.
+ */
+export function aggregate(
   strategy: Strategy,
-  options: SimulationOptions,
+  options: Pick<SimulationOptions, "strategyOptions">,
   global: CanonicalModel,
   updates: ClientUpdate[],
 ): CanonicalModel {

@@ -1,0 +1,159 @@
+/**
+ * The aggregator of a LearningTasks task, as a resumable step machine: after `finalize`, in the round's
+ * Aggregate phase, it aggregates the accepted updates (the strategy by name over integer canonical
+ * updates, in a fixed order, as simulate.ts does), puts the bytes in the shared blob store and proposes
+ * their digest. The contract counts the proposal as the proposer's attestation, so the aggregator signs
+ * with a validator's account that revealed scores in the round.
+ *
+ * `roundAggregate` is what every validator recomputes before it attests a proposal: anyone holding the
+ * chain and the blob store gets the same bytes.
+ */
+import type { Address, Hex } from "viem";
+import { type CanonicalModel, encodeCanonical } from "../ml/encoding.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import { sha256Digest } from "../storage/cid.ts";
+import {
+  addressOf,
+  fetchUpdate,
+  fetchVersionModel,
+  getProposals,
+  getSettlement,
+  isRefusal,
+  LearningError,
+  proposeAggregate,
+  type RoleAction,
+  type RoleStore,
+  type RoundSnapshot,
+  roundUpdates,
+  type Signer,
+  type StepResult,
+  snapshotOf,
+  type Tasks,
+} from "./client.ts";
+import { contributorsHash } from "./finalize.ts";
+import { type StrategyOptions, strategyByName } from "./index.ts";
+import { aggregate } from "./simulate.ts";
+import type { ClientUpdate } from "./strategy.ts";
+
+export interface RoundAggregate {
+  model: CanonicalModel;
+  bytes: Uint8Array;
+  digest: Hex;
+  /** The accepted trainers, in the task's order. */
+  contributors: Address[];
+}
+
+export interface AggregationSpec {
+  strategy: string;
+  strategyOptions?: StrategyOptions;
+}
+
+/**
+ * The aggregate of a finalized round's accepted updates (the task's latest round). Throws LearningError
+ * when the chain's record of the accepted updates does not match its events, or an accepted update's
+ * bytes are unavailable.
+ */
+export async function roundAggregate(
+  tasks: Tasks,
+  store: BlobStore,
+  snap: RoundSnapshot,
+  spec: AggregationSpec,
+): Promise<RoundAggregate> {
+  const info = snap.info;
+  if (!info?.finalized)
+    throw new LearningError(`round ${snap.round} of task ${snap.taskId} is not finalized`);
+  const [settlement, updates] = await Promise.all([
+    getSettlement(tasks, snap.taskId, snap.round),
+    roundUpdates(tasks, snap.taskId, snap.round),
+  ]);
+  const byTrainer = new Map(updates.map((u) => [u.trainer.toLowerCase(), u]));
+  const accepted = settlement.trainers
+    .filter((t) => t.accepted)
+    .map((t) => byTrainer.get(t.address.toLowerCase()));
+  if (accepted.some((u) => u === undefined)) {
+    throw new LearningError(`round ${snap.round}: an accepted trainer has no committed update`);
+  }
+  const chosen = accepted as NonNullable<(typeof accepted)[number]>[];
+  const contributors = chosen.map((u) => u.trainer);
+  const hash = contributorsHash(
+    contributors,
+    chosen.map((u) => u.digest),
+  );
+  if (hash !== info.contributorsHash) {
+    throw new LearningError(
+      `round ${snap.round}: the accepted updates do not hash to the round's contributorsHash`,
+    );
+  }
+  const { model: base } = await fetchVersionModel(tasks, store, snap.params.modelId, info.baseVersion);
+  const clientUpdates: ClientUpdate[] = [];
+  for (const u of chosen) {
+    const fetched = await fetchUpdate(store, u.digest);
+    if ("reason" in fetched) {
+      throw new LearningError(
+        `round ${snap.round}: the accepted update of ${u.trainer} is unusable: ${fetched.reason}`,
+      );
+    }
+    clientUpdates.push({ participant: u.trainer, samples: u.samples, model: fetched.model });
+  }
+  const model = aggregate(strategyByName(spec.strategy, spec.strategyOptions), spec, base, clientUpdates);
+  const bytes = encodeCanonical(model);
+  return { model, bytes, digest: sha256Digest(bytes), contributors };
+}
+
+export interface AggregatorOptions extends AggregationSpec {
+  tasks: Tasks;
+  taskId: bigint;
+  /** A validator of the task (it must have revealed in the round to propose). */
+  signer: Signer;
+  store: BlobStore;
+  own: RoleStore;
+}
+
+interface AggregatorRecord {
+  digest: Hex;
+  status: "proposing" | "proposed";
+}
+
+export class Aggregator {
+  readonly address: Address;
+  private readonly o: AggregatorOptions;
+
+  constructor(options: AggregatorOptions) {
+    this.o = options;
+    this.address = addressOf(options.tasks.chain, options.signer);
+  }
+
+  private action(kind: RoleAction["kind"], round: number, gasUsed = 0n, reason?: string): RoleAction {
+    return { kind, role: "aggregator", account: this.address, round, gasUsed, ...(reason ? { reason } : {}) };
+  }
+
+  async step(snapshot?: RoundSnapshot): Promise<StepResult> {
+    const snap = snapshot ?? (await snapshotOf(this.o.tasks, this.o.taskId));
+    if (snap.info?.phase !== "Aggregate") return { actions: [] };
+    const round = snap.round;
+    const key = `aggregator-${snap.taskId}-${round}`;
+    const record = this.o.own.get<AggregatorRecord>(key);
+    if (record?.status === "proposed") return { actions: [] };
+    const result = await roundAggregate(this.o.tasks, this.o.store, snap, this.o);
+    // Published before proposing, so that validators can fetch what they are asked to attest.
+    await this.o.store.put(result.bytes);
+    const proposals = await getProposals(this.o.tasks, snap.taskId, round);
+    if (proposals.some((p) => p.digest === result.digest)) {
+      // Somebody proposed the same bytes: validators attest it; proposing again would be refused.
+      this.o.own.set(key, { digest: result.digest, status: "proposed" } satisfies AggregatorRecord);
+      return { actions: [this.action("skip", round, 0n, "already proposed")] };
+    }
+    this.o.own.set(key, { digest: result.digest, status: "proposing" } satisfies AggregatorRecord);
+    let gasUsed = 0n;
+    try {
+      gasUsed = (await proposeAggregate(this.o.tasks, snap.taskId, round, result.digest, this.o.signer))
+        .gasUsed;
+    } catch (err) {
+      if (!isRefusal(err, "AlreadyVoted")) throw err;
+      this.o.own.set(key, { digest: result.digest, status: "proposed" } satisfies AggregatorRecord);
+      return { actions: [this.action("refuse", round, 0n, "this account already voted in the round")] };
+    }
+    this.o.own.set(key, { digest: result.digest, status: "proposed" } satisfies AggregatorRecord);
+    return { actions: [this.action("propose", round, gasUsed)] };
+  }
+}

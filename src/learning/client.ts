@@ -1,0 +1,847 @@
+/**
+ * The LearningTasks client: typed calls and reads over the contract, the outcome of a finalization as its
+ * events tell it, and the development defaults of a task. The roles (trainer.ts, validator.ts,
+ * aggregator.ts), the in-process protocol (protocol.ts) and the `fl` CLI build on it; it holds no protocol
+ * logic beyond what is needed to call the contract correctly (approvals before pulls, refusals explained).
+ *
+ * A signer is a configured account index (`chain.wallet(i)`) or any local account (keys beyond the
+ * configured ones, as simulations with hundreds of trainers need).
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { dirname } from "node:path";
+import {
+  type Account,
+  type Address,
+  type Chain,
+  createWalletClient,
+  custom,
+  type Hex,
+  isAddressEqual,
+  parseEther,
+  parseEventLogs,
+  stringToHex,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from "viem";
+import type { LocalAccount } from "../chain/accounts.ts";
+import type { LedgerChain } from "../chain/connect.ts";
+import { requireDeployment } from "../chain/deploy.ts";
+import { LearningTasks, MindToken, ModelRegistry } from "../chain/generated/contracts.ts";
+import { ContractRefusedError, decodeRevert, sendAndWait } from "../chain/tx.ts";
+import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
+import { CANONICAL_FORMAT } from "../registry/client.ts";
+import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
+import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
+import { SCORE_KEPT } from "./scoring.ts";
+
+/** An off-chain refusal: the call would fail or make no sense; the message says what to do instead. */
+export class LearningError extends Error {
+  override name = "LearningError";
+}
+
+export type MemberRole = "trainer" | "validator";
+/** The contract's Role enum. */
+export const ROLE_CODE: Record<MemberRole, 0 | 1> = { trainer: 0, validator: 1 };
+
+/** The contract's Phase enum, by its index. */
+export const PHASES = ["None", "Commit", "ScoreCommit", "Reveal", "Finalize", "Aggregate", "Done"] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** A configured account's index, or a local account of any key. */
+export type Signer = number | LocalAccount;
+
+/** A LearningTasks deployment. */
+export interface Tasks {
+  chain: LedgerChain;
+  address: Address;
+  token: Address;
+  registry: Address;
+  /** The first block worth scanning for its events. */
+  fromBlock: bigint;
+}
+
+/** `TaskParams` as viem encodes and decodes it. */
+export interface TaskParams {
+  modelId: number;
+  baseVersion: number;
+  format: Hex;
+  licence: Hex;
+  rewardPerRound: bigint;
+  rounds: number;
+  minTrainerStake: bigint;
+  minValidatorStake: bigint;
+  commitWindow: number;
+  scoreWindow: number;
+  revealWindow: number;
+  aggregateWindow: number;
+  slashBps: number;
+  minScore: number;
+  relativeBps: number;
+  quorum: number;
+  maxTrainers: number;
+  maxValidators: number;
+}
+
+export interface TaskState {
+  creator: Address;
+  roundCount: number;
+  currentVersion: number;
+  closed: boolean;
+  poolLeft: bigint;
+  activeTrainers: number;
+  activeValidators: number;
+}
+
+export interface Member {
+  stake: bigint;
+  earned: bigint;
+  commitRound: number;
+  /** 0: never joined, 1: active, 2: left. */
+  status: number;
+}
+
+export interface RoundInfo {
+  commitDeadline: bigint;
+  scoreDeadline: bigint;
+  revealDeadline: bigint;
+  commits: number;
+  scoreCommits: number;
+  reveals: number;
+  finalized: boolean;
+  baseVersion: number;
+  pool: bigint;
+  finalizedAt: bigint;
+  newVersion: number;
+  accepted: number;
+  roundMedian: number;
+  aggregated: boolean;
+  contributorsHash: Hex;
+  aggregateDigest: Hex;
+  phase: Phase;
+}
+
+export interface RoundUpdate {
+  trainer: Address;
+  digest: Hex;
+  samples: number;
+}
+
+export const MEMBER_ACTIVE = 1;
+
+// ---------------------------------------------------------------------------------------------------------
+// Handles and signers
+// ---------------------------------------------------------------------------------------------------------
+
+/** The deployment manifest's LearningTasks. */
+export async function openTasks(chain: LedgerChain): Promise<Tasks> {
+  const manifest = await requireDeployment(chain);
+  const entry = manifest.contracts.LearningTasks;
+  return {
+    chain,
+    address: entry.address,
+    token: manifest.contracts.MindToken.address,
+    registry: manifest.contracts.ModelRegistry.address,
+    fromBlock: BigInt(entry.block),
+  };
+}
+
+const keyWallets = new WeakMap<LedgerChain, Map<Address, WalletClient<Transport, Chain, Account>>>();
+
+/** The wallet client of a signer: the chain's configured wallet, or one made (once) for a local account. */
+export function walletOf(chain: LedgerChain, signer: Signer): WalletClient<Transport, Chain, Account> {
+  if (typeof signer === "number") return chain.wallet(signer);
+  let wallets = keyWallets.get(chain);
+  if (!wallets) {
+    wallets = new Map();
+    keyWallets.set(chain, wallets);
+  }
+  let w = wallets.get(signer.address);
+  if (!w) {
+    // Requests go through the chain's own client, so the key signs locally and the node sees raw transactions.
+    const transport = custom(
+      { request: (args) => chain.publicClient.request(args as never) },
+      { retryCount: 0 },
+    );
+    w = createWalletClient({ account: signer, chain: chain.chain, transport });
+    wallets.set(signer.address, w);
+  }
+  return w;
+}
+
+export function addressOf(chain: LedgerChain, signer: Signer): Address {
+  return walletOf(chain, signer).account.address;
+}
+
+function write(
+  tasks: Tasks,
+  signer: Signer,
+  functionName: string,
+  args: readonly unknown[],
+): Promise<TransactionReceipt> {
+  return sendAndWait(
+    tasks.chain,
+    walletOf(tasks.chain, signer).writeContract({
+      address: tasks.address,
+      abi: LearningTasks.abi,
+      functionName,
+      args,
+    } as never),
+  );
+}
+
+async function read<R>(tasks: Tasks, functionName: string, args: readonly unknown[]): Promise<R> {
+  try {
+    return (await tasks.chain.publicClient.readContract({
+      address: tasks.address,
+      abi: LearningTasks.abi,
+      functionName,
+      args,
+    } as never)) as R;
+  } catch (err) {
+    throw decodeRevert(err);
+  }
+}
+
+/** Lets the task contract pull `amount` MIND from the signer, unless it already may. */
+async function ensureAllowance(tasks: Tasks, signer: Signer, amount: bigint): Promise<void> {
+  if (amount === 0n) return;
+  const owner = addressOf(tasks.chain, signer);
+  const [allowance, balance] = await Promise.all([
+    tasks.chain.publicClient.readContract({
+      address: tasks.token,
+      abi: MindToken.abi,
+      functionName: "allowance",
+      args: [owner, tasks.address],
+    }),
+    tasks.chain.publicClient.readContract({
+      address: tasks.token,
+      abi: MindToken.abi,
+      functionName: "balanceOf",
+      args: [owner],
+    }),
+  ]);
+  if (balance < amount) {
+    throw new LearningError(
+      `${owner} holds ${balance} MIND wei but needs ${amount}: transfer MIND to it first (\`ledgermind token transfer\` from the deployer)`,
+    );
+  }
+  if (allowance >= amount) return;
+  await sendAndWait(
+    tasks.chain,
+    walletOf(tasks.chain, signer).writeContract({
+      address: tasks.token,
+      abi: MindToken.abi,
+      functionName: "approve",
+      args: [tasks.address, amount],
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------------------------
+
+export interface DefaultTaskOptions {
+  modelId: bigint | number;
+  baseVersion: number;
+  rounds: number;
+  /** Trainers and validators expected: windows on automining chains hold one block per transaction. */
+  trainers: number;
+  validators: number;
+  rewardPerRound?: bigint;
+  licence?: string;
+}
+
+/** Blocks of slack in every window beyond one block per expected transaction. */
+export const WINDOW_SLACK = 3;
+
+/**
+ * Parameters for development chains. Those mine one block per transaction, so each window holds one block
+ * per member that acts in it plus WINDOW_SLACK (the runner mines empty blocks to close a window early).
+ * minScore 1 with relativeBps 0 is scoring.ts's DEFAULT_ACCEPT_THRESHOLD (SCORE_KEPT): any kept update is
+ * accepted; the quorum is every validator, at most 3 (enough to outvote one liar, few enough to finish).
+ */
+export function defaultTaskParams(o: DefaultTaskOptions): TaskParams {
+  if (o.validators < 1 || o.trainers < 1)
+    throw new LearningError("a task needs at least one trainer and one validator");
+  if (o.trainers > 1024) throw new LearningError(`at most 1024 trainers per task, not ${o.trainers}`);
+  if (o.validators > 64) throw new LearningError(`at most 64 validators per task, not ${o.validators}`);
+  return {
+    modelId: Number(o.modelId),
+    baseVersion: o.baseVersion,
+    format: stringToHex(CANONICAL_FORMAT, { size: 8 }),
+    licence: stringToHex(o.licence ?? "MIT", { size: 32 }),
+    rewardPerRound: o.rewardPerRound ?? parseEther("100"),
+    rounds: o.rounds,
+    minTrainerStake: parseEther("10"),
+    minValidatorStake: parseEther("20"),
+    commitWindow: o.trainers + WINDOW_SLACK,
+    scoreWindow: o.validators + WINDOW_SLACK,
+    revealWindow: o.validators + WINDOW_SLACK,
+    aggregateWindow: o.validators + WINDOW_SLACK,
+    slashBps: 1_000,
+    minScore: SCORE_KEPT,
+    relativeBps: 0,
+    quorum: Math.min(o.validators, 3),
+    maxTrainers: 1024,
+    maxValidators: 64,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Writes
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Creates a task, approving its whole reward (`rewardPerRound * rounds`) first. The creator must own the
+ * model; the task contract is approved for all the creator's models if it is not yet, so that aggregates
+ * can be appended as versions.
+ */
+export async function createTask(
+  tasks: Tasks,
+  params: TaskParams,
+  creator: Signer = 0,
+): Promise<{ taskId: bigint; receipt: TransactionReceipt }> {
+  const chain = tasks.chain;
+  const me = addressOf(chain, creator);
+  const owner = await chain.publicClient.readContract({
+    address: tasks.registry,
+    abi: ModelRegistry.abi,
+    functionName: "ownerOf",
+    args: [BigInt(params.modelId)],
+  });
+  if (!isAddressEqual(owner, me)) {
+    throw new LearningError(
+      `model ${params.modelId} belongs to ${owner}, not ${me}: create the task from its owner's account`,
+    );
+  }
+  const approved = await chain.publicClient.readContract({
+    address: tasks.registry,
+    abi: ModelRegistry.abi,
+    functionName: "isApprovedForAll",
+    args: [me, tasks.address],
+  });
+  if (!approved) {
+    await sendAndWait(
+      chain,
+      walletOf(chain, creator).writeContract({
+        address: tasks.registry,
+        abi: ModelRegistry.abi,
+        functionName: "setApprovalForAll",
+        args: [tasks.address, true],
+      }),
+    );
+  }
+  await ensureAllowance(tasks, creator, params.rewardPerRound * BigInt(params.rounds));
+  const receipt = await write(tasks, creator, "createTask", [params]);
+  const [log] = parseEventLogs({ abi: LearningTasks.abi, logs: receipt.logs, eventName: "TaskCreated" });
+  if (!log) throw new LearningError("createTask emitted no TaskCreated event");
+  return { taskId: log.args.taskId, receipt };
+}
+
+/** Joins (or adds stake to) a task, approving the stake first. */
+export async function joinTask(
+  tasks: Tasks,
+  taskId: bigint,
+  role: MemberRole,
+  amount: bigint,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  if (amount <= 0n) throw new LearningError("the stake to add must be positive");
+  await ensureAllowance(tasks, signer, amount);
+  return write(tasks, signer, "join", [taskId, ROLE_CODE[role], amount]);
+}
+
+export async function startRound(
+  tasks: Tasks,
+  taskId: bigint,
+  creator: Signer = 0,
+): Promise<{ round: number; receipt: TransactionReceipt }> {
+  const receipt = await write(tasks, creator, "startRound", [taskId]);
+  const [log] = parseEventLogs({ abi: LearningTasks.abi, logs: receipt.logs, eventName: "RoundStarted" });
+  if (!log) throw new LearningError("startRound emitted no RoundStarted event");
+  return { round: log.args.round, receipt };
+}
+
+export function commitUpdate(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  digest: Hex,
+  samples: number,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  if (!Number.isInteger(samples) || samples < 1 || samples > 0xffffffff) {
+    throw new LearningError(`samples must be an integer from 1 to 2^32 - 1, got ${samples}`);
+  }
+  return write(tasks, signer, "commitUpdate", [taskId, round, digest, samples]);
+}
+
+export function commitScores(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  commitment: Hex,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "commitScores", [taskId, round, commitment]);
+}
+
+export function revealScores(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  words: readonly bigint[],
+  salt: Hex,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "revealScores", [taskId, round, [...words], salt]);
+}
+
+export function finalizeRound(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  signer: Signer = 0,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "finalize", [taskId, round]);
+}
+
+export function proposeAggregate(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  digest: Hex,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "proposeAggregate", [taskId, round, digest]);
+}
+
+export function attestAggregate(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  digest: Hex,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "attestAggregate", [taskId, round, digest]);
+}
+
+export function claim(
+  tasks: Tasks,
+  taskId: bigint,
+  role: MemberRole,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "claim", [taskId, ROLE_CODE[role]]);
+}
+
+export function withdraw(tasks: Tasks, signer: Signer): Promise<TransactionReceipt> {
+  return write(tasks, signer, "withdraw", []);
+}
+
+export function exitTask(
+  tasks: Tasks,
+  taskId: bigint,
+  role: MemberRole,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "exitTask", [taskId, ROLE_CODE[role]]);
+}
+
+export function closeTask(tasks: Tasks, taskId: bigint, creator: Signer = 0): Promise<TransactionReceipt> {
+  return write(tasks, creator, "closeTask", [taskId]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------------------
+
+export async function taskCount(tasks: Tasks): Promise<bigint> {
+  return read<bigint>(tasks, "taskCount", []);
+}
+
+export async function getTask(
+  tasks: Tasks,
+  taskId: bigint,
+): Promise<{ params: TaskParams; state: TaskState }> {
+  const [params, state] = await read<readonly [TaskParams, TaskState]>(tasks, "getTask", [taskId]);
+  return { params, state };
+}
+
+interface RawRoundView {
+  state: {
+    commitDeadline: number;
+    scoreDeadline: number;
+    revealDeadline: number;
+    commits: number;
+    scoreCommits: number;
+    reveals: number;
+    finalized: boolean;
+    baseVersion: number;
+  };
+  result: {
+    pool: bigint;
+    finalizedAt: number;
+    newVersion: number;
+    accepted: number;
+    roundMedian: number;
+    aggregated: boolean;
+  };
+  contributorsHash: Hex;
+  aggregateDigest: Hex;
+  phase: number;
+}
+
+export async function getRound(tasks: Tasks, taskId: bigint, round: number): Promise<RoundInfo> {
+  const r = await read<RawRoundView>(tasks, "getRound", [taskId, round]);
+  return {
+    commitDeadline: BigInt(r.state.commitDeadline),
+    scoreDeadline: BigInt(r.state.scoreDeadline),
+    revealDeadline: BigInt(r.state.revealDeadline),
+    commits: r.state.commits,
+    scoreCommits: r.state.scoreCommits,
+    reveals: r.state.reveals,
+    finalized: r.state.finalized,
+    baseVersion: r.state.baseVersion,
+    pool: r.result.pool,
+    finalizedAt: BigInt(r.result.finalizedAt),
+    newVersion: r.result.newVersion,
+    accepted: r.result.accepted,
+    roundMedian: r.result.roundMedian,
+    aggregated: r.result.aggregated,
+    contributorsHash: r.contributorsHash,
+    aggregateDigest: r.aggregateDigest,
+    phase: PHASES[r.phase] as Phase,
+  };
+}
+
+export async function phaseOf(tasks: Tasks, taskId: bigint, round: number): Promise<Phase> {
+  return PHASES[await read<number>(tasks, "phaseOf", [taskId, round])] as Phase;
+}
+
+export function trainersOf(tasks: Tasks, taskId: bigint): Promise<readonly Address[]> {
+  return read<readonly Address[]>(tasks, "trainersOf", [taskId]);
+}
+
+export function validatorsOf(tasks: Tasks, taskId: bigint): Promise<readonly Address[]> {
+  return read<readonly Address[]>(tasks, "validatorsOf", [taskId]);
+}
+
+export function memberOf(tasks: Tasks, taskId: bigint, role: MemberRole, account: Address): Promise<Member> {
+  return read<Member>(tasks, "memberOf", [taskId, ROLE_CODE[role], account]);
+}
+
+/** The committed updates of the task's latest round, in scoring order (trainer join order). */
+export async function roundUpdates(tasks: Tasks, taskId: bigint, round: number): Promise<RoundUpdate[]> {
+  const [trainers, digests, samples] = await read<
+    readonly [readonly Address[], readonly Hex[], readonly number[]]
+  >(tasks, "roundUpdates", [taskId, round]);
+  return trainers.map((trainer, i) => ({
+    trainer,
+    digest: digests[i] as Hex,
+    samples: samples[i] as number,
+  }));
+}
+
+/** A validator's revealed scores in a round (undefined if it did not reveal). */
+export async function scoresOf(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  validator: Address,
+): Promise<number[] | undefined> {
+  const scores = await read<readonly number[]>(tasks, "getScores", [taskId, round, validator]);
+  return scores.length > 0 ? [...scores] : undefined;
+}
+
+export interface AggregateProposal {
+  digest: Hex;
+  proposer: Address;
+  votes: number;
+}
+
+export async function getProposals(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+): Promise<AggregateProposal[]> {
+  const [digests, proposers, votes] = await read<
+    readonly [readonly Hex[], readonly Address[], readonly bigint[]]
+  >(tasks, "getProposals", [taskId, round]);
+  return digests.map((digest, i) => ({ digest, proposer: proposers[i] as Address, votes: Number(votes[i]) }));
+}
+
+export function withdrawable(tasks: Tasks, account: Address): Promise<bigint> {
+  return read<bigint>(tasks, "withdrawable", [account]);
+}
+
+/** The weights digest the registry records for a model version. */
+export async function versionDigest(tasks: Tasks, modelId: bigint | number, version: number): Promise<Hex> {
+  try {
+    const v = await tasks.chain.publicClient.readContract({
+      address: tasks.registry,
+      abi: ModelRegistry.abi,
+      functionName: "getVersion",
+      args: [BigInt(modelId), version],
+    });
+    return v.weightsDigest;
+  } catch (err) {
+    throw decodeRevert(err);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Content
+// ---------------------------------------------------------------------------------------------------------
+
+/** An update's bytes by digest, or why they cannot be used. */
+export type FetchedUpdate = { model: CanonicalModel; bytes: Uint8Array } | { reason: string };
+
+/**
+ * The canonical model whose bytes hash to `digest`, from the blob store. The bytes are hashed here as well
+ * as by the store: a backend (or a peer behind it) is not trusted to have verified them.
+ */
+export async function fetchUpdate(store: BlobStore, digest: Hex): Promise<FetchedUpdate> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.get(cidFromDigest(digest));
+  } catch (err) {
+    if (err instanceof BlobNotFoundError) return { reason: `not published (no blob ${err.cid})` };
+    if (err instanceof BlobIntegrityError)
+      return { reason: `bytes hash to ${err.actualDigest}, not ${digest}` };
+    throw err;
+  }
+  const actual = sha256Digest(bytes);
+  if (actual !== digest) return { reason: `bytes hash to ${actual}, not ${digest}` };
+  try {
+    return { model: decodeModel(bytes), bytes };
+  } catch (err) {
+    return { reason: `not a canonical model: ${(err as Error).message}` };
+  }
+}
+
+/** A registry version's weights from the blob store, checked against the registry's digest. */
+export async function fetchVersionModel(
+  tasks: Tasks,
+  store: BlobStore,
+  modelId: bigint | number,
+  version: number,
+): Promise<{ model: CanonicalModel; digest: Hex }> {
+  const digest = await versionDigest(tasks, modelId, version);
+  const fetched = await fetchUpdate(store, digest);
+  if ("reason" in fetched) {
+    throw new LearningError(
+      `the weights of model ${modelId} version ${version} are unusable: ${fetched.reason}; put the version's file in the blob store (\`ledgermind blob put\`)`,
+    );
+  }
+  return { model: fetched.model, digest };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Settlement, as the chain decided it
+// ---------------------------------------------------------------------------------------------------------
+
+export interface TrainerSettlement {
+  address: Address;
+  committed: boolean;
+  score: number;
+  accepted: boolean;
+  reward: bigint;
+  slashed: bigint;
+}
+
+export interface ValidatorSettlement {
+  address: Address;
+  revealed: boolean;
+  weight: number;
+  reward: bigint;
+  slashed: bigint;
+}
+
+/** A finalized round's outcome, from its events: the source of truth. */
+export interface Settlement {
+  taskId: bigint;
+  round: number;
+  updates: number;
+  accepted: number;
+  roundMedian: number;
+  contributorsHash: Hex;
+  creatorCredit: bigint;
+  /** In the task's trainer order, active trainers only. */
+  trainers: TrainerSettlement[];
+  validators: ValidatorSettlement[];
+}
+
+/** The settlement a `finalize` receipt records. */
+export function settlementOf(receipt: TransactionReceipt): Settlement {
+  const abi = LearningTasks.abi;
+  const [fin] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" });
+  if (!fin) throw new LearningError(`transaction ${receipt.transactionHash} finalized no round`);
+  return {
+    taskId: fin.args.taskId,
+    round: fin.args.round,
+    updates: Number(fin.args.updates),
+    accepted: Number(fin.args.accepted),
+    roundMedian: Number(fin.args.roundMedian),
+    contributorsHash: fin.args.contributorsHash,
+    creatorCredit: fin.args.creatorCredit,
+    trainers: parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" }).map((l) => ({
+      address: l.args.trainer,
+      committed: l.args.committed,
+      score: Number(l.args.score),
+      accepted: l.args.accepted,
+      reward: l.args.reward,
+      slashed: l.args.slashed,
+    })),
+    validators: parseEventLogs({ abi, logs: receipt.logs, eventName: "ValidatorSettled" }).map((l) => ({
+      address: l.args.validator,
+      revealed: l.args.revealed,
+      weight: Number(l.args.weight),
+      reward: l.args.reward,
+      slashed: l.args.slashed,
+    })),
+  };
+}
+
+/** A finalized round's settlement read back from the chain's logs (for roles that did not finalize it). */
+export async function getSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<Settlement> {
+  const logs = await tasks.chain.publicClient.getContractEvents({
+    address: tasks.address,
+    abi: LearningTasks.abi,
+    eventName: "RoundFinalized",
+    args: { taskId, round },
+    fromBlock: tasks.fromBlock,
+  });
+  const log = logs[0];
+  if (!log?.transactionHash) throw new LearningError(`round ${round} of task ${taskId} is not finalized yet`);
+  const receipt = await tasks.chain.publicClient.getTransactionReceipt({ hash: log.transactionHash });
+  return settlementOf(receipt);
+}
+
+/** What a role saw of its task's latest round in one read: the runner shares one among all its roles. */
+export interface RoundSnapshot {
+  taskId: bigint;
+  params: TaskParams;
+  state: TaskState;
+  /** The latest round (0: none started). */
+  round: number;
+  /** Its record and phase at `head` (undefined when no round started). */
+  info?: RoundInfo;
+  head: bigint;
+}
+
+export async function snapshotOf(tasks: Tasks, taskId: bigint): Promise<RoundSnapshot> {
+  const [{ params, state }, head] = await Promise.all([
+    getTask(tasks, taskId),
+    tasks.chain.publicClient.getBlockNumber({ cacheTime: 0 }),
+  ]);
+  const round = state.roundCount;
+  const info = round === 0 ? undefined : await getRound(tasks, taskId, round);
+  return { taskId, params, state, round, info, head };
+}
+
+/** What a role's step did. */
+export interface RoleAction {
+  kind: "commit" | "publish" | "scoreCommit" | "reveal" | "propose" | "attest" | "refuse" | "skip";
+  role: MemberRole | "aggregator";
+  account: Address;
+  round: number;
+  gasUsed: bigint;
+  /** A refusal's or a skip's reason. */
+  reason?: string;
+}
+
+export interface StepResult {
+  actions: RoleAction[];
+  /** The head height at which this role has something to do next, if it waits for one. */
+  waitingFor?: bigint;
+}
+
+/** Whether an error is the contract refusing with one of `names`. */
+export function isRefusal(err: unknown, ...names: string[]): err is ContractRefusedError {
+  return err instanceof ContractRefusedError && names.includes(err.errorName);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A role's own store
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * What a role keeps for itself between steps and across restarts: JSON records and bytes by key. A role
+ * writes what it must not lose (a salt, the bytes it committed to) here BEFORE sending the transaction
+ * that depends on it.
+ */
+export interface RoleStore {
+  get<T>(key: string): T | undefined;
+  set(key: string, value: unknown): void;
+  getBytes(key: string): Uint8Array | undefined;
+  setBytes(key: string, bytes: Uint8Array): void;
+}
+
+/** A store in memory: for one-process simulations, where a "restart" keeps the same object. */
+export function memoryRoleStore(): RoleStore {
+  const records = new Map<string, string>();
+  const blobs = new Map<string, Uint8Array>();
+  return {
+    // Kept as JSON text so that a role never shares (and mutates) an object it stored.
+    get: <T>(key: string) => {
+      const text = records.get(key);
+      return text === undefined ? undefined : (JSON.parse(text) as T);
+    },
+    set: (key, value) => {
+      records.set(key, JSON.stringify(value));
+    },
+    getBytes: (key) => blobs.get(key)?.slice(),
+    setBytes: (key, bytes) => {
+      blobs.set(key, bytes.slice());
+    },
+  };
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9._-]+$/;
+
+/** Writes a file durably: a temp file, fsynced, renamed over the old one. */
+function writeFileDurably(file: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(temp, "w");
+  try {
+    writeSync(fd, typeof data === "string" ? new TextEncoder().encode(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, file);
+}
+
+/** A store in a folder, one file per key, each written durably (fsynced, then renamed into place). */
+export function fileRoleStore(dir: string): RoleStore {
+  const path = (key: string, ext: string) => {
+    if (!KEY_PATTERN.test(key))
+      throw new LearningError(`role store key "${key}" has characters other than [A-Za-z0-9._-]`);
+    return `${dir}/${key}.${ext}`;
+  };
+  return {
+    get: <T>(key: string) => {
+      const file = path(key, "json");
+      return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as T) : undefined;
+    },
+    set: (key, value) => writeFileDurably(path(key, "json"), `${JSON.stringify(value)}\n`),
+    getBytes: (key) => {
+      const file = path(key, "bin");
+      return existsSync(file) ? new Uint8Array(readFileSync(file)) : undefined;
+    },
+    setBytes: (key, bytes) => writeFileDurably(path(key, "bin"), bytes),
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * A trainer of a LearningTasks task, as a resumable step machine (the oracle operator's model): `step()`
+ * reads the chain state of the task's latest round and does what is due, idempotently.
+ *
+ *  - Commit phase: fetches the round's base version from the blob store by the registry's digest (checked),
+ *    produces its update (`produce`: local training, or in simulations an attack's crafted update), keeps
+ *    the canonical bytes in its own store BEFORE committing their digest and sample count, then commits.
+ *    Restarted after a crash, it finds the bytes and commits those (never trains a different update); a
+ *    commit that had landed is recognised by the contract's AlreadyCommitted refusal.
+ *  - After the commit window (ScoreCommit onwards): publishes the bytes to the shared blob store, under the
+ *    CID v1 raw sha256 of the committed digest. Not before: nobody can copy an update within its round.
+ */
+import type { Address, Hex } from "viem";
+import { type CanonicalModel, encodeCanonical } from "../ml/encoding.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import { sha256Digest } from "../storage/cid.ts";
+import { isNoShow, type NoShow } from "./adversaries.ts";
+import {
+  addressOf,
+  commitUpdate,
+  fetchVersionModel,
+  isRefusal,
+  LearningError,
+  memberOf,
+  type RoleAction,
+  type RoleStore,
+  type RoundSnapshot,
+  type Signer,
+  type StepResult,
+  snapshotOf,
+  type Tasks,
+} from "./client.ts";
+
+export interface ProduceContext {
+  taskId: bigint;
+  round: number;
+  /** The round's base model, verified against the registry. */
+  base: CanonicalModel;
+  baseVersion: number;
+}
+
+/** Makes the trainer's update for a round; `noShow` (adversaries.ts) to skip the round. */
+export type ProduceUpdate = (context: ProduceContext) => Promise<CanonicalModel | NoShow>;
+
+export interface TrainerOptions {
+  tasks: Tasks;
+  taskId: bigint;
+  signer: Signer;
+  /** The shared blob store: base weights in, published updates out. */
+  store: BlobStore;
+  /** The trainer's own store: its updates' bytes and progress. */
+  own: RoleStore;
+  /** Its training samples: the update's FedAvg weight, committed on-chain. */
+  samples: number;
+  produce: ProduceUpdate;
+}
+
+type TrainerStatus = "prepared" | "committed" | "published" | "absent";
+
+interface TrainerRecord {
+  digest?: Hex;
+  status: TrainerStatus;
+}
+
+export class Trainer {
+  readonly address: Address;
+  private readonly o: TrainerOptions;
+
+  constructor(options: TrainerOptions) {
+    this.o = options;
+    this.address = addressOf(options.tasks.chain, options.signer);
+  }
+
+  private key(round: number): string {
+    return `trainer-${this.o.taskId}-${round}`;
+  }
+
+  /** The bytes this trainer committed to in a round, if it did. */
+  updateBytes(round: number): Uint8Array | undefined {
+    return this.o.own.getBytes(`${this.key(round)}-update`);
+  }
+
+  private action(kind: RoleAction["kind"], round: number, gasUsed = 0n, reason?: string): RoleAction {
+    return { kind, role: "trainer", account: this.address, round, gasUsed, ...(reason ? { reason } : {}) };
+  }
+
+  async step(snapshot?: RoundSnapshot): Promise<StepResult> {
+    const snap = snapshot ?? (await snapshotOf(this.o.tasks, this.o.taskId));
+    const info = snap.info;
+    if (!info) return { actions: [] };
+    const round = snap.round;
+    const key = this.key(round);
+    let record = this.o.own.get<TrainerRecord>(key);
+
+    if (info.phase === "Commit") {
+      if (record && record.status !== "prepared")
+        return { actions: [], waitingFor: info.commitDeadline + 1n };
+      if (!record) {
+        const { model: base } = await fetchVersionModel(
+          this.o.tasks,
+          this.o.store,
+          snap.params.modelId,
+          info.baseVersion,
+        );
+        const update = await this.o.produce({
+          taskId: snap.taskId,
+          round,
+          base,
+          baseVersion: info.baseVersion,
+        });
+        if (isNoShow(update)) {
+          this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
+          return { actions: [this.action("skip", round, 0n, "no-show")] };
+        }
+        const bytes = encodeCanonical(update);
+        record = { digest: sha256Digest(bytes), status: "prepared" };
+        // The bytes first: a committed digest whose bytes were lost could never be published (a sure slash).
+        this.o.own.setBytes(`${key}-update`, bytes);
+        this.o.own.set(key, record);
+      }
+      let gasUsed = 0n;
+      try {
+        const receipt = await commitUpdate(
+          this.o.tasks,
+          snap.taskId,
+          round,
+          record.digest as Hex,
+          this.o.samples,
+          this.o.signer,
+        );
+        gasUsed = receipt.gasUsed;
+      } catch (err) {
+        // Sent before a restart: the chain has it already.
+        if (!isRefusal(err, "AlreadyCommitted")) throw err;
+      }
+      this.o.own.set(key, { ...record, status: "committed" } satisfies TrainerRecord);
+      return { actions: [this.action("commit", round, gasUsed)], waitingFor: info.commitDeadline + 1n };
+    }
+
+    if (record?.status === "prepared") {
+      // Prepared before a restart that outlasted the commit window: did the commit land?
+      const member = await memberOf(this.o.tasks, snap.taskId, "trainer", this.address);
+      record = { ...record, status: member.commitRound === round ? "committed" : "absent" };
+      this.o.own.set(key, record);
+    }
+    if (record?.status === "committed") {
+      const bytes = this.updateBytes(round);
+      if (!bytes) {
+        throw new LearningError(
+          `trainer ${this.address} lost the bytes it committed to in round ${round}: its own store was wiped; it will be slashed unless someone publishes them`,
+        );
+      }
+      await this.o.store.put(bytes);
+      this.o.own.set(key, { ...record, status: "published" } satisfies TrainerRecord);
+      return { actions: [this.action("publish", round)] };
+    }
+    return { actions: [] };
+  }
+}
