@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, a table on stdout, every figure in bench/results.json.
 import { benchFederated } from "./fl.bench.ts";
+import { benchLearningGas } from "./fl-gas.bench.ts";
 import { benchOracleGas } from "./oracle.bench.ts";
 import { benchCompile, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
@@ -10,6 +11,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["registry gas", benchRegistryGas],
   ["oracle gas", benchOracleGas],
   ["federated learning", benchFederated],
+  ["federated learning gas", benchLearningGas],
 ];
 for (const [i, [name, run]] of steps.entries()) {
   process.stderr.write(`[${i + 1}/${steps.length}] ${name}...\n`);

@@ -129,21 +129,15 @@ export interface LearningEnv {
   tasks: Address;
 }
 
-/** Every contract of `deployAll`, and LearningTasks where `deployAll` does not deploy it. */
+/** Deploys every contract on `chain`: the addresses a fixture talks to. */
 export async function deployLearning(chain: LedgerChain): Promise<LearningEnv> {
-  const manifest = await deployAll(chain);
-  const token = manifest.contracts.MindToken.address;
-  const registry = manifest.contracts.ModelRegistry.address;
-  const contracts: Partial<Record<string, { address: Address }>> = manifest.contracts;
-  let tasks = contracts.LearningTasks?.address;
-  if (!tasks) {
-    const deployed = await sendAndWait(
-      chain,
-      chain.wallet(0).deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry] }),
-    );
-    tasks = deployed.contractAddress as Address;
-  }
-  return { chain, token, registry, tasks };
+  const { contracts } = await deployAll(chain);
+  return {
+    chain,
+    token: contracts.MindToken.address,
+    registry: contracts.ModelRegistry.address,
+    tasks: contracts.LearningTasks.address,
+  };
 }
 
 /** Development account `i`: the embedded chain funds it with ether. */
@@ -465,7 +459,6 @@ export function learningFixture(env: () => LearningEnv) {
   }
 
   return {
-    rpc,
     blockNumber,
     advanceTo,
     read,
@@ -486,3 +479,5 @@ export function learningFixture(env: () => LearningEnv) {
     claimAll,
   };
 }
+
+export type LearningFixture = ReturnType<typeof learningFixture>;
