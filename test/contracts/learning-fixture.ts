@@ -180,7 +180,7 @@ export function syntheticScores(validators: number, updates: number): number[][]
 }
 
 /** One transaction of a batch: explicit gas, since the batch's state is not mined when it is sent. */
-export interface Call {
+interface Call {
   who: Actor;
   address: Address;
   abi: Abi;
@@ -206,7 +206,7 @@ const ACTOR_ETHER = parseEther("1000");
  */
 const MAX_FEE = parseGwei("100");
 const PRIORITY_FEE = parseGwei("1");
-// Gas limits of batched transactions, about twice what they use: a block takes transactions by their limits.
+// Gas limits of batched transactions, well above what they use: a block takes transactions by their limits.
 const TRANSFER_GAS = 120_000n;
 const APPROVE_GAS = 100_000n;
 const JOIN_GAS = 300_000n;
