@@ -7,7 +7,7 @@
  * Each CLI process takes seconds to start, so the processes are few and each checks several things.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
@@ -15,7 +15,6 @@ import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   type AbiEvent,
   type Address,
@@ -44,103 +43,13 @@ import { encodeModelCard, type ModelCard } from "../../src/registry/model-card.t
 import { loadOrCreatePqKey } from "../../src/registry/pq-keystore.ts";
 import { cidOf } from "../../src/storage/cid.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
+import { assertOk, assertOneLineError, cli, parseJson, show, spawnCli } from "./cli-process.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-cli-"));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
 const DEPLOYER = (devAccounts(1)[0] as { address: Address }).address;
 const AUDITOR = (devAccounts(2)[1] as { address: Address }).address;
-
-// ---------------------------------------------------------------------------------------------------------
-// Running the CLI
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment the CLI sees: none of the variables that change its keys or its error output. */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of [
-    "LEDGERMIND_DEBUG",
-    "LEDGERMIND_KEYS",
-    "LEDGERMIND_MLDSA_SEED",
-    "NODE_TEST_CONTEXT",
-    "NODE_OPTIONS",
-    "FORCE_COLOR",
-  ]) {
-    delete env[name];
-  }
-  return env;
-}
-
-function spawnCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-    cwd: ROOT,
-    env: cliEnv(),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
-
-/** Runs the CLI to completion (killing it after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 90_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const show = (r: Run) =>
-  `exit ${r.code}${r.signal ? ` (${r.signal})` : ""}\n--stdout--\n${r.stdout}\n--stderr--\n${r.stderr}`;
-
-function assertOk(r: Run): void {
-  assert.equal(r.code, 0, show(r));
-  assert.equal(r.stderr, "", show(r));
-}
-
-/** A failure as the CLI must report one: a non-zero exit and exactly one `ledgermind: ...` line on stderr. */
-function assertOneLineError(r: Run, pattern: RegExp, code?: number): string {
-  assert.notEqual(r.code, 0, show(r));
-  assert.equal(r.signal, null, show(r));
-  if (code !== undefined) assert.equal(r.code, code, show(r));
-  assert.doesNotMatch(r.stderr, /^\s+at /m, `a stack trace:\n${show(r)}`);
-  const lines = r.stderr.split("\n");
-  assert.equal(lines.pop(), "", `stderr must end with a newline:\n${show(r)}`);
-  assert.equal(lines.length, 1, `exactly one line on stderr:\n${show(r)}`);
-  const line = lines[0] as string;
-  assert.ok(line.startsWith("ledgermind: "), `stderr must start with "ledgermind: ":\n${show(r)}`);
-  assert.match(line, pattern, show(r));
-  return line;
-}
-
-function parseJson<T>(r: Run): T {
-  assertOk(r);
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    assert.fail(`stdout is not one JSON document:\n${show(r)}`);
-  }
-}
 
 /** A port nothing listens on (until someone takes it). */
 function freePort(): Promise<number> {
@@ -364,7 +273,7 @@ async function startLyingRpc(
 describe("ledgermind CLI", { concurrency: true }, () => {
   describe("the embedded chain, shared by consecutive processes", { concurrency: false }, () => {
     const dir = mkdtempSync(join(TMP, "embedded-"));
-    const at = (...args: string[]) => cli(["--data-dir", dir, ...args]);
+    const at = (...args: string[]) => cli(args, { dataDir: dir });
     const weights = join(dir, "weights.lmq");
     const bytes = weightsFile(3);
     const datasetCid = cidOf(new TextEncoder().encode("synthetic dataset"));
@@ -511,13 +420,15 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
   describe("the demo on the embedded chain, then model verify", { concurrency: false }, () => {
     const dir = mkdtempSync(join(TMP, "demo-"));
-    const at = (...args: string[]) => cli(["--data-dir", dir, ...args]);
+    const at = (...args: string[]) => cli(args, { dataDir: dir });
     let demo: DemoJson;
     const weightsOf = (version: 1 | 2) =>
       join(dir, "blobs", demo.versions[version - 1]?.weightsCid as string);
 
     it("--json demo: two versions, the second's parent is the first, verified, attested pass", async () => {
-      const full = parseJson<FullDemoJson>(await cli(["--data-dir", dir, "--json", "demo"], 180_000));
+      const full = parseJson<FullDemoJson>(
+        await cli(["--json", "demo"], { dataDir: dir, timeoutMs: 180_000 }),
+      );
       assertInsurance(full.insurance);
       demo = full.registry;
       assertDemo(demo, 31337);
@@ -621,7 +532,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
     before(async () => {
       const port = await freePort();
-      chainProcess = spawnCli(["--data-dir", dir, "chain", "--port", String(port)]);
+      chainProcess = spawnCli(["chain", "--port", String(port)], { dataDir: dir });
       const child = chainProcess;
       url = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(
@@ -657,7 +568,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
     });
 
     it("deploy, then --json demo: succeeds on chain 1337", async () => {
-      const deployed = await cli(["--data-dir", dir, "--rpc", url, "deploy"]);
+      const deployed = await cli(["deploy"], { dataDir: dir, rpc: url });
       assertOk(deployed);
       assert.match(
         deployed.stdout,
@@ -669,7 +580,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       assert.equal(manifest.chainId, 1337);
 
       const full = parseJson<FullDemoJson>(
-        await cli(["--data-dir", dir, "--rpc", url, "--json", "demo"], 180_000),
+        await cli(["--json", "demo"], { dataDir: dir, rpc: url, timeoutMs: 180_000 }),
       );
       assertInsurance(full.insurance);
       demo = full.registry;
@@ -683,7 +594,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
       const proxy = await startLyingRpc(url);
       try {
-        const r = await cli(["--data-dir", dir, "--rpc", proxy.url, ...args]);
+        const r = await cli(args, { dataDir: dir, rpc: proxy.url });
         assert.ok(proxy.forged() >= 1, "the proxy forged an Attested log");
         const line = assertOneLineError(r, /ECDSA/, 1);
         assert.match(line, new RegExp(`attestation #0 by ${AUDITOR}: ECDSA signature`));
@@ -695,7 +606,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
     it("--rpc to a closed port: one line naming the endpoint", async () => {
       const closed = `http://127.0.0.1:${await freePort()}`;
-      const r = await cli(["--data-dir", dir, "--rpc", closed, "model", "show", "1"]);
+      const r = await cli(["model", "show", "1"], { dataDir: dir, rpc: closed });
       const line = assertOneLineError(r, /no EVM JSON-RPC endpoint answers/, 1);
       assert.ok(line.includes(closed), line);
     });
@@ -704,7 +615,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       const fresh = await startDevNode({ port: 0 });
       try {
         // A data dir whose manifest for chain 1337 is from another anvil: nothing at its addresses.
-        const stale = await cli(["--data-dir", dir, "--rpc", fresh.url, "model", "show", "1"]);
+        const stale = await cli(["model", "show", "1"], { dataDir: dir, rpc: fresh.url });
         assertOneLineError(
           stale,
           /no Ledgermind deployment on chain 1337 \(no code at MindToken's 0x[0-9a-f]{40}\)/,

@@ -8,109 +8,27 @@
  * errors that need no deployment run beside them, each in a scratch data dir of its own.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { type Address, parseEther } from "viem";
 import { devAccounts } from "../../src/chain/accounts.ts";
 import { FEATURE_NAMES, normalizeFeatures, toOracleInput } from "../../src/oracle/yield-data.ts";
+import { assertOk, assertOneLineError, cliWith, parseJson, type Run } from "./cli-process.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-insurance-cli-"));
 const DATA = join(TMP, "data");
 after(() => rmSync(TMP, { recursive: true, force: true }));
+
+/** `ledgermind --data-dir DATA ...args`, killed after 60 s unless told otherwise. */
+const { cli } = cliWith({ dataDir: DATA, timeoutMs: 60_000 });
 
 const FARMER = (devAccounts(6)[5] as { address: Address }).address;
 const CONDITIONS = { rainfallDeficit: 0.6, heatDays: 20, soilMoisture: 0.12, growingDegreeDays: 1800 };
 const CONDITIONS_ARG = Object.entries(CONDITIONS)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment the CLI sees: none of the variables that change its keys or its error output. */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of [
-    "LEDGERMIND_DEBUG",
-    "LEDGERMIND_KEYS",
-    "LEDGERMIND_MLDSA_SEED",
-    "NODE_TEST_CONTEXT",
-    "NODE_OPTIONS",
-    "FORCE_COLOR",
-  ])
-    delete env[name];
-  return env;
-}
-
-/** Runs `ledgermind --data-dir DIR ...args` to completion (killed after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 60_000, dir = DATA): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "--data-dir", dir, ...args],
-      { cwd: ROOT, env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const show = (r: Run) =>
-  `exit ${r.code}${r.signal ? ` (${r.signal})` : ""}\n--stdout--\n${r.stdout}\n--stderr--\n${r.stderr}`;
-
-function assertOk(r: Run): string {
-  assert.equal(r.code, 0, show(r));
-  assert.equal(r.stderr, "", show(r));
-  return r.stdout;
-}
-
-function parseJson<T>(r: Run): T {
-  assertOk(r);
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    assert.fail(`stdout is not JSON:\n${show(r)}`);
-  }
-}
-
-/** A failure as the CLI must report one: a non-zero exit and exactly one `ledgermind: ...` line on stderr. */
-function assertOneLineError(r: Run, pattern: RegExp, code?: number): string {
-  assert.notEqual(r.code, 0, show(r));
-  assert.equal(r.signal, null, show(r));
-  if (code !== undefined) assert.equal(r.code, code, show(r));
-  assert.doesNotMatch(r.stderr, /^\s+at /m, `a stack trace:\n${show(r)}`);
-  const lines = r.stderr.split("\n");
-  assert.equal(lines.pop(), "", `stderr must end with a newline:\n${show(r)}`);
-  assert.equal(lines.length, 1, `exactly one line on stderr:\n${show(r)}`);
-  const line = lines[0] as string;
-  assert.ok(line.startsWith("ledgermind: "), `stderr must start with "ledgermind: ":\n${show(r)}`);
-  assert.match(line, pattern, show(r));
-  return line;
-}
 
 interface StatusJson {
   address: string;
@@ -141,7 +59,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
   let notAnAddress: Promise<Run>;
   let emptyValue: Promise<Run>;
   before(() => {
-    notAnAddress = cli(["insurance", "status", "--pool", "0x123"], 60_000, join(TMP, "scratch-pool"));
+    notAnAddress = cli(["insurance", "status", "--pool", "0x123"], { dataDir: join(TMP, "scratch-pool") });
     emptyValue = cli(
       [
         "insurance",
@@ -153,8 +71,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
         "--conditions",
         "rainfallDeficit=0.6,heatDays=,soilMoisture=0.12,growingDegreeDays=1800",
       ],
-      60_000,
-      join(TMP, "scratch-conditions"),
+      { dataDir: join(TMP, "scratch-conditions") },
     );
   });
 
@@ -162,7 +79,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     const demo = parseJson<{
       registry?: unknown;
       insurance: { model: { modelId: string; version: number }; pool: string; policies: unknown[] };
-    }>(await cli(["--json", "demo", "--part", "insurance"], 120_000));
+    }>(await cli(["--json", "demo", "--part", "insurance"], { timeoutMs: 120_000 }));
     assert.equal(demo.registry, undefined, "--part insurance skips the registry demo");
     assert.equal(demo.insurance.model.modelId, "1");
     assert.equal(demo.insurance.model.version, 1);

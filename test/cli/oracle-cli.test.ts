@@ -5,12 +5,11 @@
  * MIND are set up through the library, to keep the number of (slow to start) CLI processes small.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { type Address, parseEther } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
@@ -22,65 +21,13 @@ import { computeAnswer, requestInference, toFixedInput, waitForResult } from "..
 import { type RunningOperator, startOperator } from "../../src/oracle/operator.ts";
 import { addVersion, openRegistry, registerModel } from "../../src/registry/client.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
+import { cliWith, show } from "./cli-process.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-oracle-cli-"));
 const DATA = join(TMP, "data");
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cliEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of [
-    "LEDGERMIND_DEBUG",
-    "LEDGERMIND_KEYS",
-    "NODE_TEST_CONTEXT",
-    "NODE_OPTIONS",
-    "FORCE_COLOR",
-  ])
-    delete env[name];
-  return env;
-}
-
-function spawnCli(args: string[]): ChildProcess {
-  return spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "--data-dir", DATA, "--rpc", url, ...args],
-    {
-      cwd: ROOT,
-      env: cliEnv(),
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-}
-
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\n--stdout--\n${r.stdout}\n--stderr--\n${r.stderr}`;
+/** `ledgermind --data-dir DATA --rpc URL ...args` on the shared chain, killed after 60 s unless told otherwise. */
+const { cli, spawnCli } = cliWith(() => ({ dataDir: DATA, rpc: url, timeoutMs: 60_000 }));
 
 /** A background `oracle serve`: its output so far, and a way to wait for a line. */
 class Server {
