@@ -42,6 +42,7 @@ import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
 import { CANONICAL_FORMAT } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
+import type { RoundSettlementInput } from "./finalize.ts";
 import { SCORE_KEPT } from "./scoring.ts";
 
 /** An off-chain refusal: the call would fail or make no sense; the message says what to do instead. */
@@ -182,20 +183,36 @@ export function addressOf(chain: LedgerChain, signer: Signer): Address {
   return walletOf(chain, signer).account.address;
 }
 
-function write(
+/**
+ * Gas added to the estimate of a vote on an aggregate: votes race, and the one that reaches the quorum also
+ * appends the registry version, which an estimate made before the other votes landed does not include.
+ */
+export const QUORUM_GAS_HEADROOM = 400_000n;
+
+async function write(
   tasks: Tasks,
   signer: Signer,
   functionName: string,
   args: readonly unknown[],
+  gasHeadroom = 0n,
 ): Promise<TransactionReceipt> {
+  const wallet = walletOf(tasks.chain, signer);
+  const call = { address: tasks.address, abi: LearningTasks.abi, functionName, args } as never;
+  let gas: bigint | undefined;
+  if (gasHeadroom > 0n) {
+    try {
+      gas =
+        (await tasks.chain.publicClient.estimateContractGas({
+          ...(call as object),
+          account: wallet.account,
+        } as never)) + gasHeadroom;
+    } catch (err) {
+      throw decodeRevert(err);
+    }
+  }
   return sendAndWait(
     tasks.chain,
-    walletOf(tasks.chain, signer).writeContract({
-      address: tasks.address,
-      abi: LearningTasks.abi,
-      functionName,
-      args,
-    } as never),
+    wallet.writeContract({ ...(call as object), ...(gas ? { gas } : {}) } as never),
   );
 }
 
@@ -424,7 +441,7 @@ export function proposeAggregate(
   digest: Hex,
   signer: Signer,
 ): Promise<TransactionReceipt> {
-  return write(tasks, signer, "proposeAggregate", [taskId, round, digest]);
+  return write(tasks, signer, "proposeAggregate", [taskId, round, digest], QUORUM_GAS_HEADROOM);
 }
 
 export function attestAggregate(
@@ -434,7 +451,7 @@ export function attestAggregate(
   digest: Hex,
   signer: Signer,
 ): Promise<TransactionReceipt> {
-  return write(tasks, signer, "attestAggregate", [taskId, round, digest]);
+  return write(tasks, signer, "attestAggregate", [taskId, round, digest], QUORUM_GAS_HEADROOM);
 }
 
 export function claim(
@@ -766,6 +783,51 @@ export interface StepResult {
   actions: RoleAction[];
   /** The head height at which this role has something to do next, if it waits for one. */
   waitingFor?: bigint;
+}
+
+/**
+ * The input of finalize.ts's `settleRound` for a round about to be finalized, read from the chain: every
+ * member's stake and status, the round's committed digests and the revealed scores.
+ */
+export async function settlementInputOf(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+): Promise<RoundSettlementInput> {
+  const [{ params }, info, updates, trainers, validators] = await Promise.all([
+    getTask(tasks, taskId),
+    getRound(tasks, taskId, round),
+    roundUpdates(tasks, taskId, round),
+    trainersOf(tasks, taskId),
+    validatorsOf(tasks, taskId),
+  ]);
+  const digests = new Map(updates.map((u) => [u.trainer.toLowerCase(), u.digest]));
+  return {
+    trainers: await Promise.all(
+      trainers.map(async (address) => {
+        const m = await memberOf(tasks, taskId, "trainer", address);
+        return {
+          address,
+          stake: m.stake,
+          active: m.status === MEMBER_ACTIVE,
+          digest: digests.get(address.toLowerCase()),
+        };
+      }),
+    ),
+    validators: await Promise.all(
+      validators.map(async (address) => {
+        const [m, scores] = await Promise.all([
+          memberOf(tasks, taskId, "validator", address),
+          scoresOf(tasks, taskId, round, address),
+        ]);
+        return { address, stake: m.stake, active: m.status === MEMBER_ACTIVE, scores };
+      }),
+    ),
+    pool: info.pool,
+    slashBps: params.slashBps,
+    minScore: params.minScore,
+    relativeBps: params.relativeBps,
+  };
 }
 
 /** Whether an error is the contract refusing with one of `names`. */

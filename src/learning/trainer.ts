@@ -130,6 +130,11 @@ export class Trainer {
         );
         gasUsed = receipt.gasUsed;
       } catch (err) {
+        if (isRefusal(err, "StakeTooLow")) {
+          this.o.own.set(key, { ...record, status: "absent" } satisfies TrainerRecord);
+          const reason = `stake below the task's minimum (slashed): add stake with join between rounds`;
+          return { actions: [this.action("refuse", round, 0n, reason)] };
+        }
         // Sent before a restart: the chain has it already.
         if (!isRefusal(err, "AlreadyCommitted")) throw err;
       }

@@ -1,0 +1,716 @@
+/**
+ * The on-chain federated-learning protocol in one process: simulate.ts's rounds, with LearningTasks deciding
+ * and the blob store carrying the bytes. `runProtocol` registers the initial model in the ModelRegistry,
+ * creates a task, funds and joins trainers and validators, then runs each round through the roles
+ * (trainer.ts, validator.ts, aggregator.ts) and a coordinator (the task's creator: starts rounds, finalizes,
+ * and on development chains mines empty blocks to close windows early, since those chains mine only when
+ * transactions come). Each new registry version is evaluated on the test set.
+ *
+ * The chain's decisions (its events) are the source of truth for the reports; before each finalization the
+ * coordinator computes finalize.ts's `settleRound` on the same inputs, read from the chain, and throws
+ * ProtocolMismatchError if the two disagree on anything.
+ *
+ * Same data, seeds and attackers as simulateFederated for the same options (federatedData, trainLocal with
+ * seed `${seed}/${round}/${i}`, attackers drawn by `${seed}/attackers`), so a run compares with the
+ * in-memory engine round for round.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Address, type Hex, keccak256, parseEther, stringToHex, toHex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { isDevChain } from "../chain/accounts.ts";
+import { connect, type LedgerChain } from "../chain/connect.ts";
+import { deployAll, requireDeployment } from "../chain/deploy.ts";
+import { transferMind } from "../chain/token.ts";
+import { initBackend } from "../ml/backend.ts";
+import { type CanonicalModel, encodeCanonical, toFloatTensors } from "../ml/encoding.ts";
+import { createModel, initialWeights, setWeights } from "../ml/models.ts";
+import { createRng, type Dataset, permutation } from "../ml/partition.ts";
+import { evaluate } from "../ml/train.ts";
+import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import { FsBlobStore } from "../storage/fs-blob-store.ts";
+import { type AttackName, type AttackParams, attackByName, type NoShow } from "./adversaries.ts";
+import { Aggregator } from "./aggregator.ts";
+import {
+  createTask,
+  defaultTaskParams,
+  fetchVersionModel,
+  finalizeRound,
+  getRound,
+  joinTask,
+  memberOf,
+  memoryRoleStore,
+  openTasks,
+  PHASES,
+  type Phase,
+  type RoleAction,
+  type RoleStore,
+  type RoundSnapshot,
+  type Settlement,
+  type Signer,
+  type StepResult,
+  settlementInputOf,
+  settlementOf,
+  snapshotOf,
+  startRound,
+  type TaskParams,
+  type Tasks,
+} from "./client.ts";
+import type { FedProxStrategy } from "./fedprox.ts";
+import { settleRound } from "./finalize.ts";
+import type { StrategyOptions } from "./index.ts";
+import { strategyByName } from "./index.ts";
+import type { ModelEvaluator, ScoreOptions } from "./scoring.ts";
+import {
+  canonicalOf,
+  type DataOptions,
+  DEFAULT_ARCHITECTURE,
+  datasetEvaluator,
+  federatedData,
+  SIGN_FLIP_SCALE,
+  type TrainingOptions,
+  trainLocal,
+} from "./simulate.ts";
+import { type ProduceContext, Trainer } from "./trainer.ts";
+import { Validator } from "./validator.ts";
+
+/** The chain's settlement and finalize.ts's mirror disagree: a bug in one of them. */
+export class ProtocolMismatchError extends Error {
+  override name = "ProtocolMismatchError";
+}
+
+export type RoleKind = "trainer" | "validator" | "aggregator";
+
+/** The live roles of a run; `rebuild` replaces one with a fresh object on the same store (a restart). */
+export interface ProtocolRoles {
+  trainers: Trainer[];
+  validators: Validator[];
+  aggregator: Aggregator;
+  rebuild(kind: RoleKind, index: number): void;
+}
+
+export interface ProtocolOptions extends DataOptions, TrainingOptions {
+  /** Attackers among the trainers (chosen by the seed, as simulateFederated does). */
+  byzantine: number;
+  /** An attack of adversaries.ts ("noise" for gaussian-noise). */
+  attack: AttackName | "noise" | string;
+  attackParams?: AttackParams;
+  strategy: string;
+  strategyOptions?: StrategyOptions;
+  scoring?: ScoreOptions;
+  /** A chain with the contracts deployed; default a fresh embedded EVM, deployed and closed at the end. */
+  chain?: LedgerChain;
+  /** The shared blob store; default a folder in the temp dir, removed at the end. */
+  store?: BlobStore;
+  /** Overrides of defaultTaskParams (modelId and baseVersion are the run's own). */
+  params?: Partial<Omit<TaskParams, "modelId" | "baseVersion">>;
+  /** Each role's own store; default in memory. */
+  roleStore?: (kind: RoleKind, index: number) => RoleStore;
+  /**
+   * Replaces trainer i's update in a round (tests: a wrong architecture); return undefined to keep what the
+   * trainer (honest or attacker) produced.
+   */
+  craft?: (
+    trainer: number,
+    context: ProduceContext & { own: CanonicalModel | NoShow },
+  ) => CanonicalModel | NoShow | undefined;
+  /** Called before every step of the roles (tests: crash and rebuild a role mid-round). */
+  beforeStep?: (context: { round: number; phase: Phase; roles: ProtocolRoles }) => void | Promise<void>;
+  onRound?: (report: ProtocolRoundReport) => void | Promise<void>;
+  /** Progress for a progress bar: `step` of `total` (setup, then five phases per round). */
+  onProgress?: (step: number, total: number) => void;
+}
+
+export type GasKind = "start" | "commit" | "scoreCommit" | "reveal" | "finalize" | "aggregate";
+
+export interface RoundGas {
+  total: bigint;
+  byKind: Record<GasKind, bigint>;
+}
+
+export interface Slash {
+  address: Address;
+  role: "trainer" | "validator";
+  amount: bigint;
+}
+
+export interface ProtocolRoundReport {
+  round: number;
+  /** Test accuracy and loss of the model after the round (the new version, else the unchanged one). */
+  accuracy: number;
+  loss: number;
+  /** Committed updates. */
+  submitted: number;
+  accepted: number;
+  /** Committed updates the chain rejected. */
+  rejected: number;
+  noShows: number;
+  /** Consensus score per committed trainer. */
+  scores: Record<Address, number>;
+  slashed: Slash[];
+  /** Rewards credited this round, per address (trainers and validators; zero rewards omitted). */
+  rewards: Record<Address, bigint>;
+  /** Every participant's stake after the round. */
+  stakes: Record<Address, bigint>;
+  /** The registry version the round's aggregate became (undefined: none). */
+  newVersion?: number;
+  aggregateDigest?: Hex;
+  /** Honest trainers slashed. */
+  falseSlashes: number;
+  attackersSlashed: number;
+  attackersAccepted: number;
+  gas: RoundGas;
+  /** Validators' refusals (scores of 0 with their reason, aggregates not attested). */
+  refusals: RoleAction[];
+  seconds: number;
+  /** Seconds of training, scoring evaluations and test evaluation (what the in-memory engine also does). */
+  computeSeconds: number;
+  /** seconds - computeSeconds: the chain, the blob store, hashing, encoding, aggregation checks. */
+  overheadSeconds: number;
+}
+
+export interface ProtocolSummary {
+  taskId: bigint;
+  modelId: bigint;
+  tasks: Address;
+  trainers: Address[];
+  validators: Address[];
+  attackers: Address[];
+  rounds: ProtocolRoundReport[];
+  finalAccuracy: number;
+  finalLoss: number;
+  finalVersion: number;
+  /** Honest trainer-rounds slashed. */
+  falseSlashes: number;
+  /** Attacker-rounds slashed. */
+  attackersSlashed: number;
+  /** attackersSlashed / attacker-rounds (NaN without attackers). */
+  detectionRate: number;
+  /** Setup: deployment, registration, funding, joins. */
+  setupSeconds: number;
+  seconds: number;
+}
+
+const STAKE_FACTOR = 2n;
+const ATTACK_ALIASES: Record<string, AttackName> = { noise: "gaussian-noise" };
+const PHASES_PER_ROUND = 5;
+/** Concurrent transactions of distinct senders (joins); bounded so a thousand members do not flood the node. */
+const PARALLEL_SENDS = 64;
+
+/** Runs `fn` over items with at most `limit` in flight, results in order. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Serializes async sections: one tfjs scratch model is shared by every trainer. */
+function exclusive(): <R>(fn: () => Promise<R>) => Promise<R> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+function rpc(chain: LedgerChain, method: string, params: unknown[]): Promise<unknown> {
+  return chain.publicClient.request({ method, params } as never);
+}
+
+/** Mines `blocks` empty blocks on a development chain (EDR and anvil both answer hardhat_mine). */
+async function mine(chain: LedgerChain, blocks: bigint): Promise<void> {
+  if (!isDevChain(chain.chainId)) {
+    throw new ProtocolMismatchError(
+      `chain ${chain.chainId} is not a development chain: runProtocol cannot move its windows`,
+    );
+  }
+  await rpc(chain, "hardhat_mine", [toHex(blocks > 0n ? blocks : 1n)]);
+}
+
+/** Signers for n participants: the configured accounts after the creator's, then deterministic keys with gas. */
+async function participantSigners(chain: LedgerChain, n: number): Promise<Signer[]> {
+  const signers: Signer[] = [];
+  for (let i = 1; i < chain.accounts.length && signers.length < n; i++) signers.push(i);
+  const keyed = n - signers.length;
+  if (keyed > 0 && !isDevChain(chain.chainId)) {
+    throw new ProtocolMismatchError(
+      `${n} participants need ${n + 1} configured accounts on chain ${chain.chainId}`,
+    );
+  }
+  for (let k = 0; k < keyed; k++) {
+    const account = privateKeyToAccount(keccak256(stringToHex(`ledgermind-fl-participant:${k}`)));
+    signers.push(account);
+  }
+  await mapLimit(signers.slice(n - keyed), PARALLEL_SENDS, async (s) => {
+    const address = (s as { address: Address }).address;
+    await rpc(chain, "hardhat_setBalance", [address, toHex(parseEther("1000"))]);
+  });
+  return signers;
+}
+
+/** The phase boundary a round waits for in `phase` (the last block of its window). */
+function windowEnd(snap: RoundSnapshot): bigint | undefined {
+  const info = snap.info;
+  if (!info) return undefined;
+  switch (info.phase) {
+    case "Commit":
+      return info.commitDeadline;
+    case "ScoreCommit":
+      return info.scoreDeadline;
+    case "Reveal":
+      return info.revealDeadline;
+    case "Aggregate":
+      return info.finalizedAt + BigInt(snap.params.aggregateWindow);
+    default:
+      return undefined;
+  }
+}
+
+const GAS_KIND: Partial<Record<RoleAction["kind"], GasKind>> = {
+  commit: "commit",
+  scoreCommit: "scoreCommit",
+  reveal: "reveal",
+  propose: "aggregate",
+  attest: "aggregate",
+};
+
+/** The chain's settlement against finalize.ts's; throws ProtocolMismatchError naming the first difference. */
+function checkMirror(actual: Settlement, expected: ReturnType<typeof settleRound>): void {
+  const fail = (what: string, a: unknown, e: unknown) => {
+    throw new ProtocolMismatchError(
+      `round ${actual.round}: the chain settled ${what} as ${String(a)}, the mirror as ${String(e)}`,
+    );
+  };
+  if (actual.updates !== expected.updates) fail("the update count", actual.updates, expected.updates);
+  if (actual.accepted !== expected.accepted.length)
+    fail("the accepted count", actual.accepted, expected.accepted.length);
+  if (actual.roundMedian !== expected.roundMedian)
+    fail("the round median", actual.roundMedian, expected.roundMedian);
+  if (actual.contributorsHash !== expected.contributorsHash) {
+    fail("the contributors' hash", actual.contributorsHash, expected.contributorsHash);
+  }
+  if (actual.creatorCredit !== expected.creatorCredit)
+    fail("the creator's credit", actual.creatorCredit, expected.creatorCredit);
+  if (actual.trainers.length !== expected.trainers.length)
+    fail("the trainer count", actual.trainers.length, expected.trainers.length);
+  actual.trainers.forEach((t, i) => {
+    const e = expected.trainers[i] as (typeof expected.trainers)[number];
+    const a = [t.address.toLowerCase(), t.committed, t.score, t.accepted, t.reward, t.slashed].join();
+    const m = [e.address.toLowerCase(), e.committed, e.score, e.accepted, e.reward, e.slashed].join();
+    if (a !== m) fail(`trainer ${i}`, a, m);
+  });
+  if (actual.validators.length !== expected.validators.length) {
+    fail("the validator count", actual.validators.length, expected.validators.length);
+  }
+  actual.validators.forEach((v, i) => {
+    const e = expected.validators[i] as (typeof expected.validators)[number];
+    const a = [v.address.toLowerCase(), v.revealed, v.weight, v.reward, v.slashed].join();
+    const m = [e.address.toLowerCase(), e.revealed, e.weight, e.reward, e.slashed].join();
+    if (a !== m) fail(`validator ${i}`, a, m);
+  });
+}
+
+function positiveInt(v: unknown, name: string): void {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) {
+    throw new RangeError(`runProtocol: ${name} must be a positive integer, got ${v}`);
+  }
+}
+
+/** Runs a federated training through LearningTasks (see the module doc). */
+export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSummary> {
+  const started = performance.now();
+  positiveInt(options.rounds, "rounds");
+  positiveInt(options.localEpochs, "localEpochs");
+  positiveInt(options.batch, "batch");
+  if (!(options.lr > 0)) throw new RangeError(`runProtocol: lr must be > 0, got ${options.lr}`);
+  const n = options.clients;
+  if (!Number.isSafeInteger(options.byzantine) || options.byzantine < 0 || options.byzantine >= n) {
+    throw new RangeError(
+      `runProtocol: byzantine must be an integer in 0..${n - 1}, got ${options.byzantine}`,
+    );
+  }
+  const attackName = ATTACK_ALIASES[options.attack] ?? (options.attack as AttackName);
+  const defaults: AttackParams =
+    attackName === "sign-flip"
+      ? { scale: SIGN_FLIP_SCALE }
+      : attackName === "alie"
+        ? { n, f: Math.max(1, options.byzantine) }
+        : {};
+  const attack = attackByName(attackName, { ...defaults, ...options.attackParams });
+  const byzantineCount = attack.name === "none" ? 0 : options.byzantine;
+  const strategy = strategyByName(options.strategy, options.strategyOptions);
+  const architecture = options.architecture ?? DEFAULT_ARCHITECTURE;
+  const totalSteps = 1 + options.rounds * PHASES_PER_ROUND;
+  let progress = 0;
+  const tick = () => options.onProgress?.(++progress, totalSteps);
+
+  await initBackend();
+  const data = federatedData(options);
+  const trainerModel = createModel(architecture, 0);
+  const scratch = createModel(architecture, 0);
+  const ownChain = options.chain === undefined;
+  const chain = options.chain ?? (await connect({ ephemeral: true }));
+  let storeDir: string | undefined;
+  let computeMs = 0;
+  const timed = async <R>(fn: () => Promise<R> | R): Promise<R> => {
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      computeMs += performance.now() - t;
+    }
+  };
+  try {
+    if (ownChain) await deployAll(chain);
+    else await requireDeployment(chain);
+    let store = options.store;
+    if (!store) {
+      storeDir = await mkdtemp(join(tmpdir(), "ledgermind-fl-"));
+      store = new FsBlobStore(storeDir);
+    }
+    const shared = store;
+    const tasks: Tasks = await openTasks(chain);
+
+    // The initial model, registered by the creator (account 0, who also holds the MIND supply).
+    const initial = canonicalOf(architecture, initialWeights(architecture, options.seed));
+    const registry = await openRegistry(chain);
+    const { modelId } = await registerModel(registry, `fl-${architecture}`, 0);
+    const { version: baseVersion } = await addVersion(
+      registry,
+      modelId,
+      { weightsCid: await shared.put(encodeCanonical(initial)) },
+      0,
+    );
+    const params: TaskParams = {
+      ...defaultTaskParams({
+        modelId,
+        baseVersion,
+        rounds: options.rounds,
+        trainers: n,
+        validators: options.validators,
+      }),
+      ...options.params,
+    };
+    const { taskId } = await createTask(tasks, params, 0);
+
+    // Participants: trainers then validators; funded by the creator, then they join concurrently.
+    const signers = await participantSigners(chain, n + options.validators);
+    const trainerSigners = signers.slice(0, n);
+    const validatorSigners = signers.slice(n);
+    // Twice the minimum, so that a member slashed a few times can still take part.
+    const stakeOf = (i: number) => STAKE_FACTOR * (i < n ? params.minTrainerStake : params.minValidatorStake);
+    for (let i = 0; i < signers.length; i++) {
+      const signer = signers[i] as Signer;
+      const address = typeof signer === "number" ? chain.wallet(signer).account.address : signer.address;
+      await transferMind(chain, address, stakeOf(i), 0);
+    }
+    await mapLimit(signers, PARALLEL_SENDS, (signer, i) =>
+      joinTask(tasks, taskId, i < n ? "trainer" : "validator", stakeOf(i), signer),
+    );
+
+    // Who attacks, with what data: as simulateFederated.
+    const order = permutation(n, createRng(`${options.seed}/attackers`));
+    const isAttacker = new Array<boolean>(n).fill(false);
+    for (let i = 0; i < byzantineCount; i++) isAttacker[order[i] as number] = true;
+    const poisoned = data.clients.map((shard, i) => (isAttacker[i] ? attack.poisonData(shard) : shard));
+    const lock = exclusive();
+    const proximalMu = "clientTrainOptions" in strategy ? (strategy as FedProxStrategy).proximalMu : 0;
+    const trainOwn = (base: CanonicalModel, i: number, round: number) =>
+      lock(() =>
+        timed(() =>
+          trainLocal(trainerModel, base, poisoned[i] as Dataset, {
+            epochs: options.localEpochs,
+            batch: options.batch,
+            lr: options.lr,
+            seed: `${options.seed}/${round}/${i}`,
+            ...(proximalMu > 0 ? { proximalMu } : {}),
+          }),
+        ),
+      );
+    // Honest updates of the previous round, for copy attacks; the colluders' benign updates, for ALIE.
+    const honestByRound = new Map<number, Map<number, CanonicalModel>>();
+    const colluders = new Map<number, Promise<CanonicalModel[]>>();
+    const produceFor =
+      (i: number) =>
+      async (context: ProduceContext): Promise<CanonicalModel | NoShow> => {
+        const { base, round } = context;
+        let update: CanonicalModel | NoShow;
+        if (!isAttacker[i]) {
+          update = await trainOwn(base, i, round);
+          const seen = honestByRound.get(round) ?? new Map<number, CanonicalModel>();
+          honestByRound.set(round, seen);
+          seen.set(i, update);
+        } else {
+          const own = attack.trains ? await trainOwn(base, i, round) : undefined;
+          let visible: CanonicalModel[] | undefined;
+          if (attack.name === "alie") {
+            let pool = colluders.get(round);
+            if (!pool) {
+              const members = isAttacker.map((a, j) => (a ? j : -1)).filter((j) => j >= 0);
+              pool = Promise.all(members.map((j) => trainOwn(base, j, round)));
+              colluders.set(round, pool);
+            }
+            visible = await pool;
+          }
+          if (attack.name === "copy" || attack.name === "copy-noise") {
+            const previous = honestByRound.get(round - 1);
+            const victim = previous && [...previous.keys()].sort((a, b) => a - b)[0];
+            visible = victim === undefined ? undefined : [previous?.get(victim) as CanonicalModel];
+          }
+          update =
+            (attack.name === "copy" || attack.name === "copy-noise") && !visible
+              ? base // round 1: nothing to copy, the attacker sends the global back
+              : attack.craft({
+                  global: base,
+                  own,
+                  visible,
+                  rng: createRng(`${options.seed}/${round}/${i}/${attack.name}`),
+                });
+        }
+        return options.craft?.(i, { ...context, own: update }) ?? update;
+      };
+
+    const storeOf = options.roleStore ?? (() => memoryRoleStore());
+    const trainerStores = trainerSigners.map((_, i) => storeOf("trainer", i));
+    const validatorStores = validatorSigners.map((_, v) => storeOf("validator", v));
+    const aggregatorStore = storeOf("aggregator", 0);
+    const evaluators: ModelEvaluator[] = data.validators.map((shard) => {
+      const evaluateShard = datasetEvaluator(scratch, shard);
+      return (model) => {
+        const t = performance.now();
+        try {
+          return evaluateShard(model);
+        } finally {
+          computeMs += performance.now() - t;
+        }
+      };
+    });
+    const spec = { strategy: options.strategy, strategyOptions: options.strategyOptions };
+    const makeTrainer = (i: number) =>
+      new Trainer({
+        tasks,
+        taskId,
+        signer: trainerSigners[i] as Signer,
+        store: shared,
+        own: trainerStores[i] as RoleStore,
+        samples: Math.max(1, (data.clients[i] as Dataset).n),
+        produce: produceFor(i),
+      });
+    const makeValidator = (v: number) =>
+      new Validator({
+        ...spec,
+        tasks,
+        taskId,
+        signer: validatorSigners[v] as Signer,
+        store: shared,
+        own: validatorStores[v] as RoleStore,
+        evaluate: evaluators[v] as ModelEvaluator,
+        scoring: options.scoring,
+      });
+    // The first validator also aggregates: a proposal is its proposer's vote, so it must be a validator.
+    const makeAggregator = () =>
+      new Aggregator({
+        ...spec,
+        tasks,
+        taskId,
+        signer: validatorSigners[0] as Signer,
+        store: shared,
+        own: aggregatorStore,
+      });
+    const roles: ProtocolRoles = {
+      trainers: trainerSigners.map((_, i) => makeTrainer(i)),
+      validators: validatorSigners.map((_, v) => makeValidator(v)),
+      aggregator: makeAggregator(),
+      rebuild(kind, index) {
+        if (kind === "trainer") roles.trainers[index] = makeTrainer(index);
+        else if (kind === "validator") roles.validators[index] = makeValidator(index);
+        else roles.aggregator = makeAggregator();
+      },
+    };
+    const trainerAddresses = roles.trainers.map((t) => t.address);
+    const validatorAddresses = roles.validators.map((v) => v.address);
+    const attackerSet = new Set(trainerAddresses.filter((_, i) => isAttacker[i]).map((a) => a.toLowerCase()));
+    const setupSeconds = (performance.now() - started) / 1000;
+    tick();
+
+    const reports: ProtocolRoundReport[] = [];
+    let last = { accuracy: 0, loss: Number.NaN, version: baseVersion };
+    for (let round = 1; round <= options.rounds; round++) {
+      const roundStart = performance.now();
+      computeMs = 0;
+      const byKind: Record<GasKind, bigint> = {
+        start: 0n,
+        commit: 0n,
+        scoreCommit: 0n,
+        reveal: 0n,
+        finalize: 0n,
+        aggregate: 0n,
+      };
+      const refusals: RoleAction[] = [];
+      const opened = await startRound(tasks, taskId, 0);
+      if (opened.round !== round)
+        throw new ProtocolMismatchError(`expected round ${round}, the chain started ${opened.round}`);
+      byKind.start += opened.receipt.gasUsed;
+      let settlement: Settlement | undefined;
+      let lastPhase: Phase = "None";
+      for (;;) {
+        const snap = await snapshotOf(tasks, taskId);
+        const phase = snap.info?.phase ?? "None";
+        if (phase !== lastPhase) {
+          if (PHASES.indexOf(phase) > PHASES.indexOf(lastPhase) && lastPhase !== "None") tick();
+          lastPhase = phase;
+        }
+        if (phase === "Done") break;
+        if (phase === "Finalize") {
+          const expected = settleRound(await settlementInputOf(tasks, taskId, round));
+          const receipt = await finalizeRound(tasks, taskId, round, 0);
+          byKind.finalize += receipt.gasUsed;
+          settlement = settlementOf(receipt);
+          checkMirror(settlement, expected);
+          continue;
+        }
+        await options.beforeStep?.({ round, phase, roles });
+        const results: StepResult[] = [
+          ...(await Promise.all(roles.trainers.map((t) => t.step(snap)))),
+          await roles.aggregator.step(snap),
+          ...(await Promise.all(roles.validators.map((v) => v.step(snap)))),
+        ];
+        let acted = false;
+        for (const r of results) {
+          for (const a of r.actions) {
+            const kind = GAS_KIND[a.kind];
+            if (kind) byKind[kind] += a.gasUsed;
+            if (a.kind === "refuse") refusals.push(a);
+            if (a.kind !== "skip" && a.kind !== "refuse") acted = true;
+          }
+        }
+        if (acted) continue;
+        // Nobody can act before some block: mine to the nearest one anybody waits for.
+        const waits = results
+          .map((r) => r.waitingFor)
+          .filter((w): w is bigint => w !== undefined && w > snap.head);
+        const end = windowEnd(snap);
+        if (end !== undefined) waits.push(end);
+        let target = snap.head + 1n;
+        for (const [k, w] of waits.entries()) if (k === 0 || w < target) target = w;
+        await mine(chain, target - snap.head);
+      }
+      while (progress < 1 + round * PHASES_PER_ROUND) tick();
+      if (!settlement) throw new ProtocolMismatchError(`round ${round} ended without a finalization`);
+
+      const info = await getRound(tasks, taskId, round);
+      const version = info.aggregated ? info.newVersion : last.version;
+      const { model } = await fetchVersionModel(tasks, shared, modelId, version);
+      const metrics = await timed(async () => {
+        setWeights(scratch, toFloatTensors(model));
+        return evaluate(scratch, data.test, 2048);
+      });
+      last = { accuracy: metrics.accuracy, loss: metrics.loss, version };
+      const stakes: Record<Address, bigint> = {};
+      const [tStakes, vStakes] = await Promise.all([
+        Promise.all(trainerAddresses.map((a) => memberOf(tasks, taskId, "trainer", a))),
+        Promise.all(validatorAddresses.map((a) => memberOf(tasks, taskId, "validator", a))),
+      ]);
+      trainerAddresses.forEach((a, i) => {
+        stakes[a] = (tStakes[i] as { stake: bigint }).stake;
+      });
+      validatorAddresses.forEach((a, i) => {
+        stakes[a] = (vStakes[i] as { stake: bigint }).stake;
+      });
+      const rewards: Record<Address, bigint> = {};
+      const slashed: Slash[] = [];
+      const scores: Record<Address, number> = {};
+      let accepted = 0;
+      let rejected = 0;
+      let noShows = 0;
+      let falseSlashes = 0;
+      let attackersSlashed = 0;
+      let attackersAccepted = 0;
+      for (const t of settlement.trainers) {
+        const attacker = attackerSet.has(t.address.toLowerCase());
+        if (t.reward > 0n) rewards[t.address] = t.reward;
+        if (t.slashed > 0n) slashed.push({ address: t.address, role: "trainer", amount: t.slashed });
+        if (!t.committed) noShows++;
+        else {
+          scores[t.address] = t.score;
+          if (t.accepted) accepted++;
+          else rejected++;
+        }
+        const wasSlashed = t.slashed > 0n;
+        if (wasSlashed && attacker) attackersSlashed++;
+        if (wasSlashed && !attacker) falseSlashes++;
+        if (t.accepted && attacker) attackersAccepted++;
+      }
+      for (const v of settlement.validators) {
+        if (v.reward > 0n) rewards[v.address] = v.reward;
+        if (v.slashed > 0n) slashed.push({ address: v.address, role: "validator", amount: v.slashed });
+      }
+      const total = Object.values(byKind).reduce((a, b) => a + b, 0n);
+      const seconds = (performance.now() - roundStart) / 1000;
+      const computeSeconds = computeMs / 1000;
+      const report: ProtocolRoundReport = {
+        round,
+        accuracy: metrics.accuracy,
+        loss: metrics.loss,
+        submitted: settlement.updates,
+        accepted,
+        rejected,
+        noShows,
+        scores,
+        slashed,
+        rewards,
+        stakes,
+        ...(info.aggregated ? { newVersion: info.newVersion, aggregateDigest: info.aggregateDigest } : {}),
+        falseSlashes,
+        attackersSlashed,
+        attackersAccepted,
+        gas: { total, byKind },
+        refusals,
+        seconds,
+        computeSeconds,
+        overheadSeconds: Math.max(0, seconds - computeSeconds),
+      };
+      reports.push(report);
+      await options.onRound?.(report);
+    }
+    const attackers = trainerAddresses.filter((_, i) => isAttacker[i]);
+    const attackersSlashed = reports.reduce((a, r) => a + r.attackersSlashed, 0);
+    const attackerRounds = attackers.length * options.rounds;
+    return {
+      taskId,
+      modelId,
+      tasks: tasks.address,
+      trainers: trainerAddresses,
+      validators: validatorAddresses,
+      attackers,
+      rounds: reports,
+      finalAccuracy: last.accuracy,
+      finalLoss: last.loss,
+      finalVersion: last.version,
+      falseSlashes: reports.reduce((a, r) => a + r.falseSlashes, 0),
+      attackersSlashed,
+      detectionRate: attackerRounds === 0 ? Number.NaN : attackersSlashed / attackerRounds,
+      setupSeconds,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    trainerModel.dispose();
+    scratch.dispose();
+    if (ownChain) await chain.close();
+    if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  }
+}
