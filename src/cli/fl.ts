@@ -2,9 +2,36 @@ import { MultiBar } from "cli-progress";
 import type { Command } from "commander";
 import { formatEther } from "viem";
 import { ATTACK_NAMES } from "../learning/adversaries.ts";
+import {
+  addressOf,
+  claim,
+  createTask,
+  defaultTaskParams,
+  getRound,
+  getTask,
+  joinTask,
+  type MemberRole,
+  memberOf,
+  openTasks,
+  startRound,
+  trainersOf,
+  validatorsOf,
+  withdraw,
+  withdrawable,
+} from "../learning/client.ts";
 import { STRATEGY_NAMES } from "../learning/index.ts";
 import type { RoundReport, SimulationOptions, SimulationSummary } from "../learning/simulate.ts";
-import { emit, globalOptions, parseInteger, parsePositive, UsageError } from "./context.ts";
+import {
+  emit,
+  globalOptions,
+  parseAccount,
+  parseInteger,
+  parseMind,
+  parseModelRef,
+  parsePositive,
+  UsageError,
+  withChain,
+} from "./context.ts";
 
 /** "noise" is the issue's and the bench's short name for gaussian-noise. */
 const ATTACK_CHOICES = [...ATTACK_NAMES, "noise"];
@@ -133,6 +160,7 @@ function roundPrinter(total: number): { line: (text: string) => void; stop: () =
 
 export function registerFlCommands(program: Command): void {
   const fl = program.command("fl").description("federated learning coordinated on-chain");
+  registerTaskCommands(fl);
 
   fl.command("simulate")
     .description(
@@ -175,5 +203,189 @@ export function registerFlCommands(program: Command): void {
         },
         () => summaryLines(summary, baseline),
       );
+    });
+}
+
+function parseRole(text: string): MemberRole {
+  if (text !== "trainer" && text !== "validator") {
+    throw new UsageError(`--as takes trainer or validator, got "${text}"`);
+  }
+  return text;
+}
+
+function parseTaskId(text: string): bigint {
+  if (!/^[1-9]\d*$/.test(text)) throw new UsageError(`task id must be a positive integer, got "${text}"`);
+  return BigInt(text);
+}
+
+interface CreateFlags {
+  model: string;
+  rounds: string;
+  reward: string;
+  trainers: string;
+  validators: string;
+  minTrainerStake?: string;
+  minValidatorStake?: string;
+  slashBps?: string;
+  quorum?: string;
+  account?: string;
+}
+
+/** `fl create | join | start | status | claim | withdraw`: a real task, step by step, from the shell. */
+function registerTaskCommands(fl: Command): void {
+  fl.command("create")
+    .description(
+      "create a task on a registered model version and fund its reward pool (you must own the model)",
+    )
+    .requiredOption("--model <id@version>", "the model version the first round starts from, e.g. 1@1")
+    .option("--rounds <n>", "rounds the task runs at most", "10")
+    .option("--reward <mind>", "MIND paid out per round", "100")
+    .option("--trainers <n>", "trainers expected (sizes the commit window on development chains)", "10")
+    .option("--validators <n>", "validators expected (sizes the score windows; quorum is min(3, n))", "3")
+    .option("--min-trainer-stake <mind>", "least stake of a trainer (default 10)")
+    .option("--min-validator-stake <mind>", "least stake of a validator (default 20)")
+    .option("--slash-bps <bps>", "share of its stake a slashed member loses, in basis points (default 1000)")
+    .option("--quorum <n>", "validators' attestations that make an aggregate the next version")
+    .option("--account <k>", "the creator's account index (the model's owner)")
+    .action(async (o: CreateFlags, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const { modelId, version } = parseModelRef(o.model);
+      const params = defaultTaskParams({
+        modelId,
+        baseVersion: version,
+        rounds: parseInteger(o.rounds, "--rounds", 1, 0xffffffff),
+        trainers: parseInteger(o.trainers, "--trainers", 1, 1024),
+        validators: parseInteger(o.validators, "--validators", 1, 64),
+        rewardPerRound: parseMind(o.reward, "--reward"),
+      });
+      if (o.minTrainerStake) params.minTrainerStake = parseMind(o.minTrainerStake, "--min-trainer-stake");
+      if (o.minValidatorStake)
+        params.minValidatorStake = parseMind(o.minValidatorStake, "--min-validator-stake");
+      if (o.slashBps) params.slashBps = parseInteger(o.slashBps, "--slash-bps", 0, 10_000);
+      if (o.quorum) params.quorum = parseInteger(o.quorum, "--quorum", 1, params.maxValidators);
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const { taskId } = await createTask(tasks, params, parseAccount(o.account));
+        emit(opts, { taskId, params }, () => [
+          `task ${taskId}: model ${o.model}, ${params.rounds} rounds of ${formatEther(params.rewardPerRound)} MIND`,
+        ]);
+      });
+    });
+
+  fl.command("join")
+    .description(
+      "join a task as a trainer or a validator, staking MIND (adds to the stake if already a member)",
+    )
+    .argument("<task>", "task id")
+    .requiredOption("--as <role>", "trainer or validator")
+    .requiredOption("--stake <mind>", "MIND to stake")
+    .option("--account <k>", "the member's account index")
+    .action(async (task: string, o: { as: string; stake: string; account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const taskId = parseTaskId(task);
+      const role = parseRole(o.as);
+      const amount = parseMind(o.stake, "--stake");
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const signer = parseAccount(o.account);
+        await joinTask(tasks, taskId, role, amount, signer);
+        const account = addressOf(chain, signer);
+        const member = await memberOf(tasks, taskId, role, account);
+        emit(opts, { taskId, role, account, stake: member.stake }, () => [
+          `${account} is a ${role} of task ${taskId}, staking ${formatEther(member.stake)} MIND`,
+        ]);
+      });
+    });
+
+  fl.command("start")
+    .description("start the task's next round (the creator)")
+    .argument("<task>", "task id")
+    .option("--account <k>", "the creator's account index")
+    .action(async (task: string, o: { account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const taskId = parseTaskId(task);
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const { round } = await startRound(tasks, taskId, parseAccount(o.account));
+        const info = await getRound(tasks, taskId, round);
+        emit(opts, { taskId, round, ...info }, () => [
+          `round ${round} of task ${taskId} started: commits until block ${info.commitDeadline}, scores until ${info.scoreDeadline}, reveals until ${info.revealDeadline}`,
+        ]);
+      });
+    });
+
+  fl.command("status")
+    .description("a task: parameters, members with stakes and earnings, and its rounds")
+    .argument("<task>", "task id")
+    .action(async (task: string, _o: unknown, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const taskId = parseTaskId(task);
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const { params, state } = await getTask(tasks, taskId);
+        const members = async (role: MemberRole, accounts: readonly `0x${string}`[]) =>
+          Promise.all(
+            accounts.map(async (account) => ({
+              account,
+              role,
+              ...(await memberOf(tasks, taskId, role, account)),
+            })),
+          );
+        const all = [
+          ...(await members("trainer", await trainersOf(tasks, taskId))),
+          ...(await members("validator", await validatorsOf(tasks, taskId))),
+        ];
+        const rounds = await Promise.all(
+          Array.from({ length: state.roundCount }, (_, i) =>
+            getRound(tasks, taskId, i + 1).then((info) => ({ round: i + 1, ...info })),
+          ),
+        );
+        emit(opts, { taskId, params, state, members: all, rounds }, () => [
+          `task ${taskId}: model ${params.modelId}, now at version ${state.currentVersion}; ${state.roundCount}/${params.rounds} rounds${state.closed ? " (closed)" : ""}; pool left ${formatEther(state.poolLeft)} MIND`,
+          `members (${state.activeTrainers} trainers, ${state.activeValidators} validators active):`,
+          ...all.map(
+            (m) =>
+              `  ${m.role.padEnd(9)} ${m.account}  stake ${formatEther(m.stake)}  earned ${formatEther(m.earned)}${m.status === 2 ? "  (left)" : ""}`,
+          ),
+          ...rounds.map(
+            (r) =>
+              `round ${r.round}: ${r.phase}; ${r.commits} updates, ${r.reveals} validators revealed, ${r.accepted} accepted${r.newVersion > 0 ? `, became version ${r.newVersion}` : ""}`,
+          ),
+        ]);
+      });
+    });
+
+  fl.command("claim")
+    .description("move your rewards in a task to your withdrawable balance")
+    .argument("<task>", "task id")
+    .requiredOption("--as <role>", "trainer or validator")
+    .option("--account <k>", "the member's account index")
+    .action(async (task: string, o: { as: string; account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const taskId = parseTaskId(task);
+      const role = parseRole(o.as);
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const signer = parseAccount(o.account);
+        await claim(tasks, taskId, role, signer);
+        const balance = await withdrawable(tasks, addressOf(chain, signer));
+        emit(opts, { taskId, role, withdrawable: balance }, () => [
+          `claimed; withdrawable ${formatEther(balance)} MIND`,
+        ]);
+      });
+    });
+
+  fl.command("withdraw")
+    .description("pay out your withdrawable balance (claimed rewards and returned stakes)")
+    .option("--account <k>", "the account index")
+    .action(async (o: { account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const signer = parseAccount(o.account);
+        const amount = await withdrawable(tasks, addressOf(chain, signer));
+        await withdraw(tasks, signer);
+        emit(opts, { amount }, () => [`withdrew ${formatEther(amount)} MIND`]);
+      });
     });
 }

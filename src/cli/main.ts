@@ -8,6 +8,7 @@ import { registerFlCommands } from "./fl.ts";
 import { registerInsuranceCommands } from "./insurance.ts";
 import { registerModelCommands } from "./model.ts";
 import { registerOracleCommands } from "./oracle.ts";
+import { registerTokenCommands } from "./token.ts";
 
 const program = new Command("ledgermind")
   .description("Accountable AI on an EVM chain: model registry, attestations, verification")
@@ -27,6 +28,7 @@ const program = new Command("ledgermind")
   });
 
 registerChainCommands(program);
+registerTokenCommands(program);
 registerBlobCommands(program);
 registerModelCommands(program);
 registerOracleCommands(program);
