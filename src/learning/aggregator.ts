@@ -22,11 +22,11 @@ import {
   LearningError,
   proposeAggregate,
   type RoleAction,
+  type RoleStepResult,
   type RoleStore,
   type RoundSnapshot,
   roundUpdates,
   type Signer,
-  type StepResult,
   snapshotOf,
   type Tasks,
 } from "./client.ts";
@@ -127,7 +127,7 @@ export class Aggregator {
     return { kind, role: "aggregator", account: this.address, round, gasUsed, ...(reason ? { reason } : {}) };
   }
 
-  async step(snapshot?: RoundSnapshot): Promise<StepResult> {
+  async step(snapshot?: RoundSnapshot): Promise<RoleStepResult> {
     const snap = snapshot ?? (await snapshotOf(this.o.tasks, this.o.taskId));
     if (snap.info?.phase !== "Aggregate") return { actions: [] };
     const round = snap.round;

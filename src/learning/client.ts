@@ -666,7 +666,7 @@ export async function fetchVersionModel(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Settlement, as the chain decided it
+// ChainSettlement, as the chain decided it
 // ---------------------------------------------------------------------------------------------------------
 
 export interface TrainerSettlement {
@@ -687,7 +687,7 @@ export interface ValidatorSettlement {
 }
 
 /** A finalized round's outcome, from its events: the source of truth. */
-export interface Settlement {
+export interface ChainSettlement {
   taskId: bigint;
   round: number;
   updates: number;
@@ -701,7 +701,7 @@ export interface Settlement {
 }
 
 /** The settlement a `finalize` receipt records. */
-export function settlementOf(receipt: TransactionReceipt): Settlement {
+export function settlementOf(receipt: TransactionReceipt): ChainSettlement {
   const abi = LearningTasks.abi;
   const [fin] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" });
   if (!fin) throw new LearningError(`transaction ${receipt.transactionHash} finalized no round`);
@@ -732,7 +732,7 @@ export function settlementOf(receipt: TransactionReceipt): Settlement {
 }
 
 /** A finalized round's settlement read back from the chain's logs (for roles that did not finalize it). */
-export async function getSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<Settlement> {
+export async function getSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<ChainSettlement> {
   const logs = await tasks.chain.publicClient.getContractEvents({
     address: tasks.address,
     abi: LearningTasks.abi,
@@ -779,7 +779,7 @@ export interface RoleAction {
   reason?: string;
 }
 
-export interface StepResult {
+export interface RoleStepResult {
   actions: RoleAction[];
   /** The head height at which this role has something to do next, if it waits for one. */
   waitingFor?: bigint;

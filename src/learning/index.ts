@@ -56,4 +56,9 @@ export function strategyByName(name: string, options: StrategyOptions = {}): Str
       return multiKrum({ f: options.f, m: options.m });
   }
 }
+export * from "./aggregator.ts";
+export * from "./client.ts";
 export * from "./finalize.ts";
+export * from "./protocol.ts";
+export * from "./trainer.ts";
+export * from "./validator.ts";

@@ -34,6 +34,7 @@ import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { type AttackName, type AttackParams, attackByName, type NoShow } from "./adversaries.ts";
 import { Aggregator } from "./aggregator.ts";
 import {
+  type ChainSettlement,
   createTask,
   defaultTaskParams,
   fetchVersionModel,
@@ -46,11 +47,10 @@ import {
   PHASES,
   type Phase,
   type RoleAction,
+  type RoleStepResult,
   type RoleStore,
   type RoundSnapshot,
-  type Settlement,
   type Signer,
-  type StepResult,
   settlementInputOf,
   settlementOf,
   snapshotOf,
@@ -289,7 +289,7 @@ const GAS_KIND: Partial<Record<RoleAction["kind"], GasKind>> = {
 };
 
 /** The chain's settlement against finalize.ts's; throws ProtocolMismatchError naming the first difference. */
-function checkMirror(actual: Settlement, expected: ReturnType<typeof settleRound>): void {
+function checkMirror(actual: ChainSettlement, expected: ReturnType<typeof settleRound>): void {
   const fail = (what: string, a: unknown, e: unknown) => {
     throw new ProtocolMismatchError(
       `round ${actual.round}: the chain settled ${what} as ${String(a)}, the mirror as ${String(e)}`,
@@ -565,7 +565,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
       if (opened.round !== round)
         throw new ProtocolMismatchError(`expected round ${round}, the chain started ${opened.round}`);
       byKind.start += opened.receipt.gasUsed;
-      let settlement: Settlement | undefined;
+      let settlement: ChainSettlement | undefined;
       let lastPhase: Phase = "None";
       for (;;) {
         const snap = await snapshotOf(tasks, taskId);
@@ -584,7 +584,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
           continue;
         }
         await options.beforeStep?.({ round, phase, roles });
-        const results: StepResult[] = [
+        const results: RoleStepResult[] = [
           ...(await Promise.all(roles.trainers.map((t) => t.step(snap)))),
           await roles.aggregator.step(snap),
           ...(await Promise.all(roles.validators.map((v) => v.step(snap)))),

@@ -23,10 +23,10 @@ import {
   LearningError,
   memberOf,
   type RoleAction,
+  type RoleStepResult,
   type RoleStore,
   type RoundSnapshot,
   type Signer,
-  type StepResult,
   snapshotOf,
   type Tasks,
 } from "./client.ts";
@@ -84,7 +84,7 @@ export class Trainer {
     return { kind, role: "trainer", account: this.address, round, gasUsed, ...(reason ? { reason } : {}) };
   }
 
-  async step(snapshot?: RoundSnapshot): Promise<StepResult> {
+  async step(snapshot?: RoundSnapshot): Promise<RoleStepResult> {
     const snap = snapshot ?? (await snapshotOf(this.o.tasks, this.o.taskId));
     const info = snap.info;
     if (!info) return { actions: [] };

@@ -26,12 +26,12 @@ import {
   getProposals,
   isRefusal,
   type RoleAction,
+  type RoleStepResult,
   type RoleStore,
   type RoundSnapshot,
   revealScores,
   roundUpdates,
   type Signer,
-  type StepResult,
   snapshotOf,
   type Tasks,
   validatorsOf,
@@ -93,7 +93,7 @@ export class Validator {
     return { kind, role: "validator", account: this.address, round, gasUsed, ...(reason ? { reason } : {}) };
   }
 
-  async step(snapshot?: RoundSnapshot): Promise<StepResult> {
+  async step(snapshot?: RoundSnapshot): Promise<RoleStepResult> {
     const snap = snapshot ?? (await snapshotOf(this.o.tasks, this.o.taskId));
     const info = snap.info;
     if (!info) return { actions: [] };
@@ -200,7 +200,7 @@ export class Validator {
     };
   }
 
-  private async attest(snap: RoundSnapshot, record: ValidatorRecord): Promise<StepResult> {
+  private async attest(snap: RoundSnapshot, record: ValidatorRecord): Promise<RoleStepResult> {
     const round = snap.round;
     const proposals = await getProposals(this.o.tasks, snap.taskId, round);
     // Its own proposal (as the aggregator) is its vote.
