@@ -262,19 +262,19 @@ async function participantSigners(chain: LedgerChain, n: number): Promise<Signer
   return signers;
 }
 
-/** The phase boundary a round waits for in `phase` (the last block of its window). */
+/** The head at which the round's current window is over (calls see the head's number; the window's last block + 1). */
 function windowEnd(snap: RoundSnapshot): bigint | undefined {
   const info = snap.info;
   if (!info) return undefined;
   switch (info.phase) {
     case "Commit":
-      return info.commitDeadline;
+      return info.commitDeadline + 1n;
     case "ScoreCommit":
-      return info.scoreDeadline;
+      return info.scoreDeadline + 1n;
     case "Reveal":
-      return info.revealDeadline;
+      return info.revealDeadline + 1n;
     case "Aggregate":
-      return info.finalizedAt + BigInt(snap.params.aggregateWindow);
+      return info.finalizedAt + BigInt(snap.params.aggregateWindow) + 1n;
     default:
       return undefined;
   }
@@ -356,7 +356,10 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
   const architecture = options.architecture ?? DEFAULT_ARCHITECTURE;
   const totalSteps = 1 + options.rounds * PHASES_PER_ROUND;
   let progress = 0;
-  const tick = () => options.onProgress?.(++progress, totalSteps);
+  const tick = () => {
+    progress++;
+    options.onProgress?.(progress, totalSteps);
+  };
 
   await initBackend();
   const data = federatedData(options);

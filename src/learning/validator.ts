@@ -159,8 +159,9 @@ export class Validator {
     const updates = await roundUpdates(this.o.tasks, snap.taskId, snap.round);
     const fetched = await Promise.all(updates.map((u) => fetchUpdate(this.o.store, u.digest)));
     if (fetched.some((f) => "reason" in f)) {
-      // Leave the window's last blocks to the validators' commits (one each on an automining chain).
-      const reserve = BigInt((await validatorsOf(this.o.tasks, snap.taskId)).length);
+      // Leave the window's last blocks to the validators' commits (one each on an automining chain; a
+      // transaction sent at head h executes in block h + 1).
+      const reserve = BigInt((await validatorsOf(this.o.tasks, snap.taskId)).length + 1);
       const lastWait = info.scoreDeadline - reserve;
       if (snap.head < lastWait) return { waitingFor: lastWait };
     }
