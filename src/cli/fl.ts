@@ -1,6 +1,7 @@
 import { MultiBar } from "cli-progress";
 import type { Command } from "commander";
 import { formatEther } from "viem";
+import { connect } from "../chain/connect.ts";
 import { ATTACK_NAMES } from "../learning/adversaries.ts";
 import {
   addressOf,
@@ -20,7 +21,8 @@ import {
   withdrawable,
 } from "../learning/client.ts";
 import { STRATEGY_NAMES } from "../learning/index.ts";
-import type { RoundReport, SimulationOptions, SimulationSummary } from "../learning/simulate.ts";
+import type { ProtocolRoundReport } from "../learning/protocol.ts";
+import type { SimulationOptions } from "../learning/simulate.ts";
 import {
   emit,
   globalOptions,
@@ -51,14 +53,44 @@ interface SimulateFlags {
   model: string;
   samplesPerClient?: string;
   baseline?: boolean;
+  inMemory?: boolean;
 }
 
-/** A round as printed: the engine's figures, plus the chain's when the protocol ran on one. */
-export interface PrintedRound extends RoundReport {
-  /** MIND paid to trainers and validators for the round, in wei. */
+/** A round as printed: from the in-memory engine, or with the chain's rewards and gas from the protocol. */
+export interface PrintedRound {
+  round: number;
+  accuracy: number;
+  accepted: number;
+  submitted: number;
+  noShows: number;
+  /** Trainers slashed. */
+  slashed: number;
+  attackersSlashed: number;
+  falseSlashes: number;
+  /** MIND credited to trainers and validators, in wei. */
   rewards?: bigint;
-  /** Gas of every transaction of the round. */
   gas?: bigint;
+  seconds: number;
+}
+
+/** The figures of a run that the summary prints, common to the engine's and the protocol's summaries. */
+export interface PrintedSummary {
+  finalAccuracy: number;
+  falseSlashes: number;
+  attackersSlashed: number;
+  detectionRate: number;
+  attackers: readonly string[];
+  rounds: readonly unknown[];
+  seconds: number;
+}
+
+export function printedRound(r: ProtocolRoundReport): PrintedRound {
+  return {
+    ...r,
+    slashed: r.slashed.filter((s) => s.role === "trainer").length,
+    rewards: Object.values(r.rewards).reduce((a, b) => a + b, 0n),
+    gas: r.gas.total,
+  };
 }
 
 export function simulationOptions(o: SimulateFlags): SimulationOptions {
@@ -112,9 +144,13 @@ export function roundLine(r: PrintedRound, rounds: number): string {
   return parts.join("  ");
 }
 
-export function summaryLines(summary: SimulationSummary, baseline?: SimulationSummary): string[] {
+export function summaryLines(
+  options: SimulationOptions,
+  summary: PrintedSummary,
+  baseline?: PrintedSummary,
+): string[] {
   const lines = [
-    `final accuracy ${summary.finalAccuracy.toFixed(4)} after ${summary.rounds.length} rounds (${summary.strategy}, attack ${summary.attack}, ${summary.attackers.length} attackers of ${summary.participants.length})`,
+    `final accuracy ${summary.finalAccuracy.toFixed(4)} after ${summary.rounds.length} rounds (${options.strategy}, attack ${options.attack}, ${summary.attackers.length} attackers of ${options.clients} trainers)`,
   ];
   if (baseline) {
     const drop = 100 * (baseline.finalAccuracy - summary.finalAccuracy);
@@ -180,28 +216,43 @@ export function registerFlCommands(program: Command): void {
     .option("--model <id>", "logreg-784-10 or mlp-784-...-10", "logreg-784-10")
     .option("--samples-per-client <n>", "digits per client on average (default: all that are left)")
     .option("--baseline", "also run without attackers (same seed) and report the accuracy the attack costs")
+    .option(
+      "--in-memory",
+      "the engine alone: the same training and scoring, without the chain (no stakes, no gas)",
+    )
     .action(async (o: SimulateFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
       const options = simulationOptions(o);
-      const { simulateFederated } = await import("../learning/simulate.ts");
       const printer = opts.json ? undefined : roundPrinter(options.rounds);
-      const summary = await simulateFederated({
-        ...options,
-        onRound: (r) => printer?.line(roundLine(r, options.rounds)),
-      }).finally(() => printer?.stop());
-      let baseline: SimulationSummary | undefined;
+      const line = (r: PrintedRound) => printer?.line(roundLine(r, options.rounds));
+      // Loaded on demand: tfjs takes a second to load, and only simulations train.
+      const { simulateFederated } = await import("../learning/simulate.ts");
+      const { runProtocol } = await import("../learning/protocol.ts");
+      // On a fresh in-memory chain unless --rpc names one (deployed first with `ledgermind deploy`).
+      const run = async (run: SimulationOptions, onRound?: (r: PrintedRound) => void) => {
+        if (o.inMemory) {
+          const { finalModel: _model, ...summary } = await simulateFederated({ ...run, onRound });
+          return summary;
+        }
+        const chain = opts.rpc ? await connect({ rpc: opts.rpc, dataDir: opts.dataDir }) : undefined;
+        try {
+          return await runProtocol({
+            ...run,
+            ...(chain ? { chain } : {}),
+            onRound: (r) => onRound?.(printedRound(r)),
+          });
+        } finally {
+          await chain?.close();
+        }
+      };
+      const summary = await run(options, line).finally(() => printer?.stop());
+      let baseline: PrintedSummary | undefined;
       if (o.baseline && options.byzantine > 0) {
         if (!opts.json) console.log("baseline: the same run without attackers...");
-        baseline = await simulateFederated({ ...options, byzantine: 0, attack: "none" });
+        baseline = await run({ ...options, byzantine: 0, attack: "none" });
       }
-      const { finalModel: _model, ...figures } = summary;
-      emit(
-        opts,
-        {
-          ...figures,
-          ...(baseline ? { baselineAccuracy: baseline.finalAccuracy } : {}),
-        },
-        () => summaryLines(summary, baseline),
+      emit(opts, { ...summary, ...(baseline ? { baselineAccuracy: baseline.finalAccuracy } : {}) }, () =>
+        summaryLines(options, summary, baseline),
       );
     });
 }
