@@ -11,7 +11,6 @@
 import type { Address, Hex } from "viem";
 import { type CanonicalModel, encodeCanonical } from "../ml/encoding.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
-import { sha256Digest } from "../storage/cid.ts";
 import {
   addressOf,
   fetchUpdate,
@@ -27,6 +26,7 @@ import {
   type RoundSnapshot,
   roundUpdates,
   type Signer,
+  sha256Hex,
   snapshotOf,
   type Tasks,
 } from "./client.ts";
@@ -47,6 +47,15 @@ export interface AggregationSpec {
   strategy: string;
   strategyOptions?: StrategyOptions;
 }
+
+/**
+ * Aggregates computed in this process, by their inputs' content: the validators of a simulation recompute
+ * the aggregator's result from the chain and the store exactly as separate machines would, but the pure
+ * arithmetic at the end (a deterministic function of content-addressed inputs) runs once. Never modify
+ * a returned model.
+ */
+const aggregates = new Map<string, RoundAggregate>();
+const AGGREGATE_CACHE_ENTRIES = 8;
 
 /**
  * The aggregate of a finalized round's accepted updates (the task's latest round). Throws LearningError
@@ -84,7 +93,21 @@ export async function roundAggregate(
       `round ${snap.round}: the accepted updates do not hash to the round's contributorsHash`,
     );
   }
-  const { model: base } = await fetchVersionModel(tasks, store, snap.params.modelId, info.baseVersion);
+  const { model: base, digest: baseDigest } = await fetchVersionModel(
+    tasks,
+    store,
+    snap.params.modelId,
+    info.baseVersion,
+  );
+  // Everything the result depends on, by content: the same key is the same bytes.
+  const key = JSON.stringify([
+    baseDigest,
+    spec.strategy,
+    spec.strategyOptions ?? {},
+    chosen.map((u) => [u.trainer.toLowerCase(), u.digest, u.samples]),
+  ]);
+  const cached = aggregates.get(key);
+  if (cached) return { ...cached, contributors };
   const clientUpdates: ClientUpdate[] = [];
   for (const u of chosen) {
     const fetched = await fetchUpdate(store, u.digest);
@@ -97,7 +120,13 @@ export async function roundAggregate(
   }
   const model = aggregate(strategyByName(spec.strategy, spec.strategyOptions), spec, base, clientUpdates);
   const bytes = encodeCanonical(model);
-  return { model, bytes, digest: sha256Digest(bytes), contributors };
+  const result = { model, bytes, digest: sha256Hex(bytes), contributors };
+  aggregates.set(key, result);
+  for (const old of aggregates.keys()) {
+    if (aggregates.size <= AGGREGATE_CACHE_ENTRIES) break;
+    aggregates.delete(old);
+  }
+  return result;
 }
 
 export interface AggregatorOptions extends AggregationSpec {

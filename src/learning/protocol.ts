@@ -14,9 +14,6 @@
  * seed `${seed}/${round}/${i}`, attackers drawn by `${seed}/attackers`), so a run compares with the
  * in-memory engine round for round.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Address, type Hex, keccak256, parseEther, stringToHex, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { isDevChain } from "../chain/accounts.ts";
@@ -29,8 +26,8 @@ import { createModel, initialWeights, setWeights } from "../ml/models.ts";
 import { createRng, type Dataset, permutation } from "../ml/partition.ts";
 import { evaluate } from "../ml/train.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
-import type { BlobStore } from "../storage/blob-store.ts";
-import { FsBlobStore } from "../storage/fs-blob-store.ts";
+import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
+import { cidFromDigest, digestFromCid } from "../storage/cid.ts";
 import { type AttackName, type AttackParams, attackByName, type NoShow } from "./adversaries.ts";
 import { Aggregator } from "./aggregator.ts";
 import {
@@ -53,6 +50,7 @@ import {
   type Signer,
   settlementInputOf,
   settlementOf,
+  sha256Hex,
   snapshotOf,
   startRound,
   type TaskParams,
@@ -102,7 +100,7 @@ export interface ProtocolOptions extends DataOptions, TrainingOptions {
   scoring?: ScoreOptions;
   /** A chain with the contracts deployed; default a fresh embedded EVM, deployed and closed at the end. */
   chain?: LedgerChain;
-  /** The shared blob store; default a folder in the temp dir, removed at the end. */
+  /** The shared blob store; default one in memory (memoryBlobStore). */
   store?: BlobStore;
   /** Overrides of defaultTaskParams (modelId and baseVersion are the run's own). */
   params?: Partial<Omit<TaskParams, "modelId" | "baseVersion">>;
@@ -198,6 +196,33 @@ const ATTACK_ALIASES: Record<string, AttackName> = { noise: "gaussian-noise" };
 const PHASES_PER_ROUND = 5;
 /** Concurrent transactions of distinct senders (joins); bounded so a thousand members do not flood the node. */
 const PARALLEL_SENDS = 64;
+
+/**
+ * A blob store in memory, the default of a run: the same contract as every BlobStore (`get` returns only
+ * bytes that hash to the CID), hashed natively. A folder store fsyncs each put and hashes in JavaScript,
+ * which costs a 10-trainer MLP round about 0.2 s. Keys are digests, so any spelling of a CID finds its blob.
+ */
+export function memoryBlobStore(): BlobStore {
+  const blobs = new Map<Hex, Uint8Array>();
+  return {
+    async put(bytes) {
+      const digest = sha256Hex(bytes);
+      if (!blobs.has(digest)) blobs.set(digest, bytes.slice());
+      return cidFromDigest(digest);
+    },
+    async get(cid) {
+      const digest = digestFromCid(cid);
+      const bytes = blobs.get(digest);
+      if (!bytes) throw new BlobNotFoundError(cid);
+      const actual = sha256Hex(bytes);
+      if (actual !== digest) throw new BlobIntegrityError(cid, actual);
+      return bytes.slice();
+    },
+    async has(cid) {
+      return blobs.has(digestFromCid(cid));
+    },
+  };
+}
 
 /** Runs `fn` over items with at most `limit` in flight, results in order. */
 async function mapLimit<T, R>(
@@ -367,7 +392,6 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
   const scratch = createModel(architecture, 0);
   const ownChain = options.chain === undefined;
   const chain = options.chain ?? (await connect({ ephemeral: true }));
-  let storeDir: string | undefined;
   let computeMs = 0;
   const timed = async <R>(fn: () => Promise<R> | R): Promise<R> => {
     const t = performance.now();
@@ -380,12 +404,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
   try {
     if (ownChain) await deployAll(chain);
     else await requireDeployment(chain);
-    let store = options.store;
-    if (!store) {
-      storeDir = await mkdtemp(join(tmpdir(), "ledgermind-fl-"));
-      store = new FsBlobStore(storeDir);
-    }
-    const shared = store;
+    const shared = options.store ?? memoryBlobStore();
     const tasks: Tasks = await openTasks(chain);
 
     // The initial model, registered by the creator (account 0, who also holds the MIND supply).
@@ -714,6 +733,5 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
     trainerModel.dispose();
     scratch.dispose();
     if (ownChain) await chain.close();
-    if (storeDir) await rm(storeDir, { recursive: true, force: true });
   }
 }
