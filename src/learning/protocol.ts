@@ -38,6 +38,7 @@ import {
   finalizeRound,
   getRound,
   joinTask,
+  LearningError,
   memberOf,
   memoryRoleStore,
   openTasks,
@@ -256,26 +257,19 @@ function rpc(chain: LedgerChain, method: string, params: unknown[]): Promise<unk
   return chain.publicClient.request({ method, params } as never);
 }
 
-/** Mines `blocks` empty blocks on a development chain (EDR and anvil both answer hardhat_mine). */
+/** Mines `blocks` empty blocks (development chains only: EDR and anvil both answer hardhat_mine). */
 async function mine(chain: LedgerChain, blocks: bigint): Promise<void> {
-  if (!isDevChain(chain.chainId)) {
-    throw new ProtocolMismatchError(
-      `chain ${chain.chainId} is not a development chain: runProtocol cannot move its windows`,
-    );
-  }
   await rpc(chain, "hardhat_mine", [toHex(blocks > 0n ? blocks : 1n)]);
 }
 
-/** Signers for n participants: the configured accounts after the creator's, then deterministic keys with gas. */
+/**
+ * Signers for n participants: the configured accounts after the creator's, then deterministic keys given
+ * gas with hardhat_setBalance (EDR and anvil both answer it).
+ */
 async function participantSigners(chain: LedgerChain, n: number): Promise<Signer[]> {
   const signers: Signer[] = [];
   for (let i = 1; i < chain.accounts.length && signers.length < n; i++) signers.push(i);
   const keyed = n - signers.length;
-  if (keyed > 0 && !isDevChain(chain.chainId)) {
-    throw new ProtocolMismatchError(
-      `${n} participants need ${n + 1} configured accounts on chain ${chain.chainId}`,
-    );
-  }
   for (let k = 0; k < keyed; k++) {
     const account = privateKeyToAccount(keccak256(stringToHex(`ledgermind-fl-participant:${k}`)));
     signers.push(account);
@@ -366,6 +360,11 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
   if (!Number.isSafeInteger(options.byzantine) || options.byzantine < 0 || options.byzantine >= n) {
     throw new RangeError(
       `runProtocol: byzantine must be an integer in 0..${n - 1}, got ${options.byzantine}`,
+    );
+  }
+  if (options.chain && !isDevChain(options.chain.chainId)) {
+    throw new LearningError(
+      `runProtocol mines empty blocks to close windows, which chain ${options.chain.chainId} does not allow: use the embedded chain or \`ledgermind chain\``,
     );
   }
   const attackName = ATTACK_ALIASES[options.attack] ?? (options.attack as AttackName);
