@@ -19,6 +19,7 @@ import {
   getSettlement,
   isRefusal,
   LearningError,
+  type Measure,
   proposeAggregate,
   type RoleAction,
   type RoleStepResult,
@@ -46,6 +47,8 @@ export interface RoundAggregate {
 export interface AggregationSpec {
   strategy: string;
   strategyOptions?: StrategyOptions;
+  /** Wraps the aggregation arithmetic (a simulation times what the in-memory engine also computes). */
+  measure?: Measure;
 }
 
 /**
@@ -118,7 +121,9 @@ export async function roundAggregate(
     }
     clientUpdates.push({ participant: u.trainer, samples: u.samples, model: fetched.model });
   }
-  const model = aggregate(strategyByName(spec.strategy, spec.strategyOptions), spec, base, clientUpdates);
+  const strategy = strategyByName(spec.strategy, spec.strategyOptions);
+  const compute = () => aggregate(strategy, spec, base, clientUpdates);
+  const model = spec.measure ? await spec.measure(compute) : compute();
   const bytes = encodeCanonical(model);
   const result = { model, bytes, digest: sha256Hex(bytes), contributors };
   aggregates.set(key, result);

@@ -810,6 +810,9 @@ export async function snapshotOf(tasks: Tasks, taskId: bigint): Promise<RoundSna
   return { taskId, params, state, round, info, head };
 }
 
+/** Runs a computation for a caller that times it (simulations separate compute from protocol overhead). */
+export type Measure = <R>(fn: () => Promise<R> | R) => Promise<R>;
+
 /** What a role's step did. */
 export interface RoleAction {
   kind: "commit" | "publish" | "scoreCommit" | "reveal" | "propose" | "attest" | "refuse" | "skip";

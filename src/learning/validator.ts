@@ -181,12 +181,14 @@ export class Validator {
       } else candidates.push({ k, model: f.model, samples: (updates[k] as { samples: number }).samples });
     });
     if (candidates.length > 0) {
-      const result = await scoreUpdates(
-        base,
-        candidates.map((c) => ({ model: c.model, samples: c.samples })),
-        this.o.evaluate,
-        this.o.scoring,
-      );
+      const score = () =>
+        scoreUpdates(
+          base,
+          candidates.map((c) => ({ model: c.model, samples: c.samples })),
+          this.o.evaluate,
+          this.o.scoring,
+        );
+      const result = await (this.o.measure ? this.o.measure(score) : score());
       candidates.forEach((c, j) => {
         scores[c.k] = result.scores[j] as number;
         reasons[c.k] = result.verdicts[j] as string;
