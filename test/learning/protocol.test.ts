@@ -31,7 +31,7 @@ import {
   startRound,
   type Tasks,
 } from "../../src/learning/index.ts";
-import { canonicalOf } from "../../src/learning/simulate.ts";
+import { canonicalOf, simulateFederated } from "../../src/learning/simulate.ts";
 import { encodeCanonical } from "../../src/ml/encoding.ts";
 import { initialWeights } from "../../src/ml/models.ts";
 import { addVersion, getVersion, openRegistry, registerModel } from "../../src/registry/client.ts";
@@ -142,6 +142,14 @@ describe("runProtocol on the embedded chain", () => {
       );
     }
     assert.equal(honest.finalVersion, 3);
+    // The same data, seeds, scoring and integer aggregation as the in-memory engine: the same model.
+    const engine = await simulateFederated({ ...SMALL, withProtocol: true });
+    const last = honest.rounds.at(-1) as ProtocolRoundReport;
+    assert.equal(last.aggregateDigest, `0x${engine.finalDigest}`);
+    assert.deepEqual(
+      honest.rounds.map((r) => r.accuracy),
+      engine.rounds.map((r) => r.accuracy),
+    );
     assert.ok(honest.finalAccuracy > 0.3, `accuracy ${honest.finalAccuracy}`);
     assert.ok(Number.isNaN(honest.detectionRate));
   });
