@@ -117,9 +117,21 @@ export interface ProtocolOptions extends DataOptions, TrainingOptions {
   ) => CanonicalModel | NoShow | undefined;
   /** Called before every step of the roles (tests: crash and rebuild a role mid-round). */
   beforeStep?: (context: { round: number; phase: Phase; roles: ProtocolRoles }) => void | Promise<void>;
+  /** Called once the task is created and joined, before the first round: who trains, validates and attacks. */
+  onStart?: (roster: ProtocolRoster) => void | Promise<void>;
   onRound?: (report: ProtocolRoundReport) => void | Promise<void>;
   /** Progress for a progress bar: `step` of `total` (setup, then five phases per round). */
   onProgress?: (step: number, total: number) => void;
+}
+
+export interface ProtocolRoster {
+  taskId: bigint;
+  modelId: bigint;
+  /** The registry version of the initial model, which the first round trains from. */
+  baseVersion: number;
+  trainers: Address[];
+  validators: Address[];
+  attackers: Address[];
 }
 
 export type GasKind = "start" | "commit" | "scoreCommit" | "reveal" | "finalize" | "aggregate";
@@ -561,7 +573,16 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
     };
     const trainerAddresses = roles.trainers.map((t) => t.address);
     const validatorAddresses = roles.validators.map((v) => v.address);
-    const attackerSet = new Set(trainerAddresses.filter((_, i) => isAttacker[i]).map((a) => a.toLowerCase()));
+    const attackers = trainerAddresses.filter((_, i) => isAttacker[i]);
+    const attackerSet = new Set(attackers.map((a) => a.toLowerCase()));
+    await options.onStart?.({
+      taskId,
+      modelId,
+      baseVersion,
+      trainers: trainerAddresses,
+      validators: validatorAddresses,
+      attackers,
+    });
     const setupSeconds = (performance.now() - started) / 1000;
     tick();
 
@@ -705,7 +726,6 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
       reports.push(report);
       await options.onRound?.(report);
     }
-    const attackers = trainerAddresses.filter((_, i) => isAttacker[i]);
     const attackersSlashed = reports.reduce((a, r) => a + r.attackersSlashed, 0);
     const attackerRounds = attackers.length * options.rounds;
     return {
