@@ -20,6 +20,7 @@ import {
   fetchVersionModel,
   isRefusal,
   LearningError,
+  MEMBER_ACTIVE,
   memberOf,
   type RoleAction,
   type RoleStepResult,
@@ -96,6 +97,18 @@ export class Trainer {
       if (record && record.status !== "prepared")
         return { actions: [], waitingFor: info.commitDeadline + 1n };
       if (!record) {
+        // Checked before training, which would be wasted on a commit the contract refuses.
+        const member = await memberOf(this.o.tasks, snap.taskId, "trainer", this.address);
+        const unable =
+          member.status !== MEMBER_ACTIVE
+            ? `not an active trainer of task ${snap.taskId}: join it between rounds`
+            : member.stake < snap.params.minTrainerStake
+              ? `stake ${member.stake} below the task's minimum ${snap.params.minTrainerStake} (slashed): add stake with join between rounds`
+              : undefined;
+        if (unable) {
+          this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
+          return { actions: [this.action("refuse", round, 0n, unable)] };
+        }
         const { model: base } = await fetchVersionModel(
           this.o.tasks,
           this.o.store,
@@ -130,11 +143,6 @@ export class Trainer {
         );
         gasUsed = receipt.gasUsed;
       } catch (err) {
-        if (isRefusal(err, "StakeTooLow")) {
-          this.o.own.set(key, { ...record, status: "absent" } satisfies TrainerRecord);
-          const reason = `stake below the task's minimum (slashed): add stake with join between rounds`;
-          return { actions: [this.action("refuse", round, 0n, reason)] };
-        }
         // Sent before a restart: the chain has it already.
         if (!isRefusal(err, "AlreadyCommitted")) throw err;
       }

@@ -25,6 +25,8 @@ import {
   fetchVersionModel,
   getProposals,
   isRefusal,
+  MEMBER_ACTIVE,
+  memberOf,
   type RoleAction,
   type RoleStepResult,
   type RoleStore,
@@ -36,7 +38,7 @@ import {
   type Tasks,
   validatorsOf,
 } from "./client.ts";
-import { packScores, scoreCommitment } from "./finalize.ts";
+import { packScores, scoreCommitment, ZERO_HASH } from "./finalize.ts";
 import { type ModelEvaluator, type ScoreOptions, scoreUpdates } from "./scoring.ts";
 
 export interface ValidatorOptions extends AggregationSpec {
@@ -103,6 +105,18 @@ export class Validator {
       case "ScoreCommit": {
         if (record && record.status !== "committing") return { actions: [] };
         if (!record) {
+          // Checked before scoring, which would be wasted on a commitment the contract refuses.
+          const member = await memberOf(this.o.tasks, snap.taskId, "validator", this.address);
+          const unable =
+            member.status !== MEMBER_ACTIVE
+              ? `not an active validator of task ${snap.taskId}: join it between rounds`
+              : member.stake < snap.params.minValidatorStake
+                ? `stake ${member.stake} below the task's minimum ${snap.params.minValidatorStake} (slashed): add stake with join between rounds`
+                : undefined;
+          if (unable) {
+            this.save(round, { status: "missed", digests: [], scores: [], reasons: [], salt: ZERO_HASH });
+            return { actions: [this.action("refuse", round, 0n, unable)] };
+          }
           const scored = await this.score(snap);
           if ("waitingFor" in scored) return { actions: [], waitingFor: scored.waitingFor };
           record = scored;
