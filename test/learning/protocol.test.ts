@@ -232,11 +232,15 @@ describe("runProtocol on the embedded chain", () => {
     assert.deepEqual(decisions(summary.rounds), decisions(honest.rounds));
   });
 
-  it("published bytes that do not hash to the digest, and a wrong architecture, score 0 with every validator; their trainers are slashed", async () => {
+  it("forged bytes, a wrong architecture and a blob never published score 0 with every validator; their trainers are slashed", async () => {
     const tampered = new Set<string>();
-    /** A store (or a peer behind it) that serves substituted bytes for some CIDs, unverified. */
+    const dropped = new Set<string>();
+    /** A store (or a peer behind it) that serves substituted bytes for some CIDs, unverified, and loses others. */
     const lying: BlobStore = {
-      put: (bytes) => store.put(bytes),
+      put: async (bytes) => {
+        const cid = cidFromDigest(sha256Digest(bytes));
+        return dropped.has(cid) ? cid : store.put(bytes);
+      },
       has: (cid) => store.has(cid),
       get: async (cid) => {
         const bytes = await store.get(cid);
@@ -248,11 +252,13 @@ describe("runProtocol on the embedded chain", () => {
     };
     const wrong = canonicalOf("mlp-784-8-10", initialWeights("mlp-784-8-10", 1));
     const { summary, roles } = await run({
-      clients: 4,
+      clients: 5,
       rounds: 1,
       store: lying,
       craft: (i, { own }) => {
-        if (i === 1 && "tensors" in own) tampered.add(cidFromDigest(sha256Digest(encodeCanonical(own))));
+        const cid = "tensors" in own ? cidFromDigest(sha256Digest(encodeCanonical(own))) : "";
+        if (i === 1) tampered.add(cid);
+        if (i === 3) dropped.add(cid);
         return i === 2 ? wrong : undefined;
       },
     });
@@ -260,18 +266,18 @@ describe("runProtocol on the embedded chain", () => {
     assert.ok(r);
     const forgedBy = summary.trainers[1] as Address;
     const wrongBy = summary.trainers[2] as Address;
-    assert.equal(r.scores[forgedBy], 0);
-    assert.equal(r.scores[wrongBy], 0);
-    assert.deepEqual(r.slashed.map((s) => s.address).sort(), [forgedBy, wrongBy].sort());
+    const lostBy = summary.trainers[3] as Address;
+    for (const bad of [forgedBy, wrongBy, lostBy]) assert.equal(r.scores[bad], 0);
+    assert.deepEqual(r.slashed.map((s) => s.address).sort(), [forgedBy, wrongBy, lostBy].sort());
     assert.equal(r.accepted, 2);
     assert.equal(r.newVersion, 2);
     for (const v of roles.validators) {
       const record = v.record(1);
       assert.ok(record);
-      assert.equal(record.scores[1], 0);
-      assert.equal(record.scores[2], 0);
+      assert.deepEqual([record.scores[1], record.scores[2], record.scores[3]], [0, 0, 0]);
       assert.match(record.reasons[1] as string, /bytes hash to 0x[0-9a-f]{64}, not 0x/);
       assert.match(record.reasons[2] as string, /architecture mlp-784-8-10 is not the task's logreg-784-10/);
+      assert.match(record.reasons[3] as string, /not published/);
     }
   });
 });
