@@ -4,13 +4,13 @@ import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
 import { blobStore, emit, globalOptions, UsageError, withChain } from "./context.ts";
 import { lineageLines, VerificationFailedError } from "./model.ts";
 
-const PARTS = ["all", "registry", "insurance"] as const;
+const PARTS = ["all", "registry", "learning", "insurance"] as const;
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description(
-      "end to end: train on real digits, register two versions, attest, verify, print the lineage; then crop insurance paid through the inference oracle",
+      "end to end: train on real digits, register two versions, attest, verify, print the lineage; five hospitals train one model on-chain, a poisoner is slashed; crop insurance paid through the inference oracle",
     )
     .option("--part <part>", `which part to run: ${PARTS.join(", ")}`, "all")
     .action(async (o: { part: string }, cmd: Command) => {
@@ -23,11 +23,13 @@ export function registerDemoCommand(program: Command): void {
       // Loaded on demand: tfjs takes a second to load, and only the demo trains.
       const { runRegistryDemo } = await import("../demo/registry-demo.ts");
       const { runInsuranceDemo } = await import("../demo/insurance-demo.ts");
+      const { runLearningDemo } = await import("../demo/learning-demo.ts");
       await withChain(opts, async (chain) => {
         const store = blobStore(opts);
         let registry: Awaited<ReturnType<typeof runRegistryDemo>> | undefined;
+        let learning: Awaited<ReturnType<typeof runLearningDemo>> | undefined;
         let insurance: Awaited<ReturnType<typeof runInsuranceDemo>> | undefined;
-        if (o.part !== "insurance") {
+        if (o.part === "all" || o.part === "registry") {
           section("model registry: provenance anyone can verify");
           registry = await runRegistryDemo({
             chain,
@@ -38,7 +40,11 @@ export function registerDemoCommand(program: Command): void {
           log?.("lineage:");
           for (const line of lineageLines(registry.lineage)) log?.(`  ${line}`);
         }
-        if (o.part !== "registry") {
+        if (o.part === "all" || o.part === "learning") {
+          section("federated learning: five hospitals, two validators, one poisoner");
+          learning = await runLearningDemo({ chain, store, log });
+        }
+        if (o.part === "all" || o.part === "insurance") {
           section("AI oracle: crop insurance paid on a model's risk score");
           insurance = await runInsuranceDemo({
             chain,
@@ -48,7 +54,7 @@ export function registerDemoCommand(program: Command): void {
           });
         }
         const seconds = (performance.now() - started) / 1000;
-        emit(opts, { registry, insurance, seconds }, () => [`\ndone in ${seconds.toFixed(1)} s`]);
+        emit(opts, { registry, learning, insurance, seconds }, () => [`\ndone in ${seconds.toFixed(1)} s`]);
         if (registry && !registry.verification.ok) {
           throw new VerificationFailedError(registry.verification.problems.join("; "));
         }
