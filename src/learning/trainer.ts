@@ -143,6 +143,13 @@ export class Trainer {
         );
         gasUsed = receipt.gasUsed;
       } catch (err) {
+        if (isRefusal(err, "DuplicateUpdate")) {
+          // The exact bytes of an update committed before (a copy): the contract takes no copies.
+          this.o.own.set(key, { ...record, status: "absent" } satisfies TrainerRecord);
+          return {
+            actions: [this.action("refuse", round, 0n, `update ${record.digest} was committed before`)],
+          };
+        }
         // Sent before a restart: the chain has it already.
         if (!isRefusal(err, "AlreadyCommitted")) throw err;
       }
