@@ -13,6 +13,7 @@ import {
   commitUpdate,
   createTask,
   defaultTaskParams,
+  fileRoleStore,
   getRound,
   joinTask,
   memberOf,
@@ -183,9 +184,12 @@ describe("runProtocol on the embedded chain", () => {
 
   it("a trainer and a validator that crash after persisting, rebuilt from chain and store, finish the round identically", async () => {
     class SimulatedCrash extends Error {}
-    /** Persists a record of the armed status, then throws: a crash between the store and the transaction. */
+    /**
+     * A role's store on disk that, armed, persists a record of `status` and then throws: a crash between the
+     * store and the transaction. The rebuilt role reads the folder again.
+     */
     const crashing = (status: string) => {
-      const inner = memoryRoleStore();
+      const inner = fileRoleStore(join(storeDir, `role-${status}`));
       const control = { armed: false, crashed: 0 };
       const wrapped: RoleStore = {
         ...inner,
