@@ -12,7 +12,16 @@
  *
  * Same data, seeds and attackers as simulateFederated for the same options (federatedData, trainLocal with
  * seed `${seed}/${round}/${i}`, attackers drawn by `${seed}/attackers`), so a run compares with the
- * in-memory engine round for round.
+ * in-memory engine round for round: an honest run ends on the engine's final model, byte for byte (tested).
+ * One difference: an exact copy of an earlier update is refused by the contract at commit, so a copier is a
+ * no-show on-chain where the engine counts it rejected (both are slashed).
+ *
+ * Development chains only (the embedded EVM by default, or `ledgermind chain`): the coordinator mines. The
+ * shared blob store defaults to memory; each role's own store too (`roleStore` for folders). Participants
+ * are the configured accounts after the creator's, then deterministic keys given gas; each stakes twice
+ * the task's minimum. Measured on 2 shared cores: a 10-trainer mlp-784-64-10 round costs 0.23 to 0.29 s
+ * more than the engine's (ratio 1.1 to 1.25), about 1.9 M gas; 1,000 trainers of logreg-784-10 run a
+ * round in about 27 s (95 M gas, finalize 22 M).
  */
 import { type Address, type Hex, keccak256, parseEther, stringToHex, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
