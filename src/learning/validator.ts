@@ -108,11 +108,13 @@ export class Validator {
           // Checked before scoring, which would be wasted on a commitment the contract refuses.
           const member = await memberOf(this.o.tasks, snap.taskId, "validator", this.address);
           const unable =
-            member.status !== MEMBER_ACTIVE
-              ? `not an active validator of task ${snap.taskId}: join it between rounds`
-              : member.stake < snap.params.minValidatorStake
-                ? `stake ${member.stake} below the task's minimum ${snap.params.minValidatorStake} (slashed): add stake with join between rounds`
-                : undefined;
+            info.commits === 0
+              ? "no update was committed: nothing to score (validators are excused)"
+              : member.status !== MEMBER_ACTIVE
+                ? `not an active validator of task ${snap.taskId}: join it between rounds`
+                : member.stake < snap.params.minValidatorStake
+                  ? `stake ${member.stake} below the task's minimum ${snap.params.minValidatorStake} (slashed): add stake with join between rounds`
+                  : undefined;
           if (unable) {
             this.save(round, { status: "missed", digests: [], scores: [], reasons: [], salt: ZERO_HASH });
             return { actions: [this.action("refuse", round, 0n, unable)] };
