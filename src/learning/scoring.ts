@@ -63,7 +63,7 @@
  */
 import { type CanonicalModel, type QuantizedTensor, sameArchitecture } from "../ml/encoding.ts";
 import { lowerMedian, SCORE_SCALE } from "./finalize.ts";
-import { roundHalfAway, saturate, weightedMeanOfDeltas } from "./strategy.ts";
+import { leaveOneOutMeans, roundHalfAway, saturate, weightedMeanOfDeltas } from "./strategy.ts";
 
 /** Largest score: the round's best update in the validator's view. */
 export const SCORE_MAX = SCORE_SCALE;
@@ -402,8 +402,16 @@ export async function scoreUpdates(
     const length = deltaNorm(global, all);
     const base = await run(all);
     const round: number[] = [];
-    for (const k of live) {
-      let without = mean(live.filter((j) => j !== k));
+    const withoutOne =
+      live.length > 1
+        ? leaveOneOutMeans(
+            global,
+            live.map((k) => models[k] as CanonicalModel),
+            live.map((k) => weights[k] as number),
+          )
+        : () => global;
+    for (const [j, k] of live.entries()) {
+      let without = withoutOne(j);
       const part = deltaNorm(global, without);
       if (live.length > 1 && part > 0 && length > 0) without = probeModel(global, without, length / part);
       const e = await run(without);

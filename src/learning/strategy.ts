@@ -256,6 +256,62 @@ export function weightedMeanOfDeltas(
 }
 
 /**
+ * `weightedMeanOfDeltas` of every subset that leaves one model out, each in O(parameters) rather than
+ * O(models x parameters): the weighted sum of all deltas is computed once and the left-out delta
+ * subtracted. Integer sums are exact, so each result is bit-identical to weightedMeanOfDeltas of the
+ * subset; when the sums could exceed exact float integers, it falls back to that function.
+ */
+export function leaveOneOutMeans(
+  global: CanonicalModel,
+  models: readonly CanonicalModel[],
+  weights: readonly number[],
+): (left: number) => CanonicalModel {
+  if (models.length < 2) throw new AggregationError("leaveOneOutMeans needs at least two models");
+  let total = 0;
+  for (const w of weights) total += w;
+  const fast = Number.isSafeInteger(total) && (2 * maxAbsDelta(global, models) + 3) * total < EXACT;
+  if (!fast) {
+    return (left) =>
+      weightedMeanOfDeltas(
+        global,
+        models.filter((_, k) => k !== left),
+        weights.filter((_, k) => k !== left),
+      );
+  }
+  weightedMeanOfDeltas(global, models, weights); // validates the models and weights
+  const sums = global.tensors.map((g, t) => {
+    const gi = g.ints;
+    const sum = new Float64Array(gi.length);
+    models.forEach((m, k) => {
+      const ui = (m.tensors[t] as QuantizedTensor).ints;
+      const w = weights[k] as number;
+      for (let i = 0; i < gi.length; i++)
+        sum[i] = (sum[i] as number) + w * ((ui[i] as number) - (gi[i] as number));
+    });
+    return sum;
+  });
+  return (left) => {
+    const w = weights[left] as number;
+    const model = models[left] as CanonicalModel;
+    const q = total - w;
+    return withInts(
+      global,
+      global.tensors.map((g, t) => {
+        const gi = g.ints;
+        const ui = (model.tensors[t] as QuantizedTensor).ints;
+        const sum = sums[t] as Float64Array;
+        const ints = new Int32Array(gi.length);
+        for (let i = 0; i < gi.length; i++) {
+          const base = gi[i] as number;
+          ints[i] = base + divRoundNumber((sum[i] as number) - w * ((ui[i] as number) - base), q);
+        }
+        return ints;
+      }),
+    );
+  };
+}
+
+/**
  * Per coordinate: the deltas (update - global) of every model, sorted ascending into `values`, are
  * reduced by `reduce` to an integer delta that is added back to the global.
  */

@@ -14,8 +14,10 @@ import {
   divRoundBig,
   divRoundNumber,
   IncompatibleUpdateError,
+  leaveOneOutMeans,
   type Strategy,
   squaredDistance,
+  weightedMeanOfDeltas,
 } from "../../src/learning/strategy.ts";
 import { trimCount, trimmedMean } from "../../src/learning/trimmed-mean.ts";
 import { initBackend } from "../../src/ml/backend.ts";
@@ -84,6 +86,28 @@ function randomUpdates(global: CanonicalModel, count: number, seed: number, spre
 const OPTIONS: Record<string, StrategyOptions> = { krum: { f: 2 }, "multi-krum": { f: 2, m: 4 } };
 
 describe("strategies: exact integer arithmetic", () => {
+  it("leaveOneOutMeans equals weightedMeanOfDeltas of each subset, bit for bit, on both paths", () => {
+    const global = mk([10, -20, 30, 0, 5, 7]);
+    for (const [spread, seed] of [
+      [1000, 1],
+      [2 ** 30, 2],
+    ] as const) {
+      const updates = randomUpdates(global, 7, seed, spread);
+      const models = updates.map((u) => u.model);
+      const weights = updates.map((u) => u.samples * (spread > 1000 ? 2 ** 20 : 1));
+      const without = leaveOneOutMeans(global, models, weights);
+      for (let k = 0; k < models.length; k++) {
+        const expected = weightedMeanOfDeltas(
+          global,
+          models.filter((_, j) => j !== k),
+          weights.filter((_, j) => j !== k),
+        );
+        assert.deepEqual(flat(without(k)), flat(expected), `spread ${spread}, without ${k}`);
+      }
+    }
+    assert.throws(() => leaveOneOutMeans(global, [global], [1]), AggregationError);
+  });
+
   it("round half away from zero, exact in Number and BigInt", () => {
     const cases: [number, number, number][] = [
       [3, 6, 1],
