@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, a table on stdout, every figure in bench/results.json.
 import { benchFederated } from "./fl.bench.ts";
 import { benchLearningGas } from "./fl-gas.bench.ts";
+import { benchLearningProtocol } from "./fl-protocol.bench.ts";
 import { benchOracleGas } from "./oracle.bench.ts";
 import { benchCompile, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
@@ -12,6 +13,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["oracle gas", benchOracleGas],
   ["federated learning", benchFederated],
   ["federated learning gas", benchLearningGas],
+  ["federated learning on-chain", benchLearningProtocol],
 ];
 for (const [i, [name, run]] of steps.entries()) {
   process.stderr.write(`[${i + 1}/${steps.length}] ${name}...\n`);
