@@ -25,6 +25,7 @@ import {
   type Chain,
   createWalletClient,
   custom,
+  formatEther,
   type Hex,
   isAddressEqual,
   parseEther,
@@ -250,7 +251,7 @@ async function ensureAllowance(tasks: Tasks, signer: Signer, amount: bigint): Pr
   ]);
   if (balance < amount) {
     throw new LearningError(
-      `${owner} holds ${balance} MIND wei but needs ${amount}: transfer MIND to it first (\`ledgermind token transfer\` from the deployer)`,
+      `${owner} holds ${formatEther(balance)} MIND but needs ${formatEther(amount)}: transfer MIND to it first (\`ledgermind token transfer ${owner} AMOUNT\` from the deployer)`,
     );
   }
   if (allowance >= amount) return;
