@@ -11,6 +11,7 @@
 import type { Address, Hex } from "viem";
 import { type CanonicalModel, encodeCanonical } from "../ml/encoding.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import { sha256Digest } from "../storage/cid.ts";
 import {
   addressOf,
   fetchUpdate,
@@ -27,7 +28,6 @@ import {
   type RoundSnapshot,
   roundUpdates,
   type Signer,
-  sha256Hex,
   snapshotOf,
   type Tasks,
 } from "./client.ts";
@@ -125,7 +125,7 @@ export async function roundAggregate(
   const compute = () => aggregate(strategy, spec, base, clientUpdates);
   const model = spec.measure ? await spec.measure(compute) : compute();
   const bytes = encodeCanonical(model);
-  const result = { model, bytes, digest: sha256Hex(bytes), contributors };
+  const result = { model, bytes, digest: sha256Digest(bytes), contributors };
   aggregates.set(key, result);
   for (const old of aggregates.keys()) {
     if (aggregates.size <= AGGREGATE_CACHE_ENTRIES) break;

@@ -7,7 +7,6 @@
  * A signer is a configured account index (`chain.wallet(i)`) or any local account (keys beyond the
  * configured ones, as simulations with hundreds of trainers need).
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -43,7 +42,7 @@ import { ContractRefusedError, decodeRevert, sendAndWait } from "../chain/tx.ts"
 import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
 import { CANONICAL_FORMAT } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
-import { cidFromDigest } from "../storage/cid.ts";
+import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
 import type { RoundSettlementInput } from "./finalize.ts";
 import { SCORE_KEPT } from "./scoring.ts";
 
@@ -628,14 +627,6 @@ export async function versionDigest(tasks: Tasks, modelId: bigint | number, vers
 export type FetchedUpdate = { model: CanonicalModel; bytes: Uint8Array } | { reason: string };
 
 /**
- * sha256 of bytes as 0x-hex through node's native hash: cid.ts's sha256Digest is pure JavaScript, and a
- * round hashes every update several times (measured: 0.5 s of a 10-trainer MLP round).
- */
-export function sha256Hex(bytes: Uint8Array): Hex {
-  return `0x${createHash("sha256").update(bytes).digest("hex")}`;
-}
-
-/**
  * Verified and decoded updates, per store and digest. Content addressing makes an entry valid forever, so
  * the roles of one process (a simulation) fetch, hash and decode each blob once instead of once each;
  * what a role does with an entry is the same as with a fresh copy. Bounded by FETCH_CACHE_BYTES (oldest
@@ -678,7 +669,7 @@ export async function fetchUpdate(store: BlobStore, digest: Hex): Promise<Fetche
       return { reason: `bytes hash to ${err.actualDigest}, not ${digest}` };
     throw err;
   }
-  const actual = sha256Hex(bytes);
+  const actual = sha256Digest(bytes);
   if (actual !== digest.toLowerCase()) return { reason: `bytes hash to ${actual}, not ${digest}` };
   let model: CanonicalModel;
   try {

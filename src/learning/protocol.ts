@@ -36,7 +36,7 @@ import { createRng, type Dataset, permutation } from "../ml/partition.ts";
 import { evaluate } from "../ml/train.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
-import { cidFromDigest, digestFromCid } from "../storage/cid.ts";
+import { cidFromDigest, digestFromCid, sha256Digest } from "../storage/cid.ts";
 import { type AttackName, type AttackParams, attackByName, type NoShow } from "./adversaries.ts";
 import { Aggregator } from "./aggregator.ts";
 import {
@@ -60,7 +60,6 @@ import {
   type Signer,
   settlementInputOf,
   settlementOf,
-  sha256Hex,
   snapshotOf,
   startRound,
   type TaskParams,
@@ -231,7 +230,7 @@ export function memoryBlobStore(): BlobStore {
   const blobs = new Map<Hex, Uint8Array>();
   return {
     async put(bytes) {
-      const digest = sha256Hex(bytes);
+      const digest = sha256Digest(bytes);
       if (!blobs.has(digest)) blobs.set(digest, bytes.slice());
       return cidFromDigest(digest);
     },
@@ -239,7 +238,7 @@ export function memoryBlobStore(): BlobStore {
       const digest = digestFromCid(cid);
       const bytes = blobs.get(digest);
       if (!bytes) throw new BlobNotFoundError(cid);
-      const actual = sha256Hex(bytes);
+      const actual = sha256Digest(bytes);
       if (actual !== digest) throw new BlobIntegrityError(cid, actual);
       return bytes.slice();
     },

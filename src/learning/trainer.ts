@@ -13,6 +13,7 @@
 import type { Address, Hex } from "viem";
 import { type CanonicalModel, encodeCanonical } from "../ml/encoding.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import { sha256Digest } from "../storage/cid.ts";
 import { isNoShow, type NoShow } from "./adversaries.ts";
 import {
   addressOf,
@@ -27,7 +28,6 @@ import {
   type RoleStore,
   type RoundSnapshot,
   type Signer,
-  sha256Hex,
   snapshotOf,
   type Tasks,
 } from "./client.ts";
@@ -126,7 +126,7 @@ export class Trainer {
           return { actions: [this.action("skip", round, 0n, "no-show")] };
         }
         const bytes = encodeCanonical(update);
-        record = { digest: sha256Hex(bytes), status: "prepared" };
+        record = { digest: sha256Digest(bytes), status: "prepared" };
         // The bytes first: a committed digest whose bytes were lost could never be published (a sure slash).
         this.o.own.setBytes(`${key}-update`, bytes);
         this.o.own.set(key, record);

@@ -8,7 +8,7 @@
  * The test suite checks the result against multiformats' own hasher.
  */
 
-import { sha256 } from "@noble/hashes/sha2.js";
+import { createHash } from "node:crypto";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
@@ -41,9 +41,12 @@ export class InvalidDigestError extends Error {
 
 const DIGEST_PATTERN = /^0x[0-9a-fA-F]{64}$/;
 
-/** sha256 of `bytes` as lowercase 0x-hex, the form stored on-chain as bytes32. */
+/**
+ * sha256 of `bytes` as lowercase 0x-hex, the form stored on-chain as bytes32. Node's native hash: model
+ * updates are hundreds of kilobytes, hashed by every party that touches them.
+ */
 export function sha256Digest(bytes: Uint8Array): Hex {
-  return `0x${bytesToHex(sha256(bytes))}`;
+  return `0x${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 /**
