@@ -142,9 +142,46 @@ interface InsuranceJson {
   pool_after: { reserved: string; owed: string };
 }
 
+interface LearningJson {
+  members: {
+    name: string;
+    role: string;
+    poisoner: boolean;
+    stakeBefore: string;
+    stakeAfter: string;
+    earned: string;
+  }[];
+  rounds: { round: number; accuracy: number; slashed: string[]; version?: number }[];
+  poisonerSlashed: boolean;
+  falseSlashes: number;
+}
+
 interface FullDemoJson {
   registry: DemoJson;
+  learning: LearningJson;
   insurance: InsuranceJson;
+}
+
+/** The learning part: five hospitals, two validators; the poisoner alone loses stake and earns nothing. */
+function assertLearning(l: LearningJson): void {
+  const hospitals = l.members.filter((m) => m.role === "trainer");
+  assert.equal(hospitals.length, 5);
+  assert.equal(l.members.filter((m) => m.role === "validator").length, 2);
+  const poisoners = hospitals.filter((m) => m.poisoner);
+  assert.equal(poisoners.length, 1);
+  const poisoner = poisoners[0] as LearningJson["members"][number];
+  assert.ok(BigInt(poisoner.stakeAfter) < BigInt(poisoner.stakeBefore), "the poisoner is slashed");
+  assert.equal(poisoner.earned, "0");
+  for (const h of hospitals.filter((m) => !m.poisoner)) assert.equal(h.stakeAfter, h.stakeBefore, h.name);
+  assert.equal(l.poisonerSlashed, true);
+  assert.equal(l.falseSlashes, 0);
+  // Every round registers its aggregate as the next version, and slashes the poisoner only.
+  assert.deepEqual(
+    l.rounds.map((r) => r.version),
+    l.rounds.map((_, i) => i + 2),
+  );
+  for (const r of l.rounds) assert.deepEqual(r.slashed, [poisoner.name]);
+  assert.ok((l.rounds.at(-1)?.accuracy ?? 0) > (l.rounds[0]?.accuracy ?? 1), "accuracy improves");
 }
 
 /** The oracle part: every score re-checks, payouts follow scores, only the faulty operator loses stake. */
@@ -430,6 +467,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
         await cli(["--json", "demo"], { dataDir: dir, timeoutMs: 180_000 }),
       );
       assertInsurance(full.insurance);
+      assertLearning(full.learning);
       demo = full.registry;
       assertDemo(demo, 31337);
       for (const v of demo.versions)
@@ -583,6 +621,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
         await cli(["--json", "demo"], { dataDir: dir, rpc: url, timeoutMs: 180_000 }),
       );
       assertInsurance(full.insurance);
+      assertLearning(full.learning);
       demo = full.registry;
       assertDemo(demo, 1337);
     });
