@@ -22,6 +22,7 @@ import {
   type Account,
   type Address,
   type Chain,
+  type ContractFunctionReturnType,
   createWalletClient,
   custom,
   formatEther,
@@ -497,32 +498,11 @@ export async function getTask(
   return { params, state };
 }
 
-interface RawRoundView {
-  state: {
-    commitDeadline: number;
-    scoreDeadline: number;
-    revealDeadline: number;
-    commits: number;
-    scoreCommits: number;
-    reveals: number;
-    finalized: boolean;
-    baseVersion: number;
-  };
-  result: {
-    pool: bigint;
-    finalizedAt: number;
-    newVersion: number;
-    accepted: number;
-    roundMedian: number;
-    aggregated: boolean;
-  };
-  contributorsHash: Hex;
-  aggregateDigest: Hex;
-  phase: number;
-}
+/** `getRound` as the contract returns it (types derived from the ABI). */
+export type RoundView = ContractFunctionReturnType<typeof LearningTasks.abi, "view", "getRound">;
 
 export async function getRound(tasks: Tasks, taskId: bigint, round: number): Promise<RoundInfo> {
-  const r = await read<RawRoundView>(tasks, "getRound", [taskId, round]);
+  const r = await read<RoundView>(tasks, "getRound", [taskId, round]);
   return {
     commitDeadline: BigInt(r.state.commitDeadline),
     scoreDeadline: BigInt(r.state.scoreDeadline),

@@ -25,7 +25,10 @@ import type { LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import type { RoundView } from "../../src/learning/client.ts";
 import { packScores, scoreCommitment, ZERO_HASH } from "../../src/learning/finalize.ts";
+
+export type { RoundView };
 
 const abi = LearningTasks.abi;
 export const TRAINER = 0;
@@ -95,30 +98,6 @@ export interface Member {
   earned: bigint;
   commitRound: number;
   status: number;
-}
-
-export interface RoundView {
-  state: {
-    commitDeadline: number;
-    scoreDeadline: number;
-    revealDeadline: number;
-    commits: number;
-    scoreCommits: number;
-    reveals: number;
-    finalized: boolean;
-    baseVersion: number;
-  };
-  result: {
-    pool: bigint;
-    finalizedAt: number;
-    newVersion: number;
-    accepted: number;
-    roundMedian: number;
-    aggregated: boolean;
-  };
-  contributorsHash: Hex;
-  aggregateDigest: Hex;
-  phase: number;
 }
 
 /** The contracts a fixture talks to. */

@@ -30,6 +30,7 @@ import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import type { RoundView } from "../../src/learning/client.ts";
 import {
   agreementWeight,
   contributorsHash,
@@ -229,30 +230,6 @@ interface TaskState {
   poolLeft: bigint;
   activeTrainers: number;
   activeValidators: number;
-}
-
-interface RoundView {
-  state: {
-    commitDeadline: number;
-    scoreDeadline: number;
-    revealDeadline: number;
-    commits: number;
-    scoreCommits: number;
-    reveals: number;
-    finalized: boolean;
-    baseVersion: number;
-  };
-  result: {
-    pool: bigint;
-    finalizedAt: number;
-    newVersion: number;
-    accepted: number;
-    roundMedian: number;
-    aggregated: boolean;
-  };
-  contributorsHash: Hex;
-  aggregateDigest: Hex;
-  phase: number;
 }
 
 let chain: LedgerChain;
