@@ -229,15 +229,15 @@ export function registerFlCommands(program: Command): void {
       const { simulateFederated } = await import("../learning/simulate.ts");
       const { runProtocol } = await import("../learning/protocol.ts");
       // On a fresh in-memory chain unless --rpc names one (deployed first with `ledgermind deploy`).
-      const run = async (run: SimulationOptions, onRound?: (r: PrintedRound) => void) => {
+      const run = async (settings: SimulationOptions, onRound?: (r: PrintedRound) => void) => {
         if (o.inMemory) {
-          const { finalModel: _model, ...summary } = await simulateFederated({ ...run, onRound });
+          const { finalModel: _model, ...summary } = await simulateFederated({ ...settings, onRound });
           return summary;
         }
         const chain = opts.rpc ? await connect({ rpc: opts.rpc, dataDir: opts.dataDir }) : undefined;
         try {
           return await runProtocol({
-            ...run,
+            ...settings,
             ...(chain ? { chain } : {}),
             onRound: (r) => onRound?.(printedRound(r)),
           });
