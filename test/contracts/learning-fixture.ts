@@ -8,7 +8,6 @@ import {
   type Chain,
   createWalletClient,
   custom,
-  type Hex,
   keccak256,
   maxUint256,
   parseEther,
@@ -25,10 +24,10 @@ import type { LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
-import type { RoundView } from "../../src/learning/client.ts";
+import type { Member, RoundView, TaskParams, TaskState } from "../../src/learning/client.ts";
 import { packScores, scoreCommitment, ZERO_HASH } from "../../src/learning/finalize.ts";
 
-export type { RoundView };
+export type { Member, RoundView, TaskParams, TaskState };
 
 const abi = LearningTasks.abi;
 export const TRAINER = 0;
@@ -38,27 +37,6 @@ export interface Actor {
   name: string;
   address: Address;
   wallet: WalletClient<Transport, Chain, Account>;
-}
-
-export interface TaskParams {
-  modelId: number;
-  baseVersion: number;
-  format: Hex;
-  licence: Hex;
-  rewardPerRound: bigint;
-  rounds: number;
-  minTrainerStake: bigint;
-  minValidatorStake: bigint;
-  commitWindow: number;
-  scoreWindow: number;
-  revealWindow: number;
-  aggregateWindow: number;
-  slashBps: number;
-  minScore: number;
-  relativeBps: number;
-  quorum: number;
-  maxTrainers: number;
-  maxValidators: number;
 }
 
 /** A small task on model 1, version 1: three rounds, six trainers, four validators, quorum two. */
@@ -82,23 +60,6 @@ export const BASE_PARAMS: TaskParams = {
   maxTrainers: 6,
   maxValidators: 4,
 };
-
-export interface TaskState {
-  creator: Address;
-  roundCount: number;
-  currentVersion: number;
-  closed: boolean;
-  poolLeft: bigint;
-  activeTrainers: number;
-  activeValidators: number;
-}
-
-export interface Member {
-  stake: bigint;
-  earned: bigint;
-  commitRound: number;
-  status: number;
-}
 
 /** The contracts a fixture talks to. */
 export interface LearningEnv {

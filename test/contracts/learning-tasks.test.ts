@@ -19,6 +19,7 @@ import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError } from "../../src/chain/tx.ts";
+import { settlementInputOf } from "../../src/learning/client.ts";
 import {
   contributorsHash,
   packScores,
@@ -48,7 +49,6 @@ const abi = LearningTasks.abi;
 const SOURCE = readFileSync(new URL("../../contracts/LearningTasks.sol", import.meta.url), "utf8");
 const ZERO32 = `0x${"0".repeat(64)}` as Hex;
 const PHASE = { None: 0, Commit: 1, ScoreCommit: 2, Reveal: 3, Finalize: 4, Aggregate: 5, Done: 6 } as const;
-const ACTIVE = 1;
 
 let chain: LedgerChain;
 let token: Address;
@@ -121,45 +121,9 @@ function balanceOf(a: Address): Promise<bigint> {
 
 const withdrawable = (a: Address) => view<bigint>("withdrawable", [a]);
 
-/** The mirror's input, read from the chain just before `finalize`. */
-async function mirrorInput(id: bigint, round: number): Promise<RoundSettlementInput> {
-  const [params] = await getTask(id);
-  const r = await getRound(id, round);
-  const [upTrainers, upDigests] = await view<readonly [Address[], Hex[], number[]]>("roundUpdates", [
-    id,
-    round,
-  ]);
-  const digests = new Map(upTrainers.map((a, i) => [a.toLowerCase(), upDigests[i] as Hex]));
-  const trainers = [];
-  for (const a of await view<Address[]>("trainersOf", [id])) {
-    const m = await memberOf(id, TRAINER, a);
-    trainers.push({
-      address: a,
-      stake: m.stake,
-      active: m.status === ACTIVE,
-      digest: digests.get(a.toLowerCase()),
-    });
-  }
-  const validators = [];
-  for (const a of await view<Address[]>("validatorsOf", [id])) {
-    const m = await memberOf(id, VALIDATOR, a);
-    const scores = await view<number[]>("getScores", [id, round, a]);
-    validators.push({
-      address: a,
-      stake: m.stake,
-      active: m.status === ACTIVE,
-      scores: scores.length > 0 ? scores : undefined,
-    });
-  }
-  return {
-    trainers,
-    validators,
-    pool: r.result.pool,
-    slashBps: params.slashBps,
-    minScore: params.minScore,
-    relativeBps: params.relativeBps,
-  };
-}
+/** The mirror's input, read from the chain just before `finalize` (as every role reads it). */
+const mirrorInput = (id: bigint, round: number): Promise<RoundSettlementInput> =>
+  settlementInputOf({ chain, address: tasks, token, registry, fromBlock: 0n }, id, round);
 
 /** Finalizes and checks every event and member record against the TS mirror. */
 async function finalizeAndCheck(id: bigint, round: number): Promise<TransactionReceipt> {

@@ -30,7 +30,14 @@ import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
-import type { RoundView } from "../../src/learning/client.ts";
+import {
+  MEMBER_ACTIVE,
+  type Member,
+  type RoundView,
+  settlementInputOf,
+  type TaskParams,
+  type TaskState,
+} from "../../src/learning/client.ts";
 import {
   agreementWeight,
   contributorsHash,
@@ -51,7 +58,6 @@ const SEED = Number(process.env.LEARNING_MIRROR_SEED ?? 20_240_917);
 const CASES = 24;
 const TRAINER = 0;
 const VALIDATOR = 1;
-const ACTIVE = 1;
 const ZERO32 = `0x${"0".repeat(64)}` as Hex;
 const addr = (i: number) => `0x${(i + 1).toString(16).padStart(40, "0")}` as Address;
 
@@ -194,44 +200,6 @@ interface Actor {
   wallet: WalletClient<Transport, Chain, Account>;
 }
 
-interface Member {
-  stake: bigint;
-  earned: bigint;
-  commitRound: number;
-  status: number;
-}
-
-interface TaskParams {
-  modelId: number;
-  baseVersion: number;
-  format: Hex;
-  licence: Hex;
-  rewardPerRound: bigint;
-  rounds: number;
-  minTrainerStake: bigint;
-  minValidatorStake: bigint;
-  commitWindow: number;
-  scoreWindow: number;
-  revealWindow: number;
-  aggregateWindow: number;
-  slashBps: number;
-  minScore: number;
-  relativeBps: number;
-  quorum: number;
-  maxTrainers: number;
-  maxValidators: number;
-}
-
-interface TaskState {
-  creator: Address;
-  roundCount: number;
-  currentVersion: number;
-  closed: boolean;
-  poolLeft: bigint;
-  activeTrainers: number;
-  activeValidators: number;
-}
-
 let chain: LedgerChain;
 let token: Address;
 let registry: Address;
@@ -311,44 +279,9 @@ async function createTask(p: TaskParams): Promise<bigint> {
   return log.args.taskId;
 }
 
-async function mirrorInput(id: bigint, round: number): Promise<RoundSettlementInput> {
-  const [params] = await getTask(id);
-  const r = await getRound(id, round);
-  const [upTrainers, upDigests] = await view<readonly [Address[], Hex[], number[]]>("roundUpdates", [
-    id,
-    round,
-  ]);
-  const digests = new Map(upTrainers.map((a, i) => [a.toLowerCase(), upDigests[i] as Hex]));
-  const trainers = [];
-  for (const a of await view<Address[]>("trainersOf", [id])) {
-    const m = await memberOf(id, TRAINER, a);
-    trainers.push({
-      address: a,
-      stake: m.stake,
-      active: m.status === ACTIVE,
-      digest: digests.get(a.toLowerCase()),
-    });
-  }
-  const validators = [];
-  for (const a of await view<Address[]>("validatorsOf", [id])) {
-    const m = await memberOf(id, VALIDATOR, a);
-    const scores = await view<number[]>("getScores", [id, round, a]);
-    validators.push({
-      address: a,
-      stake: m.stake,
-      active: m.status === ACTIVE,
-      scores: scores.length > 0 ? scores : undefined,
-    });
-  }
-  return {
-    trainers,
-    validators,
-    pool: r.result.pool,
-    slashBps: params.slashBps,
-    minScore: params.minScore,
-    relativeBps: params.relativeBps,
-  };
-}
+/** The mirror's input, read from the chain just before `finalize` (as every role reads it). */
+const mirrorInput = (id: bigint, round: number): Promise<RoundSettlementInput> =>
+  settlementInputOf({ chain, address: tasks, token, registry, fromBlock: 0n }, id, round);
 
 /** Finalizes on chain and checks events, member records, the round and the pool against the mirror. */
 async function finalizeAndCheck(id: bigint, round: number, by: Actor = stranger) {
@@ -859,7 +792,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
     // Mostly members (and, in the reveal phase, validators that committed); sometimes anyone.
     const members = async (pool: Actor[], role: number) => {
       const out: Actor[] = [];
-      for (const a of pool) if ((await memberOf(id, role, a.address)).status === ACTIVE) out.push(a);
+      for (const a of pool) if ((await memberOf(id, role, a.address)).status === MEMBER_ACTIVE) out.push(a);
       return out;
     };
     let activeV = await members(validatorPool, VALIDATOR);
@@ -942,7 +875,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         const cap = role === TRAINER ? p.maxTrainers : p.maxValidators;
         if (st.closed) expect = "TaskAlreadyClosed";
         else if (open) expect = "RoundInProgress";
-        else if (other.status === ACTIVE) expect = "RoleConflict";
+        else if (other.status === MEMBER_ACTIVE) expect = "RoleConflict";
         else if (amount === 0n || m.stake + amount < min) expect = "StakeTooLow";
         else if (m.status === 0 && list.length >= cap) expect = "TooManyMembers";
         run = async () => {
@@ -965,7 +898,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
           proposedPending = proposers.includes(who.address);
         }
         if (open) expect = "RoundInProgress";
-        else if (m.status !== ACTIVE) expect = role === TRAINER ? "NotTrainer" : "NotValidator";
+        else if (m.status !== MEMBER_ACTIVE) expect = role === TRAINER ? "NotTrainer" : "NotValidator";
         else if (proposedPending) expect = "ProposalPending";
         run = () => send(who, "exitTask", [id, role]);
         break;
@@ -1013,7 +946,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
           : keccak256(stringToHex(`prop:${seed}:${digestCounter++}`));
         expect = requirePhase(PHASE.Commit);
         if (!expect) {
-          if (tm.status !== ACTIVE) expect = "NotTrainer";
+          if (tm.status !== MEMBER_ACTIVE) expect = "NotTrainer";
           else if (tm.commitRound === round) expect = "AlreadyCommitted";
           else if (tm.stake < p.minTrainerStake) expect = "StakeTooLow";
           else if (copy) expect = "DuplicateUpdate";
@@ -1031,7 +964,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         const words = packScores(Array.from({ length: commits }, () => r.int(10_001)));
         const salt = keccak256(stringToHex(`prop-salt:${seed}:${step}`));
         if (!expect) {
-          if (vm.status !== ACTIVE) expect = "NotValidator";
+          if (vm.status !== MEMBER_ACTIVE) expect = "NotValidator";
           else if (vm.stake < p.minValidatorStake) expect = "StakeTooLow";
           else if (commits === 0) expect = "NothingToScore";
           else if (secrets.has(`${id}:${round}:${validator.address}`)) expect = "AlreadyCommitted";
@@ -1094,7 +1027,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
           const voted = votes.has(`${id}:${round}:${validator.address}`);
           if (action === "propose" && digests.includes(digest)) expect = "AlreadyProposed";
           else if (action === "attest" && !digests.includes(digest)) expect = "UnknownProposal";
-          else if (vm.status !== ACTIVE) expect = "NotValidator";
+          else if (vm.status !== MEMBER_ACTIVE) expect = "NotValidator";
           else if (!revealed.has(`${id}:${round}:${validator.address}`)) expect = "DidNotReveal";
           else if (voted) expect = "AlreadyVoted";
         }
