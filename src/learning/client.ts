@@ -7,17 +7,7 @@
  * A signer is a configured account index (`chain.wallet(i)`) or any local account (keys beyond the
  * configured ones, as simulations with hundreds of trainers need).
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import {
   type Account,
   type Address,
@@ -44,6 +34,7 @@ import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
 import { CANONICAL_FORMAT } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
+import { writeFileDurably } from "../storage/durable-file.ts";
 import type { RoundSettlementInput } from "./finalize.ts";
 import { SCORE_KEPT } from "./scoring.ts";
 
@@ -889,20 +880,6 @@ export function memoryRoleStore(): RoleStore {
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+$/;
-
-/** Writes a file durably: a temp file, fsynced, renamed over the old one. */
-function writeFileDurably(file: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temp, "w");
-  try {
-    writeSync(fd, typeof data === "string" ? new TextEncoder().encode(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-}
 
 /** A store in a folder, one file per key, each written durably (fsynced, then renamed into place). */
 export function fileRoleStore(dir: string): RoleStore {

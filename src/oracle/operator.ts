@@ -30,17 +30,7 @@
  * own and the operator never mines.
  */
 import { randomBytes } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { type Address, formatEther, type Hex, parseEventLogs, toHex } from "viem";
 import { isDevChain, type LocalAccount } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
@@ -51,6 +41,7 @@ import { decodeModel } from "../ml/encoding.ts";
 import { getVersion, openRegistry, type Registry } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { sha256Digest } from "../storage/cid.ts";
+import { writeFileDurably } from "../storage/durable-file.ts";
 import {
   canCommitIn,
   canFinalizeIn,
@@ -213,20 +204,6 @@ interface OperatorState {
 
 const STATE_FORMAT = "ledgermind.operator-state/1";
 
-/** Writes `text` to `file` durably: a temp file, fsynced, renamed over the old one. */
-function writeDurably(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temp, "w");
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The operator
 // ---------------------------------------------------------------------------------------------------------
@@ -316,7 +293,7 @@ export class InferenceOperator {
   }
 
   private save(): void {
-    writeDurably(this.opts.stateFile, `${JSON.stringify(this.state, null, 2)}\n`);
+    writeFileDurably(this.opts.stateFile, `${JSON.stringify(this.state, null, 2)}\n`);
   }
 
   /** The answer this operator gives for an input: the model's, plus its faulty offset if it has one. */
