@@ -32,12 +32,12 @@ import { transferMind } from "../chain/token.ts";
 import { initBackend } from "../ml/backend.ts";
 import { type CanonicalModel, encodeCanonical, toFloatTensors } from "../ml/encoding.ts";
 import { createModel, initialWeights, setWeights } from "../ml/models.ts";
-import { createRng, type Dataset, permutation } from "../ml/partition.ts";
+import { createRng, type Dataset } from "../ml/partition.ts";
 import { evaluate } from "../ml/train.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { cidFromDigest, digestFromCid, sha256Digest } from "../storage/cid.ts";
-import { type AttackName, type AttackParams, attackByName, type NoShow } from "./adversaries.ts";
+import type { NoShow } from "./adversaries.ts";
 import { Aggregator } from "./aggregator.ts";
 import {
   type ChainSettlement,
@@ -67,17 +67,13 @@ import {
 } from "./client.ts";
 import type { FedProxStrategy } from "./fedprox.ts";
 import { settleRound } from "./finalize.ts";
-import type { StrategyOptions } from "./index.ts";
-import { strategyByName } from "./index.ts";
 import type { ModelEvaluator, ScoreOptions } from "./scoring.ts";
 import {
   canonicalOf,
-  type DataOptions,
-  DEFAULT_ARCHITECTURE,
   datasetEvaluator,
   federatedData,
-  SIGN_FLIP_SCALE,
-  type TrainingOptions,
+  type RunOptions,
+  runSetup,
   trainLocal,
 } from "./simulate.ts";
 import { type ProduceContext, Trainer } from "./trainer.ts";
@@ -98,14 +94,8 @@ export interface ProtocolRoles {
   rebuild(kind: RoleKind, index: number): void;
 }
 
-export interface ProtocolOptions extends DataOptions, TrainingOptions {
-  /** Attackers among the trainers (chosen by the seed, as simulateFederated does). */
-  byzantine: number;
-  /** An attack of adversaries.ts ("noise" for gaussian-noise). */
-  attack: AttackName | "noise" | string;
-  attackParams?: AttackParams;
-  strategy: string;
-  strategyOptions?: StrategyOptions;
+/** A run as simulateFederated takes it (attackers drawn by the same seed), on a chain. */
+export interface ProtocolOptions extends RunOptions {
   scoring?: ScoreOptions;
   /** A chain with the contracts deployed; default a fresh embedded EVM, deployed and closed at the end. */
   chain?: LedgerChain;
@@ -216,7 +206,6 @@ export interface ProtocolSummary {
 }
 
 const STAKE_FACTOR = 2n;
-const ATTACK_ALIASES: Record<string, AttackName> = { noise: "gaussian-noise" };
 const PHASES_PER_ROUND = 5;
 /** Concurrent transactions of distinct senders (joins); bounded so a thousand members do not flood the node. */
 const PARALLEL_SENDS = 64;
@@ -366,41 +355,16 @@ function checkMirror(actual: ChainSettlement, expected: ReturnType<typeof settle
   });
 }
 
-function positiveInt(v: unknown, name: string): void {
-  if (!Number.isSafeInteger(v) || (v as number) < 1) {
-    throw new RangeError(`runProtocol: ${name} must be a positive integer, got ${v}`);
-  }
-}
-
 /** Runs a federated training through LearningTasks (see the module doc). */
 export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSummary> {
   const started = performance.now();
-  positiveInt(options.rounds, "rounds");
-  positiveInt(options.localEpochs, "localEpochs");
-  positiveInt(options.batch, "batch");
-  if (!(options.lr > 0)) throw new RangeError(`runProtocol: lr must be > 0, got ${options.lr}`);
+  const { attack, strategy, architecture, isAttacker } = runSetup(options, "runProtocol");
   const n = options.clients;
-  if (!Number.isSafeInteger(options.byzantine) || options.byzantine < 0 || options.byzantine >= n) {
-    throw new RangeError(
-      `runProtocol: byzantine must be an integer in 0..${n - 1}, got ${options.byzantine}`,
-    );
-  }
   if (options.chain && !isDevChain(options.chain.chainId)) {
     throw new LearningError(
       `runProtocol mines empty blocks to close windows, which chain ${options.chain.chainId} does not allow: use the embedded chain or \`ledgermind chain\``,
     );
   }
-  const attackName = ATTACK_ALIASES[options.attack] ?? (options.attack as AttackName);
-  const defaults: AttackParams =
-    attackName === "sign-flip"
-      ? { scale: SIGN_FLIP_SCALE }
-      : attackName === "alie"
-        ? { n, f: Math.max(1, options.byzantine) }
-        : {};
-  const attack = attackByName(attackName, { ...defaults, ...options.attackParams });
-  const byzantineCount = attack.name === "none" ? 0 : options.byzantine;
-  const strategy = strategyByName(options.strategy, options.strategyOptions);
-  const architecture = options.architecture ?? DEFAULT_ARCHITECTURE;
   const totalSteps = 1 + options.rounds * PHASES_PER_ROUND;
   let progress = 0;
   const tick = () => {
@@ -470,9 +434,6 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
     );
 
     // Who attacks, with what data: as simulateFederated.
-    const order = permutation(n, createRng(`${options.seed}/attackers`));
-    const isAttacker = new Array<boolean>(n).fill(false);
-    for (let i = 0; i < byzantineCount; i++) isAttacker[order[i] as number] = true;
     const poisoned = data.clients.map((shard, i) => (isAttacker[i] ? attack.poisonData(shard) : shard));
     const lock = exclusive();
     const proximalMu = "clientTrainOptions" in strategy ? (strategy as FedProxStrategy).proximalMu : 0;

@@ -49,7 +49,7 @@ import { loadMnist } from "../ml/mnist.ts";
 import { createModel, getWeights, initialWeights, setWeights } from "../ml/models.ts";
 import { createRng, type Dataset, partitionDirichlet, permutation, subset } from "../ml/partition.ts";
 import { evaluate, predictProbabilities, trainModel } from "../ml/train.ts";
-import { type AttackName, type AttackParams, attackByName, isNoShow } from "./adversaries.ts";
+import { type Attack, type AttackName, type AttackParams, attackByName, isNoShow } from "./adversaries.ts";
 import type { FedProxStrategy } from "./fedprox.ts";
 import { type StrategyOptions, strategyByName } from "./index.ts";
 import {
@@ -118,7 +118,8 @@ export interface RoundReport {
   seconds: number;
 }
 
-export interface SimulationOptions extends DataOptions, TrainingOptions {
+/** What a federated run is: data, training, attackers and aggregation (the engine's and the chain's). */
+export interface RunOptions extends DataOptions, TrainingOptions {
   /** Attackers among the clients (chosen by the seed). */
   byzantine: number;
   /** An attack of adversaries.ts ("noise" is accepted for gaussian-noise). */
@@ -131,6 +132,9 @@ export interface SimulationOptions extends DataOptions, TrainingOptions {
   /** A strategy of strategyByName. */
   strategy: string;
   strategyOptions?: StrategyOptions;
+}
+
+export interface SimulationOptions extends RunOptions {
   withProtocol: boolean;
   /** Acceptance threshold on consensus scores; default DEFAULT_ACCEPT_THRESHOLD. */
   threshold?: number;
@@ -323,18 +327,29 @@ const PROBABILITY_FLOOR = 1e-30;
 
 const ATTACK_ALIASES: Record<string, AttackName> = { noise: "gaussian-noise" };
 
-/** Runs a federated training (see the module doc). Initializes the tfjs backend if needed. */
-export async function simulateFederated(options: SimulationOptions): Promise<SimulationSummary> {
-  const started = performance.now();
-  positiveInt(options.rounds, "rounds");
-  positiveInt(options.localEpochs, "localEpochs");
-  positiveInt(options.batch, "batch");
-  if (!(options.lr > 0)) throw new RangeError(`simulateFederated: lr must be > 0, got ${options.lr}`);
+export interface RunSetup {
+  attack: Attack;
+  strategy: Strategy;
+  architecture: string;
+  /** Per client, whether it attacks: `byzantine` clients drawn by `${seed}/attackers`. */
+  isAttacker: boolean[];
+}
+
+/**
+ * Checks a run's training options and resolves its attack (with the defaults of RunOptions), strategy,
+ * model and attackers, the same for the engine and the on-chain runner so that their runs compare.
+ */
+export function runSetup(options: RunOptions, caller: string): RunSetup {
+  for (const name of ["rounds", "localEpochs", "batch"] as const) {
+    const v = options[name];
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new RangeError(`${caller}: ${name} must be a positive integer, got ${v}`);
+    }
+  }
+  if (!(options.lr > 0)) throw new RangeError(`${caller}: lr must be > 0, got ${options.lr}`);
   const n = options.clients;
   if (!Number.isSafeInteger(options.byzantine) || options.byzantine < 0 || options.byzantine >= n) {
-    throw new RangeError(
-      `simulateFederated: byzantine must be an integer in 0..${n - 1}, got ${options.byzantine}`,
-    );
+    throw new RangeError(`${caller}: byzantine must be an integer in 0..${n - 1}, got ${options.byzantine}`);
   }
   const attackName = ATTACK_ALIASES[options.attack] ?? (options.attack as AttackName);
   const defaults: AttackParams =
@@ -345,9 +360,23 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         : {};
   const attack = attackByName(attackName, { ...defaults, ...options.attackParams });
   const byzantineCount = attack.name === "none" ? 0 : options.byzantine;
-  const strategy: Strategy = strategyByName(options.strategy, options.strategyOptions);
+  const order = permutation(n, createRng(`${options.seed}/attackers`));
+  const isAttacker = new Array<boolean>(n).fill(false);
+  for (let i = 0; i < byzantineCount; i++) isAttacker[order[i] as number] = true;
+  return {
+    attack,
+    strategy: strategyByName(options.strategy, options.strategyOptions),
+    architecture: options.architecture ?? DEFAULT_ARCHITECTURE,
+    isAttacker,
+  };
+}
+
+/** Runs a federated training (see the module doc). Initializes the tfjs backend if needed. */
+export async function simulateFederated(options: SimulationOptions): Promise<SimulationSummary> {
+  const started = performance.now();
+  const { attack, strategy, architecture, isAttacker } = runSetup(options, "simulateFederated");
+  const n = options.clients;
   const threshold = options.threshold ?? DEFAULT_ACCEPT_THRESHOLD;
-  const architecture = options.architecture ?? DEFAULT_ARCHITECTURE;
 
   await initBackend();
   const data = federatedData(options);
@@ -355,9 +384,6 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
   const scratch = createModel(architecture, 0);
   const validatorEvaluators = data.validators.map((shard) => datasetEvaluator(scratch, shard));
   const participants = Array.from({ length: n }, (_, i) => participantAddress(i));
-  const order = permutation(n, createRng(`${options.seed}/attackers`));
-  const isAttacker = new Array<boolean>(n).fill(false);
-  for (let i = 0; i < byzantineCount; i++) isAttacker[order[i] as number] = true;
   const attackers = participants.filter((_, i) => isAttacker[i]);
   const honestIndices = participants.map((_, i) => i).filter((i) => !isAttacker[i]);
   const poisoned = data.clients.map((shard, i) => (isAttacker[i] ? attack.poisonData(shard) : shard));
