@@ -181,6 +181,9 @@ abstract contract LearningTasksStorage {
     uint256 public constant BPS = 10_000;
     /// @notice Scores are integers from 0 to SCORE_SCALE (1.0).
     uint256 public constant SCORE_SCALE = 10_000;
+    /// @notice The score of an update kept but adding nothing measurable (a stale or noisy copy scores so):
+    ///         accepted, so not slashed, but paid nothing; rewards are in proportion to the score above it.
+    uint256 public constant SCORE_KEPT = 1;
     /// @notice The validators' fraction of each round's pool, in basis points (the rest is the trainers').
     uint256 public constant VALIDATOR_SHARE_BPS = 2_000;
     /// @notice A validator's weight falls by this many points per point of mean distance from consensus.
@@ -387,6 +390,7 @@ contract LearningSettlement is LearningTasksStorage {
         uint256 n;
         uint256 revealed;
         uint256 roundMedian;
+        /// @dev Sum over accepted updates of c - SCORE_KEPT: what is paid for.
         uint256 sumAccepted;
         uint256 accepted;
         uint256 trainerPot;
@@ -571,7 +575,7 @@ contract LearningSettlement is LearningTasksStorage {
                 uint256 c = s.tScore[i];
                 if (c != 0 && c >= minScore && c * BPS >= threshold) {
                     s.tState[i] = T_ACCEPTED;
-                    s.sumAccepted += c;
+                    s.sumAccepted += c - SCORE_KEPT;
                     s.accepted += 1;
                     continue;
                 }
@@ -624,7 +628,7 @@ contract LearningSettlement is LearningTasksStorage {
         address a = s.trainers[i];
         uint256 slashed;
         if (state == T_ACCEPTED) {
-            reward = (s.trainerPot * s.tScore[i]) / s.sumAccepted;
+            if (s.sumAccepted != 0) reward = (s.trainerPot * (s.tScore[i] - SCORE_KEPT)) / s.sumAccepted;
             if (reward != 0) t.trainerOf[a].earned += uint120(reward);
         } else if (state != T_VOID) {
             slashed = (s.tStake[i] * s.slashBps) / BPS;
@@ -748,7 +752,8 @@ contract LearningSettlement is LearningTasksStorage {
 ///        its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian;
 ///      - VALIDATOR_SHARE_BPS (20 %) of the round's pool, rounded down, is the validators' pool, the rest the
 ///        trainers'. Rejected and no-show trainers lose floor(stake * slashBps / 10_000), added to the
-///        trainers' pot, which accepted updates share as floor(pot * c / sum of accepted c). Validators that
+///        trainers' pot, which accepted updates share as floor(pot * (c - 1) / sum of accepted (c - 1)): a score
+///        of 1 (SCORE_KEPT) is kept but unpaid, as an update that adds nothing measurable. Validators that
 ///        did not reveal lose the same fraction of their stake, added to the validators' pot, shared as
 ///        floor(pot * w / sum w) with w = max(0, SCORE_SCALE - AGREEMENT_GAIN * floor(sum_i |s_i - c_i| / n))
 ///        for each revealing validator. Rounding dust, and any pot nobody qualifies for, goes back to the

@@ -14,7 +14,8 @@
  *     floor(stake * slashBps / 10_000). With no validator revealing, committed trainers are neither paid nor
  *     slashed (the round is void for them); no-shows are slashed all the same.
  *  4. The validators' pool is floor(pool * 2_000 / 10_000); the trainers' pot is the rest plus the trainers'
- *     slashes, and each accepted update gets floor(pot * c / sum of accepted c).
+ *     slashes, and each accepted update gets floor(pot * (c - 1) / sum of accepted (c - 1)): a score of 1
+ *     (SCORE_KEPT) is accepted but unpaid, an update that adds nothing measurable (0 when that sum is 0).
  *  5. A revealing validator's weight is max(0, SCORE_SCALE - 4 * floor(sum |s_i - c_i| / n)); active validators
  *     that did not reveal lose the slash fraction of their stake, added to the validators' pot, which is
  *     shared as floor(pot * w / sum w). With no update committed, validators are excused (nothing to score).
@@ -25,6 +26,8 @@ import { BPS, slashAmount } from "../chain/bps.ts";
 
 /** Scores are integers from 0 to SCORE_SCALE (1.0). */
 export const SCORE_SCALE = 10_000;
+/** An accepted update is paid for its score above this one: a kept update adding nothing earns nothing. */
+export const SCORE_KEPT = 1;
 /** The validators' fraction of a round's pool, in basis points. */
 export const VALIDATOR_SHARE_BPS = 2_000n;
 /** A validator's weight falls by this many points per point of mean distance from consensus. */
@@ -245,7 +248,7 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
       const c = scoreOf.get(t) as number;
       const ok = c !== 0 && c >= minScore && BigInt(c) * BPS >= threshold;
       status = ok ? "accepted" : "rejected";
-      if (ok) sumAccepted += BigInt(c);
+      if (ok) sumAccepted += BigInt(c - SCORE_KEPT);
     }
     statusOf.set(t, status);
     if (status === "no-show" || status === "rejected") trainerPot += slashAmount(t.stake, slashBps);
@@ -285,7 +288,7 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
     let reward = 0n;
     let slashed = 0n;
     if (status === "accepted") {
-      reward = (trainerPot * BigInt(score)) / sumAccepted;
+      if (sumAccepted > 0n) reward = (trainerPot * BigInt(score - SCORE_KEPT)) / sumAccepted;
       paid += reward;
       accepted.push(t.address);
       digests.push(t.digest as Hex);

@@ -3,7 +3,7 @@
  * become a consensus and an acceptance decision (pure given a model evaluator: no I/O, no tfjs here).
  *
  * Scores are integers on the contract's scale (SCORE_SCALE, 10,000 = 1.0): 0 means rejected (adds nothing,
- * or harms); 1 (SCORE_KEPT) means kept but adding (almost) nothing; SCORE_MAX for the round's most useful
+ * or harms); 1 (SCORE_KEPT) means kept but adding nothing measurable (accepted, not paid); SCORE_MAX for the round's most useful
  * update. The default rule, "leave-one-out",
  * for one validator and a round's updates u_1..u_n of the global model g (delta_k = u_k - g):
  *
@@ -62,13 +62,13 @@
  * the integer score vector goes on-chain, where the consensus is recomputed exactly.
  */
 import { type CanonicalModel, type QuantizedTensor, sameArchitecture } from "../ml/encoding.ts";
-import { lowerMedian, SCORE_SCALE } from "./finalize.ts";
+import { lowerMedian, SCORE_KEPT, SCORE_SCALE } from "./finalize.ts";
 import { leaveOneOutMeans, roundHalfAway, saturate, weightedMeanOfDeltas } from "./strategy.ts";
 
 /** Largest score: the round's best update in the validator's view. */
 export const SCORE_MAX = SCORE_SCALE;
-/** Score of an update that is kept but adds (almost) nothing: accepted, paid (almost) nothing. */
-export const SCORE_KEPT = 1;
+/** Score of an update that is kept but adds nothing measurable: accepted, paid nothing (finalize.ts). */
+export { SCORE_KEPT };
 /** Default acceptance threshold on the consensus score: every score but 0. */
 export const DEFAULT_ACCEPT_THRESHOLD = SCORE_KEPT;
 /** Default magnitude screen: a delta norm above 2.5x the round's median is rejected. */

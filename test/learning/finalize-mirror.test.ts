@@ -39,16 +39,20 @@ import {
   type TaskState,
 } from "../../src/learning/client.ts";
 import {
+  AGREEMENT_GAIN,
   agreementWeight,
   contributorsHash,
   lowerMedian,
   packScores,
   type RoundSettlementInput,
+  SCORE_KEPT,
+  SCORE_SCALE,
   SettlementInputError,
   scoreCommitment,
   settleRound,
   trainingRunOf,
   unpackScores,
+  VALIDATOR_SHARE_BPS,
   ZERO_HASH,
 } from "../../src/learning/finalize.ts";
 import { createRng, type Rng } from "../../src/ml/partition.ts";
@@ -178,6 +182,39 @@ describe("finalize mirror (pure)", () => {
         settleRound({ ...common, trainers, validators: [{ address: addr(2), stake: 1n, scores: [1, 2] }] }),
       SettlementInputError,
     );
+  });
+
+  it("a kept update of score 1 is accepted but unpaid; a round of only such updates pays the creator", () => {
+    const validators = [{ address: addr(5), stake: 500n, scores: [1, 3, 5] }];
+    const trainers = [0, 1, 2].map((i) => ({
+      address: addr(i),
+      stake: 100n,
+      digest: keccak256(toHex(i + 1)),
+    }));
+    const common = { pool: 1_000n, slashBps: 1_000, minScore: 1, relativeBps: 0 };
+    const paid = settleRound({ ...common, trainers, validators });
+    // Pot 800, shared by score above 1: weights 0, 2 and 4.
+    assert.deepEqual(
+      paid.trainers.map((t) => [t.status, t.score, t.reward, t.slashed]),
+      [
+        ["accepted", 1, 0n, 0n],
+        ["accepted", 3, (800n * 2n) / 6n, 0n],
+        ["accepted", 5, (800n * 4n) / 6n, 0n],
+      ],
+    );
+    assert.equal(paid.creatorCredit, 800n - (800n * 2n) / 6n - (800n * 4n) / 6n);
+
+    const unpaid = settleRound({
+      ...common,
+      trainers,
+      validators: [{ address: addr(5), stake: 500n, scores: [1, 1, 1] }],
+    });
+    assert.deepEqual(
+      unpaid.trainers.map((t) => [t.status, t.reward, t.slashed]),
+      Array(3).fill(["accepted", 0n, 0n]),
+    );
+    assert.deepEqual(unpaid.accepted, [addr(0), addr(1), addr(2)]);
+    assert.equal(unpaid.creatorCredit, 800n, "the trainers' pot goes back: nobody added anything");
   });
 
   it("weights and slashes", () => {
@@ -500,7 +537,7 @@ const BASE: TaskParams = {
 };
 
 describe("finalize mirror: helpers agree with the contract", () => {
-  it("scoreCommitment and trainingRunOf", async () => {
+  it("scoreCommitment, trainingRunOf and the constants of the settlement", async () => {
     const words = packScores([1, 10_000, 0, 4_321]);
     const salt = keccak256("0x5a17");
     assert.equal(
@@ -508,6 +545,10 @@ describe("finalize mirror: helpers agree with the contract", () => {
       scoreCommitment(7n, 3, (V[0] as Actor).address, words, salt),
     );
     assert.equal(await view("trainingRunOf", [0x1234n, 77]), trainingRunOf(tasks, 0x1234n, 77));
+    const constants = { SCORE_KEPT, SCORE_SCALE, AGREEMENT_GAIN, VALIDATOR_SHARE_BPS };
+    for (const [name, value] of Object.entries(constants)) {
+      assert.equal(await view(name, []), BigInt(value), name);
+    }
   });
 });
 
@@ -550,10 +591,18 @@ function shuffle<X>(r: Rng, xs: readonly X[]): X[] {
 /** Scores of one validator for the round's updates, given each update's kind and the validator's behaviour. */
 function scoreMatrix(r: Rng, n: number, k: number): number[][] {
   const kinds = Array.from({ length: n }, () =>
-    pick(r, ["honest", "honest", "honest", "poison", "free", "top"]),
+    pick(r, ["honest", "honest", "honest", "poison", "free", "kept", "top"]),
   );
   const base = kinds.map((kind) =>
-    kind === "honest" ? 6_000 + r.int(3_500) : kind === "poison" ? r.int(800) : kind === "free" ? 0 : 10_000,
+    kind === "honest"
+      ? 6_000 + r.int(3_500)
+      : kind === "poison"
+        ? r.int(800)
+        : kind === "free"
+          ? 0
+          : kind === "kept"
+            ? SCORE_KEPT
+            : 10_000,
   );
   return Array.from({ length: k }, () => {
     const behaviour = pick(r, ["honest", "honest", "honest", "noisy", "random", "lazy", "inverted"]);
@@ -561,7 +610,8 @@ function scoreMatrix(r: Rng, n: number, k: number): number[][] {
       const clamp = (x: number) => Math.max(0, Math.min(10_000, Math.round(x)));
       switch (behaviour) {
         case "honest":
-          return clamp(b + r.int(401) - 200);
+          // Honest validators agree exactly on what they kept for no value (a stale copy).
+          return b === SCORE_KEPT ? b : clamp(b + r.int(401) - 200);
         case "noisy":
           return clamp(b + r.int(3_001) - 1_500);
         case "random":
