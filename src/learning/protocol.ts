@@ -61,6 +61,7 @@ import {
   settlementInputOf,
   settlementOf,
   snapshotOf,
+  tasksAt,
   startRound,
   type TaskParams,
   type Tasks,
@@ -574,6 +575,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         throw new ProtocolMismatchError(`expected round ${round}, the chain started ${opened.round}`);
       byKind.start += opened.receipt.gasUsed;
       let settlement: ChainSettlement | undefined;
+      let mirrorCheck: Promise<void> | undefined;
       let lastPhase: Phase = "None";
       for (;;) {
         const snap = await snapshotOf(tasks, taskId);
@@ -584,11 +586,17 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         }
         if (phase === "Done") break;
         if (phase === "Finalize") {
-          const expected = settleRound(await settlementInputOf(tasks, taskId, round));
           const receipt = await finalizeRound(tasks, taskId, round, 0);
           byKind.finalize += receipt.gasUsed;
-          settlement = settlementOf(receipt);
-          checkMirror(settlement, expected);
+          const settled = settlementOf(receipt);
+          settlement = settled;
+          // The mirror's check reads the state finalize started from, off the critical path: the
+          // aggregation goes on meanwhile, and the round ends only once the check has passed.
+          mirrorCheck = settlementInputOf(tasksAt(tasks, receipt.blockNumber - 1n), taskId, round).then(
+            (input) => checkMirror(settled, settleRound(input)),
+          );
+          // Awaited with the round's last reads; until then a failure must not count as unhandled.
+          mirrorCheck.catch(() => {});
           continue;
         }
         await options.beforeStep?.({ round, phase, roles });
@@ -618,21 +626,25 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         await mine(chain, target - snap.head);
       }
       while (progress < 1 + round * PHASES_PER_ROUND) tick();
-      if (!settlement) throw new ProtocolMismatchError(`round ${round} ended without a finalization`);
+      if (!settlement || !mirrorCheck)
+        throw new ProtocolMismatchError(`round ${round} ended without a finalization`);
 
       const info = await getRound(tasks, taskId, round);
       const version = info.aggregated ? info.newVersion : last.version;
       const { model } = await fetchVersionModel(tasks, shared, modelId, version);
+      // The chain answers the stake reads while the test set is evaluated.
+      const memberReads = Promise.all([
+        Promise.all(trainerAddresses.map((a) => memberOf(tasks, taskId, "trainer", a))),
+        Promise.all(validatorAddresses.map((a) => memberOf(tasks, taskId, "validator", a))),
+        mirrorCheck,
+      ]);
       const metrics = await timed(async () => {
         setWeights(scratch, toFloatTensors(model));
         return evaluate(scratch, data.test, 2048);
       });
       last = { accuracy: metrics.accuracy, loss: metrics.loss, version };
       const stakes: Record<Address, bigint> = {};
-      const [tStakes, vStakes] = await Promise.all([
-        Promise.all(trainerAddresses.map((a) => memberOf(tasks, taskId, "trainer", a))),
-        Promise.all(validatorAddresses.map((a) => memberOf(tasks, taskId, "validator", a))),
-      ]);
+      const [tStakes, vStakes] = await memberReads;
       trainerAddresses.forEach((a, i) => {
         stakes[a] = (tStakes[i] as { stake: bigint }).stake;
       });
