@@ -172,7 +172,8 @@ export function deltaNorm(global: CanonicalModel, update: CanonicalModel): numbe
   return Math.sqrt(sum);
 }
 
-function medianOf(values: readonly number[]): number {
+/** The median (the mean of the two middle values for an even count). */
+export function medianOf(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1
