@@ -61,10 +61,10 @@ import {
   settlementInputOf,
   settlementOf,
   snapshotOf,
-  tasksAt,
   startRound,
   type TaskParams,
   type Tasks,
+  tasksAt,
 } from "./client.ts";
 import type { FedProxStrategy } from "./fedprox.ts";
 import { settleRound } from "./finalize.ts";
