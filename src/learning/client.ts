@@ -593,18 +593,38 @@ export function withdrawable(tasks: Tasks, account: Address): Promise<bigint> {
 }
 
 /** The weights digest the registry records for a model version. */
-export async function versionDigest(tasks: Tasks, modelId: bigint | number, version: number): Promise<Hex> {
-  try {
-    const v = await tasks.chain.publicClient.readContract({
-      address: tasks.registry,
-      abi: ModelRegistry.abi,
-      functionName: "getVersion",
-      args: [BigInt(modelId), version],
-    });
-    return v.weightsDigest;
-  } catch (err) {
-    throw decodeRevert(err);
+/**
+ * Weights digests by registry version, per connection: the registry never changes a version, so every role
+ * of a process reads each one once.
+ */
+const versionDigests = new WeakMap<LedgerChain, Map<string, Promise<Hex>>>();
+
+export function versionDigest(tasks: Tasks, modelId: bigint | number, version: number): Promise<Hex> {
+  let known = versionDigests.get(tasks.chain);
+  if (!known) {
+    known = new Map();
+    versionDigests.set(tasks.chain, known);
   }
+  const key = `${tasks.registry.toLowerCase()}/${modelId}/${version}`;
+  let digest = known.get(key);
+  if (!digest) {
+    digest = tasks.chain.publicClient
+      .readContract({
+        address: tasks.registry,
+        abi: ModelRegistry.abi,
+        functionName: "getVersion",
+        args: [BigInt(modelId), version],
+      })
+      .then(
+        (v) => v.weightsDigest,
+        (err) => {
+          known.delete(key); // a version that does not exist yet may exist later
+          throw decodeRevert(err);
+        },
+      );
+    known.set(key, digest);
+  }
+  return digest;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -753,8 +773,32 @@ export function settlementOf(receipt: TransactionReceipt): ChainSettlement {
   };
 }
 
+/**
+ * Finalized rounds' settlements, per connection: finalize runs once per round, so its record never
+ * changes and the roles of a process read it once.
+ */
+const settlements = new WeakMap<LedgerChain, Map<string, Promise<ChainSettlement>>>();
+
 /** A finalized round's settlement read back from the chain's logs (for roles that did not finalize it). */
-export async function getSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<ChainSettlement> {
+export function getSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<ChainSettlement> {
+  let known = settlements.get(tasks.chain);
+  if (!known) {
+    known = new Map();
+    settlements.set(tasks.chain, known);
+  }
+  const key = `${tasks.address.toLowerCase()}/${taskId}/${round}`;
+  let settlement = known.get(key);
+  if (!settlement) {
+    settlement = readSettlement(tasks, taskId, round).catch((err) => {
+      known.delete(key); // not finalized yet: ask again later
+      throw err;
+    });
+    known.set(key, settlement);
+  }
+  return settlement;
+}
+
+async function readSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<ChainSettlement> {
   const logs = await tasks.chain.publicClient.getContractEvents({
     address: tasks.address,
     abi: LearningTasks.abi,

@@ -462,6 +462,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
           update = await trainOwn(base, i, round);
           const seen = honestByRound.get(round) ?? new Map<number, CanonicalModel>();
           honestByRound.set(round, seen);
+          honestByRound.delete(round - 2); // copiers copy from the round before only
           seen.set(i, update);
         } else {
           const own = attack.trains ? await trainOwn(base, i, round) : undefined;
