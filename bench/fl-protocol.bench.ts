@@ -4,11 +4,11 @@
 //    commit and reveal, finalize, the aggregate proposed, attested and appended to the registry) over the
 //    same round of the engine, with the same training, scoring and test evaluation: 10 clients, 3
 //    validators, mlp-784-128-10 (the MLP that STACK.md measured; mlp-784-64-10 under `.mlp64`), seed 1,
-//    both in this process. Each runs five rounds, twice, alternating (engine, protocol, engine, protocol),
-//    and the ratio is of the median rounds 2 to 5 (eight of each): neither pays for tfjs's warm-up or the
-//    chain's deployment, and a slow spell of this shared 2-core machine moves a median little. The
-//    spread (fl.overhead.ratio_min/max: the least and greatest ratio of one run's mean round to the
-//    neighbouring run's of the other kind) is printed beside it.
+//    both in this process, in lockstep: engine round 1, protocol round 1, engine round 2, and so on, for
+//    twelve rounds. fl.overhead_ratio is the median over rounds 2 to 12 of protocol round k / engine round k:
+//    round 1 pays for tfjs's warm-up, and rounds run back to back share the machine's speed of the
+//    moment (this shared 2-core machine's speed drifts by a third over minutes, which made the ratios of
+//    separate runs swing between 1.0 and 1.4). fl.overhead.ratio_min/max are the extreme rounds.
 //  - fl.round_s.nK and gas.fl.protocol_round.nK: one round with K = 10, 100 and 1000 trainers of a small
 //    model (logreg-784-10, the 7,800 training digits shared among them), 3 validators; wall seconds of
 //    the round and the gas of all its transactions. Growth per trainer is printed.
@@ -30,7 +30,7 @@ const OVERHEAD_SETTING = {
   validators: 3,
   alpha: 0.5,
   seed: 1,
-  rounds: 5,
+  rounds: 12,
   localEpochs: 1,
   lr: 0.1,
   batch: 32,
@@ -40,47 +40,35 @@ const OVERHEAD_SETTING = {
   strategy: "fedavg",
 } as const;
 
-const OVERHEAD_REPEATS = 2;
 const SCALE_SIZES = [10, 100, 1000] as const;
 const FREE_RIDING_ATTACKS = ["free-ride", "copy", "copy-noise"] as const;
 
 export async function benchLearningProtocol(): Promise<Figures> {
   const figures: Figures = {};
 
-  const laterRounds = (runs: readonly { rounds: readonly { seconds: number }[] }[]) =>
-    runs.flatMap((run) => run.rounds.slice(1).map((r) => r.seconds));
-  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   // The target's model first; the smaller MLP shows how the fixed cost of the chain weighs on less work.
   for (const [architecture, suffix] of [
     ["mlp-784-128-10", ""],
     ["mlp-784-64-10", ".mlp64"],
   ] as const) {
-    const setting = { ...OVERHEAD_SETTING, architecture };
-    const engines: Awaited<ReturnType<typeof simulateFederated>>[] = [];
-    const protocols: Awaited<ReturnType<typeof runProtocol>>[] = [];
-    for (let repeat = 0; repeat < OVERHEAD_REPEATS; repeat++) {
-      engines.push(await simulateFederated({ ...setting, withProtocol: true }));
-      protocols.push(await runProtocol(setting));
-    }
-    const engineRound = medianOf(laterRounds(engines));
-    const protocolRound = medianOf(laterRounds(protocols));
-    const chainRound = medianOf(
-      protocols.flatMap((run) => run.rounds.slice(1).map((r) => r.overheadSeconds)),
-    );
-    const pairRatios = protocols.map((p, i) => {
-      const e = engines[i] as (typeof engines)[number];
-      return mean(laterRounds([p])) / mean(laterRounds([e]));
-    });
-    figures[`fl.overhead_ratio${suffix}`] = round3(protocolRound / engineRound);
-    figures[`fl.overhead.ratio_min${suffix}`] = round3(Math.min(...pairRatios));
-    figures[`fl.overhead.ratio_max${suffix}`] = round3(Math.max(...pairRatios));
-    figures[`fl.overhead.engine_round_s${suffix}`] = round3(engineRound);
-    figures[`fl.overhead.protocol_round_s${suffix}`] = round3(protocolRound);
-    figures[`fl.overhead.chain_and_store_s${suffix}`] = round3(chainRound);
+    const { engine, protocol } = await inLockstep({ ...OVERHEAD_SETTING, architecture });
+    // Round k of each, k >= 2, ran back to back: their ratio is free of the machine's slower spells.
+    const pairs = protocol.rounds.slice(1).map((p, i) => ({
+      ratio: p.seconds / (engine.rounds[i + 1] as { seconds: number }).seconds,
+      engine: (engine.rounds[i + 1] as { seconds: number }).seconds,
+      protocol: p.seconds,
+      chain: p.overheadSeconds,
+    }));
+    const ratios = pairs.map((x) => x.ratio);
+    figures[`fl.overhead_ratio${suffix}`] = round3(medianOf(ratios));
+    figures[`fl.overhead.ratio_min${suffix}`] = round3(Math.min(...ratios));
+    figures[`fl.overhead.ratio_max${suffix}`] = round3(Math.max(...ratios));
+    figures[`fl.overhead.engine_round_s${suffix}`] = round3(medianOf(pairs.map((x) => x.engine)));
+    figures[`fl.overhead.protocol_round_s${suffix}`] = round3(medianOf(pairs.map((x) => x.protocol)));
+    figures[`fl.overhead.chain_and_store_s${suffix}`] = round3(medianOf(pairs.map((x) => x.chain)));
     // The same decisions and the same integer aggregation give the same model, so the same accuracy.
-    const accuracies = [...engines, ...protocols].map((r) => r.finalAccuracy.toFixed(4));
     log(
-      `a round of 10 clients, ${architecture} (median of rounds 2-5, two runs each): engine ${engineRound.toFixed(2)} s, protocol ${protocolRound.toFixed(2)} s (of which chain, store and hashing ${chainRound.toFixed(2)} s): ratio ${figures[`fl.overhead_ratio${suffix}`]} (per pair of runs ${pairRatios.map((r) => r.toFixed(2)).join(", ")}); final accuracies engine, engine, protocol, protocol: ${accuracies.join(", ")}`,
+      `a round of 10 clients, ${architecture}, rounds 2-${OVERHEAD_SETTING.rounds} in lockstep: engine ${figures[`fl.overhead.engine_round_s${suffix}`]} s, protocol ${figures[`fl.overhead.protocol_round_s${suffix}`]} s (of which chain, store and hashing ${figures[`fl.overhead.chain_and_store_s${suffix}`]} s), medians; ratio ${figures[`fl.overhead_ratio${suffix}`]} (per round ${ratios.map((r) => r.toFixed(2)).join(", ")}); final accuracy engine ${engine.finalAccuracy.toFixed(4)}, protocol ${protocol.finalAccuracy.toFixed(4)}`,
     );
   }
 
@@ -137,4 +125,52 @@ export async function benchLearningProtocol(): Promise<Figures> {
   }
   figures["fl.earned_mind.honest_min"] = round3(honestMin);
   return figures;
+}
+
+/**
+ * The engine and the protocol on the same setting, one round at a time in turn (engine round 1, protocol
+ * round 1, engine round 2, ...), never both at once: each waits in its round hook for the other's round.
+ */
+async function inLockstep(setting: typeof OVERHEAD_SETTING & { architecture: string }) {
+  const finished = { engine: new Map<number, () => void>(), protocol: new Map<number, () => void>() };
+  const waits = { engine: new Map<number, Promise<void>>(), protocol: new Map<number, Promise<void>>() };
+  const roundDone = (who: "engine" | "protocol", round: number): Promise<void> => {
+    let wait = waits[who].get(round);
+    if (!wait) {
+      wait = new Promise<void>((resolve) => finished[who].set(round, resolve));
+      waits[who].set(round, wait);
+    }
+    return wait;
+  };
+  const finish = (who: "engine" | "protocol", round: number) => {
+    void roundDone(who, round);
+    finished[who].get(round)?.();
+  };
+  let engineRun: ReturnType<typeof simulateFederated> | undefined;
+  let failed: (err: unknown) => void = () => {};
+  const failure = new Promise<never>((_, reject) => {
+    failed = reject;
+  });
+  const protocolRun = runProtocol({
+    ...setting,
+    onStart: () => {
+      engineRun = simulateFederated({
+        ...setting,
+        withProtocol: true,
+        onRound: (r) => {
+          finish("engine", r.round);
+          return roundDone("protocol", r.round);
+        },
+      });
+      engineRun.catch(failed);
+      return Promise.race([roundDone("engine", 1), failure]);
+    },
+    onRound: (r) => {
+      finish("protocol", r.round);
+      return r.round < setting.rounds ? Promise.race([roundDone("engine", r.round + 1), failure]) : undefined;
+    },
+  });
+  const protocol = await protocolRun;
+  const engine = await (engineRun as ReturnType<typeof simulateFederated>);
+  return { engine, protocol };
 }
