@@ -592,13 +592,10 @@ export function withdrawable(tasks: Tasks, account: Address): Promise<bigint> {
   return read<bigint>(tasks, "withdrawable", [account]);
 }
 
-/** The weights digest the registry records for a model version. */
-/**
- * Weights digests by registry version, per connection: the registry never changes a version, so every role
- * of a process reads each one once.
- */
+/** Weights digests by registry version, per connection: the registry never changes a version. */
 const versionDigests = new WeakMap<LedgerChain, Map<string, Promise<Hex>>>();
 
+/** The weights digest the registry records for a model version (read once per connection). */
 export function versionDigest(tasks: Tasks, modelId: bigint | number, version: number): Promise<Hex> {
   let known = versionDigests.get(tasks.chain);
   if (!known) {

@@ -587,17 +587,16 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         }
         if (phase === "Done") break;
         if (phase === "Finalize") {
+          // The mirror's input is read at the head finalize starts from while finalize runs, and checked
+          // while the aggregation goes on: the round ends only once the check has passed.
+          const input = settlementInputOf(tasksAt(tasks, snap.head), taskId, round);
+          input.catch(() => {}); // awaited below; until then a failure must not count as unhandled
           const receipt = await finalizeRound(tasks, taskId, round, 0);
           byKind.finalize += receipt.gasUsed;
           const settled = settlementOf(receipt);
           settlement = settled;
-          // The mirror's check reads the state finalize started from, off the critical path: the
-          // aggregation goes on meanwhile, and the round ends only once the check has passed.
-          mirrorCheck = settlementInputOf(tasksAt(tasks, receipt.blockNumber - 1n), taskId, round).then(
-            (input) => checkMirror(settled, settleRound(input)),
-          );
-          // Awaited with the round's last reads; until then a failure must not count as unhandled.
-          mirrorCheck.catch(() => {});
+          mirrorCheck = input.then((read) => checkMirror(settled, settleRound(read)));
+          mirrorCheck.catch(() => {}); // awaited with the round's last reads
           continue;
         }
         await options.beforeStep?.({ round, phase, roles });
@@ -639,6 +638,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         Promise.all(validatorAddresses.map((a) => memberOf(tasks, taskId, "validator", a))),
         mirrorCheck,
       ]);
+      memberReads.catch(() => {}); // awaited after the evaluation
       const metrics = await timed(async () => {
         setWeights(scratch, toFloatTensors(model));
         return evaluate(scratch, data.test, 2048);
