@@ -587,15 +587,17 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         }
         if (phase === "Done") break;
         if (phase === "Finalize") {
-          // The mirror's input is read at the head finalize starts from while finalize runs, and checked
-          // while the aggregation goes on: the round ends only once the check has passed.
-          const input = settlementInputOf(tasksAt(tasks, snap.head), taskId, round);
-          input.catch(() => {}); // awaited below; until then a failure must not count as unhandled
           const receipt = await finalizeRound(tasks, taskId, round, 0);
           byKind.finalize += receipt.gasUsed;
           const settled = settlementOf(receipt);
           settlement = settled;
-          mirrorCheck = input.then((read) => checkMirror(settled, settleRound(read)));
+          // The mirror's check runs while the aggregation goes on; the round ends only once it has passed.
+          // Nothing else is sent while finalizing, so the block before finalize's holds the state it
+          // started from. Not the head read while sending: on anvil such a read once saw the stakes after
+          // finalize's slashes (a call at the newest block racing the block being mined).
+          mirrorCheck = settlementInputOf(tasksAt(tasks, receipt.blockNumber - 1n), taskId, round).then(
+            (read) => checkMirror(settled, settleRound(read)),
+          );
           mirrorCheck.catch(() => {}); // awaited with the round's last reads
           continue;
         }
