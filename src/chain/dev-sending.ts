@@ -19,6 +19,7 @@ import {
 } from "viem";
 import { isDevChain } from "./accounts.ts";
 import type { LedgerChain } from "./connect.ts";
+import { oncePerChain } from "./once-per-chain.ts";
 
 export interface DevSending {
   /** The gas limit every write is sent with: the latest block's. */
@@ -27,16 +28,11 @@ export interface DevSending {
   nodeWallet(address: Address): WalletClient<Transport, Chain, Account> | undefined;
 }
 
-const plans = new WeakMap<LedgerChain, Promise<DevSending | undefined>>();
+const plans = oncePerChain<DevSending | undefined>();
 
-/** The development chain's way of sending (cached per connection); undefined on any other chain. */
+/** The development chain's way of sending (read once per connection); undefined on any other chain. */
 export function devSending(chain: LedgerChain): Promise<DevSending | undefined> {
-  let plan = plans.get(chain);
-  if (!plan) {
-    plan = isDevChain(chain.chainId) ? planFor(chain) : Promise.resolve(undefined);
-    plans.set(chain, plan);
-  }
-  return plan;
+  return plans(chain, "plan", async () => (isDevChain(chain.chainId) ? planFor(chain) : undefined));
 }
 
 async function planFor(chain: LedgerChain): Promise<DevSending> {

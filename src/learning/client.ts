@@ -30,6 +30,7 @@ import type { LedgerChain } from "../chain/connect.ts";
 import { requireDeployment } from "../chain/deploy.ts";
 import { devSending } from "../chain/dev-sending.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../chain/generated/contracts.ts";
+import { oncePerChain } from "../chain/once-per-chain.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../chain/tx.ts";
 import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
 import { CANONICAL_FORMAT } from "../registry/client.ts";
@@ -593,35 +594,23 @@ export function withdrawable(tasks: Tasks, account: Address): Promise<bigint> {
 }
 
 /** Weights digests by registry version, per connection: the registry never changes a version. */
-const versionDigests = new WeakMap<LedgerChain, Map<string, Promise<Hex>>>();
+const versionDigests = oncePerChain<Hex>();
 
 /** The weights digest the registry records for a model version (read once per connection). */
 export function versionDigest(tasks: Tasks, modelId: bigint | number, version: number): Promise<Hex> {
-  let known = versionDigests.get(tasks.chain);
-  if (!known) {
-    known = new Map();
-    versionDigests.set(tasks.chain, known);
-  }
-  const key = `${tasks.registry.toLowerCase()}/${modelId}/${version}`;
-  let digest = known.get(key);
-  if (!digest) {
-    digest = tasks.chain.publicClient
-      .readContract({
+  return versionDigests(tasks.chain, `${tasks.registry.toLowerCase()}/${modelId}/${version}`, async () => {
+    try {
+      const v = await tasks.chain.publicClient.readContract({
         address: tasks.registry,
         abi: ModelRegistry.abi,
         functionName: "getVersion",
         args: [BigInt(modelId), version],
-      })
-      .then(
-        (v) => v.weightsDigest,
-        (err) => {
-          known.delete(key); // a version that does not exist yet may exist later
-          throw decodeRevert(err);
-        },
-      );
-    known.set(key, digest);
-  }
-  return digest;
+      });
+      return v.weightsDigest;
+    } catch (err) {
+      throw decodeRevert(err);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -774,25 +763,13 @@ export function settlementOf(receipt: TransactionReceipt): ChainSettlement {
  * Finalized rounds' settlements, per connection: finalize runs once per round, so its record never
  * changes and the roles of a process read it once.
  */
-const settlements = new WeakMap<LedgerChain, Map<string, Promise<ChainSettlement>>>();
+const settlements = oncePerChain<ChainSettlement>();
 
 /** A finalized round's settlement read back from the chain's logs (for roles that did not finalize it). */
 export function getSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<ChainSettlement> {
-  let known = settlements.get(tasks.chain);
-  if (!known) {
-    known = new Map();
-    settlements.set(tasks.chain, known);
-  }
-  const key = `${tasks.address.toLowerCase()}/${taskId}/${round}`;
-  let settlement = known.get(key);
-  if (!settlement) {
-    settlement = readSettlement(tasks, taskId, round).catch((err) => {
-      known.delete(key); // not finalized yet: ask again later
-      throw err;
-    });
-    known.set(key, settlement);
-  }
-  return settlement;
+  return settlements(tasks.chain, `${tasks.address.toLowerCase()}/${taskId}/${round}`, () =>
+    readSettlement(tasks, taskId, round),
+  );
 }
 
 async function readSettlement(tasks: Tasks, taskId: bigint, round: number): Promise<ChainSettlement> {
