@@ -59,11 +59,10 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         Failed
     }
 
-    /// @notice The stored request: five slots, plus the result's output slot that the request allocates.
+    /// @notice The stored request: four slots, plus the result's output slot that the request allocates.
     /// @dev `inputHash` is keccak256(abi.encodePacked(input)) for inline input (`inlineInput`), else the CID's
     ///      sha256 digest. The input itself is only in the `InferenceRequested` log. `callback` records whether
     ///      the requester had code when it requested (contracts are called back, accounts are not).
-    ///      `operatorStake` is the version's active stake when the request was made: the base of its shares.
     struct Request {
         address requester;
         uint96 fee;
@@ -80,7 +79,6 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         bool callback;
         bytes32 inputHash;
         bytes32 weightsDigest;
-        uint128 operatorStake;
     }
 
     /// @notice A final result: the aggregated output and the weights digest of the version that produced it.
@@ -145,8 +143,6 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     /// @dev Gas kept back, on top of the EIP-150 sixty-fourth, to finish after the callback.
     uint256 private constant CALLBACK_RESERVE = 10_000;
     bytes32 private constant REVEALED = bytes32(uint256(1));
-    /// @dev Held by a request's output slot until it is finalized (never read as a result).
-    int256 private constant OUTPUT_PENDING = 1;
     uint256 private constant BPS = 10_000;
     /// @dev Half the secp256k1 group order: larger `s` values are the malleable twins of valid signatures.
     uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -169,7 +165,9 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     mapping(uint256 modelId => mapping(uint32 version => uint16)) private _inputSize;
     mapping(uint256 modelId => mapping(uint32 version => OperatorSet)) private _sets;
     mapping(uint256 requestId => Request) private _requests;
-    /// @dev Allocated (non-zero) by `request`, overwritten by the result: finalization never pays for a new slot.
+    /// @dev While a request is open, the version's active stake when it was made (the snapshot its shares
+    ///      start from); the result then overwrites it. The request pays for the slot, and finalization
+    ///      writes over a non-zero value instead of paying for a new slot.
     mapping(uint256 requestId => int256) private _outputs;
     mapping(uint256 requestId => mapping(address operator => bytes32)) private _commitments;
     mapping(uint256 requestId => mapping(uint256 index => address)) private _committers;
@@ -289,8 +287,8 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     error ResultNotReady(uint256 requestId);
     /// @notice A report has `signers` signatures; `minResponses` are needed.
     error QuorumNotMet(uint256 signers, uint256 needed);
-    /// @notice A report's signers hold `signedStake`, not more than two thirds of `operatorStake`.
-    error StakeQuorumNotMet(uint256 signedStake, uint256 operatorStake);
+    /// @notice A report's signers hold `signedStake`, not more than two thirds of the request's `stakeBase`.
+    error StakeQuorumNotMet(uint256 signedStake, uint256 stakeBase);
     /// @notice A report arrived after `reveals` operators revealed: once reveals start, only they decide.
     error ReportAfterReveal(uint256 requestId, uint256 reveals);
     /// @notice A report lists `signers` signers but carries `signatures` signatures.
@@ -509,7 +507,7 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
             return;
         }
         Settlement memory s = _loadReveals(requestId, r);
-        if (s.revealedStake * 2 <= _baseStake(r)) {
+        if (s.revealedStake * 2 <= _baseStake(requestId, r)) {
             _fail(requestId, r);
             return;
         }
@@ -552,7 +550,7 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         if (n < _minResponses) revert QuorumNotMet(n, _minResponses);
         uint256 signedStake =
             _creditSigners(r, _reportDigest(requestId, output, r.weightsDigest, signers), signers, signatures);
-        uint256 base = _baseStake(r);
+        uint256 base = _baseStake(requestId, r);
         if (signedStake * 3 <= base * 2) revert StakeQuorumNotMet(signedStake, base);
         if (r.commits != 0) _release(requestId, r);
         _complete(requestId, r, output, n);
@@ -585,6 +583,14 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     /// @param requestId The request.
     function isPending(uint256 requestId) external view returns (bool) {
         return _requests[requestId].status == Status.Open;
+    }
+
+    /// @notice The stake an open request's thresholds are shares of: the larger of the version's active stake
+    ///         when the request was made and now. Reports need signers holding more than two thirds of it,
+    ///         results reveals holding more than half of it.
+    /// @param requestId The request (open; settled and unknown ones are refused).
+    function stakeBase(uint256 requestId) external view returns (uint256) {
+        return _baseStake(requestId, _openRequest(requestId));
     }
 
     /// @notice A model version's active operators (stake at least `minStake`) and their total stake: the base
@@ -690,11 +696,11 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
             inlineInput: input.length != 0,
             callback: msg.sender.code.length != 0,
             inputHash: input.length != 0 ? keccak256(abi.encodePacked(input)) : inputCid,
-            weightsDigest: weightsDigest,
-            operatorStake: _sets[modelId][version].activeStake
+            weightsDigest: weightsDigest
         });
-        // The requester pays for the result's slot now, so that finalization overwrites a non-zero slot.
-        _outputs[requestId] = OUTPUT_PENDING;
+        // Active operators hold at least `minStake` each: the snapshot is zero only if `minStake` is zero. It
+        // is a uint128, so the casts are exact.
+        _outputs[requestId] = int256(uint256(_sets[modelId][version].activeStake));
     }
 
     function _emitRequested(
@@ -735,9 +741,10 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         if (stake < _minStake) revert InsufficientStake(operator, stake, _minStake);
     }
 
-    /// @dev The base of a request's shares: the larger of its snapshot and the version's active stake now.
-    function _baseStake(Request storage r) private view returns (uint256) {
-        uint256 snapshot = r.operatorStake;
+    /// @dev The base of an open request's shares: the larger of its snapshot and the version's active stake now.
+    function _baseStake(uint256 requestId, Request storage r) private view returns (uint256) {
+        // The open request's output slot holds the snapshot, a uint128: the casts are exact.
+        uint256 snapshot = uint256(_outputs[requestId]);
         uint256 current = _sets[r.modelId][r.version].activeStake;
         return current > snapshot ? current : snapshot;
     }

@@ -76,10 +76,10 @@ export interface SettleInput {
   /** Fewer reveals fail the request; the contract's `minResponses`. */
   minResponses: number;
   /**
-   * The base of the reveal share: the larger of the request's `operatorStake` and the version's active stake
-   * at finalize. Revealed stake not above half of it fails the request.
+   * The contract's `stakeBase` at finalize: the larger of the version's active stake at request time and
+   * then. Revealed stake not above half of it fails the request.
    */
-  operatorStake: bigint;
+  stakeBase: bigint;
 }
 
 export interface Amount {
@@ -137,7 +137,7 @@ export function settle(input: SettleInput): Settlement {
 
   const weighted = reveals.map((r) => ({ output: r.output, weight: stakeOf(stakes, r.operator) }));
   const revealedStake = weighted.reduce((s, a) => s + a.weight, 0n);
-  if (reveals.length < minResponses || revealedStake * 2n <= input.operatorStake) return fail("too-few-reveals");
+  if (reveals.length < minResponses || revealedStake * 2n <= input.stakeBase) return fail("too-few-reveals");
   const result = aggregate(weighted, mode);
   if (result === undefined) return fail("split");
   let pot = fee;

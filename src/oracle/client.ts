@@ -308,8 +308,6 @@ export interface RequestStatus {
   reveals: number;
   /** The digest of the weights of the version asked (and, once final, that answered). */
   weightsDigest: Hex;
-  /** The version's active operator stake when the request was made: the base of its thresholds. */
-  operatorStake: bigint;
   /** The result, once finalized. */
   output?: bigint;
   /** Unix seconds, once finalized or failed. */
@@ -352,7 +350,6 @@ export async function getRequestStatus(target: OracleTarget, requestId: bigint):
     commits: r.commits,
     reveals: r.reveals,
     weightsDigest: r.weightsDigest,
-    operatorStake: r.operatorStake,
   };
   if (state !== "open") status.finalizedAt = r.finalizedAt;
   if (state === "finalized") {

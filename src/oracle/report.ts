@@ -158,8 +158,7 @@ export async function fulfilWithReport(opts: {
       functionName,
       args,
     } as never) as Promise<unknown>;
-  const [activeStake] = (await read("activeStakeOf", [status.modelId, status.version])) as [bigint, bigint];
-  const base = activeStake > status.operatorStake ? activeStake : status.operatorStake;
+  const base = (await read("stakeBase", [requestId])) as bigint;
   const leftOut: ReportOutcome["leftOut"] = [];
   const byOutput = new Map<bigint, { operators: InferenceOperator[]; stake: bigint }>();
   for (const op of opts.operators) {

@@ -1,0 +1,597 @@
+// InferenceOracle on an embedded chain, shared by test/contracts/inference-oracle.test.ts and
+// test/contracts/inference-oracle-attacks.test.ts: dev accounts funded and approved, one model with five
+// versions, operators, test consumers; helpers that send, read, commit, reveal, sign reports and refuse by
+// error name (recording every error reached), and the conservation check.
+import assert from "node:assert/strict";
+import {
+  type Account,
+  type Address,
+  BaseError,
+  type Chain,
+  type ContractFunctionArgs,
+  type ContractFunctionName,
+  decodeErrorResult,
+  encodeAbiParameters,
+  encodeDeployData,
+  type Hex,
+  hashTypedData,
+  hexToBigInt,
+  isAddressEqual,
+  keccak256,
+  maxUint256,
+  parseEther,
+  parseEventLogs,
+  parseSignature,
+  serializeCompactSignature,
+  signatureToCompactSignature,
+  size,
+  stringToHex,
+  type TransactionReceipt,
+  type Transport,
+  toHex,
+  type WalletClient,
+} from "viem";
+import type { LocalAccount } from "../../src/chain/accounts.ts";
+import { connect, type LedgerChain } from "../../src/chain/connect.ts";
+import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
+import {
+  GasBurningConsumer,
+  InferenceOracle,
+  MindToken,
+  ModelRegistry,
+  RecordingConsumer,
+  ReentrantConsumer,
+  ReturnBombConsumer,
+  RevertingConsumer,
+} from "../../src/chain/generated/contracts.ts";
+import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import { type AggregationMode, reportShares, settle } from "../../src/oracle/aggregate.ts";
+
+export const abi = InferenceOracle.abi;
+export type OracleAbi = typeof abi;
+export type WriteName = ContractFunctionName<OracleAbi, "nonpayable">;
+
+export const PARAMS = {
+  minStake: parseEther("100"),
+  commitWindow: 40,
+  revealWindow: 40,
+  minResponses: 3,
+  tolerance: 50_000n,
+  slashBps: 1_000,
+  callbackGasLimit: 200_000,
+  maxOperators: 16,
+} as const;
+export type Params = {
+  minStake: bigint;
+  commitWindow: number;
+  revealWindow: number;
+  minResponses: number;
+  tolerance: bigint;
+  slashBps: number;
+  callbackGasLimit: number;
+  maxOperators: number;
+};
+
+export const MEDIAN = 0;
+export const MAJORITY = 1;
+export const TREASURY = 0;
+export const OWNER = 1;
+export const STRANGER = 17;
+export const SPARE = 18;
+export const REQUESTER = 19;
+/** Operators of the main version (v1) and of the gas version (v3). */
+export const MAIN_OPS = [2, 3, 4, 5, 6, 7, 8];
+export const GAS_OPS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+export const INPUT = [1_000_000n, -250_000n, 42n, 7_500_000n];
+
+export let chain: LedgerChain;
+export let token: Address;
+export let registry: Address;
+export let oracle: Address;
+export let modelId: bigint;
+export const consumers: Record<string, Address> = {};
+export const observedErrors = new Set<string>();
+/** Every address that may hold MIND in this file: conservation sums over these. */
+export const holders: Address[] = [];
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------
+
+export function account(i: number): LocalAccount {
+  const a = chain.accounts[i];
+  if (!a) throw new Error(`no dev account #${i}`);
+  return a;
+}
+
+export function addr(i: number): Address {
+  return account(i).address;
+}
+
+export function rpc<T>(method: string, params: unknown[] = []): Promise<T> {
+  return chain.publicClient.request({ method, params } as never) as Promise<T>;
+}
+
+export async function blockNumber(): Promise<bigint> {
+  return hexToBigInt(await rpc<Hex>("eth_blockNumber"));
+}
+
+/** Mines until the latest block is `target`: the next transaction lands in block `target + 1`. */
+export async function advanceTo(target: bigint | number): Promise<void> {
+  const now = await blockNumber();
+  const t = BigInt(target);
+  if (t > now) await rpc("hardhat_mine", [toHex(t - now)]);
+}
+
+export async function read<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw decodeRevert(err);
+  }
+}
+
+export async function refused(
+  p: Promise<unknown>,
+  errorName: string,
+  args?: readonly unknown[],
+): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof ContractRefusedError, `expected ContractRefusedError, got ${String(err)}`);
+    assert.equal(err.errorName, errorName);
+    if (args !== undefined) assert.deepEqual(err.args, args);
+    observedErrors.add(err.errorName);
+    return true;
+  });
+}
+
+/** A dev account's index, or the wallet of an extra actor (see inference-oracle-attacks.test.ts). */
+export type Sender = number | WalletClient<Transport, Chain, Account>;
+
+export function walletOf(who: Sender): WalletClient<Transport, Chain, Account> {
+  return typeof who === "number" ? chain.wallet(who) : who;
+}
+
+export function send<N extends WriteName>(
+  who: Sender,
+  functionName: N,
+  args: ContractFunctionArgs<OracleAbi, "nonpayable", N>,
+  at: Address = oracle,
+  gas?: bigint,
+): Promise<TransactionReceipt> {
+  return sendAndWait(
+    chain,
+    walletOf(who).writeContract({ address: at, abi, functionName, args, gas } as never),
+  );
+}
+
+export function tokenTx(i: number, functionName: "transfer" | "approve", to: Address, value: bigint) {
+  return sendAndWait(
+    chain,
+    chain.wallet(i).writeContract({ address: token, abi: MindToken.abi, functionName, args: [to, value] }),
+  );
+}
+
+export function balanceOf(a: Address): Promise<bigint> {
+  return chain.publicClient.readContract({
+    address: token,
+    abi: MindToken.abi,
+    functionName: "balanceOf",
+    args: [a],
+  });
+}
+
+export function getRequest(id: bigint, at: Address = oracle) {
+  return read(chain.publicClient.readContract({ address: at, abi, functionName: "getRequest", args: [id] }));
+}
+
+/** The stake an open request's thresholds are shares of. */
+export function stakeBase(id: bigint): Promise<bigint> {
+  return read(
+    chain.publicClient.readContract({ address: oracle, abi, functionName: "stakeBase", args: [id] }),
+  );
+}
+
+export function getResult(id: bigint) {
+  return read(
+    chain.publicClient.readContract({ address: oracle, abi, functionName: "getResult", args: [id] }),
+  );
+}
+
+export function operatorInfo(version: number, i: number | Address) {
+  const who = typeof i === "number" ? addr(i) : i;
+  return chain.publicClient.readContract({
+    address: oracle,
+    abi,
+    functionName: "operatorInfo",
+    args: [modelId, version, who],
+  });
+}
+
+export function operatorsOf(version: number, at: Address = oracle) {
+  return chain.publicClient.readContract({
+    address: at,
+    abi,
+    functionName: "operatorsOf",
+    args: [modelId, version],
+  });
+}
+
+export function withdrawable(a: Address, at: Address = oracle): Promise<bigint> {
+  return chain.publicClient.readContract({ address: at, abi, functionName: "withdrawable", args: [a] });
+}
+
+export async function deploy(
+  artifact: { abi: readonly unknown[]; bytecode: Hex },
+  args: readonly unknown[],
+): Promise<Address> {
+  const wallet = chain.wallet(TREASURY);
+  const receipt = await sendAndWait(
+    chain,
+    wallet.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args } as Parameters<
+      typeof wallet.deployContract
+    >[0]),
+  );
+  if (!receipt.contractAddress) throw new Error("no contract created");
+  return receipt.contractAddress;
+}
+
+export function deployOracle(params: Params): Promise<Address> {
+  return deploy(InferenceOracle, [token, registry, params]);
+}
+
+/** The custom error a deployment with `params` reverts with (simulated with eth_call). */
+export async function deployRefusal(params: Params): Promise<string> {
+  const data = encodeDeployData({
+    abi,
+    bytecode: InferenceOracle.bytecode,
+    args: [token, registry, params],
+  });
+  try {
+    await chain.publicClient.call({ account: addr(TREASURY), data });
+  } catch (err) {
+    const raw =
+      err instanceof BaseError ? err.walk((e) => typeof (e as { data?: unknown }).data === "string") : null;
+    const revertData = (raw as { data?: Hex } | null)?.data;
+    if (!revertData) throw err;
+    const decoded = decodeErrorResult({ abi, data: revertData });
+    observedErrors.add(decoded.errorName);
+    return decoded.errorName;
+  }
+  throw new Error("the deployment did not revert");
+}
+
+export function commitmentOf(requestId: bigint, operator: Address, output: bigint, salt: Hex): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: "uint256" }, { type: "address" }, { type: "int256" }, { type: "bytes32" }],
+      [requestId, operator, output, salt],
+    ),
+  );
+}
+
+export function saltFor(requestId: bigint, op: number): Hex {
+  return keccak256(stringToHex(`salt:${requestId}:${op}`));
+}
+
+export interface RequestOpts {
+  version?: number;
+  input?: bigint[];
+  inputCid?: Hex;
+  aggregation?: number;
+  fee?: bigint;
+}
+
+export const ZERO32 = `0x${"0".repeat(64)}` as Hex;
+export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+export function requestArgs(o: RequestOpts) {
+  return [
+    modelId,
+    o.version ?? 1,
+    o.input ?? (o.inputCid ? [] : INPUT),
+    o.inputCid ?? ZERO32,
+    o.aggregation ?? MEDIAN,
+    o.fee ?? parseEther("10"),
+  ] as const;
+}
+
+export function tryRequest(i: number, o: RequestOpts = {}) {
+  return send(i, "request", requestArgs(o));
+}
+
+export async function newRequest(i: number, o: RequestOpts = {}): Promise<bigint> {
+  const receipt = await tryRequest(i, o);
+  const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "InferenceRequested" });
+  assert.ok(log, "InferenceRequested emitted");
+  return log.args.requestId;
+}
+
+/** A request sent by a test consumer contract (the oracle will call it back). */
+export async function consumerRequest(consumer: Address, o: RequestOpts = {}): Promise<bigint> {
+  const receipt = await sendAndWait(
+    chain,
+    chain.wallet(OWNER).writeContract({
+      address: consumer,
+      abi: RecordingConsumer.abi,
+      functionName: "requestInference",
+      args: requestArgs(o),
+    }),
+  );
+  const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "InferenceRequested" });
+  assert.ok(log, "InferenceRequested emitted");
+  assert.ok(isAddressEqual(log.args.requester, consumer));
+  return log.args.requestId;
+}
+
+export interface Answer {
+  op: number;
+  output: bigint;
+  /** False: commits and stays silent. */
+  reveal?: boolean;
+}
+
+export async function commitAll(id: bigint, answers: Answer[]): Promise<TransactionReceipt[]> {
+  const out: TransactionReceipt[] = [];
+  for (const a of answers) {
+    out.push(await send(a.op, "commit", [id, commitmentOf(id, addr(a.op), a.output, saltFor(id, a.op))]));
+  }
+  return out;
+}
+
+export async function revealAll(id: bigint, answers: Answer[]): Promise<TransactionReceipt[]> {
+  const out: TransactionReceipt[] = [];
+  for (const a of answers) {
+    if (a.reveal === false) continue;
+    out.push(await send(a.op, "reveal", [id, a.output, saltFor(id, a.op)]));
+  }
+  return out;
+}
+
+export interface Round {
+  commits: TransactionReceipt[];
+  reveals: TransactionReceipt[];
+  finalize: TransactionReceipt;
+  /** The request's `stakeBase` just before finalize. */
+  stakeBase: bigint;
+}
+
+/**
+ * Commits every answer, reveals the revealing ones, and finalizes as early as the contract allows. `gas` sets
+ * finalize's gas limit (the embedded EVM will not estimate a call whose callee runs out of gas).
+ */
+export async function runRound(id: bigint, answers: Answer[], gas?: bigint): Promise<Round> {
+  const commits = await commitAll(id, answers);
+  const r = await getRequest(id);
+  await advanceTo(r.commitDeadline);
+  const reveals = await revealAll(id, answers);
+  if (answers.some((a) => a.reveal === false)) await advanceTo(r.revealDeadline);
+  const base = await stakeBase(id);
+  const finalize = await send(REQUESTER, "finalize", [id], oracle, gas);
+  return { commits, reveals, finalize, stakeBase: base };
+}
+
+export const REPORT_TYPES = {
+  Report: [
+    { name: "requestId", type: "uint256" },
+    { name: "output", type: "int256" },
+    { name: "weightsDigest", type: "bytes32" },
+    { name: "signers", type: "address[]" },
+  ],
+} as const;
+
+/** `who` signs the report for the signer list `signers` (ascending, as submitted). */
+export function signReport(
+  who: number | LocalAccount,
+  requestId: bigint,
+  output: bigint,
+  weightsDigest: Hex,
+  signers: readonly Address[],
+  at = oracle,
+) {
+  return (typeof who === "number" ? account(who) : who).signTypedData({
+    domain: {
+      name: "Ledgermind InferenceOracle",
+      version: "1",
+      chainId: chain.chainId,
+      verifyingContract: at,
+    },
+    types: REPORT_TYPES,
+    primaryType: "Report",
+    message: { requestId, output, weightsDigest, signers },
+  });
+}
+
+/** The EIP-2098 64-byte form (r, yParity << 255 | s) of a 65-byte signature. */
+export function compact(signature: Hex): Hex {
+  return serializeCompactSignature(signatureToCompactSignature(parseSignature(signature)));
+}
+
+export function byAddress(ops: number[]): number[] {
+  return [...ops].sort((a, b) => (hexToBigInt(addr(a)) < hexToBigInt(addr(b)) ? -1 : 1));
+}
+
+/**
+ * `submitReport`'s arguments for `ops` signing `output`: the signer list by ascending address and each
+ * signer's signature over the report with that list.
+ */
+export async function reportArgs(
+  ops: number[],
+  requestId: bigint,
+  output: bigint,
+): Promise<[bigint, bigint, Address[], Hex[]]> {
+  const { weightsDigest } = await getRequest(requestId);
+  const sorted = byAddress(ops);
+  const signers = sorted.map(addr);
+  const signatures = await Promise.all(
+    sorted.map((i) => signReport(i, requestId, output, weightsDigest, signers)),
+  );
+  return [requestId, output, signers, signatures];
+}
+
+export function eventsOf<
+  N extends "OperatorSlashed" | "CallbackFailed" | "InferenceFinalized" | "InferenceFailed",
+>(receipt: TransactionReceipt, eventName: N) {
+  return parseEventLogs({ abi, logs: receipt.logs, eventName });
+}
+
+/**
+ * The oracle owes exactly what it holds: withdrawable balances, operators' stakes and uncollected fees, and
+ * the fees of open requests. And the MIND of every holder in this file adds up to the whole supply.
+ */
+export async function assertConservation(): Promise<void> {
+  let owed = 0n;
+  for (const h of holders) owed += await withdrawable(h);
+  for (let v = 1; v <= 5; v++) {
+    for (const op of await operatorsOf(v)) {
+      const info = await operatorInfo(v, op);
+      owed += info.stake + info.fees;
+    }
+  }
+  const count = await chain.publicClient.readContract({ address: oracle, abi, functionName: "requestCount" });
+  for (let id = 1n; id <= count; id++) {
+    const r = await getRequest(id);
+    if (r.status === 1) owed += r.fee;
+  }
+  assert.equal(await balanceOf(oracle), owed, "the oracle holds exactly what it owes");
+  let total = 0n;
+  for (const h of new Set([...holders, oracle])) total += await balanceOf(h);
+  assert.equal(total, TOKEN_SUPPLY, "no MIND created or lost");
+}
+
+/** Deploys the token, registry and oracle, one model with five versions, operators and test consumers. */
+export async function setupOracleFixture(): Promise<void> {
+  chain = await connect({ ephemeral: true });
+  const manifest = await deployAll(chain);
+  token = manifest.contracts.MindToken.address;
+  registry = manifest.contracts.ModelRegistry.address;
+
+  const owner = chain.wallet(OWNER);
+  const reg = (functionName: "registerModel", args: readonly [string]) =>
+    sendAndWait(
+      chain,
+      owner.writeContract({ address: registry, abi: ModelRegistry.abi, functionName, args }),
+    );
+  const receipt = await reg("registerModel", ["oracle-test-model"]);
+  const [registered] = parseEventLogs({
+    abi: ModelRegistry.abi,
+    logs: receipt.logs,
+    eventName: "ModelRegistered",
+  });
+  assert.ok(registered);
+  modelId = registered.args.modelId;
+  for (let v = 1; v <= 5; v++) {
+    await sendAndWait(
+      chain,
+      owner.writeContract({
+        address: registry,
+        abi: ModelRegistry.abi,
+        functionName: "addVersion",
+        args: [
+          modelId,
+          {
+            weightsDigest: keccak256(stringToHex(`weights:v${v}`)),
+            format: stringToHex("LMQ1", { size: 8 }),
+            parentModel: 0,
+            parentVersion: 0,
+            datasets: [],
+            metrics: [],
+            trainingRun: ZERO32,
+            licence: ZERO32,
+            modelCard: ZERO32,
+          },
+        ],
+      }),
+    );
+  }
+
+  oracle = await deployOracle({ ...PARAMS });
+  holders.push(oracle);
+  for (let i = 0; i < 20; i++) holders.push(addr(i));
+  for (let i = 1; i < 20; i++) {
+    await tokenTx(TREASURY, "transfer", addr(i), parseEther("100000"));
+    await tokenTx(i, "approve", oracle, maxUint256);
+  }
+  for (const v of [1, 2, 3, 4]) await send(OWNER, "setModelSpec", [modelId, v, INPUT.length]);
+  await sendAndWait(
+    chain,
+    owner.writeContract({
+      address: registry,
+      abi: ModelRegistry.abi,
+      functionName: "deprecateVersion",
+      args: [modelId, 2, "superseded"],
+    }),
+  );
+  for (const i of MAIN_OPS) await send(i, "registerOperator", [modelId, 1, parseEther("1000") + BigInt(i)]);
+  for (const i of GAS_OPS) await send(i, "registerOperator", [modelId, 3, parseEther("500")]);
+
+  const artifacts = {
+    recording: RecordingConsumer,
+    reverting: RevertingConsumer,
+    burning: GasBurningConsumer,
+    bomb: ReturnBombConsumer,
+    reentrant: ReentrantConsumer,
+  };
+  for (const [name, artifact] of Object.entries(artifacts)) {
+    const at = await deploy(artifact, [oracle, token]);
+    consumers[name] = at;
+    holders.push(at);
+    await tokenTx(TREASURY, "transfer", at, parseEther("1000"));
+  }
+}
+
+export async function teardownOracleFixture(): Promise<void> {
+  await chain?.close();
+}
+
+/** Points every helper at another oracle (one a test deployed with other parameters). */
+export function useOracle(at: Address): void {
+  oracle = at;
+}
+
+export async function checkAgainstMirror(
+  id: bigint,
+  answers: Answer[],
+  mode: AggregationMode,
+  before: Map<number, { stake: bigint; fees: bigint }>,
+  round: Round,
+  version = 1,
+) {
+  const r = await getRequest(id);
+  const revealing = answers.filter((a) => a.reveal !== false);
+  const expected = settle({
+    reveals: revealing.map((a) => ({ operator: addr(a.op), output: a.output })),
+    committedNotRevealed: answers.filter((a) => a.reveal === false).map((a) => addr(a.op)),
+    stakes: new Map(answers.map((a) => [addr(a.op), before.get(a.op)?.stake ?? 0n])),
+    fee: r.fee,
+    tolerance: PARAMS.tolerance,
+    slashBps: PARAMS.slashBps,
+    mode,
+    minResponses: PARAMS.minResponses,
+    stakeBase: round.stakeBase,
+  });
+  const slashes = eventsOf(round.finalize, "OperatorSlashed").map((l) => ({
+    operator: l.args.operator,
+    amount: l.args.amount,
+  }));
+  assert.deepEqual(slashes, expected.slashed);
+  for (const a of answers) {
+    const now = await operatorInfo(version, a.op);
+    const was = before.get(a.op);
+    assert.ok(was);
+    const slashed = expected.slashed.find((s) => s.operator === addr(a.op))?.amount ?? 0n;
+    const share = expected.shares.find((s) => s.operator === addr(a.op))?.amount ?? 0n;
+    assert.equal(now.stake, was.stake - slashed, `stake of #${a.op}`);
+    assert.equal(now.fees, was.fees + share, `fees of #${a.op}`);
+  }
+  return expected;
+}
+
+export async function snapshot(ops: number[], version = 1) {
+  const m = new Map<number, { stake: bigint; fees: bigint }>();
+  for (const i of ops) {
+    const info = await operatorInfo(version, i);
+    m.set(i, { stake: info.stake, fees: info.fees });
+  }
+  return m;
+}
