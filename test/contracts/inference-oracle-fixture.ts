@@ -10,6 +10,8 @@ import {
   type Chain,
   type ContractFunctionArgs,
   type ContractFunctionName,
+  createWalletClient,
+  custom,
   decodeErrorResult,
   encodeAbiParameters,
   encodeDeployData,
@@ -31,6 +33,7 @@ import {
   toHex,
   type WalletClient,
 } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import type { LocalAccount } from "../../src/chain/accounts.ts";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
@@ -594,4 +597,217 @@ export async function snapshot(ops: number[], version = 1) {
     m.set(i, { stake: info.stake, fees: info.fees });
   }
   return m;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The largest request, shared with bench/oracle.bench.ts
+// ---------------------------------------------------------------------------------------------------------
+
+/** Sends at once from this many distinct accounts (each waits for its own receipt). */
+const PARALLEL_SENDS = 16;
+
+async function inParallel<T>(items: readonly T[], run: (item: T, index: number) => Promise<unknown>) {
+  for (let i = 0; i < items.length; i += PARALLEL_SENDS) {
+    await Promise.all(items.slice(i, i + PARALLEL_SENDS).map((item, k) => run(item, i + k)));
+  }
+}
+
+export interface LargestRequest {
+  oracle: Address;
+  /** The gas-burning consumer that requested (it holds MIND). */
+  consumer: Address;
+  operators: LocalAccount[];
+  request: TransactionReceipt;
+  commits: TransactionReceipt[];
+  reveals: TransactionReceipt[];
+  finalize: TransactionReceipt;
+  /** A second request of the same consumer, settled by a report that all `n` operators signed. */
+  report: TransactionReceipt;
+}
+
+/**
+ * The largest request the oracle supports, in its worst order: `n` (MAX_OPERATORS_CAP, 255) operators with
+ * deterministic keys join a fresh oracle's model version; a consumer whose callback burns all of
+ * MAX_CALLBACK_GAS requests a median; every operator commits, then they reveal in descending order of
+ * output (the order that made the former insertion sort quadratic), the first 127 far above the rest, so
+ * that finalize slashes 127 and pays 128; the deployer finalizes. A second request is settled by a report
+ * that all of them signed. Needs `token`'s supply in account 0 and `registry`'s model registration open.
+ */
+export async function largestRequest(
+  on: LedgerChain,
+  contracts: { token: Address; registry: Address },
+  n = 255,
+): Promise<LargestRequest> {
+  const deployer = on.wallet(0);
+  const call = (address: Address, contractAbi: readonly unknown[], functionName: string, args: unknown[]) =>
+    sendAndWait(on, deployer.writeContract({ address, abi: contractAbi, functionName, args } as never));
+  const registered = await call(contracts.registry, ModelRegistry.abi, "registerModel", ["largest-request"]);
+  const [model] = parseEventLogs({
+    abi: ModelRegistry.abi,
+    logs: registered.logs,
+    eventName: "ModelRegistered",
+  });
+  if (!model) throw new Error("no ModelRegistered event");
+  const id = model.args.modelId;
+  await call(contracts.registry, ModelRegistry.abi, "addVersion", [
+    id,
+    {
+      weightsDigest: keccak256(stringToHex("largest-request-weights")),
+      format: stringToHex("LMQ1", { size: 8 }),
+      parentModel: 0,
+      parentVersion: 0,
+      datasets: [],
+      metrics: [],
+      trainingRun: ZERO32,
+      licence: ZERO32,
+      modelCard: ZERO32,
+    },
+  ]);
+  const minStake = parseEther("100");
+  const deployed = await sendAndWait(
+    on,
+    deployer.deployContract({
+      abi,
+      bytecode: InferenceOracle.bytecode,
+      args: [
+        contracts.token,
+        contracts.registry,
+        {
+          minStake,
+          // Every commit and reveal mines its own block here.
+          commitWindow: n + 20,
+          revealWindow: n + 20,
+          minResponses: 2,
+          tolerance: 50_000n,
+          slashBps: 1_000,
+          callbackGasLimit: 2_000_000,
+          maxOperators: n,
+        },
+      ],
+    }),
+  );
+  const at = deployed.contractAddress as Address;
+  await call(at, abi, "setModelSpec", [id, 1, 1]);
+  const consumerDeployed = await sendAndWait(
+    on,
+    deployer.deployContract({
+      abi: GasBurningConsumer.abi,
+      bytecode: GasBurningConsumer.bytecode,
+      args: [at, contracts.token],
+    }),
+  );
+  const consumer = consumerDeployed.contractAddress as Address;
+  await call(contracts.token, MindToken.abi, "transfer", [consumer, parseEther("100")]);
+
+  const transport = custom({ request: (args) => on.publicClient.request(args as never) }, { retryCount: 0 });
+  const operators = Array.from({ length: n }, (_, k) =>
+    privateKeyToAccount(keccak256(stringToHex(`inference-oracle-operator:${k}`))),
+  );
+  const wallets = operators.map((account) => createWalletClient({ account, chain: on.chain, transport }));
+  for (const o of operators) {
+    await on.publicClient.request({
+      method: "hardhat_setBalance",
+      params: [o.address, toHex(parseEther("10"))],
+    } as never);
+    await call(contracts.token, MindToken.abi, "transfer", [o.address, 2n * minStake]);
+  }
+  const send = (k: number, address: Address, contractAbi: readonly unknown[], fn: string, args: unknown[]) =>
+    sendAndWait(
+      on,
+      (wallets[k] as WalletClient<Transport, Chain, Account>).writeContract({
+        address,
+        abi: contractAbi,
+        functionName: fn,
+        args,
+      } as never),
+    );
+  await inParallel(operators, async (_, k) => {
+    await send(k, contracts.token, MindToken.abi, "approve", [at, maxUint256]);
+    // Twice the minimum: the deviants stay active after their slash and sign the report too.
+    await send(k, at, abi, "registerOperator", [id, 1, 2n * minStake]);
+  });
+
+  const consumerRequest = async () => {
+    const receipt = await call(consumer, GasBurningConsumer.abi, "requestInference", [
+      id,
+      1,
+      [1n],
+      ZERO32,
+      0,
+      parseEther("1"),
+    ]);
+    const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "InferenceRequested" });
+    if (!log) throw new Error("no InferenceRequested event");
+    return { receipt, requestId: log.args.requestId, commitDeadline: log.args.commitDeadline };
+  };
+  const deviants = (n - 1) >> 1;
+  // Descending: the deviants' far values first, then the agreeing values counting down.
+  const outputOf = (k: number) => (k < deviants ? 9_000_000n - BigInt(k) : 1_000_000n + BigInt(n - 1 - k));
+  const saltOf = (requestId: bigint, k: number) => keccak256(stringToHex(`largest:${requestId}:${k}`));
+  const first = await consumerRequest();
+  const commits: TransactionReceipt[] = [];
+  await inParallel(operators, async (o, k) => {
+    const commitment = commitmentOf(first.requestId, o.address, outputOf(k), saltOf(first.requestId, k));
+    commits[k] = await send(k, at, abi, "commit", [first.requestId, commitment]);
+  });
+  const head = await on.publicClient.getBlockNumber({ cacheTime: 0 });
+  if (head < first.commitDeadline)
+    await on.publicClient.request({
+      method: "hardhat_mine",
+      params: [toHex(first.commitDeadline - head)],
+    } as never);
+  const reveals: TransactionReceipt[] = [];
+  for (let k = 0; k < n; k++) {
+    reveals.push(
+      await send(k, at, abi, "reveal", [first.requestId, outputOf(k), saltOf(first.requestId, k)]),
+    );
+  }
+  // An explicit limit: the embedded EVM will not estimate a call whose callee runs out of gas.
+  const finalize = await sendAndWait(
+    on,
+    deployer.writeContract({
+      address: at,
+      abi,
+      functionName: "finalize",
+      args: [first.requestId],
+      gas: 16_000_000n,
+    }),
+  );
+
+  const second = await consumerRequest();
+  const { weightsDigest } = await on.publicClient.readContract({
+    address: at,
+    abi,
+    functionName: "getRequest",
+    args: [second.requestId],
+  });
+  const ascending = [...operators].sort((x, y) => (hexToBigInt(x.address) < hexToBigInt(y.address) ? -1 : 1));
+  const signers = ascending.map((o) => o.address);
+  const domain = {
+    name: "Ledgermind InferenceOracle",
+    version: "1",
+    chainId: on.chainId,
+    verifyingContract: at,
+  };
+  const signatures = await Promise.all(
+    ascending.map((o) =>
+      o.signTypedData({
+        domain,
+        types: REPORT_TYPES,
+        primaryType: "Report",
+        message: { requestId: second.requestId, output: 1_000_000n, weightsDigest, signers },
+      }),
+    ),
+  );
+  const report = await sendAndWait(
+    on,
+    deployer.writeContract({
+      address: at,
+      abi,
+      functionName: "submitReport",
+      args: [second.requestId, 1_000_000n, signers, signatures],
+      gas: 16_000_000n,
+    }),
+  );
+  return { oracle: at, consumer, operators, request: first.receipt, commits, reveals, finalize, report };
 }
