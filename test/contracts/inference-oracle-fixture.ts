@@ -188,6 +188,11 @@ export function getRequest(id: bigint, at: Address = oracle) {
   return read(chain.publicClient.readContract({ address: at, abi, functionName: "getRequest", args: [id] }));
 }
 
+/** Whether a request can still complete (open); false for settled and unknown ids. */
+export function isPending(id: bigint): Promise<boolean> {
+  return chain.publicClient.readContract({ address: oracle, abi, functionName: "isPending", args: [id] });
+}
+
 /** The stake an open request's thresholds are shares of. */
 export function stakeBase(id: bigint): Promise<bigint> {
   return read(

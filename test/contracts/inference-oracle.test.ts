@@ -52,6 +52,7 @@ import {
   getResult,
   holders,
   INPUT,
+  isPending,
   MAIN_OPS,
   MAJORITY,
   modelId,
@@ -274,8 +275,11 @@ describe("InferenceOracle refusals", () => {
       id,
       BigInt(r.revealDeadline),
     ]);
+    assert.equal(await isPending(id), true, "past its reveal deadline, anyone may still finalize it");
     const fin = await send(REQUESTER, "finalize", [id]);
     assert.equal(eventsOf(fin, "InferenceFailed").length, 1);
+    assert.equal(await isPending(id), false, "failed and refunded");
+    assert.equal(await isPending(12345n), false, "unknown ids are not pending (no revert)");
     await refused(send(REQUESTER, "finalize", [id]), "RequestClosed", [id]);
     await refused(send(c, "commit", [id, keccak256("0x03")]), "RequestClosed", [id]);
     await refused(send(a, "reveal", [id, 5n, salt]), "RequestClosed", [id]);
@@ -486,7 +490,9 @@ describe("InferenceOracle callbacks", () => {
   it("calls a consumer back with the result and the weights digest", async () => {
     const consumer = consumers.recording as Address;
     const id = await consumerRequest(consumer, { fee: parseEther("1") });
+    assert.equal(await isPending(id), true);
     const round = await runRound(id, agree(123_456n));
+    assert.equal(await isPending(id), false, "finalized");
     assert.equal(eventsOf(round.finalize, "CallbackFailed").length, 0);
     const get = (functionName: "fulfilled" | "lastRequestId" | "lastOutput") =>
       chain.publicClient.readContract({ address: consumer, abi: RecordingConsumer.abi, functionName });
