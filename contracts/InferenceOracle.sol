@@ -214,7 +214,8 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         bytes32 weightsDigest,
         uint256 responders
     );
-    /// @notice Too few operators revealed: `refund` (the fee plus silent operators' slashed stake) went back.
+    /// @notice No result: too few operators (or too little stake) revealed, or no value had more than half of
+    ///         the revealed stake behind it. `refund` (the fee plus silent operators' slashed stake) went back.
     event InferenceFailed(
         uint256 indexed requestId, uint256 indexed modelId, uint32 indexed version, uint256 reveals, uint256 refund
     );
