@@ -17,6 +17,7 @@ import {
   eventsOf,
   getRequest,
   getResult,
+  heaviestGas,
   holders,
   INPUT,
   largestRequest,
@@ -81,7 +82,7 @@ describe("InferenceOracle attacks (issue 9)", () => {
     const largest = await largestRequest(chain, { token, registry });
     holders.push(largest.oracle, largest.consumer, ...largest.operators.map((o) => o.address));
     const txs = [largest.request, ...largest.commits, ...largest.reveals, largest.finalize, largest.report];
-    const heaviest = txs.reduce((max, r) => (r.gasUsed > max ? r.gasUsed : max), 0n);
+    const heaviest = heaviestGas(txs);
     console.log(
       `255 operators: request ${largest.request.gasUsed}, finalize (incl. a 2M-gas callback) ${largest.finalize.gasUsed}, report of 255 signatures ${largest.report.gasUsed}, largest ${heaviest}`,
     );
@@ -242,11 +243,11 @@ describe("InferenceOracle attacks (issue 9)", () => {
     await freshOracle(ops, { slashBps: 5_000, minStake: parseEther("600") });
     const first = await newRequest(REQUESTER, { fee: FEE });
     const second = await newRequest(REQUESTER, { fee: FEE });
-    const honest = (id: bigint): Answer[] => [h1, h2, h3].map((op) => ({ op, output: 500_000n }));
-    const firstAnswers = [...honest(first), { op: x, output: 999_999n }];
+    const honest: Answer[] = [h1, h2, h3].map((op) => ({ op, output: 500_000n }));
+    const firstAnswers = [...honest, { op: x, output: 999_999n }];
     await commitAll(first, firstAnswers);
     // x commits to the second request while it still holds enough stake.
-    await commitAll(second, [...honest(second), { op: x, output: 999_999n }]);
+    await commitAll(second, [...honest, { op: x, output: 999_999n }]);
     await advanceTo((await getRequest(second)).commitDeadline);
     await revealAll(first, firstAnswers);
     await send(STRANGER, "finalize", [first]);
@@ -274,7 +275,7 @@ describe("InferenceOracle attacks (issue 9)", () => {
     await send(STRANGER, "submitReport", await reportArgs([h1, h2, h3], third, 500_000n));
     assert.equal((await getResult(third)).output, 500_000n);
 
-    await revealAll(second, honest(second));
+    await revealAll(second, honest);
     await advanceTo((await getRequest(second)).revealDeadline);
     await send(STRANGER, "finalize", [second]);
     assert.equal((await getResult(second)).output, 500_000n);

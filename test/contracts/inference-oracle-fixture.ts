@@ -16,7 +16,6 @@ import {
   encodeAbiParameters,
   encodeDeployData,
   type Hex,
-  hashTypedData,
   hexToBigInt,
   isAddressEqual,
   keccak256,
@@ -26,7 +25,6 @@ import {
   parseSignature,
   serializeCompactSignature,
   signatureToCompactSignature,
-  size,
   stringToHex,
   type TransactionReceipt,
   type Transport,
@@ -48,7 +46,7 @@ import {
   RevertingConsumer,
 } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
-import { type AggregationMode, reportShares, settle } from "../../src/oracle/aggregate.ts";
+import { type AggregationMode, settle } from "../../src/oracle/aggregate.ts";
 
 export const abi = InferenceOracle.abi;
 export type OracleAbi = typeof abi;
@@ -615,6 +613,13 @@ async function inParallel<T>(items: readonly T[], run: (item: T, index: number) 
   for (let i = 0; i < items.length; i += PARALLEL_SENDS) {
     await Promise.all(items.slice(i, i + PARALLEL_SENDS).map((item, k) => run(item, i + k)));
   }
+}
+
+/** The most gas any of `receipts` used. */
+export function heaviestGas(receipts: readonly TransactionReceipt[]): bigint {
+  let most = 0n;
+  for (const r of receipts) if (r.gasUsed > most) most = r.gasUsed;
+  return most;
 }
 
 export interface LargestRequest {

@@ -19,17 +19,12 @@ import {
   type TransactionReceipt,
   toHex,
 } from "viem";
-import {
-  InferenceOracle,
-  RecordingConsumer,
-  RevertingConsumer,
-} from "../../src/chain/generated/contracts.ts";
+import { RecordingConsumer, RevertingConsumer } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
 import { reportShares } from "../../src/oracle/aggregate.ts";
 import {
   type Answer,
   abi,
-  account,
   addr,
   advanceTo,
   assertConservation,
