@@ -224,10 +224,16 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     /// @notice An account withdrew its balance.
     event Withdrawn(address indexed account, uint256 amount);
 
-    /// @notice A constructor parameter is out of range: a zero address or window, `minResponses` of zero or
-    ///         above `maxOperators`, `maxOperators` above MAX_OPERATORS_CAP, `slashBps` above 10,000, or
-    ///         `minStake` above 2^96 - 1.
-    error InvalidParams();
+    /// @notice The token or the registry is the zero address.
+    error ZeroAddress(address token, address registry);
+    /// @notice A window of zero blocks: operators could never commit or reveal.
+    error EmptyWindow(uint256 commitWindow, uint256 revealWindow);
+    /// @notice `minResponses` is zero, or above `maxOperators` (no request could ever be made).
+    error InvalidMinResponses(uint256 minResponses, uint256 maxOperators);
+    /// @notice `maxOperators` exceeds MAX_OPERATORS_CAP (slots and counters are uint8).
+    error MaxOperatorsTooHigh(uint256 maxOperators, uint256 cap);
+    /// @notice `slashBps` exceeds 10,000 (all of the stake).
+    error SlashTooHigh(uint256 slashBps, uint256 max);
     /// @notice `callbackGasLimit` exceeds MAX_CALLBACK_GAS, which would push finalize past the gas bound.
     error CallbackGasTooHigh(uint256 callbackGasLimit, uint256 maxCallbackGas);
     /// @notice The registry knows no such model version.
@@ -313,11 +319,16 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     constructor(IERC20 token_, ModelRegistry registry_, Params memory p)
         EIP712("Ledgermind InferenceOracle", "1")
     {
-        if (
-            address(token_) == address(0) || address(registry_) == address(0) || p.commitWindow == 0
-                || p.revealWindow == 0 || p.minResponses == 0 || p.slashBps > BPS || p.maxOperators < p.minResponses
-                || p.maxOperators > MAX_OPERATORS_CAP || p.minStake > type(uint96).max
-        ) revert InvalidParams();
+        if (address(token_) == address(0) || address(registry_) == address(0)) {
+            revert ZeroAddress(address(token_), address(registry_));
+        }
+        if (p.commitWindow == 0 || p.revealWindow == 0) revert EmptyWindow(p.commitWindow, p.revealWindow);
+        if (p.minResponses == 0 || p.minResponses > p.maxOperators) {
+            revert InvalidMinResponses(p.minResponses, p.maxOperators);
+        }
+        if (p.maxOperators > MAX_OPERATORS_CAP) revert MaxOperatorsTooHigh(p.maxOperators, MAX_OPERATORS_CAP);
+        if (p.slashBps > BPS) revert SlashTooHigh(p.slashBps, BPS);
+        if (p.minStake > type(uint96).max) revert AmountTooLarge(p.minStake);
         if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert CallbackGasTooHigh(p.callbackGasLimit, MAX_CALLBACK_GAS);
         token = token_;
         registry = registry_;

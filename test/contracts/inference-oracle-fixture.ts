@@ -246,12 +246,15 @@ export function deployOracle(params: Params): Promise<Address> {
   return deploy(InferenceOracle, [token, registry, params]);
 }
 
-/** The custom error a deployment with `params` reverts with (simulated with eth_call). */
-export async function deployRefusal(params: Params): Promise<string> {
+/** The custom error (name and arguments) a deployment with `params` reverts with (simulated with eth_call). */
+export async function deployRefusal(
+  params: Params,
+  at: { token?: Address; registry?: Address } = {},
+): Promise<{ name: string; args: readonly unknown[] }> {
   const data = encodeDeployData({
     abi,
     bytecode: InferenceOracle.bytecode,
-    args: [token, registry, params],
+    args: [at.token ?? token, at.registry ?? registry, params],
   });
   try {
     await chain.publicClient.call({ account: addr(TREASURY), data });
@@ -262,7 +265,7 @@ export async function deployRefusal(params: Params): Promise<string> {
     if (!revertData) throw err;
     const decoded = decodeErrorResult({ abi, data: revertData });
     observedErrors.add(decoded.errorName);
-    return decoded.errorName;
+    return { name: decoded.errorName, args: decoded.args ?? [] };
   }
   throw new Error("the deployment did not revert");
 }

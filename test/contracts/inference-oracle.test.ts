@@ -5,6 +5,7 @@ import {
   type Address,
   decodeErrorResult,
   encodeAbiParameters,
+  getAddress,
   type Hex,
   hashTypedData,
   hexToBigInt,
@@ -62,6 +63,7 @@ import {
   REQUESTER,
   read,
   refused,
+  registry,
   reportArgs,
   revealAll,
   runRound,
@@ -123,12 +125,44 @@ describe("InferenceOracle setup and views", () => {
 });
 
 describe("InferenceOracle refusals", () => {
-  it("InvalidParams: the constructor refuses windows of zero, a quorum above the operator cap, slashBps > 100%", async () => {
-    assert.equal(await deployRefusal({ ...PARAMS, commitWindow: 0 }), "InvalidParams");
-    assert.equal(await deployRefusal({ ...PARAMS, minResponses: 0 }), "InvalidParams");
-    assert.equal(await deployRefusal({ ...PARAMS, maxOperators: 2 }), "InvalidParams");
-    assert.equal(await deployRefusal({ ...PARAMS, maxOperators: 256 }), "InvalidParams");
-    assert.equal(await deployRefusal({ ...PARAMS, slashBps: 10_001 }), "InvalidParams");
+  it("the constructor names the parameter it refuses: addresses, windows, minResponses, maxOperators, slashBps, minStake", async () => {
+    const zero = "0x0000000000000000000000000000000000000000" as Address;
+    assert.deepEqual(await deployRefusal({ ...PARAMS }, { token: zero }), {
+      name: "ZeroAddress",
+      args: [zero, getAddress(registry)],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS }, { registry: zero }), {
+      name: "ZeroAddress",
+      args: [getAddress(token), zero],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, commitWindow: 0 }), {
+      name: "EmptyWindow",
+      args: [0n, BigInt(PARAMS.revealWindow)],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, revealWindow: 0 }), {
+      name: "EmptyWindow",
+      args: [BigInt(PARAMS.commitWindow), 0n],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, minResponses: 0 }), {
+      name: "InvalidMinResponses",
+      args: [0n, 16n],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, maxOperators: 2 }), {
+      name: "InvalidMinResponses",
+      args: [3n, 2n],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, maxOperators: 256 }), {
+      name: "MaxOperatorsTooHigh",
+      args: [256n, 255n],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, slashBps: 10_001 }), {
+      name: "SlashTooHigh",
+      args: [10_001n, 10_000n],
+    });
+    assert.deepEqual(await deployRefusal({ ...PARAMS, minStake: 2n ** 96n }), {
+      name: "AmountTooLarge",
+      args: [2n ** 96n],
+    });
   });
 
   it("CallbackGasTooHigh: callbackGasLimit is bounded so that finalize plus the callback stays under 10M gas", async () => {
@@ -138,8 +172,10 @@ describe("InferenceOracle refusals", () => {
       functionName: "MAX_CALLBACK_GAS",
     });
     assert.equal(max, 2_000_000n);
-    assert.equal(await deployRefusal({ ...PARAMS, callbackGasLimit: Number(max) + 1 }), "CallbackGasTooHigh");
-    assert.equal(await deployRefusal({ ...PARAMS, callbackGasLimit: 16_500_000 }), "CallbackGasTooHigh");
+    assert.deepEqual(await deployRefusal({ ...PARAMS, callbackGasLimit: Number(max) + 1 }), {
+      name: "CallbackGasTooHigh",
+      args: [max + 1n, max],
+    });
     const atLimit = await deployOracle({ ...PARAMS, callbackGasLimit: Number(max) });
     const p = await chain.publicClient.readContract({ address: atLimit, abi, functionName: "params" });
     assert.equal(p.callbackGasLimit, Number(max));
