@@ -133,9 +133,9 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     ///         it, so that nobody can submit a subset of the signatures and drop signers from the fee.
     bytes32 public constant REPORT_TYPEHASH =
         keccak256("Report(uint256 requestId,int256 output,bytes32 weightsDigest,address[] signers)");
-    /// @notice The largest `callbackGasLimit`: finalize of a 255-operator request in the worst order (5.0M gas)
-    ///         or a report of 255 signatures (3.1M) plus the callback stays under the 10M gas that any
-    ///         transaction may need (measured: 7.0M and 5.1M).
+    /// @notice The largest `callbackGasLimit`: finalize of a 255-operator request in the worst order (5.0M gas),
+    ///         or a report of 255 signatures that releases 255 commitments (3.9M), plus the callback stays under
+    ///         the 10M gas that any transaction may need (measured with the callback: 7.0M and 5.9M).
     uint256 public constant MAX_CALLBACK_GAS = 2_000_000;
     /// @notice The largest operator set a version may have: slots and counters are uint8.
     uint256 public constant MAX_OPERATORS_CAP = 255;

@@ -634,7 +634,10 @@ export interface LargestRequest {
   commits: TransactionReceipt[];
   reveals: TransactionReceipt[];
   finalize: TransactionReceipt;
-  /** A second request of the same consumer, settled by a report that all `n` operators signed. */
+  /**
+   * A second request of the same consumer that all `n` operators committed to, settled before any reveal by
+   * a report that all of them signed (so it also releases every commitment).
+   */
   report: TransactionReceipt;
 }
 
@@ -643,8 +646,8 @@ export interface LargestRequest {
  * deterministic keys join a fresh oracle's model version; a consumer whose callback burns all of
  * MAX_CALLBACK_GAS requests a median; every operator commits, then they reveal in descending order of
  * output (the order that made the former insertion sort quadratic), the first 127 far above the rest, so
- * that finalize slashes 127 and pays 128; the deployer finalizes. A second request is settled by a report
- * that all of them signed. Needs `token`'s supply in account 0 and `registry`'s model registration open.
+ * that finalize slashes 127 and pays 128; the deployer finalizes. A second request, which all of them commit
+ * to, is settled by a report that all of them signed. Needs MIND in account 0.
  */
 export async function largestRequest(
   on: LedgerChain,
@@ -788,6 +791,10 @@ export async function largestRequest(
   );
 
   const second = await consumerRequest();
+  await inParallel(operators, async (o, k) => {
+    const commitment = commitmentOf(second.requestId, o.address, 1_000_000n, saltOf(second.requestId, k));
+    await send(k, at, abi, "commit", [second.requestId, commitment]);
+  });
   const { weightsDigest } = await on.publicClient.readContract({
     address: at,
     abi,
