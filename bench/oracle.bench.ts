@@ -24,9 +24,14 @@ import {
 import { reportDomain, signReport, submitSignedReport } from "../src/oracle/report.ts";
 import { addVersion, openRegistry, registerModel } from "../src/registry/client.ts";
 import { cidOf, sha256Digest } from "../src/storage/cid.ts";
+import { heaviestGas, largestRequest } from "../test/contracts/inference-oracle-fixture.ts";
 import type { Figures } from "./results-file.ts";
 
-/** Operator counts measured. The deployed ORACLE_PARAMS (maxOperators 32, minResponses 2) fit all of them. */
+/**
+ * Operator counts measured, each on its own model version with exactly that many operators (every one of
+ * them answers: a report needs more than 2/3 of the version's stake). The deployed ORACLE_PARAMS
+ * (maxOperators 32, minResponses 2) fit all of them.
+ */
 const SIZES = [3, 7, 15] as const;
 const REQUESTER = 16;
 /** Explicit limits, so that transactions queued for one block need no estimate against unmined state. */
@@ -96,11 +101,14 @@ function write(chain: LedgerChain, oracle: Oracle, account: number, functionName
 
 const sum = (receipts: TransactionReceipt[]) => receipts.reduce((s, r) => s + r.gasUsed, 0n);
 
+/** The version whose operators are exactly accounts 1..k. */
+const versionOf = (k: number) => SIZES.indexOf(k as (typeof SIZES)[number]) + 1;
+
 /** One commit/reveal round by operators 1..k, each phase in one block; the request's EOA gets no callback. */
 async function commitReveal(chain: LedgerChain, oracle: Oracle, modelId: bigint, k: number) {
   const req = await requestInference(
     oracle,
-    { modelId, version: 1, input: INPUT, fee: parseEther("1") },
+    { modelId, version: versionOf(k), input: INPUT, fee: parseEther("1") },
     REQUESTER,
   );
   const output = computeAnswer(WEIGHTS, INPUT);
@@ -136,14 +144,18 @@ async function commitReveal(chain: LedgerChain, oracle: Oracle, modelId: bigint,
 async function report(chain: LedgerChain, oracle: Oracle, modelId: bigint, weightsDigest: Hex, k: number) {
   const req = await requestInference(
     oracle,
-    { modelId, version: 1, input: INPUT, fee: parseEther("1") },
+    { modelId, version: versionOf(k), input: INPUT, fee: parseEther("1") },
     REQUESTER,
   );
   const output = computeAnswer(WEIGHTS, INPUT);
   const domain = reportDomain(oracle);
+  const signers = Array.from(
+    { length: k },
+    (_, i) => (chain.accounts[i + 1] as { address: Address }).address,
+  );
   const signatures = await Promise.all(
     Array.from({ length: k }, (_, i) =>
-      signReport(chain.accounts[i + 1] as never, domain, req.requestId, output, weightsDigest),
+      signReport(chain.accounts[i + 1] as never, domain, req.requestId, output, weightsDigest, signers),
     ),
   );
   const sent = await submitSignedReport(oracle, req.requestId, output, signatures, REQUESTER);
@@ -153,7 +165,10 @@ async function report(chain: LedgerChain, oracle: Oracle, modelId: bigint, weigh
 /**
  * Gas of the inference oracle on a fresh embedded chain with the deployed ORACLE_PARAMS, per fulfilled
  * request: commit/reveal (every commit, reveal and the finalize) and report (the submitReport) for 3, 7
- * and 15 operators; and the blocks from the request to the result when every operator answers promptly.
+ * and 15 operators; the blocks from the request to the result when every operator answers promptly; and
+ * `gas.oracle.max_tx.n255`, the largest single transaction (request, commit, reveal, finalize or report) of
+ * a request with 255 operators in the worst order and a callback that burns all of MAX_CALLBACK_GAS
+ * (`largestRequest` in test/contracts/inference-oracle-fixture.ts), which must stay under 10M gas.
  */
 export async function benchOracleGas(): Promise<Figures> {
   const chain = await connect({ ephemeral: true });
@@ -181,19 +196,22 @@ export async function benchOracleGas(): Promise<Figures> {
     const reg = await openRegistry(chain);
     const { modelId } = await registerModel(reg, "bench-model");
     const weightsCid = cidOf(WEIGHTS);
-    await addVersion(reg, modelId, { weightsCid });
+    for (const k of SIZES) {
+      await addVersion(reg, modelId, { weightsCid });
+      await setModelSpec(oracle, modelId, versionOf(k), INPUT.length);
+    }
     const weightsDigest = sha256Digest(WEIGHTS);
-    await setModelSpec(oracle, modelId, 1, INPUT.length);
     const token = manifest.contracts.MindToken.address;
     for (let i = 1; i <= largest; i++) {
       const who = (chain.accounts[i] as { address: Address }).address;
+      const versions = SIZES.filter((k) => i <= k).map(versionOf);
       await sendAndWait(
         chain,
         chain.wallet(0).writeContract({
           address: token,
           abi: MindToken.abi,
           functionName: "transfer",
-          args: [who, ORACLE_PARAMS.minStake],
+          args: [who, ORACLE_PARAMS.minStake * BigInt(versions.length)],
         }),
       );
       await sendAndWait(
@@ -205,7 +223,9 @@ export async function benchOracleGas(): Promise<Figures> {
           args: [oracle.address, maxUint256],
         }),
       );
-      await write(chain, oracle, i, "registerOperator", [modelId, 1, ORACLE_PARAMS.minStake])();
+      for (const v of versions) {
+        await write(chain, oracle, i, "registerOperator", [modelId, v, ORACLE_PARAMS.minStake])();
+      }
     }
     await sendAndWait(
       chain,
@@ -236,6 +256,16 @@ export async function benchOracleGas(): Promise<Figures> {
       reportBlocks.add(round.blocks);
     }
     figures["oracle.blocks_to_result.report"] = Number([...reportBlocks][0]);
+
+    const worst = await largestRequest(chain, {
+      token,
+      registry: manifest.contracts.ModelRegistry.address,
+    });
+    const txs = [worst.request, ...worst.commits, ...worst.reveals, worst.finalize, worst.report];
+    const heaviest = heaviestGas(txs);
+    if (heaviest >= 10_000_000n)
+      throw new Error(`a 255-operator request needs a ${heaviest}-gas transaction`);
+    figures["gas.oracle.max_tx.n255"] = Number(heaviest);
     return figures;
   } finally {
     await chain.close();

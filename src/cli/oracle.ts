@@ -60,7 +60,7 @@ function statusLine(s: RequestStatus): string {
   if (s.state === "finalized")
     return `request ${s.requestId}: finalized, result ${formatFixed(s.output ?? 0n)}`;
   if (s.state === "failed")
-    return `request ${s.requestId}: failed (too few operators answered), fee refunded`;
+    return `request ${s.requestId}: failed (too few operators answered, or no value had a strict majority of their stake), fee refunded`;
   return `request ${s.requestId}: open (${s.commits} commit(s), ${s.reveals} reveal(s))`;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The inference oracle's settlement arithmetic, mirrored from contracts/InferenceOracle.sol with no I/O:
- * aggregation (lower median, or majority with ties to the smallest value), deviation, slashing and the
- * fee split. Amounts and outputs are bigints with the contract's integer semantics (floor division).
+ * stake-weighted aggregation (a median or a label needs more than half of the revealed stake behind it;
+ * an even split has no result), deviation, slashing and the fee split. Amounts and outputs are bigints with
+ * the contract's integer semantics (floor division).
  */
 
 import { slashAmount } from "../chain/bps.ts";
@@ -15,24 +16,35 @@ export class OracleAggregationError extends Error {
   override name = "OracleAggregationError";
 }
 
-const ascending = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+/** One revealed answer and the stake behind it. */
+export interface WeightedOutput {
+  output: bigint;
+  weight: bigint;
+}
 
-/** The lower median (index `(n - 1) / 2` of the sorted values) or the most frequent value, smallest on ties. */
-export function aggregate(outputs: readonly bigint[], mode: AggregationMode): bigint {
-  if (outputs.length === 0) throw new OracleAggregationError("cannot aggregate zero outputs");
-  const sorted = [...outputs].sort(ascending);
-  if (mode === "median") return sorted[(sorted.length - 1) >> 1] as bigint;
-  let best = sorted[0] as bigint;
-  let bestCount = 0;
-  let run = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    run = i > 0 && sorted[i] === sorted[i - 1] ? run + 1 : 1;
-    if (run > bestCount) {
-      bestCount = run;
-      best = sorted[i] as bigint;
-    }
+/**
+ * The stake-weighted result, or undefined for a split. Median: the value c with more than half of the
+ * weight at or below it and more than half at or above it. Majority: the value with more than half of the
+ * weight. Either is unique when it exists.
+ */
+export function aggregate(answers: readonly WeightedOutput[], mode: AggregationMode): bigint | undefined {
+  if (answers.length === 0) throw new OracleAggregationError("cannot aggregate zero outputs");
+  const total = answers.reduce((s, a) => s + a.weight, 0n);
+  if (total === 0n) throw new OracleAggregationError("cannot aggregate zero weight");
+  const byValue = new Map<bigint, bigint>();
+  for (const a of answers) byValue.set(a.output, (byValue.get(a.output) ?? 0n) + a.weight);
+  if (mode === "majority") {
+    for (const [value, weight] of byValue) if (weight * 2n > total) return value;
+    return undefined;
   }
-  return best;
+  const values = [...byValue.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let below = 0n;
+  for (const value of values) {
+    const run = byValue.get(value) as bigint;
+    if ((below + run) * 2n > total) return below * 2n < total ? value : undefined;
+    below += run;
+  }
+  return undefined;
 }
 
 /** Whether an answer is slashable: farther than `tolerance` from the median, or any other label. */
@@ -52,7 +64,10 @@ export interface SettleInput {
   reveals: readonly RevealedAnswer[];
   /** Operators that committed and never revealed, in commit order. */
   committedNotRevealed: readonly string[];
-  /** Every involved operator's stake just before settlement, keyed as in `reveals` (any case). */
+  /**
+   * Every involved operator's stake just before settlement, keyed as in `reveals` (any case). Revealers'
+   * stakes are also their weights (the contract weighs the stake at reveal time; equal unless slashed since).
+   */
   stakes: ReadonlyMap<string, bigint> | Readonly<Record<string, bigint>>;
   fee: bigint;
   tolerance: bigint;
@@ -60,6 +75,11 @@ export interface SettleInput {
   mode: AggregationMode;
   /** Fewer reveals fail the request; the contract's `minResponses`. */
   minResponses: number;
+  /**
+   * The contract's `stakeBase` at finalize: the larger of the version's active stake at request time and
+   * then. Revealed stake not above half of it fails the request.
+   */
+  stakeBase: bigint;
 }
 
 export interface Amount {
@@ -69,6 +89,8 @@ export interface Amount {
 
 export interface Settlement {
   status: "finalized" | "failed";
+  /** Why a request failed: too few reveals (by count or by stake), or a split with no majority. */
+  failure?: "too-few-reveals" | "split";
   /** The aggregated output; undefined when the request failed. */
   result?: bigint;
   /** Agreeing operators, in reveal order. */
@@ -77,7 +99,7 @@ export interface Settlement {
   slashed: Amount[];
   /** Fee shares (fee plus slashed stake) credited to agreeing operators, in reveal order. */
   shares: Amount[];
-  /** Credited to the requester: the refund and silent operators' stake on failure, or all when none agree. */
+  /** Credited to the requester on failure: the fee and silent operators' slashed stake. */
   requesterCredit: bigint;
   totalSlashed: bigint;
 }
@@ -99,24 +121,25 @@ export function settle(input: SettleInput): Settlement {
     slashed.push({ operator, amount });
     return amount;
   };
-
-  if (reveals.length < minResponses) {
+  const fail = (failure: Settlement["failure"]): Settlement => {
     let refund = fee;
     for (const operator of committedNotRevealed) refund += slash(operator);
     return {
       status: "failed",
+      failure,
       agreeing: [],
       slashed,
       shares: [],
       requesterCredit: refund,
       totalSlashed: refund - fee,
     };
-  }
+  };
 
-  const result = aggregate(
-    reveals.map((r) => r.output),
-    mode,
-  );
+  const weighted = reveals.map((r) => ({ output: r.output, weight: stakeOf(stakes, r.operator) }));
+  const revealedStake = weighted.reduce((s, a) => s + a.weight, 0n);
+  if (reveals.length < minResponses || revealedStake * 2n <= input.stakeBase) return fail("too-few-reveals");
+  const result = aggregate(weighted, mode);
+  if (result === undefined) return fail("split");
   let pot = fee;
   const agreeing: string[] = [];
   for (const r of reveals) {
@@ -125,10 +148,7 @@ export function settle(input: SettleInput): Settlement {
   }
   for (const operator of committedNotRevealed) pot += slash(operator);
   const totalSlashed = pot - fee;
-
-  if (agreeing.length === 0) {
-    return { status: "finalized", result, agreeing, slashed, shares: [], requesterCredit: pot, totalSlashed };
-  }
+  // The result has more than half of the revealed stake behind it, so at least one revealer agrees.
   const count = BigInt(agreeing.length);
   const share = pot / count;
   const remainder = pot - share * count;

@@ -152,7 +152,7 @@ export function formatOperatorEvent(e: OperatorEvent): string {
     case "revealed":
       return `${who} revealed request ${e.requestId}: ${formatFixed(e.output)} (block ${e.block}, gas ${e.gasUsed})`;
     case "finalized":
-      return `${who} finalized request ${e.requestId}: ${e.outcome === "finalized" ? `result ${formatFixed(e.output ?? 0n)}` : "failed, too few reveals"}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""} (block ${e.block}, gas ${e.gasUsed})`;
+      return `${who} finalized request ${e.requestId}: ${e.outcome === "finalized" ? `result ${formatFixed(e.output ?? 0n)}` : "failed (too few reveals, or no strict majority): the fee went back"}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""} (block ${e.block}, gas ${e.gasUsed})`;
     case "settled":
       return `${who} request ${e.requestId} was settled by another party: ${e.outcome}${e.output !== undefined ? ` ${formatFixed(e.output)}` : ""}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""}`;
     case "missed":
@@ -207,6 +207,9 @@ const STATE_FORMAT = "ledgermind.operator-state/1";
 // ---------------------------------------------------------------------------------------------------------
 // The operator
 // ---------------------------------------------------------------------------------------------------------
+
+/** Why an operator slashed below the oracle's `minStake` no longer answers (the contract refuses it). */
+const BELOW_MINIMUM = "its stake fell below the oracle's minimum (it was slashed): it may no longer answer";
 
 const REFUSAL = (err: unknown, ...names: string[]): boolean =>
   err instanceof ContractRefusedError && names.includes(err.errorName);
@@ -556,6 +559,7 @@ export class InferenceOperator {
             if (REFUSAL(err, "CommitClosed")) return this.missed(entry, "the commit window closed", actions);
             if (REFUSAL(err, "NotOperator"))
               return this.missed(entry, "not registered for this version", actions);
+            if (REFUSAL(err, "InsufficientStake")) return this.missed(entry, BELOW_MINIMUM, actions);
             throw err;
           }
           break;
@@ -603,6 +607,8 @@ export class InferenceOperator {
             if (REFUSAL(err, "RequestClosed")) return this.settled(entry, actions);
             if (REFUSAL(err, "RevealClosed"))
               return this.missed(entry, "the reveal window closed before the operator revealed", actions);
+            // Slashed below the minimum on another request since it committed: it settles as silent here.
+            if (REFUSAL(err, "InsufficientStake")) return this.missed(entry, BELOW_MINIMUM, actions);
             throw err;
           }
           break;

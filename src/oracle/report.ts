@@ -1,8 +1,10 @@
 /**
- * Report mode: operators compute the answer off-chain, each signs the EIP-712
- * `Report(uint256 requestId,int256 output,bytes32 weightsDigest)`, and anyone submits one output with a
- * quorum of signatures, sorted by signer as the contract demands. One transaction instead of a commit and
- * a reveal per operator; no slashing (operators that signed another output are simply left out).
+ * Report mode (as Chainlink OCR): operators compute the answer off-chain, agree on the signer list, each
+ * signs the EIP-712 `Report(uint256 requestId,int256 output,bytes32 weightsDigest,address[] signers)`, and
+ * anyone submits it before the first reveal. The contract accepts it only when the signers hold more than
+ * two thirds of the version's active stake (and number at least `minResponses`). The signer list is signed,
+ * so nobody can resubmit a subset of the signatures to drop signers from the fee. One transaction instead of
+ * a commit and a reveal per operator; no slashing (operators that signed another output are left out).
  */
 import type { Address, Hex } from "viem";
 import type { LocalAccount } from "../chain/accounts.ts";
@@ -25,6 +27,7 @@ export const REPORT_TYPES = {
     { name: "requestId", type: "uint256" },
     { name: "output", type: "int256" },
     { name: "weightsDigest", type: "bytes32" },
+    { name: "signers", type: "address[]" },
   ],
 } as const;
 
@@ -51,38 +54,48 @@ export interface SignedReport {
   signature: Hex;
 }
 
-/** Signs a report with a local account. */
+/** Addresses in the contract's order: ascending; an address twice is refused. */
+export function sortSigners(signers: readonly Address[]): Address[] {
+  const sorted = [...signers].sort((a, b) => {
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  for (let i = 1; i < sorted.length; i++) {
+    if (BigInt(sorted[i] as Address) === BigInt(sorted[i - 1] as Address))
+      throw new OracleError(`${sorted[i]} signed twice`);
+  }
+  return sorted;
+}
+
+/**
+ * Signs a report with a local account. `signers` is the whole signer list the report will be submitted
+ * with (the account among them); it is signed in ascending order, as the contract rebuilds it.
+ */
 export async function signReport(
   account: LocalAccount,
   domain: ReportDomain,
   requestId: bigint,
   output: bigint,
   weightsDigest: Hex,
+  signers: readonly Address[],
 ): Promise<SignedReport> {
   const signature = await account.signTypedData({
     domain,
     types: REPORT_TYPES,
     primaryType: "Report",
-    message: { requestId, output, weightsDigest },
+    message: { requestId, output, weightsDigest, signers: sortSigners(signers) },
   });
   return { signer: account.address, signature };
 }
 
 /** Signatures in the contract's order: ascending signer address; a signer twice is refused. */
 export function sortBySigner(signatures: readonly SignedReport[]): SignedReport[] {
-  const sorted = [...signatures].sort((a, b) => {
-    const x = BigInt(a.signer);
-    const y = BigInt(b.signer);
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
-  for (let i = 1; i < sorted.length; i++) {
-    if (BigInt((sorted[i] as SignedReport).signer) === BigInt((sorted[i - 1] as SignedReport).signer))
-      throw new OracleError(`${(sorted[i] as SignedReport).signer} signed twice`);
-  }
-  return sorted;
+  const order = sortSigners(signatures.map((s) => s.signer));
+  return order.map((signer) => signatures.find((s) => BigInt(s.signer) === BigInt(signer)) as SignedReport);
 }
 
-/** Submits `output` with the signatures (sorted here) from configured account `account`. */
+/** Submits `output` with the signatures (sorted here, with their signer list) from configured account `account`. */
 export async function submitSignedReport(
   target: OracleTarget,
   requestId: bigint,
@@ -92,16 +105,17 @@ export async function submitSignedReport(
 ): Promise<{ gasUsed: bigint; blockNumber: bigint; signers: Address[] }> {
   const oracle = await asOracle(target);
   const sorted = sortBySigner(signatures);
+  const signers = sorted.map((s) => s.signer);
   const receipt = await sendAndWait(
     oracle.chain,
     oracle.chain.wallet(account).writeContract({
       address: oracle.address,
       abi: InferenceOracle.abi,
       functionName: "submitReport",
-      args: [requestId, output, sorted.map((s) => s.signature)],
+      args: [requestId, output, signers, sorted.map((s) => s.signature)],
     }),
   );
-  return { gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, signers: sorted.map((s) => s.signer) };
+  return { gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, signers };
 }
 
 export interface ReportOutcome {
@@ -115,9 +129,10 @@ export interface ReportOutcome {
 }
 
 /**
- * In-process report round: each operator computes its answer to the logged input and signs it; the
- * output with the most signers (the smallest on a tie) is submitted, by `submitter` (an account index;
- * default the first operator's account), if it reaches the oracle's quorum (`minResponses`).
+ * In-process report round: each operator computes its answer to the logged input; the output backed by the
+ * most stake (the smallest on a tie) is signed by its backers over their sorted list and submitted, by
+ * `submitter` (an account index; default the first operator's account), if its backers hold more than two
+ * thirds of the version's active stake and number at least `minResponses`, as the contract demands.
  */
 export async function fulfilWithReport(opts: {
   operators: readonly InferenceOperator[];
@@ -134,9 +149,18 @@ export async function fulfilWithReport(opts: {
     getOracleParams(oracle),
   ]);
   if (status.state !== "open") throw new OracleError(`request ${requestId} is ${status.state}, not open`);
-  const domain = reportDomain(oracle);
+  if (status.reveals > 0)
+    throw new OracleError(`request ${requestId} already has reveals: reports are accepted only before them`);
+  const read = (functionName: string, args: readonly unknown[]) =>
+    oracle.chain.publicClient.readContract({
+      address: oracle.address,
+      abi: InferenceOracle.abi,
+      functionName,
+      args,
+    } as never) as Promise<unknown>;
+  const base = (await read("stakeBase", [requestId])) as bigint;
   const leftOut: ReportOutcome["leftOut"] = [];
-  const byOutput = new Map<bigint, SignedReport[]>();
+  const byOutput = new Map<bigint, { operators: InferenceOperator[]; stake: bigint }>();
   for (const op of opts.operators) {
     if (
       op.modelId !== status.modelId ||
@@ -146,29 +170,41 @@ export async function fulfilWithReport(opts: {
       leftOut.push({ operator: op.address, reason: "serves another model version or other weights" });
       continue;
     }
+    const info = (await read("operatorInfo", [status.modelId, status.version, op.address])) as {
+      stake: bigint;
+    };
+    if (info.stake < params.minStake) {
+      leftOut.push({ operator: op.address, reason: "stake below the oracle's minimum" });
+      continue;
+    }
     const output = op.answer(await inputOf(logged, op.store));
-    const signed = await signReport(op.account, domain, requestId, output, status.weightsDigest);
-    byOutput.set(output, [...(byOutput.get(output) ?? []), signed]);
+    const group = byOutput.get(output) ?? { operators: [], stake: 0n };
+    group.operators.push(op);
+    group.stake += info.stake;
+    byOutput.set(output, group);
   }
-  let best: [bigint, SignedReport[]] | undefined;
+  let best: [bigint, { operators: InferenceOperator[]; stake: bigint }] | undefined;
   for (const entry of byOutput) {
-    if (
-      !best ||
-      entry[1].length > best[1].length ||
-      (entry[1].length === best[1].length && entry[0] < best[0])
-    )
+    if (!best || entry[1].stake > best[1].stake || (entry[1].stake === best[1].stake && entry[0] < best[0]))
       best = entry;
   }
-  if (!best || best[1].length < params.minResponses)
+  if (!best || best[1].operators.length < params.minResponses || best[1].stake * 3n <= base * 2n)
     throw new OracleError(
-      `no output has the quorum of ${params.minResponses} signers (${[...byOutput.values()].map((s) => s.length).join(", ") || "none"})`,
+      `no output has signers holding more than 2/3 of the active stake ${base} and at least ${params.minResponses} of them (${[...byOutput.values()].map((g) => `${g.operators.length} holding ${g.stake}`).join(", ") || "none"})`,
     );
-  const [output, signatures] = best;
-  for (const [other, signed] of byOutput) {
+  const [output, group] = best;
+  for (const [other, g] of byOutput) {
     if (other !== output)
-      for (const s of signed)
-        leftOut.push({ operator: s.signer, output: other, reason: "signed another output" });
+      for (const op of g.operators)
+        leftOut.push({ operator: op.address, output: other, reason: "signed another output" });
   }
+  const domain = reportDomain(oracle);
+  const signers = group.operators.map((op) => op.address);
+  const signatures = await Promise.all(
+    group.operators.map((op) =>
+      signReport(op.account, domain, requestId, output, status.weightsDigest, signers),
+    ),
+  );
   const submitter = opts.submitter ?? first.accountIndex;
   const sent = await submitSignedReport(oracle, requestId, output, signatures, submitter);
   return { requestId, output, leftOut, ...sent };

@@ -1,6 +1,7 @@
 /**
  * `ledgermind oracle` end to end, as separate processes on a shared development chain (anvil, chain 1337):
- * `oracle spec`, two `oracle serve` operators in the background (one faulty), `oracle request --wait`,
+ * `oracle spec`, two `oracle serve` operators in the background (one faulty) beside a second honest one
+ * in-process (a result needs more than half of the revealed stake behind it), `oracle request --wait`,
  * `oracle show` (matches: exit 0; a colluding result: exit 1). The model, its weights and the operators'
  * MIND are set up through the library, to keep the number of (slow to start) CLI processes small.
  */
@@ -84,6 +85,7 @@ let url: string;
 let chain: LedgerChain;
 const servers: Server[] = [];
 let colluder: RunningOperator | undefined;
+let second: RunningOperator | undefined;
 
 before(async () => {
   node = await startDevNode({ port: 0 });
@@ -94,7 +96,7 @@ before(async () => {
   const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(WEIGHTS);
   const { modelId } = await registerModel(reg, "crop-yield-risk");
   await addVersion(reg, modelId, { weightsCid });
-  for (const i of [1, 3]) {
+  for (const i of [1, 3, 4]) {
     await sendAndWait(
       chain,
       chain.wallet(0).writeContract({
@@ -109,6 +111,7 @@ before(async () => {
 
 after(async () => {
   await colluder?.stop();
+  await second?.stop();
   await Promise.all(servers.map((s) => s.stop()));
   await chain?.close();
   await node?.stop();
@@ -127,7 +130,16 @@ describe("ledgermind oracle (anvil, separate processes)", { concurrency: false }
     assert.match(bad.stderr, /^ledgermind: expected MODEL@VERSION .*\n$/);
   });
 
-  it("two `oracle serve` operators answer `oracle request --wait`; the faulty one is slashed", async () => {
+  it("two `oracle serve` operators and an in-process one answer `oracle request --wait`; the faulty one is slashed", async () => {
+    second = await startOperator({
+      chain,
+      account: 4,
+      store: new FsBlobStore(join(DATA, "blobs")),
+      modelId: 1n,
+      version: 1,
+      stateFile: join(TMP, "second.json"),
+      pollMs: 100,
+    });
     servers.push(new Server(["--model", "1@1", "--account", "1", "--poll-ms", "100"]));
     servers.push(
       new Server([
@@ -137,6 +149,10 @@ describe("ledgermind oracle (anvil, separate processes)", { concurrency: false }
         "2",
         "--fund-from",
         "0",
+        // Above the minimum, so that its first slash leaves it active for the colluding request below;
+        // below the honest pair's 200, so that they hold the majority of the stake.
+        "--stake",
+        "150",
         "--faulty-offset",
         "0.5",
         "--poll-ms",
@@ -144,8 +160,9 @@ describe("ledgermind oracle (anvil, separate processes)", { concurrency: false }
       ]),
     );
     await Promise.all(servers.map((s) => s.waitFor(/serving model 1@1, weights 0x[0-9a-f]{64} verified/)));
-    for (const s of servers)
-      assert.match(s.out, /registered with a stake of 100 MIND \(block \d+, gas \d+\)/);
+    const [first, faulty] = servers as [Server, Server];
+    assert.match(first.out, /registered with a stake of 100 MIND \(block \d+, gas \d+\)/);
+    assert.match(faulty.out, /registered with a stake of 150 MIND \(block \d+, gas \d+\)/);
 
     const r = await cli([
       "--json",
@@ -165,14 +182,14 @@ describe("ledgermind oracle (anvil, separate processes)", { concurrency: false }
     assert.equal(json.result.state, "finalized");
     assert.equal(json.result.output, HONEST.toString());
 
-    const [honest, faulty] = servers as [Server, Server];
+    const honest = first;
     await honest.waitFor(/request 1 (was settled|: result)|finalized request 1/);
     await faulty.waitFor(/request 1 (was settled|: result)|finalized request 1/);
     for (const s of servers) {
       assert.match(s.out, /committed request 1 \(block \d+, gas \d+\)/);
       assert.match(s.out, /revealed request 1: \d+\.\d+ \(block \d+, gas \d+\)/);
     }
-    assert.match(faulty.out, /this operator was slashed 10 MIND/);
+    assert.match(faulty.out, /this operator was slashed 15 MIND/);
     assert.doesNotMatch(honest.out, /slashed/);
     assert.equal(honest.err + faulty.err, "");
   });
@@ -203,7 +220,11 @@ describe("ledgermind oracle (anvil, separate processes)", { concurrency: false }
       input: toFixedInput([0.55, 0.35, 0.3, 0.8]),
     });
     const status = await waitForResult(chain, requestId, { timeoutMs: 30_000 });
-    assert.equal(status.output, HONEST + 500_000n, "the lower median of [h, h+0.5, h+0.5]");
+    assert.equal(
+      status.output,
+      HONEST + 500_000n,
+      "h+0.5 has more than half of the revealed stake (135 + 100 of 435) behind it",
+    );
     const r = await cli(["oracle", "show", requestId.toString()]);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stdout, /MISMATCH: the on-chain result differs from the re-run by 0\.5 \(500000\)/);

@@ -30,20 +30,67 @@ import {
 } from "../../src/oracle/aggregate.ts";
 
 describe("aggregate (pure)", () => {
-  it("median is the lower median, over signed values, whatever the order", () => {
-    assert.equal(aggregate([5n], "median"), 5n);
-    assert.equal(aggregate([3n, 1n, 2n], "median"), 2n);
-    assert.equal(aggregate([4n, 1n, 3n, 2n], "median"), 2n);
-    assert.equal(aggregate([-5n, 10n, -7n, 0n], "median"), -5n);
-    assert.equal(aggregate([maxInt256, minInt256, 0n], "median"), 0n);
-    assert.equal(aggregate([maxInt256, minInt256], "median"), minInt256);
+  const equal = (...outputs: bigint[]) => outputs.map((output) => ({ output, weight: 1n }));
+
+  it("median: the value with more than half of the stake at or below it and at or above it", () => {
+    assert.equal(aggregate(equal(5n), "median"), 5n);
+    assert.equal(aggregate(equal(3n, 1n, 2n), "median"), 2n);
+    assert.equal(aggregate(equal(-5n, 10n, -7n, 0n, 10n), "median"), 0n);
+    assert.equal(aggregate(equal(maxInt256, minInt256, 0n), "median"), 0n);
+    // Stake decides, not heads: one operator holding most of the stake is the median alone.
+    const weighted = [
+      { output: 1n, weight: 10n },
+      { output: 2n, weight: 1n },
+      { output: 3n, weight: 1n },
+    ];
+    assert.equal(aggregate(weighted, "median"), 1n);
+    assert.equal(
+      aggregate(
+        [
+          { output: 4n, weight: 1n },
+          { output: 1n, weight: 1n },
+          { output: 3n, weight: 1n },
+          { output: 2n, weight: 2n },
+        ],
+        "median",
+      ),
+      2n,
+    );
   });
 
-  it("majority is the most frequent value, ties to the smallest", () => {
-    assert.equal(aggregate([2n, 1n, 2n, 1n, 3n], "majority"), 1n);
-    assert.equal(aggregate([9n, 9n, 4n], "majority"), 9n);
-    assert.equal(aggregate([7n, 6n, 5n], "majority"), 5n);
-    assert.equal(aggregate([-1n, 3n, 3n, -1n, 3n], "majority"), 3n);
+  it("median: an even split of the stake has no result (the lower middle value no longer decides)", () => {
+    assert.equal(aggregate(equal(4n, 1n, 3n, 2n), "median"), undefined);
+    assert.equal(aggregate(equal(maxInt256, minInt256), "median"), undefined);
+    assert.equal(aggregate(equal(1n, 1n, 2n, 2n), "median"), undefined);
+    // One wei of stake breaks the tie.
+    assert.equal(
+      aggregate(
+        [
+          { output: 1n, weight: 5n },
+          { output: 2n, weight: 6n },
+        ],
+        "median",
+      ),
+      2n,
+    );
+  });
+
+  it("majority: the label with more than half of the stake, else none", () => {
+    assert.equal(aggregate(equal(9n, 9n, 4n), "majority"), 9n);
+    assert.equal(aggregate(equal(-1n, 3n, 3n, -1n, 3n), "majority"), 3n);
+    assert.equal(aggregate(equal(2n, 1n, 2n, 1n, 3n), "majority"), undefined);
+    assert.equal(aggregate(equal(7n, 6n, 5n), "majority"), undefined);
+    assert.equal(
+      aggregate(
+        [
+          { output: 1n, weight: 3n },
+          { output: 2n, weight: 1n },
+          { output: 3n, weight: 1n },
+        ],
+        "majority",
+      ),
+      1n,
+    );
     assert.throws(() => aggregate([], "majority"), /zero outputs/);
   });
 
@@ -73,6 +120,7 @@ describe("aggregate (pure)", () => {
       slashBps: 1_000,
       mode: "median",
       minResponses: 3,
+      stakeBase: 7_000n,
     });
     assert.equal(s.status, "finalized");
     assert.equal(s.result, 110n);
@@ -104,8 +152,10 @@ describe("aggregate (pure)", () => {
       slashBps: 2_500,
       mode: "majority",
       minResponses: 2,
+      stakeBase: 25_555n,
     });
     assert.equal(s.status, "failed");
+    assert.equal(s.failure, "too-few-reveals");
     assert.equal(s.result, undefined);
     assert.deepEqual(s.slashed, [
       { operator: "b", amount: 2_500n },
@@ -113,6 +163,51 @@ describe("aggregate (pure)", () => {
     ]);
     assert.equal(s.requesterCredit, 7n + 2_500n + 1_388n);
     assert.equal(slashAmount(5_555n, 2_500), 1_388n);
+  });
+
+  it("settle fails a request whose reveals hold half of the stake base or less", () => {
+    const s = settle({
+      reveals: [
+        { operator: "a", output: 1n },
+        { operator: "b", output: 1n },
+      ],
+      committedNotRevealed: [],
+      stakes: { a: 1_000n, b: 1_500n },
+      fee: 9n,
+      tolerance: 0n,
+      slashBps: 1_000,
+      mode: "median",
+      minResponses: 2,
+      stakeBase: 5_000n,
+    });
+    assert.equal(s.status, "failed");
+    assert.equal(s.failure, "too-few-reveals");
+    assert.equal(s.requesterCredit, 9n);
+    assert.deepEqual(s.slashed, []);
+  });
+
+  it("settle voids a split: the fee is refunded, no revealer is slashed, a silent committer is", () => {
+    const s = settle({
+      reveals: [
+        { operator: "a", output: 500_000n },
+        { operator: "b", output: 500_000n },
+        { operator: "c", output: 999_999n },
+        { operator: "d", output: 999_999n },
+      ],
+      committedNotRevealed: ["e"],
+      stakes: { a: 1_000n, b: 1_000n, c: 1_000n, d: 1_000n, e: 1_000n },
+      fee: 10n,
+      tolerance: 50_000n,
+      slashBps: 1_000,
+      mode: "median",
+      minResponses: 3,
+      stakeBase: 5_000n,
+    });
+    assert.equal(s.status, "failed");
+    assert.equal(s.failure, "split");
+    assert.deepEqual(s.slashed, [{ operator: "e", amount: 100n }]);
+    assert.equal(s.requesterCredit, 110n);
+    assert.deepEqual(s.shares, []);
   });
 
   it("reportShares gives the remainder to the first signer", () => {
@@ -331,7 +426,15 @@ after(async () => {
   await chain?.close();
 });
 
-async function runCase(c: Case): Promise<void> {
+async function runCase(given: Case): Promise<void> {
+  // Operators slashed below the minimum by earlier cases may no longer commit: they sit this one out.
+  const active = new Set<number>();
+  for (const a of given.answers) if ((await info(a.op)).stake >= PARAMS.minStake) active.add(a.op);
+  const c: Case = {
+    ...given,
+    answers: given.answers.filter((a) => active.has(a.op)),
+    revealOrder: given.revealOrder.filter((op) => active.has(op)),
+  };
   const requested = await send(REQUESTER, "request", [
     MODEL,
     1,
@@ -370,6 +473,12 @@ async function runCase(c: Case): Promise<void> {
     before.set(a.op, { stake: x.stake, fees: x.fees });
   }
   const owed = await withdrawable(addr(REQUESTER));
+  const stakeBase = await chain.publicClient.readContract({
+    address: oracle,
+    abi,
+    functionName: "stakeBase",
+    args: [id],
+  });
   const finalized = await send(REQUESTER, "finalize", [id]);
 
   const expected = settle({
@@ -381,6 +490,7 @@ async function runCase(c: Case): Promise<void> {
     slashBps: PARAMS.slashBps,
     mode: c.mode,
     minResponses: PARAMS.minResponses,
+    stakeBase,
   });
 
   const done = parseEventLogs({ abi, logs: finalized.logs, eventName: "InferenceFinalized" });

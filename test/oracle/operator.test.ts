@@ -279,13 +279,17 @@ describe("operators on the embedded chain", () => {
       { modelId, version: VERSION, input: DROUGHT },
       REQUESTER,
     );
-    for (const op of [a, b, c]) {
+    for (const op of [a, b]) {
       const r = await op.step();
       assert.deepEqual(
         r.actions.map((x) => x.type),
         ["committed"],
       );
     }
+    // The faulty operator's stake fell below the minimum when it was slashed: the oracle refuses it now.
+    const [refusal] = (await c.step()).actions;
+    assert.equal(refusal?.type, "missed");
+    assert.match(refusal?.type === "missed" ? refusal.reason : "", /below the oracle's minimum/);
     const saved = JSON.parse(readFileSync(join(TMP, "op-1.json"), "utf8"));
     const entry = saved.requests[requestId.toString()];
     assert.equal(entry.phase, "committed");
@@ -353,7 +357,7 @@ describe("operators on the embedded chain", () => {
     assert.ok(!ofType(driven, "error").length, JSON.stringify(ofType(driven, "error")));
     const status = await getRequestStatus(oracle, requestId);
     assert.equal(status.output, honest());
-    assert.equal(status.commits, 3);
+    assert.equal(status.commits, 2, "a and b; the slashed-out faulty operator may no longer commit");
     a = a2;
   });
 
@@ -392,7 +396,7 @@ describe("operators on the embedded chain", () => {
     assert.equal((await operatorInfo(5)).slot, 0, "it never registered");
   });
 
-  it("report mode: operators sign, one submits; the faulty signature is left out", async () => {
+  it("report mode: the honest operators sign, one submits; the slashed-out faulty operator is left out", async () => {
     const fee = FEE + 1n; // an odd amount: the remainder goes to the first signer
     const { requestId } = await requestInference(
       chain,
@@ -404,9 +408,11 @@ describe("operators on the embedded chain", () => {
     assert.equal(outcome.output, honest());
     const signers = [addr(1), addr(2)].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
     assert.deepEqual(outcome.signers, signers);
+    // Slashed below the minimum stake on the first request, the faulty operator no longer counts: the two
+    // honest signers hold all of the version's active stake, more than the two thirds a report needs.
     assert.deepEqual(
-      outcome.leftOut.map((l) => [l.operator, l.output]),
-      [[addr(FAULTY), honest() + FAULTY_OFFSET]],
+      outcome.leftOut.map((l) => [l.operator, l.reason]),
+      [[addr(FAULTY), "stake below the oracle's minimum"]],
     );
     const status = await getRequestStatus(oracle, requestId);
     assert.equal(status.state, "finalized");
@@ -431,7 +437,7 @@ describe("operators on the embedded chain", () => {
     const domain = reportDomain(oracle);
     const digest = `0x${"11".repeat(32)}` as Hex;
     const s = await Promise.all(
-      OPS.map((i) => signReport(chain.accounts[i] as never, domain, 1n, 2n, digest)),
+      OPS.map((i) => signReport(chain.accounts[i] as never, domain, 1n, 2n, digest, OPS.map(addr))),
     );
     const sorted = sortBySigner([...s].reverse());
     assert.deepEqual(
