@@ -8,15 +8,12 @@ import {
   type Address,
   decodeErrorResult,
   type Hex,
-  isAddressEqual,
   keccak256,
   maxUint256,
   parseEther,
   parseEventLogs,
   stringToHex,
   type TransactionReceipt,
-  zeroAddress,
-  zeroHash,
 } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
