@@ -16,7 +16,7 @@ import {
   type TransactionReceipt,
 } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
-import { TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
+import { deployAll, type Manifest, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { CropInsurance, InsuranceTestOracle, MindToken } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
 import { toOracleInput } from "../../src/oracle/yield-data.ts";
@@ -69,15 +69,23 @@ export let token: Address;
 export const observedErrors = new Set<string>();
 
 /**
- * Starts an embedded chain, deploys MIND, and gives every role 1,000,000 MIND: the state every helper here
- * works on. Close it with `chain.close()`.
+ * Starts an embedded chain, deploys MIND (with `full`, every contract of the project, the real
+ * InferenceOracle and ModelRegistry included, whose manifest it returns), and gives every role 1,000,000
+ * MIND: the state every helper here works on. Close it with `chain.close()`.
  */
-export async function setUpChain(): Promise<void> {
+export async function setUpChain(opts: { full?: boolean } = {}): Promise<Manifest | undefined> {
   chain = await connect({ ephemeral: true });
-  token = await deploy(MindToken, [addr(OWNER), TOKEN_SUPPLY]);
+  let manifest: Manifest | undefined;
+  if (opts.full) {
+    manifest = await deployAll(chain);
+    token = manifest.contracts.MindToken.address;
+  } else {
+    token = await deploy(MindToken, [addr(OWNER), TOKEN_SUPPLY]);
+  }
   for (const i of [...UNDERWRITERS, ...FARMERS, REPORTER, STRANGER]) {
     await send(OWNER, token, tokenAbi, "transfer", [addr(i), E(1_000_000)]);
   }
+  return manifest;
 }
 
 // ---------------------------------------------------------------------------------------------------------
