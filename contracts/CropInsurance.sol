@@ -18,8 +18,8 @@ import {OracleConsumer} from "./OracleConsumer.sol";
 /// @dev Accounts. Every token the pool holds is in one of four parts: `owed` (settled payouts and refunds not
 ///      yet claimed), `committed` (payouts of region-seasons already scored, or premium refunds of expired
 ///      ones, whose policies are not settled yet), `reserved` (the whole coverage of policies whose
-///      region-season has no score yet: the worst case) and `free` capital. A policy is sold only if the
-///      pool still covers every open policy in full. Scoring a region-season turns its reserved coverage into
+///      region-season has no score yet: the worst case, with the oracle fee of its first request) and `free`
+///      capital. A policy is sold only if the pool still covers every open policy in full. Scoring a region-season turns its reserved coverage into
 ///      its committed payout, at most the coverage, right away, before any policy is settled, so
 ///      `balance >= owed + committed + reserved` holds after every state change; it is asserted (Panic 0x01 if
 ///      ever broken) after each token movement.
@@ -28,7 +28,8 @@ import {OracleConsumer} from "./OracleConsumer.sol";
 ///      policies assumed to pay in full). Neither side of the spread can take value from the other
 ///      underwriters: a loss that is scored is already deducted from both, and one that is only foreseeable
 ///      (a drought reported, or seen coming during the season, before the oracle scores it) is borne in full
-///      by whoever leaves before it is scored. Drawing the line at "reported" or "season ended" instead would
+///      by whoever leaves before it is scored, as is the fee of the request that scores it (set aside with the
+///      region-season's first policy). Drawing the line at "reported" or "season ended" instead would
 ///      leave a window in which informed underwriters leave first, since conditions build up during a season
 ///      and the reporter may report late. The cost: capital withdrawn while policies are open forgoes its
 ///      share of their expected surplus, which goes to the underwriters who keep carrying the risk.
@@ -101,6 +102,7 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
     /// @param expired Whether it was expired unscored (premiums refunded).
     /// @param requested Whether a request was made; `requestId` is then the latest.
     /// @param score The score once scored, clamped to [0, 1_000_000].
+    /// @param feeReserve The oracle fee set aside for its first request when its first policy was sold.
     /// @param coverage Total coverage sold (never decreases: policies are sold before any score).
     /// @param premiums Total premiums paid.
     /// @param committed Payouts (or refunds) of its open policies that the pool has committed and not yet
@@ -113,6 +115,7 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         bool expired;
         bool requested;
         uint32 score;
+        uint128 feeReserve;
         uint128 coverage;
         uint128 premiums;
         uint128 committed;
@@ -144,7 +147,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
     /// @notice Who reports the observed conditions of a region-season.
     address public reporter;
 
-    /// @notice Sum of the coverages of Active policies in unscored, unexpired region-seasons: the worst case.
+    /// @notice The worst case still ahead: the coverage of Active policies in unscored, unexpired
+    ///         region-seasons, plus the oracle fee set aside for each of them not yet requested.
     uint256 public totalReserved;
     /// @notice Sum of the committed payouts and refunds of scored or expired region-seasons, not yet settled.
     uint256 public totalCommitted;
@@ -408,8 +412,9 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
     // ---------------------------------------------------------------------------------------------------
 
     /// @notice Buys a policy on (`region`, `season`) paying `coverage` at most; the premium is pulled from
-    ///         the caller (approve it first). Refused if the pool could not pay every open policy in full,
-    ///         and from `salesCloseBefore` seconds before the season's end, when its weather is largely known.
+    ///         the caller (approve it first). Refused if the pool could not pay every open policy in full (and,
+    ///         for a region-season's first policy, the oracle fee of its assessment), and from
+    ///         `salesCloseBefore` seconds before the season's end, when its weather is largely known.
     /// @param region The insured region.
     /// @param season The season, open for sales.
     /// @param coverage The most the policy pays.
@@ -426,8 +431,12 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         if (coverage == 0) revert ZeroAmount();
         uint128 coverage128 = SafeCast.toUint128(coverage); // before any arithmetic on it
         uint256 premium = (coverage * premiumBps + BPS - 1) / BPS;
+        Assessment storage a = _assessments[region][season];
+        // Sales close before any region-season can be scored, so no coverage yet means its first policy.
+        uint128 feeReserve = a.coverage == 0 ? SafeCast.toUint128(oracleFee) : 0;
+        uint256 needed = coverage + feeReserve;
         uint256 available = _balance() + premium - totalOwed - totalCommitted - totalReserved;
-        if (coverage > available) revert InsufficientCapital(coverage, available);
+        if (needed > available) revert InsufficientCapital(needed, available);
         policyId = ++policyCount;
         _policies[policyId] = Policy({
             farmer: msg.sender,
@@ -438,8 +447,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
             premium: uint128(premium),
             payout: 0
         });
-        totalReserved += coverage;
-        Assessment storage a = _assessments[region][season];
+        totalReserved += needed;
+        if (feeReserve != 0) a.feeReserve = feeReserve;
         a.openPolicies += 1;
         a.coverage += coverage128;
         a.premiums += uint128(premium);
@@ -465,8 +474,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
     // ---------------------------------------------------------------------------------------------------
 
     /// @notice Asks the oracle to score a region-season whose conditions are reported; anyone may call,
-    ///         from the season's end until `seasonEnd + assessmentWindow`. The fee comes from the pool's free
-    ///         capital. A new request replaces an earlier one only once the oracle no longer holds that one
+    ///         from the season's end until `seasonEnd + assessmentWindow`. The fee comes from what was set
+    ///         aside with the first policy, and from free capital beyond it (a retry, a raised fee). A new request replaces an earlier one only once the oracle no longer holds that one
     ///         open (`isPending`): it failed (its refund waits for `collectOracleRefunds`) or its answer was
     ///         refused, so a live request is never abandoned nor a fee paid twice for one answer.
     /// @dev The oracle must answer in a later call than `request` (commit/reveal does): the request id is
@@ -484,6 +493,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         uint256 deadline = uint256(end) + assessmentWindow;
         if (block.timestamp >= deadline) revert AssessmentClosed(region, season, deadline);
         if (a.requested) _abandon(region, season, a.requestId);
+        totalReserved -= a.feeReserve;
+        a.feeReserve = 0;
         uint256 fee = oracleFee;
         uint256 free = _free();
         if (fee > free) revert InsufficientCapital(fee, free);
@@ -518,7 +529,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         uint256 coverage = a.coverage;
         uint128 premiums = a.premiums;
         a.committed = premiums;
-        totalReserved -= coverage;
+        totalReserved -= coverage + a.feeReserve;
+        a.feeReserve = 0;
         totalCommitted += premiums;
         emit AssessmentExpired(region, season, coverage, premiums);
         _assertSolvent();

@@ -118,10 +118,11 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     const s = parseJson<StatusJson>(await cli(["--json", "insurance", "status"]));
     assert.equal(s.address.toLowerCase(), pool.toLowerCase(), "status defaults to the pool created last");
     assert.equal(s.balance, wei("5008"));
-    assert.equal(s.reserved, wei("100"));
+    // The coverage, and the 1 MIND oracle fee of the region-season's assessment, set aside with its first policy.
+    assert.equal(s.reserved, wei("101"));
     assert.equal(s.owed, "0");
     assert.equal(s.committed, "0");
-    assert.equal(s.free, wei("4908"));
+    assert.equal(s.free, wei("4907"));
     assert.equal(s.policies.length, 1);
     assert.equal(s.policies[0]?.score, undefined, "no score before the oracle answers");
     assert.deepEqual(s.policies[0], {
@@ -142,10 +143,10 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
       cli(["insurance", "buy", "--region", "9", "--season", "7", "--coverage", "10000", "--account", "5"]),
       cli(["insurance", "report", "--region", "9", "--season", "7", "--conditions", "rainfallDeficit=abc"]),
     ]);
-    // Free 4908 + the premium of 800 that would come in: 5708 MIND can be reserved, not 10000.
+    // Free 4907 + the premium of 800 that would come in: 5707 MIND can be reserved, not 10000.
     assertOneLineError(
       capital,
-      /the contract refused: InsufficientCapital\(10000000000000000000000, 5708000000000000000000\)$/,
+      /the contract refused: InsufficientCapital\(10000000000000000000000, 5707000000000000000000\)$/,
       1,
     );
     const line = assertOneLineError(conditions, /--conditions/, 2);
@@ -209,7 +210,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     );
 
     const status = assertOk(await cli(["insurance", "status"]));
-    // The oracle fee (1 MIND) came out of free capital; the refused purchase left nothing behind.
+    // The oracle fee (1 MIND) was paid from what was set aside for it; the refused purchase left nothing behind.
     assert.match(
       status,
       /^pool 0x[0-9a-fA-F]{40}: balance 5007, reserved 100, committed 0, owed 0, free 4907 MIND\n/,

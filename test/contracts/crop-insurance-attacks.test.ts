@@ -206,17 +206,36 @@ describe("CropInsurance attacks (issue 9)", () => {
     await ins.fund(1, E(100));
     await ins.fund(2, E(100));
     const end = await ins.openSeason(1, 1_000n);
-    const policyId = await ins.buy(FARMER, 1, 1, E(100));
+    const policyId = await ins.buy(FARMER, 1, 1, E(100)); // premium 5; its oracle fee (1) set aside
     await increaseTime(end - (await now()));
     await ins.send(OWNER, "reportConditions", [1, 1, FEATURES]);
 
-    // The attacker reads the drought in the reported conditions and leaves before the oracle scores it.
+    // The attacker reads a total loss in the reported conditions and leaves before the oracle scores it.
     const leaver = await ins.withdrawAll(1);
-    assert.equal(leaver, (E(100) * (E(205) - E(100) + 1n)) / (E(200) + 1n), "open coverage counts as lost");
+    const worstCase = (E(100) * (E(205) - E(100) - E(1) + 1n)) / (E(200) + 1n);
+    assert.equal(leaver, worstCase, "open coverage counts as lost, and the fee of its assessment as spent");
 
-    // The drought turns out a 60 % loss (half the coverage above the 20 % deductible): staying paid off.
+    // The total loss is scored and paid: the one who stayed is not worse off than the one who left.
     const requestId = await ins.assess(1, 1);
-    await ins.oracleSend("fulfill", [requestId, 600_000n, DIGEST]);
+    await ins.oracleSend("fulfill", [requestId, 1_000_000n, DIGEST]);
+    assert.equal(await ins.settle(policyId), E(100));
+    await ins.send(FARMER, "claim");
+    const stayer = await ins.withdrawAll(2);
+    assert.ok(stayer >= leaver, `leaver ${leaver}, stayer ${stayer}`);
+    assert.ok((await balanceOf(ins.address)) <= 2n, "only rounding dust stays");
+  });
+
+  it("attack 5, underwriters leave before a known loss: if the reported drought scores lower than the worst case, the surplus goes to those who stayed", async () => {
+    const ins = await Insurer.deploy();
+    await ins.fund(1, E(100));
+    await ins.fund(2, E(100));
+    const end = await ins.openSeason(1, 1_000n);
+    const policyId = await ins.buy(FARMER, 1, 1, E(100));
+    await increaseTime(end - (await now()));
+    await ins.send(OWNER, "reportConditions", [1, 1, FEATURES]);
+    const leaver = await ins.withdrawAll(1);
+    // A 60 % loss: half the coverage above the 20 % deductible.
+    await ins.oracleSend("fulfill", [await ins.assess(1, 1), 600_000n, DIGEST]);
     assert.equal(await ins.settle(policyId), E(50));
     await ins.send(FARMER, "claim");
     const stayer = await ins.withdrawAll(2);

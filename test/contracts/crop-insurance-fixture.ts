@@ -291,6 +291,7 @@ export class Insurer {
       expired: boolean;
       requested: boolean;
       score: number;
+      feeReserve: bigint;
       coverage: bigint;
       premiums: bigint;
       committed: bigint;

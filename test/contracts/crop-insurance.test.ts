@@ -127,9 +127,10 @@ describe("CropInsurance", () => {
       128,
       2n ** 200n,
     ]);
-    // 150k capital: a 200k policy (premium 10k) would leave 40k uncovered.
+    // 150k capital: a 200k policy (premium 10k), the region-season's first, with its 1 MIND oracle fee set
+    // aside, would leave 40k uncovered.
     await refused(ins.send(4, "buyPolicy", [1, 1, E(200_000)]), "InsufficientCapital", [
-      E(200_000),
+      E(200_001),
       E(160_000),
     ]);
 
@@ -150,17 +151,21 @@ describe("CropInsurance", () => {
     await ins.buy(6, 2, 1, E(20_000));
     await ins.buy(7, 3, 1, E(10_000));
     const pool = await ins.pool();
-    assert.equal(pool.reserved, E(130_000));
+    // The coverage, and one oracle fee for each of the three region-seasons.
+    assert.equal(pool.reserved, E(130_003));
     assert.equal(pool.balance, E(150_000) + E(6_500));
-    assert.equal(pool.free, E(26_500));
+    assert.equal(pool.free, E(26_497));
     // Exactly the free capital plus its own premium fits; one wei more does not.
-    const fits = (E(26_500) * 10_000n) / 9_500n; // coverage c with c <= free + ceil(5 % of c)
+    const fits = (pool.free * 10_000n) / 9_500n; // coverage c with c <= free + ceil(5 % of c)
     await refused(ins.send(8, "buyPolicy", [1, 1, fits + E(1)]), "InsufficientCapital", [
       fits + E(1),
-      E(26_500) + ((fits + E(1)) * 500n + 9_999n) / 10_000n,
+      pool.free + ((fits + E(1)) * 500n + 9_999n) / 10_000n,
     ]);
     const a = await ins.assessment(1, 1);
-    assert.deepEqual([a.openPolicies, a.coverage, a.premiums, a.committed], [2, E(100_000), E(5_000), 0n]);
+    assert.deepEqual(
+      [a.openPolicies, a.coverage, a.premiums, a.committed, a.feeReserve],
+      [2, E(100_000), E(5_000), 0n, E(1)],
+    );
     // Entry at the optimistic equity (open policies pay nothing), exit at the pessimistic one (they pay in full).
     assert.equal(
       await ins.read("previewFund", [E(1_000)]),
@@ -222,7 +227,13 @@ describe("CropInsurance", () => {
     assert.equal(await balanceOf(ins.oracle), E(1));
     const poolAfter = await ins.pool();
     assert.equal(poolBefore.balance - poolAfter.balance, E(1));
-    assert.equal(poolAfter.reserved, poolBefore.reserved);
+    assert.equal(
+      poolBefore.reserved - poolAfter.reserved,
+      E(1),
+      "paid from the fee set aside at the first sale",
+    );
+    assert.equal(poolAfter.free, poolBefore.free);
+    assert.equal((await ins.assessment(1, 1)).feeReserve, 0n);
     assert.equal(await read(token, tokenAbi, "allowance", [ins.address, ins.oracle]), 0n);
 
     // While the oracle holds the request open, neither a second request (a second fee) nor an expiry.
@@ -287,9 +298,10 @@ describe("CropInsurance", () => {
 
   it("pays the fee only from unreserved capital", async () => {
     await ins.send(REPORTER, "reportConditions", [3, 1, FEATURES]);
-    const { free } = await ins.pool();
-    await ins.send(OWNER, "setOracleFee", [free + 1n]);
-    await refused(ins.send(STRANGER, "assess", [3, 1]), "InsufficientCapital", [free + 1n, free]);
+    // The fee set aside with the region-season's first policy (1 MIND) and the free capital pay it, no more.
+    const available = (await ins.pool()).free + E(1);
+    await ins.send(OWNER, "setOracleFee", [available + 1n]);
+    await refused(ins.send(STRANGER, "assess", [3, 1]), "InsufficientCapital", [available + 1n, available]);
     await ins.send(OWNER, "setOracleFee", [E(1)]);
   });
 
@@ -297,7 +309,7 @@ describe("CropInsurance", () => {
     // Region 1 scored 0.6 with a 0.2 deductible: half the coverage.
     const poolBefore = await ins.pool();
     assert.equal(poolBefore.committed, E(50_000), "committed at scoring");
-    assert.equal(poolBefore.reserved, E(10_000), "only region 3 is unscored");
+    assert.equal(poolBefore.reserved, E(10_001), "only region 3 is unscored: its coverage and oracle fee");
     assert.equal(await ins.settle(1n), E(20_000));
     assert.equal((await ins.assessment(1, 1)).committed, E(30_000));
     assert.equal(await ins.settle(2n), E(30_000));
@@ -446,7 +458,7 @@ describe("CropInsurance", () => {
     await ins.send(REPORTER, "reportConditions", [6, 3, FEATURES]);
     await ins.oracleSend("fulfill", [await ins.assess(6, 3), 100_000n, DIGEST]);
     const scored = await ins.pool();
-    assert.equal(scored.free - poolNow.free - E(1_000), big - E(1), "the reserve came back (less the fee)");
+    assert.equal(scored.free - poolNow.free - E(1_000), big, "the reserve came back (its fee was set aside)");
     const worth = await ins.read<bigint>("previewWithdraw", [E(95_000)]);
     assert.equal(worth, (E(95_000) * (scored.free + 1n)) / ((await ins.read<bigint>("totalShares")) + 1n));
     assert.ok(worth > exitBefore * 10n, `worth ${worth}, ${exitBefore} while reserved`);
@@ -524,6 +536,8 @@ describe("CropInsurance", () => {
     const reported = new Set<string>();
     const scores = new Map<string, bigint>();
     const expired = new Set<string>();
+    /** Region-seasons that made a request: the fee set aside with their first policy is spent. */
+    const requestedKeys = new Set<string>();
     const openRequests = new Map<bigint, string>();
     let oracleRefunds = 0n;
     const claimable = new Map<Address, bigint>();
@@ -746,6 +760,7 @@ describe("CropInsurance", () => {
               reported.add(key(log.args.region, log.args.season));
               break;
             case "AssessmentRequested":
+              requestedKeys.add(key(log.args.region, log.args.season));
               assert.ok(!pendingKeys().has(key(log.args.region, log.args.season)), "a second live request");
               openRequests.set(log.args.requestId, key(log.args.region, log.args.season));
               break;
@@ -813,6 +828,7 @@ describe("CropInsurance", () => {
       assert.ok(outflow <= inflow, `step ${step}: the pool paid out more than it took in`);
       let reserved = 0n;
       let committed = 0n;
+      for (const k of unsettledKeys()) if (!decided(k) && !requestedKeys.has(k)) reserved += params.oracleFee;
       for (const policy of policies.values()) {
         if (policy.settled) continue;
         const score = scores.get(policy.key);
