@@ -112,9 +112,14 @@ async function insuredSeason(
     { ...DEFAULT_PARAMS, ...params, weightsDigest: model.digest },
     { oracle, ...model },
   );
-  await ins.fund(1, E(1_000));
+  await insSend(ins, 1, "fund", [E(1_000), await ins.read<bigint>("previewFund", [E(1_000)])]);
   const end = await ins.openSeason(1, 1_000n);
-  const policyId = await ins.buy(FARMER, 1, 1, E(500));
+  const bought = await insSend(ins, FARMER, "buyPolicy", [1, 1, E(500)]);
+  const policyId = (
+    parseEventLogs({ abi: insAbi, logs: bought.logs, eventName: "PolicyBought" })[0] as {
+      args: { policyId: bigint };
+    }
+  ).args.policyId;
   await increaseTime(end - (await now()));
   await ins.send(OWNER, "reportConditions", [1, 1, FEATURES]);
   return { ins, end, policyId, premium: (await ins.policy(policyId)).premium };
@@ -293,7 +298,9 @@ describe("CropInsurance attacks (issue 9)", () => {
     );
     track("finalize with the pool's callback", done);
     assert.equal((await ins.assessment(1, 1)).score, 600_000);
-    assert.equal(await ins.settle(policyId), E(250));
+    const settled = await insSend(ins, STRANGER, "settle", [policyId]);
+    const [paid] = parseEventLogs({ abi: insAbi, logs: settled.logs, eventName: "PolicySettled" });
+    assert.equal(paid?.args.payout, E(250));
   });
 
   it("attack 7, policies stuck by a deprecated model version: after the assessment window anyone expires them, premiums are refunded and the capital is free", async () => {
