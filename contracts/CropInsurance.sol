@@ -19,10 +19,10 @@ import {OracleConsumer} from "./OracleConsumer.sol";
 ///      yet claimed), `committed` (payouts of region-seasons already scored, or premium refunds of expired
 ///      ones, whose policies are not settled yet), `reserved` (the whole coverage of policies whose
 ///      region-season has no score yet: the worst case, with the oracle fee of its first request) and `free`
-///      capital. A policy is sold only if the pool still covers every open policy in full. Scoring a region-season turns its reserved coverage into
-///      its committed payout, at most the coverage, right away, before any policy is settled, so
-///      `balance >= owed + committed + reserved` holds after every state change; it is asserted (Panic 0x01 if
-///      ever broken) after each token movement.
+///      capital. A policy is sold only if the pool still covers every open policy in full. Scoring a
+///      region-season turns its reserved coverage into its committed payout, at most the coverage, right away,
+///      before any policy is settled, so `balance >= owed + committed + reserved` holds after every state
+///      change; it is asserted (Panic 0x01 if ever broken) after each token movement.
 ///      Underwriters' shares. A deposit buys shares at the optimistic equity (`balance − owed − committed`:
 ///      open policies assumed to pay nothing) and a withdrawal pays at the pessimistic one (`free`: open
 ///      policies assumed to pay in full). Neither side of the spread can take value from the other
@@ -32,7 +32,10 @@ import {OracleConsumer} from "./OracleConsumer.sol";
 ///      region-season's first policy). Drawing the line at "reported" or "season ended" instead would
 ///      leave a window in which informed underwriters leave first, since conditions build up during a season
 ///      and the reporter may report late. The cost: capital withdrawn while policies are open forgoes its
-///      share of their expected surplus, which goes to the underwriters who keep carrying the risk.
+///      share of their expected surplus, which goes to the underwriters who keep carrying the risk; and a
+///      deposit made while a reported loss awaits its score pays for the risk it joins (`previewFund` shows
+///      the price). The fee of a retry comes from free capital; the failed request's refund comes back
+///      with `collectOracleRefunds`.
 ///      Liveness. Sales close `salesCloseBefore` seconds before the season's end (adverse selection). A
 ///      region-season not scored by `seasonEnd + assessmentWindow` (the model version deprecated, too few
 ///      operators, no conditions reported, every request failing) can be expired by anyone: its reservation
