@@ -193,6 +193,20 @@ export async function now(): Promise<bigint> {
   return (await chain.publicClient.getBlock()).timestamp;
 }
 
+/**
+ * Makes the next block's timestamp `timestamp` exactly, whatever the wall clock says (the embedded chain
+ * otherwise stamps blocks with the wall clock plus any offset): runs that depend on time then replay alike.
+ * With `mine`, also mines that block now.
+ */
+export async function setNextTimestamp(timestamp: bigint, mine = false): Promise<void> {
+  const request = chain.publicClient.request as (args: {
+    method: string;
+    params: unknown[];
+  }) => Promise<unknown>;
+  await request({ method: "evm_setNextBlockTimestamp", params: [Number(timestamp)] });
+  if (mine) await request({ method: "evm_mine", params: [] });
+}
+
 export async function increaseTime(seconds: bigint | number): Promise<void> {
   const request = chain.publicClient.request as (args: {
     method: string;
