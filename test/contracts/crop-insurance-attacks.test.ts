@@ -75,7 +75,7 @@ function oracleSend(from: number, fn: string, args: readonly unknown[]) {
 }
 
 async function mineTo(block: bigint): Promise<void> {
-  const current = await chain.publicClient.getBlockNumber();
+  const current = await chain.publicClient.getBlockNumber({ cacheTime: 0 }); // viem caches it for seconds otherwise
   if (block > current) {
     await (chain.publicClient.request as (a: { method: string; params: unknown[] }) => Promise<unknown>)({
       method: "hardhat_mine",
