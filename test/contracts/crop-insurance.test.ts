@@ -282,6 +282,7 @@ describe("CropInsurance", () => {
     assert.equal(await ins.collect(), E(1));
     assert.equal((await ins.pool()).balance, balance + E(1), "the refunded fee is back in the pool");
     assert.equal(await read(ins.oracle, oracleAbi, "withdrawable", [ins.address]), 0n);
+    await refused(ins.oracleSend("withdraw", []), "NothingToWithdraw", [addr(STRANGER)]);
     // No waiting: the failed request is over at the oracle, so a new one abandons nothing live.
     const receipt = await ins.send(STRANGER, "assess", [2, 1]);
     const [abandoned] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "AssessmentAbandoned" });
