@@ -30,6 +30,21 @@ interface IInferenceOracle {
         Aggregation aggregation,
         uint256 fee
     ) external returns (uint256 requestId);
+
+    /// @notice Pays out the caller's withdrawable balance (for a requester: refunded fees and the stake
+    ///         slashed from silent operators of its failed requests). Pull payment.
+    function withdraw() external;
+
+    /// @notice What `account` may withdraw now.
+    /// @param account The account.
+    /// @return The amount.
+    function withdrawable(address account) external view returns (uint256);
+
+    /// @notice Whether `requestId` is still open: neither finalized nor failed. A consumer renews a request
+    ///         only once this is false, so that a live request is never abandoned nor its fee paid twice.
+    /// @param requestId The request.
+    /// @return True while the request may still be answered or fail.
+    function isPending(uint256 requestId) external view returns (bool);
 }
 
 /// @title IInferenceConsumer

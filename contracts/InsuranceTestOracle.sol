@@ -9,7 +9,8 @@ import {IInferenceConsumer, IInferenceOracle} from "./IInferenceOracle.sol";
 /// @notice EXISTS FOR TESTS ONLY: never deploy it anywhere that matters. It stands in for the inference oracle
 ///         in CropInsurance's unit tests: `request` pulls the fee and records the request like the real
 ///         oracle, and the test (anyone, in fact) decides the answer with `fulfill`, fails a request with
-///         `refund`, or delivers an arbitrary callback with `deliver`. No operators, no stakes, no checks.
+///         `refund` (credited to the consumer's pull balance, as the real oracle does), or delivers an
+///         arbitrary callback with `deliver`. No operators, no stakes, no checks.
 contract InsuranceTestOracle is IInferenceOracle {
     using SafeERC20 for IERC20;
 
@@ -30,16 +31,21 @@ contract InsuranceTestOracle is IInferenceOracle {
     /// @notice Requests made; ids are 0..requestCount-1.
     uint256 public requestCount;
     mapping(uint256 requestId => Request) internal _requests;
+    mapping(address account => uint256) internal _balances;
 
     /// @notice A request was recorded.
     event Requested(uint256 indexed requestId, address indexed consumer, uint256 fee);
     /// @notice A request was answered.
     event Fulfilled(uint256 indexed requestId, int256 output);
-    /// @notice A request failed and its fee went back to the consumer.
+    /// @notice A request failed and its fee was credited to the consumer's withdrawable balance.
     event Refunded(uint256 indexed requestId, uint256 fee);
+    /// @notice `account` withdrew its balance.
+    event Withdrawn(address indexed account, uint256 amount);
 
     /// @notice The request is not open.
     error RequestNotOpen(uint256 requestId);
+    /// @notice The caller has no balance to withdraw.
+    error NothingToWithdraw(address account);
 
     /// @notice A test oracle taking fees in `token_`.
     /// @param token_ The fee token.
@@ -82,14 +88,37 @@ contract InsuranceTestOracle is IInferenceOracle {
         IInferenceConsumer(r.consumer).onInference(requestId, output, weightsDigest);
     }
 
-    /// @notice Fails an open request and refunds its fee to the consumer, without a callback.
+    /// @notice Fails an open request and credits its fee plus `slashed` (tokens the caller adds, standing for
+    ///         the stake of silent operators) to the consumer's withdrawable balance, without a callback.
     /// @param requestId The request.
-    function refund(uint256 requestId) external {
+    /// @param slashed Extra tokens pulled from the caller (approve them first) and refunded with the fee.
+    function refund(uint256 requestId, uint256 slashed) external {
         Request storage r = _requests[requestId];
         if (!r.open) revert RequestNotOpen(requestId);
         r.open = false;
-        emit Refunded(requestId, r.fee);
-        token.safeTransfer(r.consumer, r.fee);
+        uint256 amount = r.fee + slashed;
+        _balances[r.consumer] += amount;
+        emit Refunded(requestId, amount);
+        if (slashed != 0) token.safeTransferFrom(msg.sender, address(this), slashed);
+    }
+
+    /// @inheritdoc IInferenceOracle
+    function withdraw() external {
+        uint256 amount = _balances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        _balances[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IInferenceOracle
+    function withdrawable(address account) external view returns (uint256) {
+        return _balances[account];
+    }
+
+    /// @inheritdoc IInferenceOracle
+    function isPending(uint256 requestId) external view returns (bool) {
+        return _requests[requestId].open;
     }
 
     /// @notice Calls `consumer.onInference` with anything: for testing how consumers refuse bad callbacks.

@@ -8,7 +8,8 @@ import {IInferenceConsumer, IInferenceOracle} from "./IInferenceOracle.sol";
 /// @title OracleConsumer
 /// @notice Base for contracts that request inferences: it pays the fee from the contract's own MIND, sends the
 ///         request, and accepts the result only from the oracle.
-/// @dev The oracle calls `onInference` with a fixed gas limit; a `_fulfill` that reverts or runs out of gas
+/// @dev Refunds of failed requests are credited in the oracle, not sent: `_withdrawOracleBalance` fetches them.
+///      The oracle calls `onInference` with a fixed gas limit; a `_fulfill` that reverts or runs out of gas
 ///      loses the callback (the oracle logs `CallbackFailed`) but the result stays readable with
 ///      `InferenceOracle.getResult`.
 abstract contract OracleConsumer is IInferenceConsumer {
@@ -19,6 +20,7 @@ abstract contract OracleConsumer is IInferenceConsumer {
     /// @notice The token the oracle's fees are paid in.
     IERC20 public immutable feeToken;
 
+    /// @notice Only the oracle calls `onInference`; `caller` is not it.
     error OnlyOracle(address caller);
 
     /// @param oracle_ The oracle that requests go to and callbacks come from.
@@ -45,6 +47,15 @@ abstract contract OracleConsumer is IInferenceConsumer {
     ) internal returns (uint256 requestId) {
         if (fee != 0) feeToken.forceApprove(address(oracle), fee);
         requestId = oracle.request(modelId, version, input, inputCid, aggregation, fee);
+    }
+
+    /// @dev Pulls what the oracle holds for this contract (refunds of failed requests: fees and slashed stake)
+    ///      into its own balance; the oracle pays only on request (pull payments), so without this call the
+    ///      refunds would stay there for good.
+    /// @return amount What the oracle said it held for this contract (zero: nothing was called).
+    function _withdrawOracleBalance() internal returns (uint256 amount) {
+        amount = oracle.withdrawable(address(this));
+        if (amount != 0) oracle.withdraw();
     }
 
     /// @dev Receives a final result; runs within the oracle's callback gas limit.

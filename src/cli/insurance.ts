@@ -5,8 +5,10 @@ import {
   assessRegion,
   buyPolicy,
   claimPayout,
+  collectOracleRefunds,
   defaultPool,
   deployInsurancePool,
+  expireRegion,
   fundPool,
   openSeason,
   poolStatus,
@@ -72,6 +74,16 @@ export function registerInsuranceCommands(program: Command): void {
     .option("--premium <rate>", "premium as a fraction of coverage", "0.08")
     .option("--deductible <score>", "scores up to this pay nothing", "0.2")
     .option("--oracle-fee <mind>", "fee per assessment", "1")
+    .option(
+      "--sales-close <seconds>",
+      "sales close this long before a season's end, when its weather is largely known",
+      String(30 * 86_400),
+    )
+    .option(
+      "--assessment-window <seconds>",
+      "after a season's end, how long its regions may be assessed before they can be expired and refunded",
+      String(30 * 86_400),
+    )
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
       const { modelId, version } = parseModelRef(o.model);
@@ -85,7 +97,8 @@ export function registerInsuranceCommands(program: Command): void {
           terms: {
             premiumRate: Number(o.premium),
             deductible: Number(o.deductible),
-            retryAfterSeconds: 3600,
+            salesCloseBeforeSeconds: parseUint(o.salesClose, "--sales-close"),
+            assessmentWindowSeconds: parseUint(o.assessmentWindow, "--assessment-window"),
             oracleFee: parseMind(o.oracleFee, "--oracle-fee"),
           },
         });
@@ -104,8 +117,8 @@ export function registerInsuranceCommands(program: Command): void {
       const opts = globalOptions(cmd);
       const value = parseMind(amount, "amount");
       await withChain(opts, async (chain) => {
-        await fundPool(chain, pool(chain, o), value, parseAccount(o.account));
-        emit(opts, { funded: value }, () => [`funded the pool with ${amount} MIND`]);
+        const { shares } = await fundPool(chain, pool(chain, o), value, parseAccount(o.account));
+        emit(opts, { funded: value, shares }, () => [`funded the pool with ${amount} MIND`]);
       });
     });
 
@@ -193,8 +206,43 @@ export function registerInsuranceCommands(program: Command): void {
     });
 
   ins
+    .command("expire")
+    .description("expire a region-season left unscored past its assessment window: premiums are refunded")
+    .requiredOption("--region <n>", "the region")
+    .requiredOption("--season <n>", "the season")
+    .option(...poolOption)
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const { coverage, premiums } = await expireRegion(
+          chain,
+          pool(chain, o),
+          parseUint(o.region, "--region"),
+          parseUint(o.season, "--season"),
+        );
+        emit(opts, { coverage, premiums }, () => [
+          `region ${o.region}, season ${o.season} expired: ${formatEther(coverage)} MIND of coverage released, ${formatEther(premiums)} MIND of premiums to refund`,
+        ]);
+      });
+    });
+
+  ins
+    .command("collect-refunds")
+    .description("move the refunds of failed oracle requests back into the pool (anyone may)")
+    .option(...poolOption)
+    .action(async (o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      await withChain(opts, async (chain) => {
+        const amount = await collectOracleRefunds(chain, pool(chain, o));
+        emit(opts, { amount }, () => [
+          `collected ${formatEther(amount)} MIND of oracle refunds into the pool`,
+        ]);
+      });
+    });
+
+  ins
     .command("settle <policy>")
-    .description("settle a policy of a scored region-season; its payout becomes claimable")
+    .description("settle a policy of a scored region-season (its payout) or an expired one (its premium)")
     .option(...poolOption)
     .action(async (policy: string, o, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -226,7 +274,7 @@ export function registerInsuranceCommands(program: Command): void {
       await withChain(opts, async (chain) => {
         const s = await poolStatus(chain, pool(chain, o));
         emit(opts, s, () => [
-          `pool ${s.address}: balance ${formatEther(s.balance)}, reserved ${formatEther(s.reserved)}, owed ${formatEther(s.owed)}, free ${formatEther(s.free)} MIND`,
+          `pool ${s.address}: balance ${formatEther(s.balance)}, reserved ${formatEther(s.reserved)}, committed ${formatEther(s.committed)}, owed ${formatEther(s.owed)}, free ${formatEther(s.free)} MIND`,
           ...s.policies.map(
             (p) =>
               `  policy ${p.policyId} region ${p.region} season ${p.season} ${p.status}: coverage ${formatEther(p.coverage)}, score ${p.score === undefined ? "pending" : p.score.toFixed(3)}, payout ${formatEther(p.payout)}`,

@@ -81,7 +81,7 @@ export interface InsuranceDemoResult {
     stakeAfter: string;
     feesEarned: string;
   }[];
-  pool_after: { balance: string; reserved: string; owed: string };
+  pool_after: { balance: string; reserved: string; committed: string; owed: string };
 }
 
 /**
@@ -146,12 +146,20 @@ export async function runInsuranceDemo(opts: {
     version,
     weightsDigest: trained.weightsDigest,
     featureCount: FEATURE_COUNT,
-    terms: { premiumRate: 0.08, deductible: 0.2, retryAfterSeconds: 3600, oracleFee: parseEther("3") },
+    terms: {
+      premiumRate: 0.08,
+      deductible: 0.2,
+      salesCloseBeforeSeconds: 60 * 86_400,
+      assessmentWindowSeconds: 30 * 86_400,
+      oracleFee: parseEther("3"),
+    },
   });
   await fundPool(chain, pool.address, parseEther("20000"));
   const now = Number((await chain.publicClient.getBlock()).timestamp);
   await openSeason(chain, pool.address, SEASON, now + 90 * 86_400);
-  log(`insurance pool ${pool.address} funded with 20000 MIND; season ${SEASON} open for 90 days`);
+  log(
+    `insurance pool ${pool.address} funded with 20000 MIND; season ${SEASON} ends in 90 days, its policies sell for 30`,
+  );
 
   const bought: { policyId: bigint; farmer: Address; region: (typeof REGIONS)[number] }[] = [];
   for (const [i, account] of FARMERS.entries()) {
@@ -222,7 +230,7 @@ export async function runInsuranceDemo(opts: {
   }
   const status = await poolStatus(chain, pool.address);
   log(
-    `pool after payouts: balance ${formatEther(status.balance)}, reserved ${formatEther(status.reserved)}, owed ${formatEther(status.owed)} MIND`,
+    `pool after payouts: balance ${formatEther(status.balance)}, reserved ${formatEther(status.reserved)}, committed ${formatEther(status.committed)}, owed ${formatEther(status.owed)} MIND`,
   );
   return {
     model: {
@@ -238,6 +246,7 @@ export async function runInsuranceDemo(opts: {
     pool_after: {
       balance: formatEther(status.balance),
       reserved: formatEther(status.reserved),
+      committed: formatEther(status.committed),
       owed: formatEther(status.owed),
     },
   };

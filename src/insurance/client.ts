@@ -19,8 +19,13 @@ export interface InsuranceTerms {
   premiumRate: number;
   /** Scores up to this fraction pay nothing, e.g. 0.2. */
   deductible: number;
-  /** Seconds after which an unanswered assessment may be requested again. */
-  retryAfterSeconds: number;
+  /** Seconds before a season's end at which its sales close (at least 1): conditions are largely known then. */
+  salesCloseBeforeSeconds: number;
+  /**
+   * Seconds after a season's end during which its regions may be assessed; a region-season with no score by
+   * then may be expired, its premiums refunded (at least 1).
+   */
+  assessmentWindowSeconds: number;
   /** Fee offered to the oracle per assessment. */
   oracleFee: bigint;
 }
@@ -49,6 +54,13 @@ export async function deployInsurancePool(
     throw new InsuranceError("premium rate must be in (0, 1]");
   if (!(terms.deductible >= 0 && terms.deductible < 1))
     throw new InsuranceError("deductible must be in [0, 1)");
+  for (const [name, value] of [
+    ["sales close", terms.salesCloseBeforeSeconds],
+    ["assessment window", terms.assessmentWindowSeconds],
+  ] as const) {
+    if (!(Number.isSafeInteger(value) && value > 0))
+      throw new InsuranceError(`${name} must be a whole number of seconds above 0, got ${value}`);
+  }
   const wallet = chain.wallet(account);
   const receipt = await sendAndWait(
     chain,
@@ -64,7 +76,8 @@ export async function deployInsurancePool(
           premiumBps: Math.round(terms.premiumRate * 10_000),
           deductible: Math.round(terms.deductible * ONE),
           featureCount: opts.featureCount,
-          retryAfter: BigInt(terms.retryAfterSeconds),
+          salesCloseBefore: BigInt(terms.salesCloseBeforeSeconds),
+          assessmentWindow: BigInt(terms.assessmentWindowSeconds),
           oracleFee: terms.oracleFee,
           weightsDigest: opts.weightsDigest,
         },
@@ -107,14 +120,30 @@ function write(chain: LedgerChain, pool: Address, account: number) {
     );
 }
 
+/**
+ * Adds capital for shares. `minShares` defaults to the shares the pool quotes now (`previewFund`), so a price
+ * that moves before the deposit lands (a score, another deposit) makes it fail rather than mint fewer.
+ */
 export async function fundPool(
   chain: LedgerChain,
   pool: Address,
   amount: bigint,
   account = 0,
-): Promise<void> {
+  minShares?: bigint,
+): Promise<{ shares: bigint }> {
+  const least =
+    minShares ??
+    (await chain.publicClient.readContract({
+      address: pool,
+      abi: CropInsurance.abi,
+      functionName: "previewFund",
+      args: [amount],
+    }));
   await approveMind(chain, pool, amount, account);
-  await write(chain, pool, account)("fund", [amount]);
+  const receipt = await write(chain, pool, account)("fund", [amount, least]);
+  const [log] = parseEventLogs({ abi: CropInsurance.abi, eventName: "Funded", logs: receipt.logs });
+  if (!log) throw new InsuranceError("fund emitted no Funded event");
+  return { shares: log.args.shares };
 }
 
 export async function openSeason(
@@ -174,6 +203,40 @@ export async function assessRegion(
   return log.args.requestId;
 }
 
+/**
+ * Expires a region-season left unscored past its assessment window: its coverage is released and each policy
+ * refunds its premium once settled. Anyone may.
+ */
+export async function expireRegion(
+  chain: LedgerChain,
+  pool: Address,
+  region: number,
+  season: number,
+  account = 0,
+): Promise<{ coverage: bigint; premiums: bigint }> {
+  const receipt = await write(chain, pool, account)("expire", [region, season]);
+  const [log] = parseEventLogs({
+    abi: CropInsurance.abi,
+    eventName: "AssessmentExpired",
+    logs: receipt.logs,
+  });
+  if (!log) throw new InsuranceError("expire emitted no AssessmentExpired event");
+  return { coverage: log.args.coverage, premiums: log.args.premiums };
+}
+
+/** Moves the refunds of failed oracle requests from the oracle back into the pool. Anyone may. */
+export async function collectOracleRefunds(chain: LedgerChain, pool: Address, account = 0): Promise<bigint> {
+  const receipt = await write(chain, pool, account)("collectOracleRefunds", []);
+  const [log] = parseEventLogs({
+    abi: CropInsurance.abi,
+    eventName: "OracleRefundsCollected",
+    logs: receipt.logs,
+  });
+  if (!log) throw new InsuranceError("collectOracleRefunds emitted no OracleRefundsCollected event");
+  return log.args.amount;
+}
+
+/** Settles a policy: its payout (scored region-season) or its premium (expired one) becomes claimable. */
 export async function settlePolicy(
   chain: LedgerChain,
   pool: Address,
@@ -181,9 +244,19 @@ export async function settlePolicy(
   account = 0,
 ): Promise<bigint> {
   const receipt = await write(chain, pool, account)("settle", [policyId]);
-  const [log] = parseEventLogs({ abi: CropInsurance.abi, eventName: "PolicySettled", logs: receipt.logs });
-  if (!log) throw new InsuranceError("settle emitted no PolicySettled event");
-  return log.args.payout;
+  const [settled] = parseEventLogs({
+    abi: CropInsurance.abi,
+    eventName: "PolicySettled",
+    logs: receipt.logs,
+  });
+  if (settled) return settled.args.payout;
+  const [refunded] = parseEventLogs({
+    abi: CropInsurance.abi,
+    eventName: "PolicyRefunded",
+    logs: receipt.logs,
+  });
+  if (!refunded) throw new InsuranceError("settle emitted neither PolicySettled nor PolicyRefunded");
+  return refunded.args.premium;
 }
 
 export async function claimPayout(chain: LedgerChain, pool: Address, account: number): Promise<bigint> {
@@ -197,7 +270,7 @@ export interface PolicyView {
   farmer: Address;
   region: number;
   season: number;
-  status: "active" | "settled";
+  status: "active" | "settled" | "refunded";
   coverage: bigint;
   premium: bigint;
   payout: bigint;
@@ -209,15 +282,26 @@ export interface PoolStatus {
   address: Address;
   balance: bigint;
   owed: bigint;
+  /** Payouts and refunds of scored or expired region-seasons, not yet settled. */
+  committed: bigint;
   reserved: bigint;
   free: bigint;
   policies: PolicyView[];
 }
 
+/** `CropInsurance.PolicyStatus` by its index (0, None, is never read: ids come from policyCount). */
+const STATUS: Record<number, PolicyView["status"]> = { 1: "active", 2: "settled", 3: "refunded" };
+
 export async function poolStatus(chain: LedgerChain, pool: Address): Promise<PoolStatus> {
   const read = <const F extends string>(functionName: F, args: readonly unknown[] = []) =>
     chain.publicClient.readContract({ address: pool, abi: CropInsurance.abi, functionName, args } as never);
-  const [balance, owed, reserved, free] = (await read("pool")) as readonly [bigint, bigint, bigint, bigint];
+  const [balance, owed, committed, reserved, free] = (await read("pool")) as readonly [
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+  ];
   const count = (await read("policyCount")) as bigint;
   const policies: PolicyView[] = [];
   for (let id = 1n; id <= count; id++) {
@@ -236,12 +320,12 @@ export async function poolStatus(chain: LedgerChain, pool: Address): Promise<Poo
       farmer: p.farmer,
       region: p.region,
       season: p.season,
-      status: p.status === 2 ? "settled" : "active",
+      status: STATUS[p.status] ?? "active",
       coverage: p.coverage,
       premium: p.premium,
       payout: p.payout,
       score: a.scored ? a.score / ONE : undefined,
     });
   }
-  return { address: pool, balance, owed, reserved, free, policies };
+  return { address: pool, balance, owed, committed, reserved, free, policies };
 }

@@ -3,7 +3,7 @@
  * dir): `demo --part insurance` registers the yield-risk model as 1@1 and deploys the oracle; then a pool is
  * created, funded, a season opened and a policy bought; the contract's refusals come back as one-line errors;
  * after the season a region is reported and assessed. No operator runs in these processes, so the oracle
- * request stays open and the policy cannot be settled.
+ * request stays open: the policy cannot be settled, nor its region-season expired.
  * The embedded chain is locked by the process using it, so chain commands run one after another; the usage
  * errors that need no deployment run beside them, each in a scratch data dir of its own.
  */
@@ -34,6 +34,7 @@ interface StatusJson {
   address: string;
   balance: string;
   owed: string;
+  committed: string;
   reserved: string;
   free: string;
   policies: {
@@ -88,7 +89,19 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
   });
 
   it("create, fund, season, buy (premium 8 MIND at the default 0.08), then status", async () => {
-    const created = assertOk(await cli(["insurance", "create", "--model", "1@1"]));
+    // Sales close 10 minutes before a season's end; regions may be assessed for a day after it.
+    const created = assertOk(
+      await cli([
+        "insurance",
+        "create",
+        "--model",
+        "1@1",
+        "--sales-close",
+        "600",
+        "--assessment-window",
+        "86400",
+      ]),
+    );
     const m = created.match(/^insurance pool (0x[0-9a-fA-F]{40}) priced by model 1@1\n$/);
     assert.ok(m, created);
     pool = m[1] as string;
@@ -105,9 +118,11 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     const s = parseJson<StatusJson>(await cli(["--json", "insurance", "status"]));
     assert.equal(s.address.toLowerCase(), pool.toLowerCase(), "status defaults to the pool created last");
     assert.equal(s.balance, wei("5008"));
-    assert.equal(s.reserved, wei("100"));
+    // The coverage, and the 1 MIND oracle fee of the region-season's assessment, set aside with its first policy.
+    assert.equal(s.reserved, wei("101"));
     assert.equal(s.owed, "0");
-    assert.equal(s.free, wei("4908"));
+    assert.equal(s.committed, "0");
+    assert.equal(s.free, wei("4907"));
     assert.equal(s.policies.length, 1);
     assert.equal(s.policies[0]?.score, undefined, "no score before the oracle answers");
     assert.deepEqual(s.policies[0], {
@@ -128,10 +143,10 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
       cli(["insurance", "buy", "--region", "9", "--season", "7", "--coverage", "10000", "--account", "5"]),
       cli(["insurance", "report", "--region", "9", "--season", "7", "--conditions", "rainfallDeficit=abc"]),
     ]);
-    // Free 4908 + the premium of 800 that would come in: 5708 MIND can be reserved, not 10000.
+    // Free 4907 + the premium of 800 that would come in: 5707 MIND can be reserved, not 10000.
     assertOneLineError(
       capital,
-      /the contract refused: InsufficientCapital\(10000000000000000000000, 5708000000000000000000\)$/,
+      /the contract refused: InsufficientCapital\(10000000000000000000000, 5707000000000000000000\)$/,
       1,
     );
     const line = assertOneLineError(conditions, /--conditions/, 2);
@@ -195,14 +210,30 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     );
 
     const status = assertOk(await cli(["insurance", "status"]));
-    // The oracle fee (1 MIND) came out of free capital; the refused purchase left nothing behind.
-    assert.match(status, /^pool 0x[0-9a-fA-F]{40}: balance 5007, reserved 100, owed 0, free 4907 MIND\n/);
+    // The oracle fee (1 MIND) was paid from what was set aside for it; the refused purchase left nothing behind.
+    assert.match(
+      status,
+      /^pool 0x[0-9a-fA-F]{40}: balance 5007, reserved 100, committed 0, owed 0, free 4907 MIND\n/,
+    );
     assert.match(status, /\n {2}policy 1 region 9 season 7 active: coverage 100, score pending, payout 0\n$/);
     assert.equal(status.split("\n").length, 3, status);
 
     assertOneLineError(
       await cli(["insurance", "settle", "1"]),
       /the contract refused: NotAssessed\(9, 7\)$/,
+      1,
+    );
+  });
+
+  it("expire within the assessment window: AssessmentStillOpen; collect-refunds with none: NothingToCollect", async () => {
+    assertOneLineError(
+      await cli(["insurance", "expire", "--region", "9", "--season", "7"]),
+      /the contract refused: AssessmentStillOpen\(9, 7, \d+\)$/,
+      1,
+    );
+    assertOneLineError(
+      await cli(["insurance", "collect-refunds"]),
+      /the contract refused: NothingToCollect\(\)$/,
       1,
     );
   });

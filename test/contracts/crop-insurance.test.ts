@@ -1,291 +1,54 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
-  type Abi,
   type Address,
-  decodeErrorResult,
-  type Hex,
   isAddressEqual,
-  keccak256,
   maxUint256,
-  parseEther,
   parseEventLogs,
-  stringToHex,
   type TransactionReceipt,
   zeroAddress,
   zeroHash,
 } from "viem";
-import { connect, type LedgerChain } from "../../src/chain/connect.ts";
-import { TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
-import { CropInsurance, InsuranceTestOracle, MindToken } from "../../src/chain/generated/contracts.ts";
-import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import { CropInsurance } from "../../src/chain/generated/contracts.ts";
+import { ContractRefusedError } from "../../src/chain/tx.ts";
 import { createRng } from "../../src/ml/partition.ts";
 import { inferFixed } from "../../src/oracle/fixed-point.ts";
 import { generateYieldData, toOracleInput } from "../../src/oracle/yield-data.ts";
 import { trainYieldModel } from "../../src/oracle/yield-model.ts";
-
-const SOURCE = readFileSync(new URL("../../contracts/CropInsurance.sol", import.meta.url), "utf8");
-const insAbi = CropInsurance.abi;
-const oracleAbi = InsuranceTestOracle.abi;
-const tokenAbi = MindToken.abi;
-/** The test oracle's ABI plus the insurer's errors, so refusals bubbling through the oracle decode. */
-const oracleCallAbi = [...oracleAbi, ...insAbi.filter((item) => item.type === "error")] as const;
-
-const ONE = 1_000_000n;
-const E = (n: number | string) => parseEther(String(n));
-const MODEL_ID = 7n;
-const MODEL_VERSION = 3;
-const DIGEST = keccak256(stringToHex("yield-model weights"));
-const OTHER_DIGEST = keccak256(stringToHex("some other weights"));
-
-// Roles (dev account indices).
-const OWNER = 0;
-const UNDERWRITERS = [1, 2, 3];
-const FARMERS = [4, 5, 6, 7, 8, 9];
-const REPORTER = 10;
-const STRANGER = 11;
-
-interface Params {
-  premiumBps: number;
-  deductible: number;
-  featureCount: number;
-  retryAfter: bigint;
-  oracleFee: bigint;
-  weightsDigest: Hex;
-}
-
-const DEFAULT_PARAMS: Params = {
-  premiumBps: 500,
-  deductible: 200_000,
-  featureCount: 4,
-  retryAfter: 3600n,
-  oracleFee: E(1),
-  weightsDigest: DIGEST,
-};
-
-let chain: LedgerChain;
-let token: Address;
-
-/** Every custom error name a test saw the contracts raise. */
-const observedErrors = new Set<string>();
-
-// ---------------------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------------------
-
-function addr(i: number): Address {
-  const a = chain.accounts[i];
-  if (!a) throw new Error(`no dev account #${i}`);
-  return a.address;
-}
-
-async function deploy(artifact: { abi: Abi; bytecode: Hex }, args: readonly unknown[]): Promise<Address> {
-  const wallet = chain.wallet(OWNER);
-  let receipt: TransactionReceipt;
-  try {
-    receipt = await sendAndWait(
-      chain,
-      wallet.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args } as Parameters<
-        typeof wallet.deployContract
-      >[0]),
-    );
-  } catch (err) {
-    throw decodeDeployRevert(err, artifact.abi);
-  }
-  if (!receipt.contractAddress) throw new Error("no contract created");
-  return receipt.contractAddress;
-}
-
-/**
- * viem does not decode a constructor's custom error (no function ABI to decode against): the revert data
- * sits on an inner cause. Decodes it against the contract's ABI into a ContractRefusedError.
- */
-function decodeDeployRevert(err: unknown, abi: Abi): unknown {
-  let cause: unknown = err;
-  for (let depth = 0; depth < 10 && cause && typeof cause === "object"; depth++) {
-    const data = (cause as { data?: unknown }).data;
-    if (typeof data === "string" && /^0x[0-9a-fA-F]{8}/.test(data)) {
-      try {
-        const decoded = decodeErrorResult({ abi, data: data as Hex });
-        return new ContractRefusedError(decoded.errorName, decoded.args ?? []);
-      } catch {
-        return err;
-      }
-    }
-    cause = (cause as { cause?: unknown }).cause;
-  }
-  return err;
-}
-
-/** Sends a call to `address` from account `from`; reverts become ContractRefusedError. */
-function send(from: number, address: Address, abi: Abi, functionName: string, args: readonly unknown[] = []) {
-  return sendAndWait(
-    chain,
-    chain
-      .wallet(from)
-      .writeContract({ address, abi, functionName, args } as Parameters<
-        ReturnType<LedgerChain["wallet"]>["writeContract"]
-      >[0]),
-  );
-}
-
-async function read<T>(
-  address: Address,
-  abi: Abi,
-  functionName: string,
-  args: readonly unknown[] = [],
-): Promise<T> {
-  try {
-    return (await chain.publicClient.readContract({ address, abi, functionName, args })) as T;
-  } catch (err) {
-    throw decodeRevert(err);
-  }
-}
-
-/** Asserts a refusal with exactly this custom error (and these arguments, when given), and records it. */
-async function refused(p: Promise<unknown>, errorName: string, args?: readonly unknown[]): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof ContractRefusedError, `expected ContractRefusedError, got ${String(err)}`);
-    assert.equal(err.errorName, errorName, `expected ${errorName}, got ${err.message}`);
-    if (args !== undefined) assert.deepEqual(err.args, args);
-    observedErrors.add(err.errorName);
-    return true;
-  });
-}
-
-function balanceOf(a: Address): Promise<bigint> {
-  return read(token, tokenAbi, "balanceOf", [a]);
-}
-
-async function now(): Promise<bigint> {
-  return (await chain.publicClient.getBlock()).timestamp;
-}
-
-async function increaseTime(seconds: bigint | number): Promise<void> {
-  const request = chain.publicClient.request as (args: {
-    method: string;
-    params: unknown[];
-  }) => Promise<unknown>;
-  await request({ method: "evm_increaseTime", params: [Number(seconds)] });
-  await request({ method: "evm_mine", params: [] });
-}
-
-/** A deployed insurer with its test oracle, and typed helpers bound to them. */
-class Insurer {
-  constructor(
-    readonly address: Address,
-    readonly oracle: Address,
-    readonly params: Params,
-  ) {}
-
-  static async deploy(params: Params = DEFAULT_PARAMS): Promise<Insurer> {
-    const oracle = await deploy(InsuranceTestOracle, [token]);
-    const address = await deploy(CropInsurance, [token, oracle, MODEL_ID, MODEL_VERSION, params]);
-    const insurer = new Insurer(address, oracle, params);
-    for (const i of [...UNDERWRITERS, ...FARMERS, OWNER]) {
-      await send(i, token, tokenAbi, "approve", [address, maxUint256]);
-    }
-    return insurer;
-  }
-
-  send(from: number, functionName: string, args: readonly unknown[] = []): Promise<TransactionReceipt> {
-    return send(from, this.address, insAbi, functionName, args);
-  }
-
-  oracleSend(functionName: string, args: readonly unknown[]): Promise<TransactionReceipt> {
-    return send(STRANGER, this.oracle, oracleCallAbi as unknown as Abi, functionName, args);
-  }
-
-  read<T>(functionName: string, args: readonly unknown[] = []): Promise<T> {
-    return read<T>(this.address, insAbi, functionName, args);
-  }
-
-  async pool(): Promise<{ balance: bigint; owed: bigint; reserved: bigint; free: bigint }> {
-    const [balance, owed, reserved, free] = await this.read<[bigint, bigint, bigint, bigint]>("pool");
-    return { balance, owed, reserved, free };
-  }
-
-  policy(id: bigint) {
-    return this.read<{
-      farmer: Address;
-      region: number;
-      season: number;
-      status: number;
-      coverage: bigint;
-      premium: bigint;
-      payout: bigint;
-    }>("getPolicy", [id]);
-  }
-
-  assessment(region: number, season: number) {
-    return this.read<{
-      openPolicies: number;
-      reported: boolean;
-      scored: boolean;
-      requestedAt: bigint;
-      score: number;
-      requestId: bigint;
-      weightsDigest: Hex;
-      features: readonly bigint[];
-    }>("getAssessment", [region, season]);
-  }
-
-  request(id: bigint) {
-    return read<{
-      consumer: Address;
-      modelId: bigint;
-      version: number;
-      inputCid: Hex;
-      aggregation: number;
-      fee: bigint;
-      open: boolean;
-      input: readonly bigint[];
-    }>(this.oracle, oracleAbi, "getRequest", [id]);
-  }
-
-  async buy(farmer: number, region: number, season: number, coverage: bigint): Promise<bigint> {
-    const receipt = await this.send(farmer, "buyPolicy", [region, season, coverage]);
-    const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "PolicyBought" });
-    assert.ok(log);
-    return log.args.policyId;
-  }
-
-  async assess(region: number, season: number): Promise<bigint> {
-    const receipt = await this.send(STRANGER, "assess", [region, season]);
-    const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "AssessmentRequested" });
-    assert.ok(log);
-    return log.args.requestId;
-  }
-
-  async settle(policyId: bigint): Promise<bigint> {
-    const receipt = await this.send(STRANGER, "settle", [policyId]);
-    const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "PolicySettled" });
-    assert.ok(log);
-    return log.args.payout;
-  }
-
-  async openSeason(season: number, duration: bigint): Promise<bigint> {
-    const end = (await now()) + duration;
-    await this.send(OWNER, "openSeason", [season, end]);
-    return end;
-  }
-
-  /** The payout formula, off-chain. */
-  payout(coverage: bigint, score: bigint): bigint {
-    const d = BigInt(this.params.deductible);
-    if (score <= d) return 0n;
-    if (score >= ONE) return coverage;
-    return (coverage * (score - d)) / (ONE - d);
-  }
-}
-
-function declaredErrors(): string[] {
-  return [...SOURCE.matchAll(/^\s*error\s+(\w+)\s*\(/gm)].map((m) => m[1] as string);
-}
-
-/** Drought-ish normalized features as the oracle's fixed-point input. */
-const FEATURES = toOracleInput([0.4, 0.3, 0.2, 0.6]);
+import {
+  addr,
+  balanceOf,
+  chain,
+  DEFAULT_PARAMS,
+  DIGEST,
+  declaredErrors,
+  deploy,
+  E,
+  FARMERS,
+  FEATURES,
+  Insurer,
+  increaseTime,
+  insAbi,
+  MODEL_ID,
+  MODEL_VERSION,
+  now,
+  ONE,
+  OTHER_DIGEST,
+  OWNER,
+  observedErrors,
+  oracleAbi,
+  type Params,
+  REPORTER,
+  read,
+  refused,
+  STRANGER,
+  send,
+  setNextTimestamp,
+  setUpChain,
+  token,
+  tokenAbi,
+  UNDERWRITERS,
+} from "./crop-insurance-fixture.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -293,11 +56,7 @@ describe("CropInsurance", () => {
   let ins: Insurer;
 
   before(async () => {
-    chain = await connect({ ephemeral: true });
-    token = await deploy(MindToken, [addr(OWNER), TOKEN_SUPPLY]);
-    for (const i of [...UNDERWRITERS, ...FARMERS, REPORTER, STRANGER]) {
-      await send(OWNER, token, tokenAbi, "transfer", [addr(i), E(1_000_000)]);
-    }
+    await setUpChain();
     ins = await Insurer.deploy();
   });
 
@@ -315,7 +74,8 @@ describe("CropInsurance", () => {
     await refused(attempt(token, oracle, { premiumBps: 10_001 }), "InvalidParams");
     await refused(attempt(token, oracle, { deductible: 1_000_000 }), "InvalidParams");
     await refused(attempt(token, oracle, { featureCount: 0 }), "InvalidParams");
-    await refused(attempt(token, oracle, { retryAfter: 0n }), "InvalidParams");
+    await refused(attempt(token, oracle, { salesCloseBefore: 0n }), "InvalidParams");
+    await refused(attempt(token, oracle, { assessmentWindow: 0n }), "InvalidParams");
     const ok = await attempt(token, oracle, { premiumBps: 10_000, deductible: 999_999 });
     assert.equal(await read(ok, insAbi, "deductible"), 999_999);
     assert.ok(isAddressEqual(await read(ok, insAbi, "reporter"), addr(OWNER)));
@@ -323,30 +83,40 @@ describe("CropInsurance", () => {
     assert.equal(await read(ok, insAbi, "modelId"), MODEL_ID);
     assert.equal(await read(ok, insAbi, "modelVersion"), MODEL_VERSION);
     assert.equal(await read(ok, insAbi, "expectedWeightsDigest"), DIGEST);
+    assert.equal(await read(ok, insAbi, "salesCloseBefore"), 100n);
+    assert.equal(await read(ok, insAbi, "assessmentWindow"), 3600n);
   });
 
-  it("lets underwriters fund the pool for shares of its equity", async () => {
-    await refused(ins.send(1, "fund", [0n]), "ZeroAmount");
-    const receipt = await ins.send(1, "fund", [E(100_000)]);
+  it("lets underwriters fund the pool for shares of its equity, with a least number of shares", async () => {
+    await refused(ins.send(1, "fund", [0n, 0n]), "ZeroAmount");
+    assert.equal(await ins.read("previewFund", [E(100_000)]), E(100_000));
+    await refused(ins.send(1, "fund", [E(100_000), E(100_000) + 1n]), "TooFewShares", [
+      E(100_000),
+      E(100_000) + 1n,
+    ]);
+    const receipt = await ins.send(1, "fund", [E(100_000), E(100_000)]);
     const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "Funded" });
     assert.ok(log && isAddressEqual(log.args.funder, addr(1)));
     assert.equal(log.args.amount, E(100_000));
     assert.equal(log.args.shares, E(100_000));
-    await ins.send(2, "fund", [E(50_000)]);
+    assert.equal(await ins.fund(2, E(50_000)), E(50_000));
     assert.equal(await ins.read("sharesOf", [addr(2)]), E(50_000));
     assert.equal(await ins.read("totalShares"), E(150_000));
     const pool = await ins.pool();
-    assert.deepEqual(pool, { balance: E(150_000), owed: 0n, reserved: 0n, free: E(150_000) });
+    assert.deepEqual(pool, { balance: E(150_000), owed: 0n, committed: 0n, reserved: 0n, free: E(150_000) });
   });
 
-  it("lets only the owner open a season, once, ending in the future", async () => {
+  it("lets only the owner open a season, once, ending after a sales window", async () => {
     const t = await now();
     await refused(ins.send(STRANGER, "openSeason", [1, t + 1000n]), "OwnableUnauthorizedAccount");
     await refused(ins.send(OWNER, "openSeason", [1, t]), "InvalidEndTime", [t]);
+    // Sales close 100 s before the end: a season ending within 100 s would never sell.
+    await refused(ins.send(OWNER, "openSeason", [1, t + 100n]), "InvalidEndTime", [t + 100n]);
     const receipt = await ins.send(OWNER, "openSeason", [1, t + 1000n]);
     const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "SeasonOpened" });
     assert.equal(log?.args.season, 1);
     assert.equal(log?.args.endTime, t + 1000n);
+    assert.equal(log?.args.salesClose, t + 900n);
     await refused(ins.send(OWNER, "openSeason", [1, t + 5000n]), "SeasonAlreadyOpen", [1]);
     assert.equal(await ins.read("seasonEnd", [1]), t + 1000n);
   });
@@ -358,9 +128,10 @@ describe("CropInsurance", () => {
       128,
       2n ** 200n,
     ]);
-    // 150k capital: a 200k policy (premium 10k) would leave 40k uncovered.
+    // 150k capital: a 200k policy (premium 10k), the region-season's first, with its 1 MIND oracle fee set
+    // aside, would leave 40k uncovered.
     await refused(ins.send(4, "buyPolicy", [1, 1, E(200_000)]), "InsufficientCapital", [
-      E(200_000),
+      E(200_001),
       E(160_000),
     ]);
 
@@ -381,16 +152,30 @@ describe("CropInsurance", () => {
     await ins.buy(6, 2, 1, E(20_000));
     await ins.buy(7, 3, 1, E(10_000));
     const pool = await ins.pool();
-    assert.equal(pool.reserved, E(130_000));
+    // The coverage, and one oracle fee for each of the three region-seasons.
+    assert.equal(pool.reserved, E(130_003));
     assert.equal(pool.balance, E(150_000) + E(6_500));
-    assert.equal(pool.free, E(26_500));
+    assert.equal(pool.free, E(26_497));
     // Exactly the free capital plus its own premium fits; one wei more does not.
-    const fits = (E(26_500) * 10_000n) / 9_500n; // coverage c with c <= free + ceil(5 % of c)
+    const fits = (pool.free * 10_000n) / 9_500n; // coverage c with c <= free + ceil(5 % of c)
     await refused(ins.send(8, "buyPolicy", [1, 1, fits + E(1)]), "InsufficientCapital", [
       fits + E(1),
-      E(26_500) + ((fits + E(1)) * 500n + 9_999n) / 10_000n,
+      pool.free + ((fits + E(1)) * 500n + 9_999n) / 10_000n,
     ]);
-    assert.equal((await ins.assessment(1, 1)).openPolicies, 2);
+    const a = await ins.assessment(1, 1);
+    assert.deepEqual(
+      [a.openPolicies, a.coverage, a.premiums, a.committed, a.feeReserve],
+      [2, E(100_000), E(5_000), 0n, E(1)],
+    );
+    // Entry at the optimistic equity (open policies pay nothing), exit at the pessimistic one (they pay in full).
+    assert.equal(
+      await ins.read("previewFund", [E(1_000)]),
+      (E(1_000) * (E(150_000) + 1n)) / (pool.balance + 1n),
+    );
+    assert.equal(
+      await ins.read("previewWithdraw", [E(100_000)]),
+      (E(100_000) * (pool.free + 1n)) / (E(150_000) + 1n),
+    );
   });
 
   it("takes the conditions of a region-season from the reporter, once, after the season", async () => {
@@ -400,9 +185,15 @@ describe("CropInsurance", () => {
     await refused(ins.send(OWNER, "reportConditions", [1, 1, FEATURES]), "NotReporter", [addr(OWNER)]);
     await refused(ins.send(REPORTER, "reportConditions", [1, 8, FEATURES]), "SeasonNotOpen", [8]);
     await refused(ins.send(STRANGER, "assess", [1, 1]), "SeasonNotEnded");
+    await refused(ins.send(STRANGER, "expire", [1, 1]), "AssessmentStillOpen");
 
-    await increaseTime(1000);
-    await refused(ins.send(8, "buyPolicy", [1, 1, E(1)]), "SeasonEnded");
+    // Sales close 100 s before the season's end, when its weather is largely known.
+    const end = await ins.read<bigint>("seasonEnd", [1]);
+    await increaseTime(end - 100n - (await now()));
+    await refused(ins.send(8, "buyPolicy", [1, 1, E(1)]), "SalesClosed", [1, end - 100n]);
+    await refused(ins.send(REPORTER, "reportConditions", [1, 1, FEATURES]), "SeasonNotEnded", [1, end]);
+    await increaseTime(100);
+    await refused(ins.send(8, "buyPolicy", [1, 1, E(1)]), "SalesClosed", [1, end - 100n]);
     await refused(ins.send(REPORTER, "reportConditions", [1, 1, FEATURES.slice(0, 3)]), "WrongFeatureCount", [
       4n,
       3n,
@@ -437,11 +228,18 @@ describe("CropInsurance", () => {
     assert.equal(await balanceOf(ins.oracle), E(1));
     const poolAfter = await ins.pool();
     assert.equal(poolBefore.balance - poolAfter.balance, E(1));
-    assert.equal(poolAfter.reserved, poolBefore.reserved);
+    assert.equal(
+      poolBefore.reserved - poolAfter.reserved,
+      E(1),
+      "paid from the fee set aside at the first sale",
+    );
+    assert.equal(poolAfter.free, poolBefore.free);
+    assert.equal((await ins.assessment(1, 1)).feeReserve, 0n);
     assert.equal(await read(token, tokenAbi, "allowance", [ins.address, ins.oracle]), 0n);
 
-    const a = await ins.assessment(1, 1);
-    await refused(ins.send(STRANGER, "assess", [1, 1]), "AssessmentPending", [0n, a.requestedAt + 3600n]);
+    // While the oracle holds the request open, neither a second request (a second fee) nor an expiry.
+    assert.equal(await read(ins.oracle, oracleAbi, "isPending", [id]), true);
+    await refused(ins.send(STRANGER, "assess", [1, 1]), "AssessmentPending", [0n]);
     await refused(ins.send(STRANGER, "settle", [1n]), "NotAssessed", [1, 1]);
     await refused(ins.send(STRANGER, "settle", [999n]), "UnknownPolicy", [999n]);
   });
@@ -455,25 +253,37 @@ describe("CropInsurance", () => {
       DIGEST,
       OTHER_DIGEST,
     ]);
+    const before = await ins.pool();
     const receipt = await ins.oracleSend("fulfill", [0n, 600_000n, DIGEST]);
     const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "Assessed" });
     assert.deepEqual(
       [log?.args.region, log?.args.season, log?.args.requestId, log?.args.output, log?.args.score],
       [1, 1, 0n, 600_000n, 600_000n],
     );
+    // Half the region's 100k coverage is owed from the moment it is scored, before any policy settles.
+    assert.equal(log?.args.committed, E(50_000));
     const a = await ins.assessment(1, 1);
-    assert.deepEqual([a.scored, a.score, a.weightsDigest, a.requestedAt], [true, 600_000, DIGEST, 0n]);
+    assert.deepEqual([a.scored, a.score, a.weightsDigest, a.committed], [true, 600_000, DIGEST, E(50_000)]);
+    const after = await ins.pool();
+    assert.equal(before.reserved - after.reserved, E(100_000));
+    assert.equal(after.committed - before.committed, E(50_000));
+    assert.equal(after.free - before.free, E(50_000));
     await refused(ins.send(STRANGER, "assess", [1, 1]), "AlreadyAssessed", [1, 1]);
     await refused(ins.oracleSend("deliver", [ins.address, 0n, 900_000n, DIGEST]), "UnknownRequest", [0n]);
   });
 
-  it("retries an assessment whose request failed and was refunded", async () => {
+  it("retries an assessment once the oracle no longer holds it open; collects the refund", async () => {
+    await refused(ins.send(STRANGER, "collectOracleRefunds"), "NothingToCollect");
     const first = await ins.assess(2, 1);
+    await refused(ins.send(STRANGER, "assess", [2, 1]), "AssessmentPending", [first]);
     const balance = (await ins.pool()).balance;
-    await ins.oracleSend("refund", [first]);
+    await ins.oracleSend("refund", [first, 0n]);
+    assert.equal(await read(ins.oracle, oracleAbi, "withdrawable", [ins.address]), E(1));
+    assert.equal(await ins.collect(), E(1));
     assert.equal((await ins.pool()).balance, balance + E(1), "the refunded fee is back in the pool");
-    await refused(ins.send(STRANGER, "assess", [2, 1]), "AssessmentPending");
-    await increaseTime(3600);
+    assert.equal(await read(ins.oracle, oracleAbi, "withdrawable", [ins.address]), 0n);
+    await refused(ins.oracleSend("withdraw", []), "NothingToWithdraw", [addr(STRANGER)]);
+    // No waiting: the failed request is over at the oracle, so a new one abandons nothing live.
     const receipt = await ins.send(STRANGER, "assess", [2, 1]);
     const [abandoned] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "AssessmentAbandoned" });
     assert.equal(abandoned?.args.requestId, first);
@@ -490,23 +300,29 @@ describe("CropInsurance", () => {
 
   it("pays the fee only from unreserved capital", async () => {
     await ins.send(REPORTER, "reportConditions", [3, 1, FEATURES]);
-    const { free } = await ins.pool();
-    await ins.send(OWNER, "setOracleFee", [free + 1n]);
-    await refused(ins.send(STRANGER, "assess", [3, 1]), "InsufficientCapital", [free + 1n, free]);
+    // The fee set aside with the region-season's first policy (1 MIND) and the free capital pay it, no more.
+    const available = (await ins.pool()).free + E(1);
+    await ins.send(OWNER, "setOracleFee", [available + 1n]);
+    await refused(ins.send(STRANGER, "assess", [3, 1]), "InsufficientCapital", [available + 1n, available]);
     await ins.send(OWNER, "setOracleFee", [E(1)]);
   });
 
   it("settles policies in proportion to the score above the deductible; farmers pull payouts", async () => {
     // Region 1 scored 0.6 with a 0.2 deductible: half the coverage.
-    const reservedBefore = (await ins.pool()).reserved;
+    const poolBefore = await ins.pool();
+    assert.equal(poolBefore.committed, E(50_000), "committed at scoring");
+    assert.equal(poolBefore.reserved, E(10_001), "only region 3 is unscored: its coverage and oracle fee");
     assert.equal(await ins.settle(1n), E(20_000));
+    assert.equal((await ins.assessment(1, 1)).committed, E(30_000));
     assert.equal(await ins.settle(2n), E(30_000));
     await refused(ins.send(STRANGER, "settle", [1n]), "PolicyNotActive", [1n]);
     // Region 2 scored 0.15, under the deductible: nothing.
     assert.equal(await ins.settle(3n), 0n);
     const pool = await ins.pool();
-    assert.equal(reservedBefore - pool.reserved, E(120_000));
+    assert.equal(pool.reserved, poolBefore.reserved, "settling moves committed to owed, nothing else");
+    assert.equal(pool.committed, 0n);
     assert.equal(pool.owed, E(50_000));
+    assert.equal(pool.free, poolBefore.free);
     assert.equal((await ins.policy(1n)).status, 2);
     assert.equal((await ins.policy(1n)).payout, E(20_000));
     assert.equal(await ins.read("claimable", [addr(4)]), E(20_000));
@@ -520,6 +336,45 @@ describe("CropInsurance", () => {
     await refused(ins.send(6, "claim"), "NothingToClaim");
     await ins.send(5, "claim");
     assert.equal((await ins.pool()).owed, 0n);
+  });
+
+  it("expires a region-season not scored by its deadline: coverage released, premiums refunded", async () => {
+    // Region 3 of season 1: one policy (farmer 7, coverage 10k, premium 500), reported, never scored.
+    const end = await ins.read<bigint>("seasonEnd", [1]);
+    const deadline = end + 3600n;
+    await refused(ins.send(STRANGER, "expire", [3, 1]), "AssessmentStillOpen", [3, 1, deadline]);
+    await refused(ins.send(STRANGER, "expire", [3, 8]), "SeasonNotOpen", [8]);
+    await refused(ins.send(STRANGER, "expire", [9, 1]), "NothingToAssess", [9, 1]);
+    const late = await ins.assess(3, 1);
+    await increaseTime(deadline - (await now()));
+    await refused(ins.send(STRANGER, "assess", [3, 1]), "AssessmentClosed", [3, 1, deadline]);
+    await refused(ins.send(STRANGER, "expire", [1, 1]), "AlreadyAssessed", [1, 1]);
+    // The request made in time may still answer: no expiry while the oracle holds it open.
+    await refused(ins.send(STRANGER, "expire", [3, 1]), "AssessmentPending", [late]);
+    await ins.oracleSend("refund", [late, 0n]);
+
+    const before = await ins.pool();
+    const receipt = await ins.send(STRANGER, "expire", [3, 1]);
+    const [expired] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "AssessmentExpired" });
+    assert.deepEqual([expired?.args.coverage, expired?.args.premiums], [E(10_000), E(500)]);
+    const [abandoned] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "AssessmentAbandoned" });
+    assert.equal(abandoned?.args.requestId, late);
+    const after = await ins.pool();
+    assert.equal(before.reserved - after.reserved, E(10_000), "nothing of it stays reserved");
+    assert.equal(after.committed - before.committed, E(500), "its premiums are set aside for the farmers");
+    await refused(ins.send(STRANGER, "expire", [3, 1]), "AlreadyExpired", [3, 1]);
+    await refused(ins.send(STRANGER, "assess", [3, 1]), "AlreadyExpired", [3, 1]);
+    await refused(ins.oracleSend("deliver", [ins.address, late, 900_000n, DIGEST]), "UnknownRequest", [late]);
+
+    assert.equal(await ins.refund(4n), E(500));
+    const policy = await ins.policy(4n);
+    assert.deepEqual([policy.status, policy.payout], [3, E(500)]);
+    await refused(ins.send(STRANGER, "settle", [4n]), "PolicyNotActive", [4n]);
+    const farmer = await balanceOf(addr(7));
+    await ins.send(7, "claim");
+    assert.equal((await balanceOf(addr(7))) - farmer, E(500));
+    assert.equal((await ins.pool()).committed, 0n);
+    assert.equal(await ins.collect(), E(1));
   });
 
   it("computes payouts linearly above the deductible, capped at the coverage", async () => {
@@ -563,10 +418,10 @@ describe("CropInsurance", () => {
     await ins.send(8, "claim");
   });
 
-  it("lets underwriters withdraw their share, only from unreserved capital", async () => {
+  it("pays withdrawals at the pessimistic share value, never more than the free capital", async () => {
     await refused(ins.send(1, "withdraw", [0n]), "ZeroAmount");
     await refused(ins.send(1, "withdraw", [E(100_001)]), "InsufficientShares", [E(100_001), E(100_000)]);
-    // Reserve most of the pool with a large policy so that underwriter 1's share exceeds the free capital.
+    // Reserve most of the pool with a large policy: open coverage counts as a total loss for leavers.
     const end = await ins.openSeason(3, 500n);
     const { free } = await ins.pool();
     // Buying coverage c (premium 5 % of c) leaves free - 0.95 c unreserved: leave about 5k.
@@ -574,40 +429,50 @@ describe("CropInsurance", () => {
     const bigId = await ins.buy(9, 6, 3, big);
     const pool = await ins.pool();
     const totalShares = await ins.read<bigint>("totalShares");
-    const worth = (E(100_000) * (pool.balance - pool.owed + 1n)) / (totalShares + 1n);
-    assert.ok(worth > pool.free);
-    await refused(ins.send(1, "withdraw", [E(100_000)]), "InsufficientCapital", [worth, pool.free]);
+    assert.ok(pool.free < E(5_100));
+    // One share-wei is worth less than a token-wei now: refused rather than burnt for nothing.
+    await refused(ins.send(1, "withdraw", [1n]), "ZeroAmount");
 
-    // A part that fits is paid at the current share value (premiums earned, fees and payouts borne).
     const shares = E(5_000);
-    const expected = (shares * (pool.balance - pool.owed + 1n)) / (totalShares + 1n);
+    const expected = (shares * (pool.free + 1n)) / (totalShares + 1n);
+    assert.equal(await ins.read("previewWithdraw", [shares]), expected);
     const before = await balanceOf(addr(1));
     const receipt = await ins.send(1, "withdraw", [shares]);
     const [log] = parseEventLogs({ abi: insAbi, logs: receipt.logs, eventName: "Withdrawn" });
     assert.deepEqual([log?.args.shares, log?.args.amount], [shares, expected]);
     assert.equal((await balanceOf(addr(1))) - before, expected);
     assert.equal(await ins.read("sharesOf", [addr(1)]), E(95_000));
+    // All of an underwriter's shares are worth at most the free capital, whoever holds the rest.
+    assert.ok((await ins.read<bigint>("previewWithdraw", [E(95_000)])) <= (await ins.pool()).free);
 
-    // Late funders buy in at the current share value.
+    // Late funders buy in at the optimistic value: the open policy assumed to pay nothing.
     const poolNow = await ins.pool();
     const sharesNow = await ins.read<bigint>("totalShares");
-    const r = await ins.send(3, "fund", [E(1_000)]);
-    const [funded] = parseEventLogs({ abi: insAbi, logs: r.logs, eventName: "Funded" });
-    assert.equal(funded?.args.shares, (E(1_000) * (sharesNow + 1n)) / (poolNow.balance - poolNow.owed + 1n));
+    const minted = await ins.fund(3, E(1_000));
+    assert.equal(
+      minted,
+      (E(1_000) * (sharesNow + 1n)) / (poolNow.balance - poolNow.owed - poolNow.committed + 1n),
+    );
 
-    // Once the big policy settles without payout, its reserve is free again.
+    // Once the big policy is scored without payout, its reserve is free again, and so is the share value.
+    const exitBefore = await ins.read<bigint>("previewWithdraw", [E(95_000)]);
     await increaseTime(end - (await now()));
     await ins.send(REPORTER, "reportConditions", [6, 3, FEATURES]);
     await ins.oracleSend("fulfill", [await ins.assess(6, 3), 100_000n, DIGEST]);
+    const scored = await ins.pool();
+    assert.equal(scored.free - poolNow.free - E(1_000), big, "the reserve came back (its fee was set aside)");
+    const worth = await ins.read<bigint>("previewWithdraw", [E(95_000)]);
+    assert.equal(worth, (E(95_000) * (scored.free + 1n)) / ((await ins.read<bigint>("totalShares")) + 1n));
+    assert.ok(worth > exitBefore * 10n, `worth ${worth}, ${exitBefore} while reserved`);
     await ins.settle(bigId);
-    await ins.send(1, "withdraw", [E(95_000)]);
+    assert.equal(await ins.withdrawAll(1), worth);
     assert.equal(await ins.read("sharesOf", [addr(1)]), 0n);
   });
 
   it("settles end to end with the trained yield model run by the oracle's integer inference", async () => {
     const model = await trainYieldModel({ trainSize: 1500, testSize: 200, epochs: 10 });
     const insurer = await Insurer.deploy({ ...DEFAULT_PARAMS, weightsDigest: model.weightsDigest });
-    await insurer.send(1, "fund", [E(10_000)]);
+    await insurer.fund(1, E(10_000));
     const end = await insurer.openSeason(1, 300n);
     // Two regions: a calm season and a drought, as the generator would draw them.
     const data = generateYieldData(400, "e2e");
@@ -635,16 +500,19 @@ describe("CropInsurance", () => {
     }
   });
 
-  it("property: random fund/buy/assess/score/claim sequences keep the pool solvent and tokens conserved", async () => {
+  it("property: random fund/buy/assess/score/refund/expire/claim sequences keep the pool solvent and tokens conserved", async () => {
     const params: Params = {
       premiumBps: 800,
       deductible: 250_000,
       featureCount: 4,
-      retryAfter: 600n,
+      salesCloseBefore: 100n,
+      assessmentWindow: 1_500n,
       oracleFee: E(10),
       weightsDigest: DIGEST,
     };
     const p = await Insurer.deploy(params);
+    // The test oracle's `refund` pulls the stand-in for slashed stake from its caller.
+    await send(STRANGER, token, tokenAbi, "approve", [p.oracle, maxUint256]);
     // CROP_INSURANCE_SEED explores other sequences (e.g. in a loop); the default is what CI runs.
     const rng = createRng(process.env.CROP_INSURANCE_SEED ?? "crop-insurance-property");
     const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)] as T;
@@ -661,6 +529,7 @@ describe("CropInsurance", () => {
     interface ModelPolicy {
       farmer: Address;
       coverage: bigint;
+      premium: bigint;
       key: string;
       settled: boolean;
     }
@@ -668,7 +537,11 @@ describe("CropInsurance", () => {
     const policies = new Map<bigint, ModelPolicy>();
     const reported = new Set<string>();
     const scores = new Map<string, bigint>();
-    const openRequests = new Set<bigint>();
+    const expired = new Set<string>();
+    /** Region-seasons that made a request: the fee set aside with their first policy is spent. */
+    const requestedKeys = new Set<string>();
+    const openRequests = new Map<bigint, string>();
+    let oracleRefunds = 0n;
     const claimable = new Map<Address, bigint>();
     const key = (region: number, season: number) => `${region}/${season}`;
     const unkey = (k: string) => k.split("/").map(Number) as [number, number];
@@ -684,17 +557,23 @@ describe("CropInsurance", () => {
     let time = await now();
     const seasons = () => [...seasonEnds.keys()];
     const anySeason = () => 1 + rng.int(seasonEnds.size + 2);
-    const openSeasons = () => seasons().filter((s) => (seasonEnds.get(s) as bigint) > time + 1n);
+    const openSeasons = () => seasons().filter((s) => (seasonEnds.get(s) as bigint) - 100n > time + 1n);
+    const deadlineOf = (k: string) => (seasonEnds.get(unkey(k)[1]) as bigint) + 1_500n;
+    const pendingKeys = () => new Set(openRequests.values());
+    const unsettledKeys = () => new Set([...policies.values()].filter((q) => !q.settled).map((q) => q.key));
+    const decided = (k: string) => scores.has(k) || expired.has(k);
     const keysToReport = () =>
       [...new Set([...policies.values()].map((q) => q.key))].filter(
         (k) => !reported.has(k) && (seasonEnds.get(unkey(k)[1]) as bigint) <= time,
       );
     const keysToAssess = () =>
       [...reported].filter(
-        (k) => !scores.has(k) && [...policies.values()].some((q) => q.key === k && !q.settled),
+        (k) => !decided(k) && unsettledKeys().has(k) && !pendingKeys().has(k) && deadlineOf(k) > time + 1n,
       );
+    const keysToExpire = () =>
+      [...unsettledKeys()].filter((k) => !decided(k) && !pendingKeys().has(k) && deadlineOf(k) <= time);
     const policiesToSettle = () =>
-      [...policies.entries()].filter(([, q]) => !q.settled && scores.has(q.key)).map(([id]) => id);
+      [...policies.entries()].filter(([, q]) => !q.settled && decided(q.key)).map(([id]) => id);
     const farmersOwed = () => FARMERS.filter((f) => (claimable.get(addr(f)) ?? 0n) > 0n);
     const underwritersWithShares = () => UNDERWRITERS.filter((u) => (shares.get(addr(u)) ?? 0n) > 0n);
     const randomOutput = () => {
@@ -719,7 +598,13 @@ describe("CropInsurance", () => {
         weight: 8,
         name: "fund",
         enabled: () => true,
-        run: (sensible) => p.send(pick(UNDERWRITERS), "fund", [sensible ? E(50 + rng.int(5_000)) : 0n]),
+        run: async (sensible) => {
+          const amount = E(50 + rng.int(5_000));
+          const preview = await p.read<bigint>("previewFund", [amount]);
+          // Senseless: a zero amount, or more shares asked for than the price gives.
+          const args = sensible ? [amount, preview] : rng.next() < 0.5 ? [0n, 0n] : [amount, preview + 1n];
+          return p.send(pick(UNDERWRITERS), "fund", args);
+        },
       },
       {
         weight: 5,
@@ -738,7 +623,7 @@ describe("CropInsurance", () => {
         enabled: () => openSeasons().length < 2,
         run: (sensible) => {
           const season = sensible ? seasonEnds.size + 1 : anySeason();
-          const end = sensible ? time + BigInt(400 + rng.int(1200)) : time - BigInt(rng.int(100));
+          const end = sensible ? time + BigInt(400 + rng.int(1200)) : time + 100n - BigInt(rng.int(200));
           return p.send(OWNER, "openSeason", [season, end]);
         },
       },
@@ -776,7 +661,7 @@ describe("CropInsurance", () => {
         name: "fulfill",
         enabled: () => openRequests.size > 0,
         run: (sensible) => {
-          const id = sensible ? pick([...openRequests]) : BigInt(rng.int(50));
+          const id = sensible ? pick([...openRequests.keys()]) : BigInt(rng.int(50));
           return p.oracleSend("fulfill", [id, randomOutput(), rng.next() < 0.1 ? OTHER_DIGEST : DIGEST]);
         },
       },
@@ -784,7 +669,26 @@ describe("CropInsurance", () => {
         weight: 3,
         name: "refund",
         enabled: () => openRequests.size > 0,
-        run: (sensible) => p.oracleSend("refund", [sensible ? pick([...openRequests]) : BigInt(rng.int(50))]),
+        run: (sensible) =>
+          p.oracleSend("refund", [
+            sensible ? pick([...openRequests.keys()]) : BigInt(rng.int(50)),
+            E(rng.int(20)),
+          ]),
+      },
+      {
+        weight: 3,
+        name: "collectOracleRefunds",
+        enabled: () => oracleRefunds > 0n,
+        run: () => p.send(STRANGER, "collectOracleRefunds"),
+      },
+      {
+        weight: 4,
+        name: "expire",
+        enabled: () => keysToExpire().length > 0,
+        run: (sensible) => {
+          const [region, season] = sensible ? unkey(pick(keysToExpire())) : [rng.int(3), anySeason()];
+          return p.send(STRANGER, "expire", [region, season]);
+        },
       },
       {
         weight: 14,
@@ -804,8 +708,10 @@ describe("CropInsurance", () => {
     ];
 
     for (let step = 0; step < 200; step++) {
-      if (rng.next() < 0.15) await increaseTime(100 + rng.int(700));
+      // Every block one second after the last (or a jump), whatever the load: the run replays exactly.
+      if (rng.next() < 0.15) await setNextTimestamp(time + BigInt(100 + rng.int(700)), true);
       time = await now();
+      await setNextTimestamp(time + 1n);
       // Mostly calls that make sense now (so the run gets deep into the life cycle), sometimes anything.
       const sensible = rng.next() < 0.8;
       const candidates = sensible ? actions.filter((a) => a.enabled()) : actions;
@@ -849,6 +755,7 @@ describe("CropInsurance", () => {
               policies.set(log.args.policyId, {
                 farmer: log.args.farmer,
                 coverage: log.args.coverage,
+                premium: log.args.premium,
                 key: key(log.args.region, log.args.season),
                 settled: false,
               });
@@ -857,7 +764,22 @@ describe("CropInsurance", () => {
               reported.add(key(log.args.region, log.args.season));
               break;
             case "AssessmentRequested":
-              openRequests.add(log.args.requestId);
+              requestedKeys.add(key(log.args.region, log.args.season));
+              assert.ok(!pendingKeys().has(key(log.args.region, log.args.season)), "a second live request");
+              openRequests.set(log.args.requestId, key(log.args.region, log.args.season));
+              break;
+            case "AssessmentAbandoned":
+              assert.ok(!openRequests.has(log.args.requestId), "abandoned a request the oracle held open");
+              break;
+            case "AssessmentExpired": {
+              const k = key(log.args.region, log.args.season);
+              assert.ok(!scores.has(k), "expired after a score");
+              expired.add(k);
+              break;
+            }
+            case "OracleRefundsCollected":
+              assert.equal(log.args.amount, oracleRefunds, "collected every refund");
+              oracleRefunds = 0n;
               break;
             case "Assessed":
               openRequests.delete(log.args.requestId);
@@ -877,6 +799,16 @@ describe("CropInsurance", () => {
               if (log.args.payout > 0n) positivePayouts++;
               break;
             }
+            case "PolicyRefunded": {
+              const policy = policies.get(log.args.policyId);
+              assert.ok(policy && !policy.settled, "settled twice");
+              assert.ok(expired.has(policy.key), "refunded a policy of a region-season that did not expire");
+              assert.equal(log.args.premium, policy.premium, "refunds the premium");
+              policy.settled = true;
+              paidOut += log.args.premium;
+              claimable.set(policy.farmer, (claimable.get(policy.farmer) ?? 0n) + log.args.premium);
+              break;
+            }
             case "Claimed":
               assert.equal(log.args.amount, claimable.get(log.args.farmer), "claimed what was owed");
               claimable.set(log.args.farmer, 0n);
@@ -886,18 +818,43 @@ describe("CropInsurance", () => {
         }
         const oracleLogs = receipt.logs.filter((l) => isAddressEqual(l.address, p.oracle));
         for (const log of parseEventLogs({ abi: oracleAbi, logs: oracleLogs, eventName: "Refunded" })) {
-          openRequests.delete(log.args.requestId);
+          if (openRequests.delete(log.args.requestId)) oracleRefunds += log.args.fee;
         }
       }
 
       // Invariants, after every step.
       const pool = await p.pool();
-      assert.ok(pool.balance >= pool.owed + pool.reserved, `step ${step}: liabilities exceed the balance`);
+      assert.ok(
+        pool.balance >= pool.owed + pool.committed + pool.reserved,
+        `step ${step}: liabilities exceed the balance`,
+      );
       assert.equal(pool.balance, inflow - outflow, `step ${step}: balance is not inflows minus outflows`);
       assert.ok(outflow <= inflow, `step ${step}: the pool paid out more than it took in`);
       let reserved = 0n;
-      for (const policy of policies.values()) if (!policy.settled) reserved += policy.coverage;
-      assert.equal(pool.reserved, reserved, `step ${step}: reserved != open coverage`);
+      let committed = 0n;
+      for (const k of unsettledKeys()) if (!decided(k) && !requestedKeys.has(k)) reserved += params.oracleFee;
+      for (const policy of policies.values()) {
+        if (policy.settled) continue;
+        const score = scores.get(policy.key);
+        if (score !== undefined) committed += p.payout(policy.coverage, score);
+        else if (expired.has(policy.key)) committed += policy.premium;
+        else reserved += policy.coverage;
+      }
+      assert.equal(
+        pool.reserved,
+        reserved,
+        `step ${step}: reserved != open coverage of undecided region-seasons`,
+      );
+      // Committed at scoring as payoutFor(total coverage): at least the policies' rounded-down payouts, at
+      // most a wei per open policy more.
+      assert.ok(pool.committed >= committed, `step ${step}: committed below the payouts still due`);
+      assert.ok(pool.committed - committed <= BigInt(policies.size), `step ${step}: committed too high`);
+      const totalShares = await p.read<bigint>("totalShares");
+      assert.ok(
+        (await p.read<bigint>("previewWithdraw", [totalShares])) <= pool.free,
+        `step ${step}: exit > free`,
+      );
+      assert.equal(await read(p.oracle, oracleAbi, "withdrawable", [p.address]), oracleRefunds);
       assert.equal(pool.owed, paidOut - claimedTotal, `step ${step}: owed != settled payouts - claims`);
       assert.equal(await totalOf(), initialTotal, `step ${step}: tokens not conserved`);
       if (step % 25 === 24) {
@@ -925,6 +882,9 @@ describe("CropInsurance", () => {
       "claim",
     ]) {
       assert.ok((successes.get(name) ?? 0) >= 3, `too few successful ${name}`);
+    }
+    for (const name of ["refund", "collectOracleRefunds", "expire"]) {
+      assert.ok((successes.get(name) ?? 0) >= 1, `no successful ${name}`);
     }
     assert.ok(positivePayouts >= 3, "too few positive payouts");
     assert.ok((refusals.get("InsufficientCapital") ?? 0) >= 1, "the capital limit was never hit");
