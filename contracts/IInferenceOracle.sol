@@ -14,7 +14,8 @@ interface IInferenceOracle {
 
     /// @notice Requests an inference from a registered model version; the caller is called back with
     ///         `IInferenceConsumer.onInference` once the result is final. The fee, in MIND, is pulled from
-    ///         the caller (approve it first) and refunded if too few operators answer in time.
+    ///         the caller (approve it first) and refunded if too few operators answer in time, or if their answers
+    ///         split with no strict majority of the revealed stake behind one result.
     /// @param modelId The model in the ModelRegistry.
     /// @param version The model's version.
     /// @param input Inline fixed-point features (empty when `inputCid` is given).

@@ -582,11 +582,6 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         return r;
     }
 
-    /// @inheritdoc IInferenceOracle
-    function isPending(uint256 requestId) external view returns (bool) {
-        return _requests[requestId].status == Status.Open;
-    }
-
     /// @notice A finalized request's result; refused for open and failed requests.
     /// @param requestId The request.
     function getResult(uint256 requestId) external view returns (Result memory) {
