@@ -335,8 +335,8 @@ function checkMirror(actual: ChainSettlement, expected: ReturnType<typeof settle
   if (actual.contributorsHash !== expected.contributorsHash) {
     fail("the contributors' hash", actual.contributorsHash, expected.contributorsHash);
   }
-  if (actual.creatorCredit !== expected.creatorCredit)
-    fail("the creator's credit", actual.creatorCredit, expected.creatorCredit);
+  if (actual.refunded !== expected.refunded) fail("the refund", actual.refunded, expected.refunded);
+  if (actual.burned !== expected.burned) fail("the burned amount", actual.burned, expected.burned);
   if (actual.trainers.length !== expected.trainers.length)
     fail("the trainer count", actual.trainers.length, expected.trainers.length);
   actual.trainers.forEach((t, i) => {
