@@ -6,13 +6,13 @@ import type { BlobStore } from "../storage/blob-store.ts";
 
 /**
  * Five hospitals train one digit classifier without sharing a record: each holds a non-IID shard of real
- * MNIST digits (Dirichlet alpha 0.5), two validators score every update on their own held-out digits,
+ * MNIST digits (Dirichlet alpha 0.5), three validators score every update on their own held-out digits,
  * and one hospital poisons its updates by training on flipped labels. Every round's aggregate becomes the
  * model's next registry version.
  */
 export const LEARNING_DEMO = {
   clients: 5,
-  validators: 2,
+  validators: 3,
   byzantine: 1,
   attack: "label-flip",
   strategy: "fedavg",

@@ -13,8 +13,8 @@
  * Same data, seeds and attackers as simulateFederated for the same options (federatedData, trainLocal with
  * seed `${seed}/${round}/${i}`, attackers drawn by `${seed}/attackers`), so a run compares with the
  * in-memory engine round for round: an honest run ends on the engine's final model, byte for byte (tested).
- * One difference: an exact copy of an earlier update is refused by the contract at commit, so a copier is a
- * no-show on-chain where the engine counts it rejected (both are slashed).
+ * A copier's update is sealed in its own envelope (envelope.ts), so the contract takes it and validators
+ * score the copy, as the engine does.
  *
  * Development chains only (the embedded EVM by default, or `ledgermind chain`): the coordinator mines. The
  * shared blob store defaults to memory; each role's own store too (`roleStore` for folders). Participants
@@ -571,6 +571,14 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         aggregate: 0n,
       };
       const refusals: RoleAction[] = [];
+      if (round > 1) {
+        // Members may leave for exitWindow blocks after a finalization: no round starts before they pass.
+        const previous = await getRound(tasks, taskId, round - 1);
+        const head = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
+        const opensAfter = previous.finalizedAt + BigInt(params.exitWindow);
+        // Past it at the head, where the start's gas is estimated.
+        if (head <= opensAfter) await mine(chain, opensAfter + 1n - head);
+      }
       const opened = await startRound(tasks, taskId, 0);
       if (opened.round !== round)
         throw new ProtocolMismatchError(`expected round ${round}, the chain started ${opened.round}`);
