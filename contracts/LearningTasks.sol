@@ -334,12 +334,13 @@ abstract contract LearningTasksStorage {
     /// @notice An account withdrew its balance.
     event Withdrawn(address indexed account, uint256 amount);
 
-    /// @notice A constructor address is zero, or a task parameter is out of its bounds (see `TaskParams` and
-    ///         the constants: rewardPerRound > 0, 1 <= rounds <= MAX_ROUNDS, windows 1 to MAX_WINDOW, exitWindow
-    ///         MIN_EXIT_WINDOW to MAX_WINDOW, slashBps and relativeBps <= 10_000, minScore <= SCORE_SCALE,
-    ///         5_000 < quorumBps <= 10_000, maxTrainers 1 to MAX_TRAINERS_CAP, maxValidators MIN_VALIDATORS to
-    ///         MAX_VALIDATORS_CAP, non-zero minimum stakes).
-    error InvalidParams();
+    /// @notice A constructor address is zero (`field` 0), or the task parameter at 1-based position `field` of
+    ///         `TaskParams` is out of its bounds: rewardPerRound > 0 (5), 1 <= rounds <= MAX_ROUNDS (6), non-zero
+    ///         minimum stakes (7, 8), windows 1 to MAX_WINDOW (9 to 12), exitWindow MIN_EXIT_WINDOW to
+    ///         MAX_WINDOW (13), slashBps <= 10_000 (14), minScore <= SCORE_SCALE (15), relativeBps <= 10_000 (16),
+    ///         5_000 < quorumBps <= 10_000 (17), maxTrainers 1 to MAX_TRAINERS_CAP (18), maxValidators
+    ///         MIN_VALIDATORS to MAX_VALIDATORS_CAP (19).
+    error InvalidParams(uint256 field);
     /// @notice `amount` (a task's funding or a member's stake) does not fit in 96 bits.
     error AmountTooLarge(uint256 amount);
     /// @notice The registry has no version `version` of model `modelId`.
@@ -960,7 +961,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     /// @param token_ The ERC-20 of stakes and rewards (MIND).
     /// @param registry_ The model registry.
     constructor(IERC20 token_, ModelRegistry registry_) {
-        if (address(token_) == address(0) || address(registry_) == address(0)) revert InvalidParams();
+        if (address(token_) == address(0) || address(registry_) == address(0)) revert InvalidParams(0);
         token = token_;
         registry = registry_;
         settlement = address(new LearningSettlement());
@@ -1458,16 +1459,25 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     // Internals: checks
     // -----------------------------------------------------------------------------------------------------
 
+    /// @dev Reverts with InvalidParams naming the first parameter out of its bounds (see the error).
     function _checkParams(TaskParams calldata p) private pure {
-        if (
-            p.rewardPerRound == 0 || p.rounds == 0 || p.rounds > MAX_ROUNDS || p.minTrainerStake == 0
-                || p.minValidatorStake == 0 || !_window(p.commitWindow, 1) || !_window(p.scoreWindow, 1)
-                || !_window(p.revealWindow, 1) || !_window(p.aggregateWindow, 1)
-                || !_window(p.exitWindow, MIN_EXIT_WINDOW) || p.slashBps > BPS || p.minScore > SCORE_SCALE
-                || p.relativeBps > BPS || p.quorumBps <= BPS / 2 || p.quorumBps > BPS || p.maxTrainers == 0
-                || p.maxTrainers > MAX_TRAINERS_CAP || p.maxValidators < MIN_VALIDATORS
-                || p.maxValidators > MAX_VALIDATORS_CAP
-        ) revert InvalidParams();
+        uint256 bad;
+        if (p.rewardPerRound == 0) bad = 5;
+        else if (p.rounds == 0 || p.rounds > MAX_ROUNDS) bad = 6;
+        else if (p.minTrainerStake == 0) bad = 7;
+        else if (p.minValidatorStake == 0) bad = 8;
+        else if (!_window(p.commitWindow, 1)) bad = 9;
+        else if (!_window(p.scoreWindow, 1)) bad = 10;
+        else if (!_window(p.revealWindow, 1)) bad = 11;
+        else if (!_window(p.aggregateWindow, 1)) bad = 12;
+        else if (!_window(p.exitWindow, MIN_EXIT_WINDOW)) bad = 13;
+        else if (p.slashBps > BPS) bad = 14;
+        else if (p.minScore > SCORE_SCALE) bad = 15;
+        else if (p.relativeBps > BPS) bad = 16;
+        else if (p.quorumBps <= BPS / 2 || p.quorumBps > BPS) bad = 17;
+        else if (p.maxTrainers == 0 || p.maxTrainers > MAX_TRAINERS_CAP) bad = 18;
+        else if (p.maxValidators < MIN_VALIDATORS || p.maxValidators > MAX_VALIDATORS_CAP) bad = 19;
+        if (bad != 0) revert InvalidParams(bad);
     }
 
     function _window(uint256 blocks, uint256 least) private pure returns (bool) {

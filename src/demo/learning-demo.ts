@@ -133,7 +133,7 @@ export async function runLearningDemo(opts: {
       };
       for (const [i, a] of roster.trainers.entries()) await add(a, `hospital ${i + 1}`, "trainer");
       for (const [i, a] of roster.validators.entries())
-        await add(a, `validator ${"AB"[i] ?? i + 1}`, "validator");
+        await add(a, `validator ${"ABC"[i] ?? i + 1}`, "validator");
       const poisoner = [...members.values()].find((m) => m.poisoner);
       log(
         `task ${roster.taskId} on model ${roster.modelId}@${roster.baseVersion}: ${roster.trainers.length} hospitals (non-IID shards, alpha ${LEARNING_DEMO.alpha}), ${roster.validators.length} validators; ${poisoner?.name ?? "nobody"} trains on flipped labels`,

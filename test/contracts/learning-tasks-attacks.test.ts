@@ -396,7 +396,11 @@ describe("LearningTasks attacks (issue 9)", () => {
   });
 
   it("attack 9, a task with no reward and 2^32 rounds farms no-shows for its creator: such tasks are refused, and no-show slashes are burned, never credited to the creator", async () => {
-    for (const bad of [{ rewardPerRound: 0n }, { rounds: 2 ** 32 - 1 }, { exitWindow: 0 }]) {
+    for (const [bad, field] of [
+      [{ rewardPerRound: 0n }, 5n],
+      [{ rounds: 2 ** 32 - 1 }, 6n],
+      [{ exitWindow: 0 }, 13n],
+    ] as const) {
       await refused(
         fx.read(
           chain.publicClient.simulateContract({
@@ -408,7 +412,7 @@ describe("LearningTasks attacks (issue 9)", () => {
           } as never),
         ),
         "InvalidParams",
-        [],
+        [field],
       );
     }
     const [t0, t1, v0, v1, v2] = (await actors(["9c:t0", "9c:t1", "9c:v0", "9c:v1", "9c:v2"])) as [

@@ -172,34 +172,35 @@ describe("LearningTasks: creation", () => {
   });
 
   it("createTask refuses bad parameters, unknown versions, strangers and unapproved models", async () => {
-    const bad: Partial<TaskParams>[] = [
-      { rewardPerRound: 0n },
-      { rounds: 0 },
-      { rounds: 1_001 },
-      { minTrainerStake: 0n },
-      { minValidatorStake: 0n },
-      { commitWindow: 0 },
-      { scoreWindow: 0 },
-      { revealWindow: 0 },
-      { aggregateWindow: 0 },
-      { commitWindow: 100_001 },
-      { scoreWindow: 100_001 },
-      { revealWindow: 100_001 },
-      { aggregateWindow: 100_001 },
-      { exitWindow: 4 },
-      { exitWindow: 100_001 },
-      { slashBps: 10_001 },
-      { minScore: 10_001 },
-      { relativeBps: 10_001 },
-      { quorumBps: 5_000 },
-      { quorumBps: 10_001 },
-      { maxTrainers: 0 },
-      { maxTrainers: 1_025 },
-      { maxValidators: 2 },
-      { maxValidators: 65 },
+    // Each bad value with the 1-based position in TaskParams of the field InvalidParams names.
+    const bad: [Partial<TaskParams>, bigint][] = [
+      [{ rewardPerRound: 0n }, 5n],
+      [{ rounds: 0 }, 6n],
+      [{ rounds: 1_001 }, 6n],
+      [{ minTrainerStake: 0n }, 7n],
+      [{ minValidatorStake: 0n }, 8n],
+      [{ commitWindow: 0 }, 9n],
+      [{ commitWindow: 100_001 }, 9n],
+      [{ scoreWindow: 0 }, 10n],
+      [{ scoreWindow: 100_001 }, 10n],
+      [{ revealWindow: 0 }, 11n],
+      [{ revealWindow: 100_001 }, 11n],
+      [{ aggregateWindow: 0 }, 12n],
+      [{ aggregateWindow: 100_001 }, 12n],
+      [{ exitWindow: 4 }, 13n],
+      [{ exitWindow: 100_001 }, 13n],
+      [{ slashBps: 10_001 }, 14n],
+      [{ minScore: 10_001 }, 15n],
+      [{ relativeBps: 10_001 }, 16n],
+      [{ quorumBps: 5_000 }, 17n],
+      [{ quorumBps: 10_001 }, 17n],
+      [{ maxTrainers: 0 }, 18n],
+      [{ maxTrainers: 1_025 }, 18n],
+      [{ maxValidators: 2 }, 19n],
+      [{ maxValidators: 65 }, 19n],
     ];
-    for (const b of bad)
-      await refused(simulate(owner, "createTask", [{ ...BASE, ...b }]), "InvalidParams", []);
+    for (const [b, field] of bad)
+      await refused(simulate(owner, "createTask", [{ ...BASE, ...b }]), "InvalidParams", [field]);
     const huge = 2n ** 95n;
     await refused(
       simulate(owner, "createTask", [{ ...BASE, rewardPerRound: huge, rounds: 2 }]),

@@ -1030,7 +1030,8 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         continue;
       }
       case "join": {
-        const role = r.next() < 0.5 ? TRAINER : VALIDATOR;
+        // Validators more often while fewer than MIN_VALIDATORS are active, or rounds would rarely start.
+        const role = r.next() < (activeV.length < MIN_VALIDATORS ? 0.25 : 0.5) ? TRAINER : VALIDATOR;
         // Mostly accounts that are not members yet (any of them now and then: top-ups, conflicts, strangers).
         const pool = role === TRAINER ? trainerPool : validatorPool;
         const outside = pool.filter((a) => !(role === TRAINER ? activeT : activeV).includes(a));
