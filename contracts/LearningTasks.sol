@@ -888,12 +888,18 @@ contract LearningSettlement is LearningTasksStorage {
 /// @notice Federated-learning tasks coordinated on-chain. A task names a model version of the ModelRegistry,
 ///         funds a reward pool per round and fixes stakes, windows, the slash rate and the acceptance rule.
 ///         Trainers and validators join with a stake. Each round: trainers commit the digest of their
-///         canonical update (the bytes, addressed by the CID v1 raw sha256 of that digest, are published only
-///         after the commit window closes); validators commit, then reveal, one score per committed update;
-///         `finalize` takes per update the median of the revealed scores, pays accepted updates in proportion
-///         to their score, slashes rejected updates and no-shows, and pays validators by their agreement with
-///         the consensus. A validator quorum then attests the aggregate of the accepted updates, which this
+///         canonical update (an envelope naming the task, round and trainer; the bytes, addressed by the CID
+///         v1 raw sha256 of that digest, are published only after the commit window closes); validators
+///         commit, then reveal, one score per committed update; `finalize` takes per update the stake-weighted
+///         median of the revealed scores that a strict majority of the revealed stake stands behind (an even
+///         split voids the update), pays accepted updates in proportion to their score, slashes rejected
+///         updates and no-shows, and pays validators by their agreement with the consensus. Validators holding
+///         `quorumBps` of the revealed stake then attest the aggregate of the accepted updates, which this
 ///         contract appends to the registry as the model's next version, with its lineage.
+///         Threat model: fewer than half of the validators' stake may collude (a majority of the revealed stake
+///         decides a score; more than `quorumBps` of it an aggregate); trainers may copy, replay, poison or
+///         stay away; the creator may stall. No honest member is slashed, and every stake can leave: in the
+///         exit window after each round, or once a round expires.
 /// @dev Round phases, in blocks after `startRound` at block S (see `phaseOf`):
 ///        Commit       S < b <= commitDeadline (= S + commitWindow)          trainers `commitUpdate`
 ///        ScoreCommit  commitDeadline < b <= scoreDeadline (+ scoreWindow)   updates published, `commitScores`

@@ -275,6 +275,33 @@ async function mine(chain: LedgerChain, blocks: bigint): Promise<void> {
   await rpc(chain, "hardhat_mine", [toHex(blocks > 0n ? blocks : 1n)]);
 }
 
+/** How often a run over an RPC node checks for transactions left waiting in the node's pool. */
+const STALL_CHECK_MS = 1_000;
+
+/**
+ * Over an RPC node (`ledgermind chain`, anvil), a transaction that arrives while the node mines another can
+ * stay in its pool with no block to come (anvil's automine misses it; every development-chain write is
+ * sent with the block's gas limit, so a block holds one), and the run, which waits for its receipt, would
+ * wait for ever. While the run lasts, a transaction seen waiting at two checks in a row with no block
+ * mined between them gets a block. Returns the stop function. The embedded EVM mines every transaction as
+ * it arrives: nothing to do there.
+ */
+function unstaller(chain: LedgerChain): () => void {
+  if (chain.kind !== "rpc") return () => {};
+  let last = { block: -1n, pending: 0n };
+  const timer = setInterval(() => {
+    Promise.all([chain.publicClient.getBlockNumber({ cacheTime: 0 }), rpc(chain, "txpool_status", [])])
+      .then(([block, status]) => {
+        const pending = BigInt((status as { pending?: string }).pending ?? 0);
+        const stalled = pending > 0n && last.pending > 0n && block === last.block;
+        last = { block, pending };
+        if (stalled) return rpc(chain, "evm_mine", []);
+      })
+      .catch(() => {}); // a node without txpool_status: nothing to watch
+  }, STALL_CHECK_MS);
+  return () => clearInterval(timer);
+}
+
 /**
  * Signers for n participants: the configured accounts after the creator's, then deterministic keys given
  * gas with hardhat_setBalance (EDR and anvil both answer it).
@@ -391,6 +418,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
       if (--active === 0) computeMs += performance.now() - since;
     }
   };
+  const stopUnstaller = unstaller(chain);
   try {
     if (ownChain) await deployAll(chain);
     else await requireDeployment(chain);
@@ -738,6 +766,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
+    stopUnstaller();
     trainerModel.dispose();
     scratch.dispose();
     if (ownChain) await chain.close();
