@@ -26,7 +26,8 @@ abstract contract LearningTasksStorage {
         Reveal,
         Finalize,
         Aggregate,
-        Done
+        Done,
+        Expired
     }
 
     /// @notice A task's parameters, fixed at creation.
@@ -42,12 +43,15 @@ abstract contract LearningTasksStorage {
     /// @param scoreWindow Blocks after the commit window: updates are published, validators commit scores.
     /// @param revealWindow Blocks after the score window during which validators reveal.
     /// @param aggregateWindow Blocks after finalization during which an aggregate may be proposed and attested.
+    /// @param exitWindow Blocks after a round's finalization (or its expiry) during which no round may start,
+    ///        so that members can always leave (at least MIN_EXIT_WINDOW).
     /// @param slashBps The share of its stake, in basis points, that a slashed member loses.
     /// @param minScore The least consensus score (of SCORE_SCALE) an accepted update needs.
     /// @param relativeBps The least consensus score relative to the round's median, in basis points.
-    /// @param quorum Attestations that make an aggregate the next version; also the least number of validators.
-    /// @param maxTrainers The most trainers that may ever join (at most MAX_TRAINERS_CAP).
-    /// @param maxValidators The most validators that may ever join (at most MAX_VALIDATORS_CAP).
+    /// @param quorumBps The share of the round's revealed validator stake, in basis points, whose attestations
+    ///        make an aggregate the next version: more than half (5_000), so that a minority never installs one.
+    /// @param maxTrainers The most trainers active at once (at most MAX_TRAINERS_CAP).
+    /// @param maxValidators The most validators active at once (MIN_VALIDATORS to MAX_VALIDATORS_CAP).
     struct TaskParams {
         uint48 modelId;
         uint32 baseVersion;
@@ -61,10 +65,11 @@ abstract contract LearningTasksStorage {
         uint32 scoreWindow;
         uint32 revealWindow;
         uint32 aggregateWindow;
+        uint32 exitWindow;
         uint16 slashBps;
         uint16 minScore;
         uint16 relativeBps;
-        uint16 quorum;
+        uint16 quorumBps;
         uint16 maxTrainers;
         uint16 maxValidators;
     }
@@ -74,8 +79,8 @@ abstract contract LearningTasksStorage {
     /// @param roundCount Rounds started so far; rounds count from 1.
     /// @param currentVersion The model version the next round trains from.
     /// @param closed No more rounds or joins.
-    /// @param poolLeft Reward not yet assigned to a round, plus what finalized rounds returned (dust, pots
-    ///        nobody qualified for); `closeTask` refunds it to the creator.
+    /// @param poolLeft Reward not yet assigned to a round, plus the reward part of pots nobody qualified for
+    ///        and the pools of expired rounds; `closeTask` refunds it to the creator. Slashes never go here.
     /// @param activeTrainers Trainers that joined and did not leave.
     /// @param activeValidators Validators that joined and did not leave.
     struct TaskState {
@@ -100,9 +105,9 @@ abstract contract LearningTasksStorage {
         uint8 status;
     }
 
-    /// @notice Every digest ever committed to a task, with who committed it when: one slot.
+    /// @notice A trainer's latest committed update: what `getUpdate` returns.
     struct UpdateRecord {
-        address trainer;
+        bytes32 digest;
         uint32 round;
         uint32 samples;
     }
@@ -124,8 +129,10 @@ abstract contract LearningTasksStorage {
     /// @param finalizedAt The block of `finalize` (0 before).
     /// @param newVersion The registry version the round's aggregate became (0: none).
     /// @param accepted Updates accepted.
-    /// @param roundMedian The lower median of the updates' consensus scores.
+    /// @param roundMedian The lower median of the scored (not void) updates' consensus scores.
     /// @param aggregated Whether an aggregate reached quorum.
+    /// @param expired Whether nobody finalized the round within FINALIZE_TIMEOUT blocks of its reveal deadline:
+    ///        it settled nothing and its pool went back to the task's pool.
     struct RoundResult {
         uint96 pool;
         uint40 finalizedAt;
@@ -133,12 +140,13 @@ abstract contract LearningTasksStorage {
         uint16 accepted;
         uint16 roundMedian;
         bool aggregated;
+        bool expired;
     }
 
-    /// @notice An aggregate proposal: its proposer and its votes (the proposer's included).
+    /// @notice An aggregate proposal: its proposer and the revealed stake of its votes (the proposer's included).
     struct Proposal {
         address proposer;
-        uint16 votes;
+        uint96 stake;
     }
 
     /// @notice What `getRound` returns.
@@ -156,6 +164,10 @@ abstract contract LearningTasksStorage {
         /// @dev keccak256(abi.encode(address[] acceptedTrainers, bytes32[] digests)), in trainer order.
         bytes32 contributorsHash;
         bytes32 aggregateDigest;
+        /// @dev 1 + the stake of the validators that revealed (the denominator of the aggregate quorum): the 1
+        ///      is written by `startRound`, so that the first reveal does not pay for a fresh slot.
+        uint256 revealedStakePlusOne;
+        /// @dev The commitment, then, once revealed, the validator's stake at its reveal (below REVEAL_MARK).
         mapping(address validator => bytes32) scoreCommits;
         mapping(address validator => mapping(uint256 word => uint256)) scores;
         mapping(address validator => uint8) votes;
@@ -166,14 +178,20 @@ abstract contract LearningTasksStorage {
     struct Task {
         TaskParams params;
         TaskState state;
+        /// @dev Active trainers only: an exit swaps the last one into the leaver's place.
         address[] trainers;
+        /// @dev Active validators only, kept as `trainers`.
         address[] validators;
+        /// @dev 1 + an active trainer's index in `trainers`; 0 for others.
+        mapping(address => uint256) trainerIndex;
+        /// @dev 1 + an active validator's index in `validators`; 0 for others.
+        mapping(address => uint256) validatorIndex;
         mapping(address => Member) trainerOf;
         mapping(address => Member) validatorOf;
-        /// @dev A trainer's latest committed digest (a placeholder from its join, so a commit never pays for a
-        ///      fresh slot).
+        /// @dev A trainer's latest committed digest and sample count (placeholders from its first join, so a
+        ///      commit never pays for fresh slots). Keyed by trainer: a digest is nobody else's business.
         mapping(address => bytes32) digestOf;
-        mapping(bytes32 digest => UpdateRecord) updates;
+        mapping(address => uint32) samplesOf;
         mapping(uint256 round => Round) rounds;
     }
 
@@ -194,17 +212,34 @@ abstract contract LearningTasksStorage {
     uint256 public constant MAX_TRAINERS_CAP = 1_024;
     /// @notice The largest validator list a task may have.
     uint256 public constant MAX_VALIDATORS_CAP = 64;
+    /// @notice The fewest active validators a round starts with: below three, a share rule (a strict majority
+    ///         of stake) lets one validator decide alone.
+    uint256 public constant MIN_VALIDATORS = 3;
+    /// @notice The most rounds a task may have.
+    uint256 public constant MAX_ROUNDS = 1_000;
+    /// @notice The longest window (commit, score, reveal, aggregate, exit), in blocks.
+    uint256 public constant MAX_WINDOW = 100_000;
+    /// @notice The shortest exit window, in blocks: the creator cannot start a round in the block after the last.
+    uint256 public constant MIN_EXIT_WINDOW = 5;
+    /// @notice Blocks after a round's reveal deadline within which it must be finalized; after them it expires:
+    ///         it settles nothing (so slashes nobody), and its members may leave.
+    uint256 public constant FINALIZE_TIMEOUT = 7_200;
 
     uint8 internal constant NEVER = 0;
     uint8 internal constant ACTIVE = 1;
     uint8 internal constant LEFT = 2;
-    /// @dev Replaces a validator's score commitment once it revealed.
-    bytes32 internal constant REVEALED = bytes32(uint256(1));
+    /// @dev Score commitments are at least this (a keccak256 output is, but for a 2^-128 chance); a stored
+    ///      value below it is a revealed validator's stake.
+    uint256 internal constant REVEAL_MARK = 1 << 128;
     /// @dev A round's contributors' hash between `startRound` and `finalize`.
     bytes32 internal constant CONTRIBUTORS_PENDING = bytes32(uint256(1));
 
     /// @notice Tasks created so far; task ids count from 1.
     uint256 public taskCount;
+    /// @notice MIND kept by the contract for good: slashes and rounding dust that no member qualified for.
+    ///         Never paid to anyone (the creator included, so that no-shows are nobody's income); counted so
+    ///         that the contract's balance = what it owes + burned.
+    uint256 public burned;
     mapping(uint256 taskId => Task) internal _tasks;
     mapping(address account => uint256) internal _balances;
 
@@ -258,8 +293,8 @@ abstract contract LearningTasksStorage {
         uint256 reward,
         uint256 slashed
     );
-    /// @notice A round was finalized. `creatorCredit` (dust and pots nobody qualified for) went back to the
-    ///         task's pool, which `closeTask` refunds to the creator.
+    /// @notice A round was finalized. `refunded` (the reward part of a pot nobody qualified for) went back to
+    ///         the task's pool; `burned` (the slashes in such a pot, and rounding dust) was added to `burned`.
     event RoundFinalized(
         uint256 indexed taskId,
         uint32 indexed round,
@@ -267,13 +302,17 @@ abstract contract LearningTasksStorage {
         uint256 accepted,
         uint256 roundMedian,
         bytes32 contributorsHash,
-        uint256 creatorCredit
+        uint256 refunded,
+        uint256 burned
     );
+    /// @notice Nobody finalized the round within FINALIZE_TIMEOUT blocks: it settled nothing, and its pool went
+    ///         back to the task's pool.
+    event RoundExpired(uint256 indexed taskId, uint32 indexed round, uint256 pool);
     /// @notice A validator proposed the digest of the round's aggregate (counted as its attestation).
     event AggregateProposed(uint256 indexed taskId, uint32 indexed round, address indexed proposer, bytes32 digest);
-    /// @notice A validator attested a proposed aggregate; `votes` is the proposal's count now.
+    /// @notice A validator attested a proposed aggregate; `stake` is the revealed stake behind it now.
     event AggregateAttested(
-        uint256 indexed taskId, uint32 indexed round, address indexed validator, bytes32 digest, uint256 votes
+        uint256 indexed taskId, uint32 indexed round, address indexed validator, bytes32 digest, uint256 stake
     );
     /// @notice A proposer was outvoted by a conflicting aggregate that reached quorum, and slashed.
     event ProposerSlashed(
@@ -295,44 +334,89 @@ abstract contract LearningTasksStorage {
     /// @notice An account withdrew its balance.
     event Withdrawn(address indexed account, uint256 amount);
 
-    error InvalidParams();
+    /// @notice A constructor address is zero (`field` 0), or the task parameter at 1-based position `field` of
+    ///         `TaskParams` is out of its bounds: rewardPerRound > 0 (5), 1 <= rounds <= MAX_ROUNDS (6), non-zero
+    ///         minimum stakes (7, 8), windows 1 to MAX_WINDOW (9 to 12), exitWindow MIN_EXIT_WINDOW to
+    ///         MAX_WINDOW (13), slashBps <= 10_000 (14), minScore <= SCORE_SCALE (15), relativeBps <= 10_000 (16),
+    ///         5_000 < quorumBps <= 10_000 (17), maxTrainers 1 to MAX_TRAINERS_CAP (18), maxValidators
+    ///         MIN_VALIDATORS to MAX_VALIDATORS_CAP (19).
+    error InvalidParams(uint256 field);
+    /// @notice `amount` (a task's funding or a member's stake) does not fit in 96 bits.
     error AmountTooLarge(uint256 amount);
+    /// @notice The registry has no version `version` of model `modelId`.
     error UnknownModelVersion(uint256 modelId, uint32 version);
+    /// @notice `caller` neither owns model `modelId` nor is approved for it.
     error NotModelOwner(uint256 modelId, address caller);
+    /// @notice The model's owner has not approved this contract to append versions of model `modelId`.
     error ContractNotApproved(uint256 modelId);
+    /// @notice No task `taskId` exists.
     error UnknownTask(uint256 taskId);
+    /// @notice Task `taskId` was closed: no joins or rounds.
     error TaskAlreadyClosed(uint256 taskId);
+    /// @notice Only the task's creator may do this; `caller` is not it.
     error NotTaskCreator(uint256 taskId, address caller);
+    /// @notice Round `round` is neither finalized nor expired: members are locked in until it is.
     error RoundInProgress(uint256 taskId, uint32 round);
+    /// @notice The task ran all its rounds.
     error NoRoundsLeft(uint256 taskId);
+    /// @notice A round needs `needed` active trainers; the task has `active`.
     error NotEnoughTrainers(uint256 taskId, uint256 active, uint256 needed);
+    /// @notice A round needs `needed` (MIN_VALIDATORS) active validators; the task has `active`.
     error NotEnoughValidators(uint256 taskId, uint256 active, uint256 needed);
+    /// @notice A stake of `stake` is below the role's minimum `minStake` (to join, or to act after a slash).
     error StakeTooLow(uint256 stake, uint256 minStake);
+    /// @notice `account` is an active member of the task in the other role.
     error RoleConflict(uint256 taskId, address account);
+    /// @notice The role already has `maxMembers` active members.
     error TooManyMembers(uint256 taskId, uint256 maxMembers);
+    /// @notice `account` is not an active trainer of the task.
     error NotTrainer(uint256 taskId, address account);
+    /// @notice `account` is not an active validator of the task.
     error NotValidator(uint256 taskId, address account);
+    /// @notice The caller's aggregate proposal of round `round` awaits its quorum: it may leave once the
+    ///         aggregate window ends.
     error ProposalPending(uint256 taskId, uint32 round);
+    /// @notice Round `round` of the task does not exist.
     error UnknownRound(uint256 taskId, uint32 round);
+    /// @notice Round `round` is in phase `actual`; the action needs `expected`.
     error WrongPhase(uint256 taskId, uint32 round, Phase expected, Phase actual);
+    /// @notice `account` already committed (an update or scores) in round `round`.
     error AlreadyCommitted(uint256 taskId, uint32 round, address account);
+    /// @notice A zero digest.
     error EmptyDigest();
+    /// @notice An update of zero samples.
     error InvalidSamples();
-    error DuplicateUpdate(bytes32 digest);
+    /// @notice Round `round` has no committed update: there is nothing to score.
     error NothingToScore(uint256 taskId, uint32 round);
+    /// @notice A score commitment below 2^128 (those values mark a reveal).
     error InvalidCommitment();
+    /// @notice `account` made no score commitment in round `round`.
     error NoCommit(uint256 taskId, uint32 round, address account);
+    /// @notice `account` already revealed its scores in round `round`.
     error AlreadyRevealed(uint256 taskId, uint32 round, address account);
+    /// @notice A reveal of `words` packed words; the round's updates need `expectedWords`.
     error WrongScoreCount(uint256 expectedWords, uint256 words);
+    /// @notice Score `index` is `score`, above SCORE_SCALE (or a padding lane past the last update is not zero).
     error ScoreOutOfRange(uint256 index, uint256 score);
+    /// @notice The revealed scores and salt do not hash to `account`'s commitment.
     error RevealMismatch(uint256 taskId, uint32 round, address account);
+    /// @notice `roundUpdates` reads only the task's latest round; `round` is older.
     error RoundNotLatest(uint256 taskId, uint32 round);
+    /// @notice `validator` did not reveal scores in round `round`, so it does not vote on its aggregate.
     error DidNotReveal(uint256 taskId, uint32 round, address validator);
+    /// @notice `validator` already proposed or attested an aggregate of round `round`.
     error AlreadyVoted(uint256 taskId, uint32 round, address validator);
+    /// @notice `digest` was already proposed in round `round`: attest it instead.
     error AlreadyProposed(uint256 taskId, uint32 round, bytes32 digest);
+    /// @notice Nobody proposed `digest` in round `round`.
     error UnknownProposal(uint256 taskId, uint32 round, bytes32 digest);
+    /// @notice `account` has no rewards to claim in the task.
     error NothingToClaim(address account);
+    /// @notice `account` has no withdrawable balance.
     error NothingToWithdraw(address account);
+    /// @notice Round `round` was finalized (or expired) recently: no round starts before block `opensAfter` + 1,
+    ///         so that members may leave first.
+    error ExitWindowOpen(uint256 taskId, uint32 round, uint256 opensAfter);
 
     // -----------------------------------------------------------------------------------------------------
     // Shared internals
@@ -365,14 +449,22 @@ abstract contract LearningTasksStorage {
             if (block.number <= s.commitDeadline) return Phase.Commit;
             if (block.number <= s.scoreDeadline) return Phase.ScoreCommit;
             if (block.number <= s.revealDeadline) return Phase.Reveal;
-            return Phase.Finalize;
+            if (block.number <= uint256(s.revealDeadline) + FINALIZE_TIMEOUT) return Phase.Finalize;
+            return Phase.Expired;
         }
         RoundResult memory res = r.res;
+        if (res.expired) return Phase.Expired;
         if (
             round == t.state.roundCount && !res.aggregated && res.accepted != 0
                 && block.number <= uint256(res.finalizedAt) + t.params.aggregateWindow
         ) return Phase.Aggregate;
         return Phase.Done;
+    }
+
+    /// @dev A validator's stake at its reveal in round `r`; 0 if it did not reveal.
+    function _revealedStake(Round storage r, address validator) internal view returns (uint256) {
+        uint256 mark = uint256(r.scoreCommits[validator]);
+        return mark < REVEAL_MARK ? mark : 0;
     }
 }
 
@@ -389,14 +481,21 @@ contract LearningSettlement is LearningTasksStorage {
         uint256 slashBps;
         uint256 n;
         uint256 revealed;
+        uint256 revealedStake;
+        uint256 activeStake;
+        /// @dev Whether the revealing validators hold a strict majority of the active validators' stake.
+        bool scored;
+        /// @dev Updates with a consensus (not void by a split).
+        uint256 nScored;
         uint256 roundMedian;
         /// @dev Sum over accepted updates of c - SCORE_KEPT: what is paid for.
         uint256 sumAccepted;
         uint256 accepted;
-        uint256 trainerPot;
-        uint256 validatorPot;
+        uint256 trainerSlashes;
+        uint256 validatorSlashes;
         uint256 sumWeight;
-        uint256 creatorCredit;
+        uint256 refunded;
+        uint256 burned;
         address[] trainers;
         uint256[] tStake;
         uint256[] tScore;
@@ -410,20 +509,34 @@ contract LearningSettlement is LearningTasksStorage {
         uint256[] vWeight;
     }
 
+    /// @dev The revealed score rows of a round, with what a consensus per column needs.
+    struct Columns {
+        uint256[][] rows;
+        uint256[] stakes;
+        /// @dev Scratch space for one column's sorted (score, stake) keys.
+        uint256[] keys;
+        /// @dev Per row, its summed distance from the consensus of the scored updates.
+        uint256[] distance;
+        uint256 total;
+    }
+
     // Trainer outcomes in a settlement.
     uint8 private constant T_INACTIVE = 0;
     uint8 private constant T_NO_SHOW = 1;
     uint8 private constant T_VOID = 2;
     uint8 private constant T_ACCEPTED = 3;
     uint8 private constant T_REJECTED = 4;
+    uint8 private constant T_COMMITTED = 5;
     // Validator outcomes in a settlement.
     uint8 private constant V_INACTIVE = 0;
     uint8 private constant V_SILENT = 1;
     uint8 private constant V_REVEALED = 2;
     uint8 private constant V_EXCUSED = 3;
+    /// @dev A column whose revealed stake is split evenly around its middle: no strict majority, no consensus.
+    uint256 private constant SPLIT = type(uint256).max;
 
     /// @notice Settles a round after its reveal window: consensus scores, acceptance, trainer rewards and
-    ///         slashes, validator shares and slashes, the creator's credit; see the contract's notes.
+    ///         slashes, validator shares and slashes, refunds and burns; see the contract's notes.
     ///         Anyone may call it.
     /// @param taskId The task.
     /// @param round The round, in its Finalize phase.
@@ -436,15 +549,14 @@ contract LearningSettlement is LearningTasksStorage {
         s.slashBps = t.params.slashBps;
         _loadTrainers(s, t);
         _loadValidators(s, t, r);
-        _consensus(s);
+        s.scored = s.n != 0 && s.revealedStake * 2 > s.activeStake;
+        if (s.scored) _consensus(s);
         _judgeTrainers(s, t.params);
         _judgeValidators(s);
         uint256 pool = r.res.pool;
         uint256 validatorPool = (pool * VALIDATOR_SHARE_BPS) / BPS;
-        s.trainerPot += pool - validatorPool;
-        s.validatorPot += validatorPool;
-        bytes32 contributors = _settleTrainers(s, t);
-        _settleValidators(s, t);
+        bytes32 contributors = _settleTrainers(s, t, pool - validatorPool);
+        _settleValidators(s, t, validatorPool);
         _close(s, t, r, contributors);
     }
 
@@ -461,10 +573,9 @@ contract LearningSettlement is LearningTasksStorage {
             address a = t.trainers[i];
             Member memory m = t.trainerOf[a];
             s.trainers[i] = a;
-            if (m.status != ACTIVE) continue;
             s.tStake[i] = m.stake;
             if (m.commitRound == s.round) {
-                s.tState[i] = T_VOID;
+                s.tState[i] = T_COMMITTED;
                 pos[n++] = i;
             } else {
                 s.tState[i] = T_NO_SHOW;
@@ -487,12 +598,12 @@ contract LearningSettlement is LearningTasksStorage {
         for (uint256 j; j < count; ++j) {
             address a = t.validators[j];
             s.validators[j] = a;
-            Member memory m = t.validatorOf[a];
-            if (m.status != ACTIVE) continue;
-            s.vStake[j] = m.stake;
+            uint256 stake = t.validatorOf[a].stake;
+            s.vStake[j] = stake;
+            s.activeStake += stake;
             if (s.n == 0) {
                 s.vState[j] = V_EXCUSED;
-            } else if (r.scoreCommits[a] == REVEALED) {
+            } else if (_revealedStake(r, a) != 0) {
                 s.vState[j] = V_REVEALED;
                 uint256[] memory row = new uint256[](nw);
                 mapping(uint256 => uint256) storage stored = r.scores[a];
@@ -501,77 +612,111 @@ contract LearningSettlement is LearningTasksStorage {
                 }
                 s.vWords[j] = row;
                 s.revealed += 1;
+                s.revealedStake += stake;
             } else {
                 s.vState[j] = V_SILENT;
             }
         }
     }
 
-    /// @dev Per committed update, the lower median of the revealed scores; per validator, its summed distance
-    ///      from those medians; the round's median.
+    /// @dev Per committed update, the stake-weighted median of the revealed scores, or SPLIT (the update is
+    ///      then void); per validator, its summed distance from the consensus of the scored updates; the
+    ///      round's median over those.
     function _consensus(Settlement memory s) private pure {
-        uint256 n = s.n;
         uint256 k = s.revealed;
-        if (k == 0 || n == 0) return;
-        // The revealing validators' rows, compact, and their places in the validator list.
-        uint256[][] memory rows = new uint256[][](k);
+        // The revealing validators' rows and stakes, compact, and their places in the validator list.
+        Columns memory cols;
+        cols.rows = new uint256[][](k);
+        cols.stakes = new uint256[](k);
+        cols.keys = new uint256[](k);
+        cols.distance = new uint256[](k);
+        cols.total = s.revealedStake;
         uint256[] memory place = new uint256[](k);
         uint256 r;
         for (uint256 j; j < s.validators.length; ++j) {
             if (s.vState[j] != V_REVEALED) continue;
-            rows[r] = s.vWords[j];
+            cols.rows[r] = s.vWords[j];
+            cols.stakes[r] = s.vStake[j];
             place[r] = j;
             ++r;
         }
-        uint256[] memory column = new uint256[](k);
-        uint256[] memory sorted = new uint256[](k);
-        uint256[] memory distance = new uint256[](k);
-        uint256[] memory consensus = new uint256[](n);
-        for (uint256 i; i < n; ++i) {
-            uint256 c = _columnMedian(rows, i, column, sorted, distance);
-            consensus[i] = c;
-            s.tScore[s.committedPos[i]] = c;
+        uint256[] memory consensus = new uint256[](s.n);
+        uint256 scored;
+        for (uint256 i; i < s.n; ++i) {
+            uint256 c = _columnConsensus(cols, i);
+            uint256 pos = s.committedPos[i];
+            if (c == SPLIT) {
+                s.tState[pos] = T_VOID;
+                continue;
+            }
+            consensus[scored++] = c;
+            s.tScore[pos] = c;
+            _addDistances(cols.rows, i, c, cols.distance);
         }
         for (r = 0; r < k; ++r) {
-            s.vDev[place[r]] = distance[r];
+            s.vDev[place[r]] = cols.distance[r];
         }
-        s.roundMedian = _select(consensus, (n - 1) / 2);
+        s.nScored = scored;
+        if (scored != 0) {
+            assembly ("memory-safe") {
+                mstore(consensus, scored)
+            }
+            s.roundMedian = _select(consensus, (scored - 1) / 2);
+        }
     }
 
-    /// @dev Update `i`'s lower median over the rows; adds each row's distance from it to `distance`.
-    function _columnMedian(
-        uint256[][] memory rows,
-        uint256 i,
-        uint256[] memory column,
-        uint256[] memory sorted,
-        uint256[] memory distance
-    ) private pure returns (uint256 c) {
-        uint256 k = rows.length;
+    /// @dev Adds each row's distance from update `i`'s consensus `c` to `distance`.
+    function _addDistances(uint256[][] memory rows, uint256 i, uint256 c, uint256[] memory distance) private pure {
         uint256 word = i / SCORES_PER_WORD;
         uint256 shift = 16 * (i % SCORES_PER_WORD);
-        for (uint256 r; r < k; ++r) {
+        for (uint256 r; r < rows.length; ++r) {
             uint256 v = (rows[r][word] >> shift) & 0xffff;
-            column[r] = v;
-            sorted[r] = v;
-        }
-        _insertionSort(sorted);
-        c = sorted[(k - 1) / 2];
-        for (uint256 r; r < k; ++r) {
-            uint256 v = column[r];
             distance[r] += v > c ? v - c : c - v;
         }
     }
 
-    /// @dev Acceptance and trainers' slashes (added to the trainers' pot).
+    /// @dev Update `i`'s consensus: the least score c such that the stake scoring at most c is more than half
+    ///      of `total`; SPLIT when the stake scoring less than c is exactly half (then no score has a strict
+    ///      majority on both sides).
+    function _columnConsensus(Columns memory cols, uint256 i) private pure returns (uint256) {
+        uint256[] memory keys = cols.keys;
+        uint256 k = keys.length;
+        uint256 total = cols.total;
+        uint256 word = i / SCORES_PER_WORD;
+        uint256 shift = 16 * (i % SCORES_PER_WORD);
+        // Score in the high bits, stake (< 2^96) in the low: sorting the keys sorts by score.
+        for (uint256 r; r < k; ++r) {
+            keys[r] = (((cols.rows[r][word] >> shift) & 0xffff) << 128) | cols.stakes[r];
+        }
+        _insertionSort(keys);
+        uint256 cum;
+        uint256 below;
+        uint256 last = SPLIT;
+        for (uint256 r; r < k; ++r) {
+            uint256 v = keys[r] >> 128;
+            if (v != last) {
+                below = cum;
+                last = v;
+            }
+            cum += keys[r] & type(uint128).max;
+            if (cum * 2 > total) return below * 2 == total ? SPLIT : v;
+        }
+        // Unreachable: the whole revealed stake is more than half of itself.
+        return SPLIT;
+    }
+
+    /// @dev Acceptance and trainers' slashes. In a round that is not scored, committed updates are void.
     function _judgeTrainers(Settlement memory s, TaskParams storage p) private view {
         uint256 minScore = p.minScore;
         uint256 threshold = uint256(p.relativeBps) * s.roundMedian;
-        bool scored = s.revealed != 0;
         for (uint256 i; i < s.trainers.length; ++i) {
             uint8 state = s.tState[i];
-            if (state == T_INACTIVE) continue;
-            if (state == T_VOID) {
-                if (!scored) continue;
+            if (state == T_VOID) continue;
+            if (state == T_COMMITTED) {
+                if (!s.scored) {
+                    s.tState[i] = T_VOID;
+                    continue;
+                }
                 uint256 c = s.tScore[i];
                 if (c != 0 && c >= minScore && c * BPS >= threshold) {
                     s.tState[i] = T_ACCEPTED;
@@ -581,35 +726,39 @@ contract LearningSettlement is LearningTasksStorage {
                 }
                 s.tState[i] = T_REJECTED;
             }
-            s.trainerPot += (s.tStake[i] * s.slashBps) / BPS;
+            s.trainerSlashes += (s.tStake[i] * s.slashBps) / BPS;
         }
     }
 
-    /// @dev Agreement weights of revealing validators, and silent validators' slashes (to the validators' pot).
+    /// @dev Agreement weights of revealing validators (none in a round that is not scored), and silent
+    ///      validators' slashes.
     function _judgeValidators(Settlement memory s) private pure {
         for (uint256 j; j < s.validators.length; ++j) {
             uint8 state = s.vState[j];
             if (state == V_REVEALED) {
-                uint256 penalty = (s.vDev[j] / s.n) * AGREEMENT_GAIN;
+                if (!s.scored) continue;
+                uint256 mean = s.nScored == 0 ? 0 : s.vDev[j] / s.nScored;
+                uint256 penalty = mean * AGREEMENT_GAIN;
                 uint256 w = penalty >= SCORE_SCALE ? 0 : SCORE_SCALE - penalty;
                 s.vWeight[j] = w;
                 s.sumWeight += w;
             } else if (state == V_SILENT) {
-                s.validatorPot += (s.vStake[j] * s.slashBps) / BPS;
+                s.validatorSlashes += (s.vStake[j] * s.slashBps) / BPS;
             }
         }
     }
 
-    /// @dev Writes trainers' slashes and rewards; returns the contributors' hash of the accepted updates.
-    function _settleTrainers(Settlement memory s, Task storage t) private returns (bytes32) {
+    /// @dev Writes trainers' slashes and rewards from the pot `pool + slashes`; returns the contributors'
+    ///      hash of the accepted updates. A pot nobody is paid from refunds `pool` and burns the slashes.
+    function _settleTrainers(Settlement memory s, Task storage t, uint256 pool) private returns (bytes32) {
         address[] memory accepted = new address[](s.accepted);
         bytes32[] memory digests = new bytes32[](s.accepted);
+        uint256 pot = pool + s.trainerSlashes;
         uint256 paid;
         uint256 k;
         for (uint256 i; i < s.trainers.length; ++i) {
             uint8 state = s.tState[i];
-            if (state == T_INACTIVE) continue;
-            paid += _settleTrainer(s, t, i, state);
+            paid += _settleTrainer(s, t, i, state, pot);
             if (state == T_ACCEPTED) {
                 address a = s.trainers[i];
                 accepted[k] = a;
@@ -617,18 +766,29 @@ contract LearningSettlement is LearningTasksStorage {
                 ++k;
             }
         }
-        s.creatorCredit += s.trainerPot - paid;
+        _share(s, pool, s.trainerSlashes, s.sumAccepted, paid);
         return s.accepted == 0 ? bytes32(0) : keccak256(abi.encode(accepted, digests));
     }
 
-    function _settleTrainer(Settlement memory s, Task storage t, uint256 i, uint8 state)
+    /// @dev Where a pot's unpaid part goes: with nobody to pay (`sum` zero), the reward back to the task's pool
+    ///      and the slashes burned; else the rounding dust burned. Never to the creator's benefit.
+    function _share(Settlement memory s, uint256 pool, uint256 slashes, uint256 sum, uint256 paid) private pure {
+        if (sum == 0) {
+            s.refunded += pool;
+            s.burned += slashes;
+        } else {
+            s.burned += pool + slashes - paid;
+        }
+    }
+
+    function _settleTrainer(Settlement memory s, Task storage t, uint256 i, uint8 state, uint256 pot)
         private
         returns (uint256 reward)
     {
         address a = s.trainers[i];
         uint256 slashed;
         if (state == T_ACCEPTED) {
-            if (s.sumAccepted != 0) reward = (s.trainerPot * (s.tScore[i] - SCORE_KEPT)) / s.sumAccepted;
+            if (s.sumAccepted != 0) reward = (pot * (s.tScore[i] - SCORE_KEPT)) / s.sumAccepted;
             if (reward != 0) t.trainerOf[a].earned += uint120(reward);
         } else if (state != T_VOID) {
             slashed = (s.tStake[i] * s.slashBps) / BPS;
@@ -637,24 +797,24 @@ contract LearningSettlement is LearningTasksStorage {
         emit TrainerSettled(s.taskId, s.round, a, state != T_NO_SHOW, s.tScore[i], state == T_ACCEPTED, reward, slashed);
     }
 
-    /// @dev Writes validators' slashes and shares of the validators' pot.
-    function _settleValidators(Settlement memory s, Task storage t) private {
+    /// @dev Writes validators' slashes and shares of the pot `pool + slashes`.
+    function _settleValidators(Settlement memory s, Task storage t, uint256 pool) private {
+        uint256 pot = pool + s.validatorSlashes;
         uint256 paid;
         for (uint256 j; j < s.validators.length; ++j) {
-            uint8 state = s.vState[j];
-            if (state != V_INACTIVE) paid += _settleValidator(s, t, j, state);
+            paid += _settleValidator(s, t, j, s.vState[j], pot);
         }
-        s.creatorCredit += s.validatorPot - paid;
+        _share(s, pool, s.validatorSlashes, s.sumWeight, paid);
     }
 
-    function _settleValidator(Settlement memory s, Task storage t, uint256 j, uint8 state)
+    function _settleValidator(Settlement memory s, Task storage t, uint256 j, uint8 state, uint256 pot)
         private
         returns (uint256 reward)
     {
         address a = s.validators[j];
         uint256 slashed;
         if (state == V_REVEALED) {
-            if (s.sumWeight != 0) reward = (s.validatorPot * s.vWeight[j]) / s.sumWeight;
+            if (s.sumWeight != 0) reward = (pot * s.vWeight[j]) / s.sumWeight;
             if (reward != 0) t.validatorOf[a].earned += uint120(reward);
         } else if (state == V_SILENT) {
             slashed = (s.vStake[j] * s.slashBps) / BPS;
@@ -670,8 +830,9 @@ contract LearningSettlement is LearningTasksStorage {
         res.accepted = uint16(s.accepted);
         res.roundMedian = uint16(s.roundMedian);
         r.contributorsHash = contributors;
-        if (s.creatorCredit != 0) t.state.poolLeft += SafeCast.toUint128(s.creatorCredit);
-        emit RoundFinalized(s.taskId, s.round, s.n, s.accepted, s.roundMedian, contributors, s.creatorCredit);
+        if (s.refunded != 0) t.state.poolLeft += SafeCast.toUint128(s.refunded);
+        if (s.burned != 0) burned += s.burned;
+        emit RoundFinalized(s.taskId, s.round, s.n, s.accepted, s.roundMedian, contributors, s.refunded, s.burned);
     }
 
     /// @dev Ascending, in place: for a validators' column (at most MAX_VALIDATORS_CAP values, usually a few).
@@ -727,12 +888,18 @@ contract LearningSettlement is LearningTasksStorage {
 /// @notice Federated-learning tasks coordinated on-chain. A task names a model version of the ModelRegistry,
 ///         funds a reward pool per round and fixes stakes, windows, the slash rate and the acceptance rule.
 ///         Trainers and validators join with a stake. Each round: trainers commit the digest of their
-///         canonical update (the bytes, addressed by the CID v1 raw sha256 of that digest, are published only
-///         after the commit window closes); validators commit, then reveal, one score per committed update;
-///         `finalize` takes per update the median of the revealed scores, pays accepted updates in proportion
-///         to their score, slashes rejected updates and no-shows, and pays validators by their agreement with
-///         the consensus. A validator quorum then attests the aggregate of the accepted updates, which this
+///         canonical update (an envelope naming the task, round and trainer; the bytes, addressed by the CID
+///         v1 raw sha256 of that digest, are published only after the commit window closes); validators
+///         commit, then reveal, one score per committed update; `finalize` takes per update the stake-weighted
+///         median of the revealed scores that a strict majority of the revealed stake stands behind (an even
+///         split voids the update), pays accepted updates in proportion to their score, slashes rejected
+///         updates and no-shows, and pays validators by their agreement with the consensus. Validators holding
+///         `quorumBps` of the revealed stake then attest the aggregate of the accepted updates, which this
 ///         contract appends to the registry as the model's next version, with its lineage.
+///         Threat model: fewer than half of the validators' stake may collude (a majority of the revealed stake
+///         decides a score; more than `quorumBps` of it an aggregate); trainers may copy, replay, poison or
+///         stay away; the creator may stall. No honest member is slashed, and every stake can leave: in the
+///         exit window after each round, or once a round expires.
 /// @dev Round phases, in blocks after `startRound` at block S (see `phaseOf`):
 ///        Commit       S < b <= commitDeadline (= S + commitWindow)          trainers `commitUpdate`
 ///        ScoreCommit  commitDeadline < b <= scoreDeadline (+ scoreWindow)   updates published, `commitScores`
@@ -742,33 +909,46 @@ contract LearningSettlement is LearningTasksStorage {
 ///                     no aggregate reached quorum and b <= finalizedAt + aggregateWindow; the round's revealing
 ///                     validators `proposeAggregate` / `attestAggregate`
 ///        Done         otherwise
+///        Expired      not finalized within FINALIZE_TIMEOUT blocks after revealDeadline: settles nothing, its
+///                     members may leave, and the next join, exit, close or start returns its pool to the task
+///      A round starts only with MIN_VALIDATORS (3) active validators, and not within `exitWindow` blocks of the
+///      previous round's finalization (or expiry), so every member always has a window to leave.
 ///      Settlement arithmetic (mirrored exactly by src/learning/finalize.ts):
 ///      - scores are integers in [0, SCORE_SCALE]; revealed packed 16 per uint256 word, score i in bits
 ///        [16 * (i % 16), 16 * (i % 16) + 16) of word i / 16, in the order of the round's committed updates,
-///        which is the order in which their trainers first joined the task (`trainersOf`);
-///      - an update's consensus score is the lower median (element (k - 1) / 2 of the k sorted values, so for
-///        an even k the smaller of the two middle values) of the revealing validators' scores;
-///      - the round's median is the lower median of its updates' consensus scores; an update is accepted iff
-///        its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian;
+///        which is the order of the task's active trainers (`trainersOf`);
+///      - the round is scored only if the validators that revealed hold more than half of the active
+///        validators' stake; otherwise every committed update is void (neither paid nor slashed);
+///      - an update's consensus score is the stake-weighted median of the revealed scores: the least score c
+///        such that the revealed stake scoring at most c is more than half of the revealed stake. If the
+///        stake scoring less than c is exactly half (an even split), no score has a strict majority on both
+///        sides: the update is void (neither paid nor slashed, and left out of the round's median and of the
+///        validators' distances);
+///      - the round's median is the lower median (element (m - 1) / 2 of the m sorted values) of the consensus
+///        scores of the updates that are not void; an update is accepted iff its score c > 0, c >= minScore
+///        and c * 10_000 >= relativeBps * roundMedian;
 ///      - VALIDATOR_SHARE_BPS (20 %) of the round's pool, rounded down, is the validators' pool, the rest the
 ///        trainers'. Rejected and no-show trainers lose floor(stake * slashBps / 10_000), added to the
 ///        trainers' pot, which accepted updates share as floor(pot * (c - 1) / sum of accepted (c - 1)): a score
 ///        of 1 (SCORE_KEPT) is kept but unpaid, as an update that adds nothing measurable. Validators that
 ///        did not reveal lose the same fraction of their stake, added to the validators' pot, shared as
-///        floor(pot * w / sum w) with w = max(0, SCORE_SCALE - AGREEMENT_GAIN * floor(sum_i |s_i - c_i| / n))
-///        for each revealing validator. Rounding dust, and any pot nobody qualifies for, goes back to the
-///        task's pool (`poolLeft`), which `closeTask` refunds to the creator;
-///      - a round in which no validator revealed is void for the trainers that committed (neither paid nor
-///        slashed); a round without commits excuses the validators (there was nothing to score).
+///        floor(pot * w / sum w) with w = max(0, SCORE_SCALE - AGREEMENT_GAIN * floor(sum_i |s_i - c_i| / m))
+///        over the m updates that are not void (w = SCORE_SCALE when m = 0) for each revealing validator
+///        (w = 0 in a round that is not scored);
+///      - a pot nobody is paid from (its sum is zero) returns its pool part to the task's pool (`poolLeft`,
+///        which `closeTask` refunds to the creator) and burns its slashes; otherwise its rounding dust is
+///        burned. Burned MIND stays in this contract for good (`burned`): slashes never reach the creator;
+///      - a round without commits excuses the validators (there was nothing to score).
 ///      Payments are pulled: rewards accrue in the member record (`claim` moves them to the withdrawable
 ///      balance), stakes return with `exitTask`, and `withdraw` pays the balance out.
-///      Members of a task are never removed from its lists, so the trainer order is stable; joins and exits
-///      happen only between rounds. Amounts are bounded: a stake up to 2^96 - 1, a task's funding up to
-///      2^96 - 1, a member's unclaimed rewards up to 2^120 - 1, far above any real token supply.
+///      The member lists hold active members only (caps count them); an exit swaps the last member into the
+///      leaver's place, so the trainer order changes only between rounds. Amounts are bounded: a stake up to
+///      2^96 - 1, a task's funding up to 2^96 - 1, a member's unclaimed rewards up to 2^120 - 1, far above any
+///      real token supply.
 ///      `finalize` runs LearningSettlement's code on this contract's storage (DELEGATECALL), which keeps this
 ///      contract under the 24 KiB code limit; both share LearningTasksStorage's layout.
-///      Gas (embedded EVM, receipts, 3 validators): `commitUpdate` ~66.6k; `revealScores` ~67.7k for 10 updates,
-///      ~150.5k for 50 (one fresh slot per 16 scores); `finalize` ~33.7k per trainer for 10, ~24.0k for 50.
+///      Limits: MAX_TRAINERS_CAP trainers and MAX_VALIDATORS_CAP validators; `finalize` settles a round in one
+///      transaction, so its gas grows with trainers and validators (see the gas test and bench).
 contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -787,7 +967,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     /// @param token_ The ERC-20 of stakes and rewards (MIND).
     /// @param registry_ The model registry.
     constructor(IERC20 token_, ModelRegistry registry_) {
-        if (address(token_) == address(0) || address(registry_) == address(0)) revert InvalidParams();
+        if (address(token_) == address(0) || address(registry_) == address(0)) revert InvalidParams(0);
         token = token_;
         registry = registry_;
         settlement = address(new LearningSettlement());
@@ -833,7 +1013,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     function join(uint256 taskId, Role role, uint256 amount) external nonReentrant {
         Task storage t = _existingTask(taskId);
         if (t.state.closed) revert TaskAlreadyClosed(taskId);
-        _requireNoOpenRound(t, taskId);
+        _closeRound(t, taskId);
         bool trainer = role == Role.Trainer;
         Member storage m = trainer ? t.trainerOf[msg.sender] : t.validatorOf[msg.sender];
         Member storage other = trainer ? t.validatorOf[msg.sender] : t.trainerOf[msg.sender];
@@ -843,17 +1023,20 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         if (amount == 0 || stake < minStake) revert StakeTooLow(stake, minStake);
         if (stake > type(uint96).max) revert AmountTooLarge(stake);
         uint8 status = m.status;
-        if (status == NEVER) {
+        if (status != ACTIVE) {
+            // The caps count active members only: leavers free their slots.
             address[] storage list = trainer ? t.trainers : t.validators;
             uint256 cap = trainer ? t.params.maxTrainers : t.params.maxValidators;
             if (list.length >= cap) revert TooManyMembers(taskId, cap);
             list.push(msg.sender);
-            // Paid now so that each commit overwrites a non-zero slot.
-            if (trainer) t.digestOf[msg.sender] = DIGEST_PLACEHOLDER;
-        }
-        if (status != ACTIVE) {
+            (trainer ? t.trainerIndex : t.validatorIndex)[msg.sender] = list.length;
             if (trainer) t.state.activeTrainers += 1;
             else t.state.activeValidators += 1;
+        }
+        if (status == NEVER && trainer) {
+            // Paid now so that each commit overwrites non-zero slots.
+            t.digestOf[msg.sender] = DIGEST_PLACEHOLDER;
+            t.samplesOf[msg.sender] = 1;
         }
         m.stake = uint96(stake);
         m.status = ACTIVE;
@@ -861,13 +1044,15 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Leaves a task: the stake and unclaimed rewards become withdrawable. Only between rounds, and
-    ///         not while the caller's aggregate proposal awaits its quorum.
+    /// @notice Leaves a task: the stake and unclaimed rewards become withdrawable. Between rounds (the exit
+    ///         window after each finalization guarantees a chance), or once the open round expired (nobody
+    ///         finalized it within FINALIZE_TIMEOUT blocks of its reveal deadline); not while the caller's
+    ///         aggregate proposal awaits its quorum.
     /// @param taskId The task.
     /// @param role The role the caller holds.
     function exitTask(uint256 taskId, Role role) external nonReentrant {
         Task storage t = _existingTask(taskId);
-        _requireNoOpenRound(t, taskId);
+        _closeRound(t, taskId);
         bool trainer = role == Role.Trainer;
         Member storage m = _activeMember(t, taskId, trainer);
         if (!trainer) {
@@ -884,6 +1069,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         m.status = LEFT;
         if (trainer) t.state.activeTrainers -= 1;
         else t.state.activeValidators -= 1;
+        _removeMember(trainer ? t.trainers : t.validators, trainer ? t.trainerIndex : t.validatorIndex);
         _balances[msg.sender] += stake + earned;
         emit Left(taskId, msg.sender, role, stake, earned);
     }
@@ -918,7 +1104,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         TaskState storage st = t.state;
         if (msg.sender != st.creator) revert NotTaskCreator(taskId, msg.sender);
         if (st.closed) revert TaskAlreadyClosed(taskId);
-        _requireNoOpenRound(t, taskId);
+        _closeRound(t, taskId);
         uint256 refund = st.poolLeft;
         st.poolLeft = 0;
         st.closed = true;
@@ -931,20 +1117,27 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     // -----------------------------------------------------------------------------------------------------
 
     /// @notice Starts the next round from the task's current model version, with `rewardPerRound` as its
-    ///         pool. Only the creator, once the previous round is finalized, with at least one trainer and
-    ///         `quorum` validators. Starting a round ends the previous round's aggregation.
+    ///         pool. Only the creator, once the previous round is finalized (or expired) and its exit window of
+    ///         `exitWindow` blocks has passed, with at least one trainer and MIN_VALIDATORS validators.
+    ///         Starting a round ends the previous round's aggregation.
     /// @param taskId The task.
     /// @return round The new round's number.
     function startRound(uint256 taskId) external nonReentrant returns (uint32 round) {
         Task storage t = _existingTask(taskId);
+        if (msg.sender != t.state.creator) revert NotTaskCreator(taskId, msg.sender);
+        if (t.state.closed) revert TaskAlreadyClosed(taskId);
+        _closeRound(t, taskId);
         TaskState memory st = t.state;
-        if (msg.sender != st.creator) revert NotTaskCreator(taskId, msg.sender);
-        if (st.closed) revert TaskAlreadyClosed(taskId);
-        _requireNoOpenRound(t, taskId);
         TaskParams storage p = t.params;
         if (st.roundCount >= p.rounds) revert NoRoundsLeft(taskId);
+        if (st.roundCount != 0) {
+            uint256 opensAfter = uint256(t.rounds[st.roundCount].res.finalizedAt) + p.exitWindow;
+            if (block.number <= opensAfter) revert ExitWindowOpen(taskId, st.roundCount, opensAfter);
+        }
         if (st.activeTrainers == 0) revert NotEnoughTrainers(taskId, 0, 1);
-        if (st.activeValidators < p.quorum) revert NotEnoughValidators(taskId, st.activeValidators, p.quorum);
+        if (st.activeValidators < MIN_VALIDATORS) {
+            revert NotEnoughValidators(taskId, st.activeValidators, MIN_VALIDATORS);
+        }
 
         round = st.roundCount + 1;
         uint96 pool = p.rewardPerRound;
@@ -967,12 +1160,15 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         r.res.pool = pool;
         // Paid now so that finalization overwrites a non-zero slot (zero again if nothing is accepted).
         r.contributorsHash = CONTRIBUTORS_PENDING;
+        r.revealedStakePlusOne = 1;
         emit RoundStarted(taskId, round, st.currentVersion, pool, commitDeadline, scoreDeadline, revealDeadline);
     }
 
     /// @notice Commits the caller's update for the round: the sha256 digest of its canonical bytes (publish
     ///         them, as CID v1 raw of this digest, only after the commit window closes) and its sample count.
-    ///         A digest ever committed to the task before, by anyone, is refused.
+    ///         The digest is the caller's alone: another trainer committing the same digest does not stop
+    ///         it (the canonical update names its trainer, task and round, so a copy names its victim and
+    ///         validators score it 0).
     /// @param taskId The task.
     /// @param round The round, in its commit window.
     /// @param digest The update's sha256 digest.
@@ -993,14 +1189,10 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         if (mm.stake < minStake) revert StakeTooLow(mm.stake, minStake);
         if (digest == bytes32(0)) revert EmptyDigest();
         if (samples == 0) revert InvalidSamples();
-        UpdateRecord storage u = t.updates[digest];
-        if (u.trainer != address(0)) revert DuplicateUpdate(digest);
 
-        u.trainer = msg.sender;
-        u.round = round;
-        u.samples = samples;
         m.commitRound = round;
         t.digestOf[msg.sender] = digest;
+        t.samplesOf[msg.sender] = samples;
         r.s.commits = s.commits + 1;
         emit UpdateCommitted(taskId, round, msg.sender, digest, samples);
     }
@@ -1018,7 +1210,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         if (m.stake < minStake) revert StakeTooLow(m.stake, minStake);
         RoundState memory s = r.s;
         if (s.commits == 0) revert NothingToScore(taskId, round);
-        if (commitment == bytes32(0) || commitment == REVEALED) revert InvalidCommitment();
+        if (uint256(commitment) < REVEAL_MARK) revert InvalidCommitment();
         if (r.scoreCommits[msg.sender] != bytes32(0)) revert AlreadyCommitted(taskId, round, msg.sender);
         r.scoreCommits[msg.sender] = commitment;
         r.s.scoreCommits = s.scoreCommits + 1;
@@ -1037,7 +1229,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         Round storage r = _inPhase(t, taskId, round, Phase.Reveal);
         bytes32 stored = r.scoreCommits[msg.sender];
         if (stored == bytes32(0)) revert NoCommit(taskId, round, msg.sender);
-        if (stored == REVEALED) revert AlreadyRevealed(taskId, round, msg.sender);
+        if (uint256(stored) < REVEAL_MARK) revert AlreadyRevealed(taskId, round, msg.sender);
         RoundState memory s = r.s;
         uint256 n = s.commits;
         uint256 nw = (n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
@@ -1046,7 +1238,11 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             revert RevealMismatch(taskId, round, msg.sender);
         }
         _checkScores(words, n);
-        r.scoreCommits[msg.sender] = REVEALED;
+        // The stake cannot change before the round ends (no joins or exits in it): it weighs the reveal in
+        // the consensus and, later, the validator's vote on the aggregate.
+        uint256 stake = t.validatorOf[msg.sender].stake;
+        r.scoreCommits[msg.sender] = bytes32(stake);
+        r.revealedStakePlusOne += stake;
         r.s.reveals = s.reveals + 1;
         mapping(uint256 => uint256) storage row = r.scores[msg.sender];
         for (uint256 w; w < nw; ) {
@@ -1065,8 +1261,9 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
 
     /// @notice Proposes the digest of the round's aggregate (the strategy's result over the accepted updates),
     ///         counted as the proposer's attestation. Only validators that revealed scores in the round vote, once
-    ///         each. A proposer whose digest loses to a conflicting one that reaches quorum is slashed, its loss
-    ///         credited to the winning proposer.
+    ///         each, weighted by their stake at the reveal. A digest becomes the next version when its votes
+    ///         hold `quorumBps` of the round's revealed stake (more than half, so at most one can); only then
+    ///         is a proposer of a conflicting digest slashed, its loss credited to the winning proposer.
     /// @param taskId The task.
     /// @param round The round, in its Aggregate phase.
     /// @param digest The sha256 digest of the aggregate's canonical bytes.
@@ -1076,16 +1273,17 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         if (digest == bytes32(0)) revert EmptyDigest();
         Proposal storage pr = r.proposals[digest];
         if (pr.proposer != address(0)) revert AlreadyProposed(taskId, round, digest);
-        _vote(t, r, taskId, round, PROPOSED);
+        uint256 stake = _vote(t, r, taskId, round, PROPOSED);
         pr.proposer = msg.sender;
-        pr.votes = 1;
+        pr.stake = uint96(stake);
         r.proposalDigests.push(digest);
         emit AggregateProposed(taskId, round, msg.sender, digest);
-        if (t.params.quorum <= 1) _acceptAggregate(t, r, taskId, round, digest);
+        if (_quorate(t, r, stake)) _acceptAggregate(t, r, taskId, round, digest);
     }
 
     /// @notice Attests a proposed aggregate after recomputing it (validators that revealed in the round, once
-    ///         each); at `quorum` votes it becomes the model's next version in the registry.
+    ///         each); once its votes hold `quorumBps` of the round's revealed stake it becomes the model's next
+    ///         version in the registry.
     /// @param taskId The task.
     /// @param round The round, in its Aggregate phase.
     /// @param digest A proposed digest.
@@ -1094,11 +1292,10 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         Round storage r = _inPhase(t, taskId, round, Phase.Aggregate);
         Proposal storage pr = r.proposals[digest];
         if (pr.proposer == address(0)) revert UnknownProposal(taskId, round, digest);
-        _vote(t, r, taskId, round, VOTED);
-        uint16 votes = pr.votes + 1;
-        pr.votes = votes;
-        emit AggregateAttested(taskId, round, msg.sender, digest, votes);
-        if (votes >= t.params.quorum) _acceptAggregate(t, r, taskId, round, digest);
+        uint256 stake = pr.stake + _vote(t, r, taskId, round, VOTED);
+        pr.stake = uint96(stake);
+        emit AggregateAttested(taskId, round, msg.sender, digest, stake);
+        if (_quorate(t, r, stake)) _acceptAggregate(t, r, taskId, round, digest);
     }
 
     // -----------------------------------------------------------------------------------------------------
@@ -1135,13 +1332,14 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         return _phase(t, round, t.rounds[round]);
     }
 
-    /// @notice A task's trainers in join order: the order of a round's updates and scores.
+    /// @notice A task's active trainers: the order of a round's updates and scores (join order, but an exit moves
+    ///         the last trainer into the leaver's place; nobody joins or leaves during a round).
     /// @param taskId The task.
     function trainersOf(uint256 taskId) external view returns (address[] memory) {
         return _tasks[taskId].trainers;
     }
 
-    /// @notice A task's validators in join order.
+    /// @notice A task's active validators (ordered as `trainersOf`).
     /// @param taskId The task.
     function validatorsOf(uint256 taskId) external view returns (address[] memory) {
         return _tasks[taskId].validators;
@@ -1179,16 +1377,18 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             bytes32 d = t.digestOf[a];
             trainers[k] = a;
             digests[k] = d;
-            samples[k] = t.updates[d].samples;
+            samples[k] = t.samplesOf[a];
             ++k;
         }
     }
 
-    /// @notice Who committed a digest to a task, in which round, with how many samples (zero: never).
+    /// @notice A trainer's latest committed update: its digest, round and sample count (all zero: never).
     /// @param taskId The task.
-    /// @param digest The update's digest.
-    function getUpdate(uint256 taskId, bytes32 digest) external view returns (UpdateRecord memory) {
-        return _tasks[taskId].updates[digest];
+    /// @param trainer The trainer.
+    function getUpdate(uint256 taskId, address trainer) external view returns (UpdateRecord memory u) {
+        Task storage t = _tasks[taskId];
+        uint32 round = t.trainerOf[trainer].commitRound;
+        if (round != 0) u = UpdateRecord({digest: t.digestOf[trainer], round: round, samples: t.samplesOf[trainer]});
     }
 
     /// @notice A validator's revealed scores in a round, unpacked (empty if it did not reveal).
@@ -1197,7 +1397,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     /// @param validator The validator.
     function getScores(uint256 taskId, uint32 round, address validator) external view returns (uint16[] memory scores) {
         Round storage r = _tasks[taskId].rounds[round];
-        if (r.scoreCommits[validator] != REVEALED) return scores;
+        if (_revealedStake(r, validator) == 0) return scores;
         uint256 n = r.s.commits;
         scores = new uint16[](n);
         for (uint256 i; i < n; ++i) {
@@ -1206,23 +1406,32 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         }
     }
 
-    /// @notice A round's aggregate proposals: digests, proposers and votes, in proposal order.
+    /// @notice A round's aggregate proposals: digests, proposers and the revealed stake of their votes, in
+    ///         proposal order.
     /// @param taskId The task.
     /// @param round The round.
     function getProposals(uint256 taskId, uint32 round)
         external
         view
-        returns (bytes32[] memory digests, address[] memory proposers, uint256[] memory votes)
+        returns (bytes32[] memory digests, address[] memory proposers, uint256[] memory stakes)
     {
         Round storage r = _tasks[taskId].rounds[round];
         digests = r.proposalDigests;
         proposers = new address[](digests.length);
-        votes = new uint256[](digests.length);
+        stakes = new uint256[](digests.length);
         for (uint256 i; i < digests.length; ++i) {
             Proposal storage pr = r.proposals[digests[i]];
             proposers[i] = pr.proposer;
-            votes[i] = pr.votes;
+            stakes[i] = pr.stake;
         }
+    }
+
+    /// @notice The stake of the validators that revealed in a round: the denominator of the aggregate quorum.
+    /// @param taskId The task.
+    /// @param round The round.
+    function revealedStakeOf(uint256 taskId, uint32 round) external view returns (uint256) {
+        uint256 plusOne = _tasks[taskId].rounds[round].revealedStakePlusOne;
+        return plusOne == 0 ? 0 : plusOne - 1;
     }
 
     /// @notice What `account` may withdraw now.
@@ -1256,14 +1465,29 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     // Internals: checks
     // -----------------------------------------------------------------------------------------------------
 
+    /// @dev Reverts with InvalidParams naming the first parameter out of its bounds (see the error).
     function _checkParams(TaskParams calldata p) private pure {
-        if (
-            p.rounds == 0 || p.minTrainerStake == 0 || p.minValidatorStake == 0 || p.commitWindow == 0
-                || p.scoreWindow == 0 || p.revealWindow == 0 || p.aggregateWindow == 0 || p.slashBps > BPS
-                || p.minScore > SCORE_SCALE || p.relativeBps > BPS || p.quorum == 0 || p.maxTrainers == 0
-                || p.maxTrainers > MAX_TRAINERS_CAP || p.maxValidators < p.quorum
-                || p.maxValidators > MAX_VALIDATORS_CAP
-        ) revert InvalidParams();
+        uint256 bad;
+        if (p.rewardPerRound == 0) bad = 5;
+        else if (p.rounds == 0 || p.rounds > MAX_ROUNDS) bad = 6;
+        else if (p.minTrainerStake == 0) bad = 7;
+        else if (p.minValidatorStake == 0) bad = 8;
+        else if (!_window(p.commitWindow, 1)) bad = 9;
+        else if (!_window(p.scoreWindow, 1)) bad = 10;
+        else if (!_window(p.revealWindow, 1)) bad = 11;
+        else if (!_window(p.aggregateWindow, 1)) bad = 12;
+        else if (!_window(p.exitWindow, MIN_EXIT_WINDOW)) bad = 13;
+        else if (p.slashBps > BPS) bad = 14;
+        else if (p.minScore > SCORE_SCALE) bad = 15;
+        else if (p.relativeBps > BPS) bad = 16;
+        else if (p.quorumBps <= BPS / 2 || p.quorumBps > BPS) bad = 17;
+        else if (p.maxTrainers == 0 || p.maxTrainers > MAX_TRAINERS_CAP) bad = 18;
+        else if (p.maxValidators < MIN_VALIDATORS || p.maxValidators > MAX_VALIDATORS_CAP) bad = 19;
+        if (bad != 0) revert InvalidParams(bad);
+    }
+
+    function _window(uint256 blocks, uint256 least) private pure returns (bool) {
+        return blocks >= least && blocks <= MAX_WINDOW;
     }
 
     /// @dev The version exists, the caller may act for the model, and this contract may append versions.
@@ -1288,9 +1512,36 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
 
 
 
-    function _requireNoOpenRound(Task storage t, uint256 taskId) private view {
+    /// @dev Refuses while the latest round is open (not finalized, not expired). An expired round is closed
+    ///      here, by whoever acts first: its pool goes back to the task's pool, and its exit window counts from
+    ///      the block it expired at (members could leave from then on).
+    function _closeRound(Task storage t, uint256 taskId) private {
         uint32 latest = t.state.roundCount;
-        if (latest != 0 && !t.rounds[latest].s.finalized) revert RoundInProgress(taskId, latest);
+        if (latest == 0) return;
+        Round storage r = t.rounds[latest];
+        if (r.s.finalized) return;
+        uint256 expiry = uint256(r.s.revealDeadline) + FINALIZE_TIMEOUT;
+        if (block.number <= expiry) revert RoundInProgress(taskId, latest);
+        uint96 pool = r.res.pool;
+        r.s.finalized = true;
+        r.res.expired = true;
+        r.res.finalizedAt = uint40(expiry);
+        r.contributorsHash = bytes32(0);
+        t.state.poolLeft += pool;
+        emit RoundExpired(taskId, latest, pool);
+    }
+
+    /// @dev Swap-and-pop of the caller from an active-member list and its index.
+    function _removeMember(address[] storage list, mapping(address => uint256) storage index) private {
+        uint256 pos = index[msg.sender];
+        uint256 lastPos = list.length;
+        if (pos != lastPos) {
+            address moved = list[lastPos - 1];
+            list[pos - 1] = moved;
+            index[moved] = pos;
+        }
+        list.pop();
+        delete index[msg.sender];
     }
 
 
@@ -1336,13 +1587,23 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     // Internals: aggregation
     // -----------------------------------------------------------------------------------------------------
 
-    function _vote(Task storage t, Round storage r, uint256 taskId, uint32 round, uint8 kind) private {
+    /// @dev Records the caller's vote; returns its weight, the stake it revealed with.
+    function _vote(Task storage t, Round storage r, uint256 taskId, uint32 round, uint8 kind)
+        private
+        returns (uint256 stake)
+    {
         if (t.validatorOf[msg.sender].status != ACTIVE) revert NotValidator(taskId, msg.sender);
-        // Only the validators that evaluated the round's updates vote on their aggregate: a validator joining
-        // after the round cannot tip the quorum.
-        if (r.scoreCommits[msg.sender] != REVEALED) revert DidNotReveal(taskId, round, msg.sender);
+        // Only the validators that evaluated the round's updates vote on their aggregate, with the stake they
+        // had then: a validator joining or topping up after the round cannot tip the quorum.
+        stake = _revealedStake(r, msg.sender);
+        if (stake == 0) revert DidNotReveal(taskId, round, msg.sender);
         if (r.votes[msg.sender] != 0) revert AlreadyVoted(taskId, round, msg.sender);
         r.votes[msg.sender] = kind;
+    }
+
+    /// @dev Whether `stake` holds the task's quorum share of the round's revealed stake.
+    function _quorate(Task storage t, Round storage r, uint256 stake) private view returns (bool) {
+        return stake * BPS >= uint256(t.params.quorumBps) * (r.revealedStakePlusOne - 1);
     }
 
     /// @dev Quorum: slashes outvoted proposers (their stake to the winning proposer), records the outcome, then

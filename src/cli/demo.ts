@@ -41,7 +41,7 @@ export function registerDemoCommand(program: Command): void {
           for (const line of lineageLines(registry.lineage)) log?.(`  ${line}`);
         }
         if (o.part === "all" || o.part === "learning") {
-          section("federated learning: five hospitals, two validators, one poisoner");
+          section("federated learning: five hospitals, three validators, one poisoner");
           learning = await runLearningDemo({ chain, store, log });
         }
         if (o.part === "all" || o.part === "insurance") {

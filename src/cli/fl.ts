@@ -278,7 +278,7 @@ interface CreateFlags {
   minTrainerStake?: string;
   minValidatorStake?: string;
   slashBps?: string;
-  quorum?: string;
+  quorumBps?: string;
   account?: string;
 }
 
@@ -292,11 +292,14 @@ function registerTaskCommands(fl: Command): void {
     .option("--rounds <n>", "rounds the task runs at most", "10")
     .option("--reward <mind>", "MIND paid out per round", "100")
     .option("--trainers <n>", "trainers expected (sizes the commit window on development chains)", "10")
-    .option("--validators <n>", "validators expected (sizes the score windows; quorum is min(3, n))", "3")
+    .option("--validators <n>", "validators expected, at least 3 (sizes the score windows)", "3")
     .option("--min-trainer-stake <mind>", "least stake of a trainer (default 10)")
     .option("--min-validator-stake <mind>", "least stake of a validator (default 20)")
     .option("--slash-bps <bps>", "share of its stake a slashed member loses, in basis points (default 1000)")
-    .option("--quorum <n>", "validators' attestations that make an aggregate the next version")
+    .option(
+      "--quorum-bps <bps>",
+      "share of the revealed validator stake, in basis points, whose attestations make an aggregate the next version: more than 5000 (default 6667)",
+    )
     .option("--account <k>", "the creator's account index (the model's owner)")
     .action(async (o: CreateFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -306,14 +309,14 @@ function registerTaskCommands(fl: Command): void {
         baseVersion: version,
         rounds: parseInteger(o.rounds, "--rounds", 1, 0xffffffff),
         trainers: parseInteger(o.trainers, "--trainers", 1, 1024),
-        validators: parseInteger(o.validators, "--validators", 1, 64),
+        validators: parseInteger(o.validators, "--validators", 3, 64),
         rewardPerRound: parseMind(o.reward, "--reward"),
       });
       if (o.minTrainerStake) params.minTrainerStake = parseMind(o.minTrainerStake, "--min-trainer-stake");
       if (o.minValidatorStake)
         params.minValidatorStake = parseMind(o.minValidatorStake, "--min-validator-stake");
       if (o.slashBps) params.slashBps = parseInteger(o.slashBps, "--slash-bps", 0, 10_000);
-      if (o.quorum) params.quorum = parseInteger(o.quorum, "--quorum", 1, params.maxValidators);
+      if (o.quorumBps) params.quorumBps = parseInteger(o.quorumBps, "--quorum-bps", 5_001, 10_000);
       await withChain(opts, async (chain) => {
         const tasks = await openTasks(chain);
         const { taskId } = await createTask(tasks, params, parseAccount(o.account));

@@ -6,13 +6,13 @@ import type { BlobStore } from "../storage/blob-store.ts";
 
 /**
  * Five hospitals train one digit classifier without sharing a record: each holds a non-IID shard of real
- * MNIST digits (Dirichlet alpha 0.5), two validators score every update on their own held-out digits,
+ * MNIST digits (Dirichlet alpha 0.5), three validators score every update on their own held-out digits,
  * and one hospital poisons its updates by training on flipped labels. Every round's aggregate becomes the
  * model's next registry version.
  */
 export const LEARNING_DEMO = {
   clients: 5,
-  validators: 2,
+  validators: 3,
   byzantine: 1,
   attack: "label-flip",
   strategy: "fedavg",
@@ -133,7 +133,7 @@ export async function runLearningDemo(opts: {
       };
       for (const [i, a] of roster.trainers.entries()) await add(a, `hospital ${i + 1}`, "trainer");
       for (const [i, a] of roster.validators.entries())
-        await add(a, `validator ${"AB"[i] ?? i + 1}`, "validator");
+        await add(a, `validator ${"ABC"[i] ?? i + 1}`, "validator");
       const poisoner = [...members.values()].find((m) => m.poisoner);
       log(
         `task ${roster.taskId} on model ${roster.modelId}@${roster.baseVersion}: ${roster.trainers.length} hospitals (non-IID shards, alpha ${LEARNING_DEMO.alpha}), ${roster.validators.length} validators; ${poisoner?.name ?? "nobody"} trains on flipped labels`,

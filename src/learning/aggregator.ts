@@ -14,7 +14,7 @@ import type { BlobStore } from "../storage/blob-store.ts";
 import { sha256Digest } from "../storage/cid.ts";
 import {
   addressOf,
-  fetchUpdate,
+  fetchTrainerUpdate,
   fetchVersionModel,
   getProposals,
   getSettlement,
@@ -113,7 +113,12 @@ export async function roundAggregate(
   if (cached) return { ...cached, contributors };
   const clientUpdates: ClientUpdate[] = [];
   for (const u of chosen) {
-    const fetched = await fetchUpdate(store, u.digest);
+    const fetched = await fetchTrainerUpdate(store, u.digest, {
+      contract: tasks.address,
+      taskId: snap.taskId,
+      round: snap.round,
+      trainer: u.trainer,
+    });
     if ("reason" in fetched) {
       throw new LearningError(
         `round ${snap.round}: the accepted update of ${u.trainer} is unusable: ${fetched.reason}`,

@@ -37,6 +37,7 @@ import { CANONICAL_FORMAT } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
+import { bindingMismatch, EnvelopeError, openUpdate, type UpdateBinding } from "./envelope.ts";
 import type { RoundSettlementInput } from "./finalize.ts";
 import { SCORE_KEPT } from "./scoring.ts";
 
@@ -50,7 +51,16 @@ export type MemberRole = "trainer" | "validator";
 export const ROLE_CODE: Record<MemberRole, 0 | 1> = { trainer: 0, validator: 1 };
 
 /** The contract's Phase enum, by its index. */
-export const PHASES = ["None", "Commit", "ScoreCommit", "Reveal", "Finalize", "Aggregate", "Done"] as const;
+export const PHASES = [
+  "None",
+  "Commit",
+  "ScoreCommit",
+  "Reveal",
+  "Finalize",
+  "Aggregate",
+  "Done",
+  "Expired",
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** A configured account's index, or a local account of any key. */
@@ -87,10 +97,11 @@ export interface TaskParams {
   scoreWindow: number;
   revealWindow: number;
   aggregateWindow: number;
+  exitWindow: number;
   slashBps: number;
   minScore: number;
   relativeBps: number;
-  quorum: number;
+  quorumBps: number;
   maxTrainers: number;
   maxValidators: number;
 }
@@ -128,6 +139,8 @@ export interface RoundInfo {
   accepted: number;
   roundMedian: number;
   aggregated: boolean;
+  /** Nobody finalized it in time: it settled nothing. */
+  expired: boolean;
   contributorsHash: Hex;
   aggregateDigest: Hex;
   phase: Phase;
@@ -292,16 +305,25 @@ export interface DefaultTaskOptions {
 
 /** Blocks of slack in every window beyond one block per expected transaction. */
 export const WINDOW_SLACK = 3;
+/** The contract's MIN_VALIDATORS: a round starts with no fewer active validators. */
+export const MIN_VALIDATORS = 3;
+/** The contract's MIN_EXIT_WINDOW, which the default tasks use: blocks between a round's end and the next. */
+export const EXIT_WINDOW = 5;
+/** More than two thirds of the revealed stake attests an aggregate (as OCR reports need). */
+export const DEFAULT_QUORUM_BPS = 6_667;
 
 /**
  * Parameters for development chains. Those mine one block per transaction, so each window holds one block
  * per member that acts in it plus WINDOW_SLACK (the runner mines empty blocks to close a window early).
  * minScore 1 with relativeBps 0 is scoring.ts's DEFAULT_ACCEPT_THRESHOLD (SCORE_KEPT): any kept update is
- * accepted; the quorum is every validator, at most 3 (enough to outvote one liar, few enough to finish).
+ * accepted; an aggregate needs the attestations of more than two thirds of the revealed stake (6_667 bps:
+ * with three validators, all three), and each round waits EXIT_WINDOW blocks after the previous one.
  */
 export function defaultTaskParams(o: DefaultTaskOptions): TaskParams {
-  if (o.validators < 1 || o.trainers < 1)
-    throw new LearningError("a task needs at least one trainer and one validator");
+  if (o.validators < MIN_VALIDATORS || o.trainers < 1)
+    throw new LearningError(
+      `a task needs at least one trainer and ${MIN_VALIDATORS} validators (a round starts with no fewer)`,
+    );
   if (o.trainers > 1024) throw new LearningError(`at most 1024 trainers per task, not ${o.trainers}`);
   if (o.validators > 64) throw new LearningError(`at most 64 validators per task, not ${o.validators}`);
   return {
@@ -317,10 +339,11 @@ export function defaultTaskParams(o: DefaultTaskOptions): TaskParams {
     scoreWindow: o.validators + WINDOW_SLACK,
     revealWindow: o.validators + WINDOW_SLACK,
     aggregateWindow: o.validators + WINDOW_SLACK,
+    exitWindow: EXIT_WINDOW,
     slashBps: 1_000,
     minScore: SCORE_KEPT,
     relativeBps: 0,
-    quorum: Math.min(o.validators, 3),
+    quorumBps: DEFAULT_QUORUM_BPS,
     maxTrainers: 1024,
     maxValidators: 64,
   };
@@ -527,6 +550,7 @@ export async function getRound(tasks: Tasks, taskId: bigint, round: number): Pro
     accepted: r.result.accepted,
     roundMedian: r.result.roundMedian,
     aggregated: r.result.aggregated,
+    expired: r.result.expired,
     contributorsHash: r.contributorsHash,
     aggregateDigest: r.aggregateDigest,
     phase: PHASES[r.phase] as Phase,
@@ -575,7 +599,8 @@ export async function scoresOf(
 export interface AggregateProposal {
   digest: Hex;
   proposer: Address;
-  votes: number;
+  /** The revealed stake of its votes (the proposer's included). */
+  stake: bigint;
 }
 
 export async function getProposals(
@@ -583,10 +608,14 @@ export async function getProposals(
   taskId: bigint,
   round: number,
 ): Promise<AggregateProposal[]> {
-  const [digests, proposers, votes] = await read<
+  const [digests, proposers, stakes] = await read<
     readonly [readonly Hex[], readonly Address[], readonly bigint[]]
   >(tasks, "getProposals", [taskId, round]);
-  return digests.map((digest, i) => ({ digest, proposer: proposers[i] as Address, votes: Number(votes[i]) }));
+  return digests.map((digest, i) => ({
+    digest,
+    proposer: proposers[i] as Address,
+    stake: stakes[i] as bigint,
+  }));
 }
 
 export function withdrawable(tasks: Tasks, account: Address): Promise<bigint> {
@@ -617,42 +646,55 @@ export function versionDigest(tasks: Tasks, modelId: bigint | number, version: n
 // Content
 // ---------------------------------------------------------------------------------------------------------
 
-/** An update's bytes by digest, or why they cannot be used. */
+/** A model's bytes by digest, or why they cannot be used. */
 export type FetchedUpdate = { model: CanonicalModel; bytes: Uint8Array } | { reason: string };
 
+/** A verified and decoded blob: a plain canonical model, or a trainer's update envelope and its binding. */
+interface FetchedEntry {
+  model: CanonicalModel;
+  bytes: Uint8Array;
+  binding?: UpdateBinding;
+}
+
 /**
- * Verified and decoded updates, per store and digest. Content addressing makes an entry valid forever, so
- * the roles of one process (a simulation) fetch, hash and decode each blob once instead of once each;
- * what a role does with an entry is the same as with a fresh copy. Bounded by FETCH_CACHE_BYTES (oldest
- * out first). Failures are not cached: a blob not yet published may come.
+ * Verified and decoded blobs, per store and digest (and kind: a plain model or an envelope). Content
+ * addressing makes an entry valid forever, so the roles of one process (a simulation) fetch, hash and
+ * decode each blob once instead of once each; what a role does with an entry is the same as with a fresh
+ * copy. Bounded by FETCH_CACHE_BYTES (oldest out first). Failures are not cached: a blob not yet published
+ * may come.
  */
-const fetchCache = new WeakMap<BlobStore, Map<Hex, { model: CanonicalModel; bytes: Uint8Array }>>();
+const fetchCache = new WeakMap<BlobStore, Map<string, FetchedEntry>>();
 const FETCH_CACHE_BYTES = 256 * 1024 * 1024;
 const fetchCacheSize = new WeakMap<BlobStore, number>();
 
-function remember(store: BlobStore, digest: Hex, entry: { model: CanonicalModel; bytes: Uint8Array }): void {
+function remember(store: BlobStore, key: string, entry: FetchedEntry): void {
   let cache = fetchCache.get(store);
   if (!cache) {
     cache = new Map();
     fetchCache.set(store, cache);
   }
   let size = (fetchCacheSize.get(store) ?? 0) + entry.bytes.length;
-  cache.set(digest, entry);
-  for (const [key, old] of cache) {
+  cache.set(key, entry);
+  for (const [old, e] of cache) {
     if (size <= FETCH_CACHE_BYTES) break;
-    cache.delete(key);
-    size -= old.bytes.length;
+    cache.delete(old);
+    size -= e.bytes.length;
   }
   fetchCacheSize.set(store, size);
 }
 
 /**
- * The canonical model whose bytes hash to `digest`, from the blob store. The bytes are hashed here as well
- * as by the store: a backend (or a peer behind it) is not trusted to have verified them. The model and
- * bytes returned are shared with other callers (see fetchCache): never modify them.
+ * The blob whose bytes hash to `digest`, decoded: a canonical model, or with `sealed` an update envelope
+ * around one. The bytes are hashed here as well as by the store: a backend (or a peer behind it) is not
+ * trusted to have verified them. Entries are shared with other callers (see fetchCache): never modify them.
  */
-export async function fetchUpdate(store: BlobStore, digest: Hex): Promise<FetchedUpdate> {
-  const cached = fetchCache.get(store)?.get(digest);
+async function fetchBlob(
+  store: BlobStore,
+  digest: Hex,
+  sealed: boolean,
+): Promise<FetchedEntry | { reason: string }> {
+  const key = `${sealed ? "update" : "model"}:${digest.toLowerCase()}`;
+  const cached = fetchCache.get(store)?.get(key);
   if (cached) return cached;
   let bytes: Uint8Array;
   try {
@@ -665,15 +707,40 @@ export async function fetchUpdate(store: BlobStore, digest: Hex): Promise<Fetche
   }
   const actual = sha256Digest(bytes);
   if (actual !== digest.toLowerCase()) return { reason: `bytes hash to ${actual}, not ${digest}` };
-  let model: CanonicalModel;
+  let entry: FetchedEntry;
   try {
-    model = decodeModel(bytes);
+    if (sealed) {
+      const opened = openUpdate(bytes);
+      entry = { model: decodeModel(opened.model), bytes, binding: opened.binding };
+    } else entry = { model: decodeModel(bytes), bytes };
   } catch (err) {
+    if (err instanceof EnvelopeError) return { reason: err.message };
     return { reason: `not a canonical model: ${(err as Error).message}` };
   }
-  const entry = { model, bytes };
-  remember(store, digest, entry);
+  remember(store, key, entry);
   return entry;
+}
+
+/** The canonical model whose bytes hash to `digest` (a registry version's weights), from the blob store. */
+export async function fetchUpdate(store: BlobStore, digest: Hex): Promise<FetchedUpdate> {
+  const fetched = await fetchBlob(store, digest, false);
+  return "reason" in fetched ? fetched : { model: fetched.model, bytes: fetched.bytes };
+}
+
+/**
+ * A trainer's committed update: the envelope whose bytes hash to `digest`, with the model it holds. An
+ * envelope bound to anything but `expected` (another trainer: a copied digest; another task or round: a
+ * replay) is unusable, with the reason: validators score it 0.
+ */
+export async function fetchTrainerUpdate(
+  store: BlobStore,
+  digest: Hex,
+  expected: UpdateBinding,
+): Promise<FetchedUpdate> {
+  const fetched = await fetchBlob(store, digest, true);
+  if ("reason" in fetched) return fetched;
+  const mismatch = bindingMismatch(fetched.binding as UpdateBinding, expected);
+  return mismatch ? { reason: mismatch } : { model: fetched.model, bytes: fetched.bytes };
 }
 
 /** A registry version's weights from the blob store, checked against the registry's digest. */
@@ -722,7 +789,10 @@ export interface ChainSettlement {
   accepted: number;
   roundMedian: number;
   contributorsHash: Hex;
-  creatorCredit: bigint;
+  /** Back to the task's pool: the reward part of pots nobody qualified for. */
+  refunded: bigint;
+  /** Kept by the contract for good: slashes nobody qualified for, and rounding dust. */
+  burned: bigint;
   /** In the task's trainer order, active trainers only. */
   trainers: TrainerSettlement[];
   validators: ValidatorSettlement[];
@@ -740,7 +810,8 @@ export function settlementOf(receipt: TransactionReceipt): ChainSettlement {
     accepted: Number(fin.args.accepted),
     roundMedian: Number(fin.args.roundMedian),
     contributorsHash: fin.args.contributorsHash,
-    creatorCredit: fin.args.creatorCredit,
+    refunded: fin.args.refunded,
+    burned: fin.args.burned,
     trainers: parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" }).map((l) => ({
       address: l.args.trainer,
       committed: l.args.committed,

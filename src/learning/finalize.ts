@@ -4,22 +4,28 @@
  * keccak256 and ABI encoding, as the contract does. Amounts are bigints with the contract's floor division.
  *
  * The rules, in the contract's order:
- *  1. Updates are the committed trainers' updates in the task's trainer order (join order); scores are
+ *  1. Updates are the committed trainers' updates in the task's trainer order (`trainersOf`); scores are
  *     integers in [0, SCORE_SCALE], one per update, from every validator that revealed.
- *  2. An update's consensus score is the lower median of the revealed scores: element (k - 1) / 2 of the k
- *     sorted values (for an even k, the smaller of the two middle values). The round's median is the lower
- *     median of the updates' consensus scores.
- *  3. An update is accepted iff its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian.
+ *  2. The round is scored only if the revealing validators hold more than half of the active validators'
+ *     stake; otherwise every committed update is void (neither paid nor slashed), and revealing validators
+ *     get no weight.
+ *  3. An update's consensus score is the stake-weighted median of the revealed scores: the least score c with
+ *     more than half of the revealed stake at or below it. When the stake strictly below c is exactly half
+ *     (an even split), no score has a strict majority on both sides and the update is void: neither paid nor
+ *     slashed, and left out of the round's median and of the validators' distances.
+ *  4. The round's median is the lower median of the consensus scores of the updates that are not void. An
+ *     update is accepted iff its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian.
  *     Rejected updates' trainers and no-shows (active trainers that did not commit) lose
- *     floor(stake * slashBps / 10_000). With no validator revealing, committed trainers are neither paid nor
- *     slashed (the round is void for them); no-shows are slashed all the same.
- *  4. The validators' pool is floor(pool * 2_000 / 10_000); the trainers' pot is the rest plus the trainers'
+ *     floor(stake * slashBps / 10_000); no-shows are slashed in every round.
+ *  5. The validators' pool is floor(pool * 2_000 / 10_000); the trainers' pot is the rest plus the trainers'
  *     slashes, and each accepted update gets floor(pot * (c - 1) / sum of accepted (c - 1)): a score of 1
  *     (SCORE_KEPT) is accepted but unpaid, an update that adds nothing measurable (0 when that sum is 0).
- *  5. A revealing validator's weight is max(0, SCORE_SCALE - 4 * floor(sum |s_i - c_i| / n)); active validators
- *     that did not reveal lose the slash fraction of their stake, added to the validators' pot, which is
- *     shared as floor(pot * w / sum w). With no update committed, validators are excused (nothing to score).
- *  6. Dust, and any pot nobody qualifies for, is credited to the task's creator.
+ *  6. A revealing validator's weight is max(0, SCORE_SCALE - 4 * floor(sum |s_i - c_i| / m)) over the m
+ *     updates that are not void (SCORE_SCALE when m = 0); active validators that did not reveal lose the
+ *     slash fraction of their stake, added to the validators' pot, which is shared as floor(pot * w / sum w).
+ *     With no update committed, validators are excused (nothing to score).
+ *  7. A pot nobody is paid from (its sum is zero) refunds its pool part to the task's pool and burns its
+ *     slashes; otherwise its rounding dust is burned. Slashes never go to the creator.
  */
 import { type Address, encodeAbiParameters, type Hex, keccak256 } from "viem";
 import { BPS, slashAmount } from "../chain/bps.ts";
@@ -102,8 +108,13 @@ export interface RoundSettlement {
   updates: number;
   /** Validators that revealed. */
   revealed: number;
-  /** Consensus score per committed update, in trainer order (empty when nobody revealed). */
-  consensus: number[];
+  /** Whether the revealing validators held more than half of the active validators' stake. */
+  scored: boolean;
+  /**
+   * Consensus score per committed update, in trainer order; null for an update void by a split (empty when
+   * the round is not scored).
+   */
+  consensus: (number | null)[];
   roundMedian: number;
   trainers: TrainerOutcome[];
   validators: ValidatorOutcome[];
@@ -113,8 +124,10 @@ export interface RoundSettlement {
   contributorsHash: Hex;
   trainerPot: bigint;
   validatorPot: bigint;
-  /** Dust and unclaimed pots, credited to the task's creator. */
-  creatorCredit: bigint;
+  /** The pool part of pots nobody was paid from: back to the task's pool. */
+  refunded: bigint;
+  /** The slashes of pots nobody was paid from, and rounding dust: kept by the contract for good. */
+  burned: bigint;
 }
 
 export const ZERO_HASH: Hex = `0x${"0".repeat(64)}`;
@@ -198,7 +211,29 @@ export function trainingRunOf(contract: Address, taskId: bigint, round: number):
     .padStart(8, "0")}` as Hex;
 }
 
-/** Exactly what `LearningTasks.finalize` credits, slashes and records for one round. */
+/**
+ * The stake-weighted median with a strict majority on both sides: the least score with more than half of
+ * the total stake at or below it, or null when the stake below that score is exactly half (an even split).
+ */
+export function weightedConsensus(votes: readonly { score: number; stake: bigint }[]): number | null {
+  if (votes.length === 0) throw new SettlementInputError("the consensus of nothing");
+  const total = votes.reduce((sum, v) => sum + v.stake, 0n);
+  const sorted = [...votes].sort((a, b) => a.score - b.score);
+  let cum = 0n;
+  let below = 0n;
+  let last = -1;
+  for (const v of sorted) {
+    if (v.score !== last) {
+      below = cum;
+      last = v.score;
+    }
+    cum += v.stake;
+    if (cum * 2n > total) return below * 2n === total ? null : v.score;
+  }
+  throw new SettlementInputError("no score holds a majority of zero stake");
+}
+
+/** Exactly what `LearningTasks.finalize` credits, slashes, refunds, burns and records for one round. */
 export function settleRound(input: RoundSettlementInput): RoundSettlement {
   const { pool, slashBps, minScore, relativeBps } = input;
   const trainers = input.trainers.filter((t) => t.active !== false);
@@ -217,45 +252,51 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
       checkScore(s, `validator ${v.address}, update ${i}`);
     });
   }
+  const activeStake = validators.reduce((sum, v) => sum + v.stake, 0n);
+  const revealedStake = revealing.reduce((sum, v) => sum + v.stake, 0n);
+  const scored = n > 0 && revealedStake * 2n > activeStake;
 
-  // Consensus per update, and each revealing validator's summed distance from it.
-  const consensus: number[] = [];
+  // Consensus per update, and each revealing validator's summed distance from it (scored updates only).
+  const consensus: (number | null)[] = [];
   const distance = new Map<ValidatorInput, number>(revealing.map((v) => [v, 0]));
-  if (revealing.length > 0) {
+  if (scored) {
     for (let i = 0; i < n; i++) {
-      const column = revealing.map((v) => (v.scores as readonly number[])[i] as number);
-      const c = lowerMedian(column);
+      const c = weightedConsensus(
+        revealing.map((v) => ({ score: (v.scores as readonly number[])[i] as number, stake: v.stake })),
+      );
       consensus.push(c);
+      if (c === null) continue;
       for (const v of revealing) {
         const s = (v.scores as readonly number[])[i] as number;
         distance.set(v, (distance.get(v) as number) + Math.abs(s - c));
       }
     }
   }
-  const roundMedian = consensus.length > 0 ? lowerMedian(consensus) : 0;
+  const decided = consensus.filter((c): c is number => c !== null);
+  const roundMedian = decided.length > 0 ? lowerMedian(decided) : 0;
   const threshold = BigInt(relativeBps) * BigInt(roundMedian);
 
   // Trainers: acceptance and slashes.
-  const scoreOf = new Map<TrainerInput, number>(committed.map((t, i) => [t, consensus[i] ?? 0]));
-  let trainerPot = 0n;
+  const scoreOf = new Map<TrainerInput, number | null>(committed.map((t, i) => [t, consensus[i] ?? null]));
+  let trainerSlashes = 0n;
   let sumAccepted = 0n;
   const statusOf = new Map<TrainerInput, TrainerStatus>();
   for (const t of trainers) {
     let status: TrainerStatus;
+    const c = scoreOf.get(t);
     if (t.digest === undefined) status = "no-show";
-    else if (revealing.length === 0) status = "void";
+    else if (!scored || c === null || c === undefined) status = "void";
     else {
-      const c = scoreOf.get(t) as number;
       const ok = c !== 0 && c >= minScore && BigInt(c) * BPS >= threshold;
       status = ok ? "accepted" : "rejected";
       if (ok) sumAccepted += BigInt(c - SCORE_KEPT);
     }
     statusOf.set(t, status);
-    if (status === "no-show" || status === "rejected") trainerPot += slashAmount(t.stake, slashBps);
+    if (status === "no-show" || status === "rejected") trainerSlashes += slashAmount(t.stake, slashBps);
   }
 
   // Validators: weights and slashes.
-  let validatorPot = 0n;
+  let validatorSlashes = 0n;
   let sumWeight = 0n;
   const weightOf = new Map<ValidatorInput, number>();
   const vStatusOf = new Map<ValidatorInput, ValidatorStatus>();
@@ -264,27 +305,30 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
     if (n === 0) status = "excused";
     else if (v.scores !== undefined) {
       status = "revealed";
-      const w = agreementWeight(Math.floor((distance.get(v) as number) / n));
-      weightOf.set(v, w);
-      sumWeight += BigInt(w);
+      if (scored) {
+        const mean = decided.length === 0 ? 0 : Math.floor((distance.get(v) as number) / decided.length);
+        const w = agreementWeight(mean);
+        weightOf.set(v, w);
+        sumWeight += BigInt(w);
+      }
     } else {
       status = "silent";
-      validatorPot += slashAmount(v.stake, slashBps);
+      validatorSlashes += slashAmount(v.stake, slashBps);
     }
     vStatusOf.set(v, status);
   }
 
   const validatorPool = (pool * VALIDATOR_SHARE_BPS) / BPS;
-  trainerPot += pool - validatorPool;
-  validatorPot += validatorPool;
+  const trainerPool = pool - validatorPool;
+  const trainerPot = trainerPool + trainerSlashes;
+  const validatorPot = validatorPool + validatorSlashes;
 
-  let creatorCredit = 0n;
   let paid = 0n;
   const accepted: Address[] = [];
   const digests: Hex[] = [];
   const trainerOutcomes: TrainerOutcome[] = trainers.map((t) => {
     const status = statusOf.get(t) as TrainerStatus;
-    const score = scoreOf.get(t) ?? 0;
+    const score = status === "no-show" || status === "void" ? 0 : (scoreOf.get(t) as number);
     let reward = 0n;
     let slashed = 0n;
     if (status === "accepted") {
@@ -299,13 +343,12 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
       address: t.address,
       status,
       committed: status !== "no-show",
-      score: status === "no-show" ? 0 : score,
+      score,
       accepted: status === "accepted",
       reward,
       slashed,
     };
   });
-  creatorCredit += trainerPot - paid;
 
   let vPaid = 0n;
   const validatorOutcomes: ValidatorOutcome[] = validators.map((v) => {
@@ -321,11 +364,23 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
     }
     return { address: v.address, status, revealed: status === "revealed", weight, reward, slashed };
   });
-  creatorCredit += validatorPot - vPaid;
+
+  let refunded = 0n;
+  let burned = 0n;
+  for (const [potPool, slashes, sum, spent] of [
+    [trainerPool, trainerSlashes, sumAccepted, paid],
+    [validatorPool, validatorSlashes, sumWeight, vPaid],
+  ] as const) {
+    if (sum === 0n) {
+      refunded += potPool;
+      burned += slashes;
+    } else burned += potPool + slashes - spent;
+  }
 
   return {
     updates: n,
     revealed: revealing.length,
+    scored,
     consensus,
     roundMedian,
     trainers: trainerOutcomes,
@@ -334,6 +389,7 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
     contributorsHash: contributorsHash(accepted, digests),
     trainerPot,
     validatorPot,
-    creatorCredit,
+    refunded,
+    burned,
   };
 }

@@ -58,6 +58,7 @@ export function strategyByName(name: string, options: StrategyOptions = {}): Str
 }
 export * from "./aggregator.ts";
 export * from "./client.ts";
+export * from "./envelope.ts";
 export * from "./finalize.ts";
 export * from "./protocol.ts";
 export * from "./trainer.ts";

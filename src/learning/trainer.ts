@@ -3,8 +3,9 @@
  * reads the chain state of the task's latest round and does what is due, idempotently.
  *
  *  - Commit phase: fetches the round's base version from the blob store by the registry's digest (checked),
- *    produces its update (`produce`: local training, or in simulations an attack's crafted update), keeps
- *    the canonical bytes in its own store BEFORE committing their digest and sample count, then commits.
+ *    produces its update (`produce`: local training, or in simulations an attack's crafted update), seals
+ *    its canonical bytes in an envelope naming the task and this trainer (envelope.ts), keeps those bytes in
+ *    its own store BEFORE committing their digest and sample count, then commits.
  *    Restarted after a crash, it finds the bytes and commits those (never trains a different update); a
  *    commit that had landed is recognised by the contract's AlreadyCommitted refusal.
  *  - After the commit window (ScoreCommit onwards): publishes the bytes to the shared blob store, under the
@@ -31,6 +32,7 @@ import {
   snapshotOf,
   type Tasks,
 } from "./client.ts";
+import { sealUpdate } from "./envelope.ts";
 
 export interface ProduceContext {
   taskId: bigint;
@@ -125,7 +127,11 @@ export class Trainer {
           this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
           return { actions: [this.action("skip", round, 0n, "no-show")] };
         }
-        const bytes = encodeCanonical(update);
+        // Bound to this trainer, task and round: a copy of the digest names this trainer, not the copier.
+        const bytes = sealUpdate(
+          { contract: this.o.tasks.address, taskId: snap.taskId, round, trainer: this.address },
+          encodeCanonical(update),
+        );
         record = { digest: sha256Digest(bytes), status: "prepared" };
         // The bytes first: a committed digest whose bytes were lost could never be published (a sure slash).
         this.o.own.setBytes(`${key}-update`, bytes);
@@ -143,13 +149,6 @@ export class Trainer {
         );
         gasUsed = receipt.gasUsed;
       } catch (err) {
-        if (isRefusal(err, "DuplicateUpdate")) {
-          // The exact bytes of an update committed before (a copy): the contract takes no copies.
-          this.o.own.set(key, { ...record, status: "absent" } satisfies TrainerRecord);
-          return {
-            actions: [this.action("refuse", round, 0n, `update ${record.digest} was committed before`)],
-          };
-        }
         // Sent before a restart: the chain has it already.
         if (!isRefusal(err, "AlreadyCommitted")) throw err;
       }

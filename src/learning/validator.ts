@@ -3,8 +3,9 @@
  * task's latest round and does what is due, idempotently.
  *
  *  - ScoreCommit: fetches every committed update by digest and scores it on its own held-out data
- *    (scoring.ts). Bytes that do not hash to the digest, bytes that are no canonical model, a model of
- *    another architecture and a blob never published score 0, with the reason recorded. Missing blobs are
+ *    (scoring.ts). Bytes that do not hash to the digest, an envelope (envelope.ts) that names another
+ *    trainer, task or round than its commit (a copied digest, a replay), bytes that are no canonical model,
+ *    a model of another architecture and a blob never published score 0, with the reason recorded. Missing blobs are
  *    waited for until the last blocks of the window (one per validator), then scored 0. The scores and a
  *    fresh random salt are written to its own store BEFORE `commitScores` is sent: a restart reveals what
  *    was committed, never a rescoring.
@@ -21,7 +22,7 @@ import {
   addressOf,
   attestAggregate,
   commitScores,
-  fetchUpdate,
+  fetchTrainerUpdate,
   fetchVersionModel,
   getProposals,
   isRefusal,
@@ -173,7 +174,16 @@ export class Validator {
   private async score(snap: RoundSnapshot): Promise<ValidatorRecord | { waitingFor: bigint }> {
     const info = snap.info as NonNullable<RoundSnapshot["info"]>;
     const updates = await roundUpdates(this.o.tasks, snap.taskId, snap.round);
-    const fetched = await Promise.all(updates.map((u) => fetchUpdate(this.o.store, u.digest)));
+    const fetched = await Promise.all(
+      updates.map((u) =>
+        fetchTrainerUpdate(this.o.store, u.digest, {
+          contract: this.o.tasks.address,
+          taskId: snap.taskId,
+          round: snap.round,
+          trainer: u.trainer,
+        }),
+      ),
+    );
     if (fetched.some((f) => "reason" in f)) {
       // Leave the window's last blocks to the validators' commits (one each on an automining chain; a
       // transaction sent at head h executes in block h + 1).

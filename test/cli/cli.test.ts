@@ -162,11 +162,14 @@ interface FullDemoJson {
   insurance: InsuranceJson;
 }
 
-/** The learning part: five hospitals, two validators; the poisoner alone loses stake and earns nothing. */
+/**
+ * The learning part: five hospitals, three validators (no round starts with fewer); the poisoner alone loses
+ * stake and earns nothing.
+ */
 function assertLearning(l: LearningJson): void {
   const hospitals = l.members.filter((m) => m.role === "trainer");
   assert.equal(hospitals.length, 5);
-  assert.equal(l.members.filter((m) => m.role === "validator").length, 2);
+  assert.equal(l.members.filter((m) => m.role === "validator").length, 3);
   const poisoners = hospitals.filter((m) => m.poisoner);
   assert.equal(poisoners.length, 1);
   const poisoner = poisoners[0] as LearningJson["members"][number];

@@ -24,7 +24,7 @@ const SMALL = [
   "--clients",
   "4",
   "--validators",
-  "2",
+  "3",
   "--rounds",
   "2",
   "--samples-per-client",

@@ -1,6 +1,7 @@
-// LearningTasks on an embedded chain, shared by test/contracts/learning-tasks.test.ts and
-// bench/fl-gas.bench.ts: actors with deterministic keys, funded and approved; tasks; rounds driven phase by
+// LearningTasks on an embedded chain, shared by test/contracts/learning-tasks.test.ts,
+// test/contracts/learning-tasks-attacks.test.ts and bench/fl-gas.bench.ts: actors with deterministic keys, funded and approved; tasks; rounds driven phase by
 // phase with synthetic update digests and score vectors; mined blocks to move the windows on.
+import assert from "node:assert/strict";
 import {
   type Abi,
   type Account,
@@ -21,11 +22,17 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { LedgerChain } from "../../src/chain/connect.ts";
-import { deployAll } from "../../src/chain/deploy.ts";
+import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
-import type { Member, RoundView, TaskParams, TaskState } from "../../src/learning/client.ts";
-import { packScores, scoreCommitment, ZERO_HASH } from "../../src/learning/finalize.ts";
+import {
+  type Member,
+  type RoundView,
+  settlementInputOf,
+  type TaskParams,
+  type TaskState,
+} from "../../src/learning/client.ts";
+import { packScores, scoreCommitment, settleRound, ZERO_HASH } from "../../src/learning/finalize.ts";
 
 export type { Member, RoundView, TaskParams, TaskState };
 
@@ -39,7 +46,10 @@ export interface Actor {
   wallet: WalletClient<Transport, Chain, Account>;
 }
 
-/** A small task on model 1, version 1: three rounds, six trainers, four validators, quorum two. */
+/**
+ * A small task on model 1, version 1: three rounds, six trainers, four validators, an aggregate quorum of
+ * 60 % of the revealed stake (two of three equal revealers, not two of four), the shortest exit window.
+ */
 export const BASE_PARAMS: TaskParams = {
   modelId: 1,
   baseVersion: 1,
@@ -53,10 +63,11 @@ export const BASE_PARAMS: TaskParams = {
   scoreWindow: 20,
   revealWindow: 20,
   aggregateWindow: 20,
+  exitWindow: 5,
   slashBps: 1_000,
   minScore: 100,
   relativeBps: 5_000,
-  quorum: 2,
+  quorumBps: 6_000,
   maxTrainers: 6,
   maxValidators: 4,
 };
@@ -331,7 +342,17 @@ export function learningFixture(env: () => LearningEnv) {
     return log.args.round;
   }
 
+  /** Mines past the exit window of task `id`'s latest round, if it has one: a round may start then. */
+  async function waitOutExitWindow(id: bigint): Promise<void> {
+    const [params, state] = await getTask(id);
+    if (state.roundCount === 0) return;
+    const { result } = await getRound(id, state.roundCount);
+    if (result.finalizedAt > 0) await advanceTo(BigInt(result.finalizedAt) + BigInt(params.exitWindow));
+  }
+
+  /** Starts the next round of task `id` once the previous round's exit window is over. */
   async function startRound(id: bigint, who: Actor): Promise<number> {
+    await waitOutExitWindow(id);
     return roundStarted(await send(who, "startRound", [id]));
   }
 
@@ -361,6 +382,7 @@ export function learningFixture(env: () => LearningEnv) {
     validators: readonly Actor[],
     scores: readonly number[][],
   ): Promise<PlayedRound> {
+    await waitOutExitWindow(id);
     const start = await send(creator, "startRound", [id]);
     const round = roundStarted(start);
     const r = await getRound(id, round);
@@ -391,6 +413,124 @@ export function learningFixture(env: () => LearningEnv) {
     return { round, start, commits, scoreCommits, reveals };
   }
 
+  function balanceOf(a: Address): Promise<bigint> {
+    const { chain, token } = env();
+    return chain.publicClient.readContract({
+      address: token,
+      abi: MindToken.abi,
+      functionName: "balanceOf",
+      args: [a],
+    });
+  }
+
+  /**
+   * Finalizes round `round` of task `id` (sent by `who`) and checks every event, member record, the refund
+   * to the task's pool and the burned amount against the TS mirror, whose input is read just before.
+   */
+  async function finalizeAndCheck(id: bigint, round: number, who: Actor): Promise<TransactionReceipt> {
+    const { chain, tasks, token, registry } = env();
+    const input = await settlementInputOf(
+      { chain, address: tasks, token, registry, fromBlock: 0n },
+      id,
+      round,
+    );
+    const expected = settleRound(input);
+    const before = new Map<string, Member>();
+    for (const t of input.trainers) before.set(`t${t.address}`, await memberOf(id, TRAINER, t.address));
+    for (const v of input.validators) before.set(`v${v.address}`, await memberOf(id, VALIDATOR, v.address));
+    const [, stateBefore] = await getTask(id);
+    const burnedBefore = await view<bigint>("burned");
+    const receipt = await send(who, "finalize", [id, round]);
+
+    const trainerLogs = parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" });
+    assert.deepEqual(
+      trainerLogs.map((l) => [
+        l.args.trainer,
+        l.args.committed,
+        Number(l.args.score),
+        l.args.accepted,
+        l.args.reward,
+        l.args.slashed,
+      ]),
+      expected.trainers.map((t) => [t.address, t.committed, t.score, t.accepted, t.reward, t.slashed]),
+      "TrainerSettled events",
+    );
+    const validatorLogs = parseEventLogs({ abi, logs: receipt.logs, eventName: "ValidatorSettled" });
+    assert.deepEqual(
+      validatorLogs.map((l) => [
+        l.args.validator,
+        l.args.revealed,
+        Number(l.args.weight),
+        l.args.reward,
+        l.args.slashed,
+      ]),
+      expected.validators.map((v) => [v.address, v.revealed, v.weight, v.reward, v.slashed]),
+      "ValidatorSettled events",
+    );
+    const [fin] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" });
+    assert.ok(fin);
+    assert.equal(fin.args.updates, BigInt(expected.updates));
+    assert.equal(fin.args.accepted, BigInt(expected.accepted.length));
+    assert.equal(fin.args.roundMedian, BigInt(expected.roundMedian));
+    assert.equal(fin.args.contributorsHash, expected.contributorsHash);
+    assert.equal(fin.args.refunded, expected.refunded);
+    assert.equal(fin.args.burned, expected.burned);
+    for (const t of expected.trainers) {
+      const was = before.get(`t${t.address}`) as Member;
+      const now = await memberOf(id, TRAINER, t.address);
+      assert.equal(now.stake, was.stake - t.slashed, `stake of ${t.address}`);
+      assert.equal(now.earned, was.earned + t.reward, `earned of ${t.address}`);
+    }
+    for (const v of expected.validators) {
+      const was = before.get(`v${v.address}`) as Member;
+      const now = await memberOf(id, VALIDATOR, v.address);
+      assert.equal(now.stake, was.stake - v.slashed);
+      assert.equal(now.earned, was.earned + v.reward);
+    }
+    const [, stateAfter] = await getTask(id);
+    assert.equal(stateAfter.poolLeft, stateBefore.poolLeft + expected.refunded, "the refund to the pool");
+    assert.equal(await view<bigint>("burned"), burnedBefore + expected.burned, "the burned amount");
+    const r = await getRound(id, round);
+    assert.equal(r.state.finalized, true);
+    assert.equal(r.result.accepted, expected.accepted.length);
+    assert.equal(r.contributorsHash, expected.contributorsHash);
+    return receipt;
+  }
+
+  /**
+   * The contract holds exactly what it owes plus what it burned: the withdrawable balances of `accounts`
+   * (who must be the only ones with any), members' stakes and unclaimed rewards, the tasks' unassigned
+   * pools and the pools of open rounds. With `supply`, `accounts` and the contract hold all MIND.
+   */
+  async function assertConservation(accounts: readonly Actor[], supply = true): Promise<void> {
+    const { tasks } = env();
+    let owed = await view<bigint>("burned");
+    for (const a of accounts) owed += await view<bigint>("withdrawable", [a.address]);
+    const taskCount = await view<bigint>("taskCount");
+    for (let id = 1n; id <= taskCount; id++) {
+      const [, state] = await getTask(id);
+      owed += state.poolLeft;
+      for (const [role, list] of [
+        [TRAINER, "trainersOf"],
+        [VALIDATOR, "validatorsOf"],
+      ] as const) {
+        for (const a of await view<Address[]>(list, [id])) {
+          const m = await memberOf(id, role, a);
+          owed += m.stake + m.earned;
+        }
+      }
+      if (state.roundCount > 0) {
+        const r = await getRound(id, state.roundCount);
+        if (!r.state.finalized) owed += r.result.pool;
+      }
+    }
+    assert.equal(await balanceOf(tasks), owed, "the contract holds exactly what it owes and burned");
+    if (!supply) return;
+    let total = await balanceOf(tasks);
+    for (const a of accounts) total += await balanceOf(a.address);
+    assert.equal(total, TOKEN_SUPPLY, "no MIND created or lost");
+  }
+
   /** Every trainer with a reward in task `id` claims it. */
   async function claimAll(id: bigint, trainers: readonly Actor[]): Promise<TransactionReceipt[]> {
     const members = await Promise.all(trainers.map((a) => memberOf(id, TRAINER, a)));
@@ -412,11 +552,15 @@ export function learningFixture(env: () => LearningEnv) {
     registerModel,
     createTask,
     startRound,
+    waitOutExitWindow,
     joinAll,
     commitScoresTx,
     revealTx,
     playRound,
     claimAll,
+    balanceOf,
+    finalizeAndCheck,
+    assertConservation,
   };
 }
 

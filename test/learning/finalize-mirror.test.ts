@@ -53,6 +53,7 @@ import {
   trainingRunOf,
   unpackScores,
   VALIDATOR_SHARE_BPS,
+  weightedConsensus,
   ZERO_HASH,
 } from "../../src/learning/finalize.ts";
 import { createRng, type Rng } from "../../src/ml/partition.ts";
@@ -92,8 +93,24 @@ describe("finalize mirror (pure)", () => {
     assert.throws(() => packScores([-1]), SettlementInputError);
   });
 
+  it("weightedConsensus: the least score with a strict stake majority at or below it; an even split is null", () => {
+    const v = (score: number, stake: bigint) => ({ score, stake });
+    assert.equal(weightedConsensus([v(5, 1n)]), 5);
+    assert.equal(weightedConsensus([v(3, 1n), v(1, 1n), v(2, 1n)]), 2);
+    // One heavy validator outweighs two light ones.
+    assert.equal(weightedConsensus([v(9_000, 5n), v(100, 2n), v(200, 2n)]), 9_000);
+    // 1 vs 1 and 2 vs 2 with equal stakes: no strict majority on both sides.
+    assert.equal(weightedConsensus([v(0, 1n), v(10_000, 1n)]), null);
+    assert.equal(weightedConsensus([v(0, 1n), v(0, 1n), v(10_000, 1n), v(9_000, 1n)]), null);
+    // Equal scores on one side of a split are still a split; agreement across the middle is not.
+    assert.equal(weightedConsensus([v(7, 1n), v(7, 1n), v(7, 1n), v(8, 1n)]), 7);
+    assert.equal(weightedConsensus([v(4, 3n), v(6, 3n)]), null);
+    assert.equal(weightedConsensus([v(4, 3n), v(6, 4n)]), 6);
+    assert.throws(() => weightedConsensus([]), SettlementInputError);
+  });
+
   it("settles a hand-computed round exactly", () => {
-    // Three trainers (c is a no-show), three validators (z silent). Pool 1000: validators' pool 200.
+    // Three trainers (c is a no-show), four validators (z silent). Pool 1000: validators' pool 200.
     const s = settleRound({
       trainers: [
         { address: addr(0), stake: 1_000n, digest: keccak256("0x0a") },
@@ -103,7 +120,8 @@ describe("finalize mirror (pure)", () => {
       ],
       validators: [
         { address: addr(3), stake: 500n, scores: [8000, 100] },
-        { address: addr(4), stake: 500n, scores: [6000, 300] },
+        { address: addr(4), stake: 300n, scores: [6000, 300] },
+        { address: addr(6), stake: 300n, scores: [7000, 100] },
         { address: addr(5), stake: 999n },
       ],
       pool: 1_000n,
@@ -111,30 +129,105 @@ describe("finalize mirror (pure)", () => {
       minScore: 200,
       relativeBps: 5_000,
     });
-    // Lower medians: [6000, 100]; round median 100; b's 100 is below minScore 200: rejected.
-    assert.deepEqual(s.consensus, [6000, 100]);
+    // Revealed stake 1100 of 2099 active: scored. Update 0: 6000 (300), 7000 (300), 8000 (500): 600 at or
+    // below 7000 is more than half of 1100. Update 1: 100 holds 800. Round median 100; b's 100 is below
+    // minScore 200: rejected.
+    assert.equal(s.scored, true);
+    assert.deepEqual(s.consensus, [7000, 100]);
     assert.equal(s.roundMedian, 100);
     assert.deepEqual(
       s.trainers.map((t) => [t.status, t.score, t.reward, t.slashed]),
       [
-        ["accepted", 6000, 1_300n, 0n],
+        ["accepted", 7000, 1_300n, 0n],
         ["rejected", 100, 0n, 200n],
         ["no-show", 0, 0n, 300n],
       ],
     );
-    // Trainers' pot 800 + 200 + 300 = 1300, all to a (6000 / 6000). Distances: x |8000-6000| + 0 = 2000 -> 1000
-    // -> weight 10000 - 4000 = 6000; y 0 + 200 -> 100 -> 9600. Validators' pot 200 + 99 = 299.
+    // Trainers' pot 800 + 200 + 300 = 1300, all to a. Distances: x 1000 -> 500 -> weight 8000; y 1000 + 200
+    // -> 600 -> 7600; w 0 -> 10000. Validators' pot 200 + 99 = 299; its dust is burned.
     assert.deepEqual(
       s.validators.map((v) => [v.status, v.weight, v.reward, v.slashed]),
       [
-        ["revealed", 6000, (299n * 6000n) / 15600n, 0n],
-        ["revealed", 9600, (299n * 9600n) / 15600n, 0n],
+        ["revealed", 8000, (299n * 8000n) / 25600n, 0n],
+        ["revealed", 7600, (299n * 7600n) / 25600n, 0n],
+        ["revealed", 10000, (299n * 10000n) / 25600n, 0n],
         ["silent", 0, 0n, 99n],
       ],
     );
-    assert.equal(s.creatorCredit, 299n - (299n * 6000n) / 15600n - (299n * 9600n) / 15600n);
+    assert.equal(s.refunded, 0n);
+    assert.equal(s.burned, 299n - 93n - 88n - 116n);
     assert.deepEqual(s.accepted, [addr(0)]);
     assert.equal(s.contributorsHash, contributorsHash([addr(0)], [keccak256("0x0a")]));
+  });
+
+  it("an even split voids the update: neither paid nor slashed, left out of the median and the distances", () => {
+    const trainers = [0, 1].map((i) => ({
+      address: addr(i),
+      stake: 1_000n,
+      digest: keccak256(toHex(i + 1)),
+    }));
+    // Two against two: the honest pair scores both updates well, the other pair scores update 0 at 0.
+    const s = settleRound({
+      trainers,
+      validators: [
+        { address: addr(3), stake: 100n, scores: [8000, 7000] },
+        { address: addr(4), stake: 100n, scores: [8000, 7000] },
+        { address: addr(5), stake: 100n, scores: [0, 7000] },
+        { address: addr(6), stake: 100n, scores: [0, 7000] },
+      ],
+      pool: 1_000n,
+      slashBps: 1_000,
+      minScore: 1,
+      relativeBps: 5_000,
+    });
+    assert.deepEqual(s.consensus, [null, 7000]);
+    assert.equal(s.roundMedian, 7000);
+    assert.deepEqual(
+      s.trainers.map((t) => [t.status, t.score, t.reward, t.slashed]),
+      [
+        ["void", 0, 0n, 0n],
+        ["accepted", 7000, 800n, 0n],
+      ],
+    );
+    assert.deepEqual(
+      s.validators.map((v) => [v.weight, v.slashed]),
+      Array(4).fill([10_000, 0n]),
+    );
+  });
+
+  it("reveals below a strict majority of the active stake: the round is void for the trainers", () => {
+    const s = settleRound({
+      trainers: [
+        { address: addr(0), stake: 100n, digest: keccak256("0x01") },
+        { address: addr(1), stake: 100n },
+      ],
+      validators: [
+        { address: addr(3), stake: 100n, scores: [9000] },
+        { address: addr(4), stake: 100n },
+      ],
+      pool: 10n,
+      slashBps: 2_500,
+      minScore: 0,
+      relativeBps: 0,
+    });
+    assert.equal(s.scored, false, "half of the stake is no majority");
+    assert.deepEqual(
+      s.trainers.map((t) => [t.status, t.reward, t.slashed]),
+      [
+        ["void", 0n, 0n],
+        ["no-show", 0n, 25n],
+      ],
+    );
+    assert.deepEqual(
+      s.validators.map((v) => [v.status, v.weight, v.reward, v.slashed]),
+      [
+        ["revealed", 0, 0n, 0n],
+        ["silent", 0, 0n, 25n],
+      ],
+    );
+    // Nobody is paid: the pool goes back to the task, the slashes are burned (never the creator's).
+    assert.equal(s.refunded, 10n);
+    assert.equal(s.burned, 50n);
   });
 
   it("a void round (no reveals), a round without commits, and a round with nothing accepted", () => {
@@ -156,7 +249,8 @@ describe("finalize mirror (pure)", () => {
       voided.validators.map((v) => [v.status, v.slashed]),
       [["silent", 12n]],
     );
-    assert.equal(voided.creatorCredit, 10n + 25n + 12n);
+    assert.equal(voided.refunded, 10n);
+    assert.equal(voided.burned, 25n + 12n);
     assert.equal(voided.contributorsHash, ZERO_HASH);
 
     const empty = settleRound({ ...common, trainers: [{ address: addr(0), stake: 100n }], validators });
@@ -164,7 +258,8 @@ describe("finalize mirror (pure)", () => {
       empty.validators.map((v) => v.status),
       ["excused"],
     );
-    assert.equal(empty.creatorCredit, 10n + 25n);
+    assert.equal(empty.refunded, 10n);
+    assert.equal(empty.burned, 25n);
 
     const rejected = settleRound({
       ...common,
@@ -176,7 +271,8 @@ describe("finalize mirror (pure)", () => {
       [["rejected", 25n]],
     );
     assert.equal(rejected.validators[0]?.reward, 2n + 0n, "the validators' pool, all to the one validator");
-    assert.equal(rejected.creatorCredit, 8n + 25n);
+    assert.equal(rejected.refunded, 8n);
+    assert.equal(rejected.burned, 25n);
     assert.throws(
       () =>
         settleRound({ ...common, trainers, validators: [{ address: addr(2), stake: 1n, scores: [1, 2] }] }),
@@ -184,7 +280,7 @@ describe("finalize mirror (pure)", () => {
     );
   });
 
-  it("a kept update of score 1 is accepted but unpaid; a round of only such updates pays the creator", () => {
+  it("a kept update of score 1 is accepted but unpaid; a round of only such updates refunds the pool", () => {
     const validators = [{ address: addr(5), stake: 500n, scores: [1, 3, 5] }];
     const trainers = [0, 1, 2].map((i) => ({
       address: addr(i),
@@ -202,7 +298,8 @@ describe("finalize mirror (pure)", () => {
         ["accepted", 5, (800n * 4n) / 6n, 0n],
       ],
     );
-    assert.equal(paid.creatorCredit, 800n - (800n * 2n) / 6n - (800n * 4n) / 6n);
+    assert.equal(paid.burned, 800n - (800n * 2n) / 6n - (800n * 4n) / 6n, "the dust");
+    assert.equal(paid.refunded, 0n);
 
     const unpaid = settleRound({
       ...common,
@@ -214,7 +311,8 @@ describe("finalize mirror (pure)", () => {
       Array(3).fill(["accepted", 0n, 0n]),
     );
     assert.deepEqual(unpaid.accepted, [addr(0), addr(1), addr(2)]);
-    assert.equal(unpaid.creatorCredit, 800n, "the trainers' pot goes back: nobody added anything");
+    assert.equal(unpaid.refunded, 800n, "the trainers' pool goes back: nobody added anything");
+    assert.equal(unpaid.burned, 0n);
   });
 
   it("weights and slashes", () => {
@@ -325,6 +423,7 @@ async function finalizeAndCheck(id: bigint, round: number, by: Actor = stranger)
   const input = await mirrorInput(id, round);
   const expected = settleRound(input);
   const [, stateBefore] = await getTask(id);
+  const burnedBefore = await view<bigint>("burned");
   const receipt = await send(by, "finalize", [id, round]);
   const trainerLogs = parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" });
   assert.deepEqual(
@@ -359,14 +458,16 @@ async function finalizeAndCheck(id: bigint, round: number, by: Actor = stranger)
       fin.args.accepted,
       fin.args.roundMedian,
       fin.args.contributorsHash,
-      fin.args.creatorCredit,
+      fin.args.refunded,
+      fin.args.burned,
     ],
     [
       BigInt(expected.updates),
       BigInt(expected.accepted.length),
       BigInt(expected.roundMedian),
       expected.contributorsHash,
-      expected.creatorCredit,
+      expected.refunded,
+      expected.burned,
     ],
     "round outcome",
   );
@@ -380,11 +481,8 @@ async function finalizeAndCheck(id: bigint, round: number, by: Actor = stranger)
     assert.equal((await memberOf(id, VALIDATOR, v.address)).stake, (was?.stake as bigint) - v.slashed);
   }
   const [, stateAfter] = await getTask(id);
-  assert.equal(
-    stateAfter.poolLeft,
-    stateBefore.poolLeft + expected.creatorCredit,
-    "creator's credit to the pool",
-  );
+  assert.equal(stateAfter.poolLeft, stateBefore.poolLeft + expected.refunded, "the refund to the pool");
+  assert.equal(await view<bigint>("burned"), burnedBefore + expected.burned, "the burned amount");
   return { receipt, expected, input };
 }
 
@@ -393,7 +491,8 @@ async function finalizeAndCheck(id: bigint, round: number, by: Actor = stranger)
  * stakes, unclaimed rewards, pools), and, with `supply`, all MIND is where it should be.
  */
 async function assertConservation(accounts: readonly Actor[] = everyone, supply = true): Promise<void> {
-  let owed = 0n;
+  // Burned MIND stays in the contract: it is owed to nobody but must be there.
+  let owed = await view<bigint>("burned");
   for (const a of accounts) owed += await withdrawable(a.address);
   for (const id of taskIds) {
     const [, state] = await getTask(id);
@@ -528,10 +627,11 @@ const BASE: TaskParams = {
   scoreWindow: 8,
   revealWindow: 8,
   aggregateWindow: 4,
+  exitWindow: 5,
   slashBps: 1_000,
   minScore: 0,
   relativeBps: 5_000,
-  quorum: 1,
+  quorumBps: 6_000,
   maxTrainers: 50,
   maxValidators: 5,
 };
@@ -627,7 +727,11 @@ function scoreMatrix(r: Rng, n: number, k: number): number[][] {
 
 async function runCase(c: Case, seedTag: string): Promise<{ n: number; revealed: number; accepted: number }> {
   const { id, trainers, validators } = c.setup;
-  const [params] = await getTask(id);
+  const [params, state] = await getTask(id);
+  if (state.roundCount > 0) {
+    const last = await getRound(id, state.roundCount);
+    await advanceTo(last.result.finalizedAt + params.exitWindow);
+  }
   const started = await send(creator, "startRound", [id]);
   const [log] = parseEventLogs({ abi, logs: started.logs, eventName: "RoundStarted" });
   assert.ok(log);
@@ -677,7 +781,7 @@ describe("finalize mirror vs LearningTasks.finalize on random score matrices", (
       [50, 5],
       [23, 4],
       [9, 3],
-      [3, 2],
+      [3, 3],
       [14, 5],
     ];
     for (const [s, [nt, nv]] of shapes.entries()) {
@@ -748,7 +852,20 @@ describe("finalize mirror vs LearningTasks.finalize on random score matrices", (
 // Property test: random sequences of actions, in and out of phase, against an independent model of the rules
 // ---------------------------------------------------------------------------------------------------------
 
-const PHASE = { None: 0, Commit: 1, ScoreCommit: 2, Reveal: 3, Finalize: 4, Aggregate: 5, Done: 6 } as const;
+const PHASE = {
+  None: 0,
+  Commit: 1,
+  ScoreCommit: 2,
+  Reveal: 3,
+  Finalize: 4,
+  Aggregate: 5,
+  Done: 6,
+  Expired: 7,
+} as const;
+/** The contract's FINALIZE_TIMEOUT: blocks after the reveal deadline before an unfinalized round expires. */
+const FINALIZE_TIMEOUT = 7_200;
+/** The contract's MIN_VALIDATORS: a round starts with no fewer. */
+const MIN_VALIDATORS = 3;
 
 /** A round's phase at block `b`, recomputed from its record (the contract's `_phase`, independently). */
 function phaseAt(r: RoundView, round: number, latest: number, aggregateWindow: number, b: number): number {
@@ -757,8 +874,9 @@ function phaseAt(r: RoundView, round: number, latest: number, aggregateWindow: n
     if (b <= r.state.commitDeadline) return PHASE.Commit;
     if (b <= r.state.scoreDeadline) return PHASE.ScoreCommit;
     if (b <= r.state.revealDeadline) return PHASE.Reveal;
-    return PHASE.Finalize;
+    return b <= r.state.revealDeadline + FINALIZE_TIMEOUT ? PHASE.Finalize : PHASE.Expired;
   }
+  if (r.result.expired) return PHASE.Expired;
   if (
     round === latest &&
     !r.result.aggregated &&
@@ -798,8 +916,9 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
     scoreWindow: 6,
     revealWindow: 6,
     aggregateWindow: 6,
+    exitWindow: 5,
     slashBps: pick(r, [1_000, 3_000]),
-    quorum: 2,
+    quorumBps: pick(r, [5_001, 6_667, 10_000]),
     maxTrainers: 4,
     maxValidators: 3,
   };
@@ -838,7 +957,8 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
     const next = (await blockNumber()) + 1;
     const cur = latest > 0 ? await getRound(id, latest) : undefined;
     const phase = cur ? phaseAt(cur, latest, latest, p.aggregateWindow, next) : PHASE.None;
-    const open = cur !== undefined && !cur.state.finalized;
+    // An expired round does not hold anyone: the next join, exit, close or start closes it.
+    const open = cur !== undefined && !cur.state.finalized && phase !== PHASE.Expired;
     // Mostly members (and, in the reveal phase, validators that committed); sometimes anyone.
     const members = async (pool: Actor[], role: number) => {
       const out: Actor[] = [];
@@ -872,6 +992,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
       [PHASE.Finalize]: ["finalize", "finalize"],
       [PHASE.Aggregate]: ["propose", "attest", "attest", "attest", "exit"],
       [PHASE.Done]: ["start", "start", "start", "join", "exit", "claim", "withdraw", "close"],
+      [PHASE.Expired]: ["exit", "join", "start"],
     };
     const all = [
       "join",
@@ -909,7 +1030,8 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         continue;
       }
       case "join": {
-        const role = r.next() < 0.5 ? TRAINER : VALIDATOR;
+        // Validators more often while fewer than MIN_VALIDATORS are active, or rounds would rarely start.
+        const role = r.next() < (activeV.length < MIN_VALIDATORS ? 0.25 : 0.5) ? TRAINER : VALIDATOR;
         // Mostly accounts that are not members yet (any of them now and then: top-ups, conflicts, strangers).
         const pool = role === TRAINER ? trainerPool : validatorPool;
         const outside = pool.filter((a) => !(role === TRAINER ? activeT : activeV).includes(a));
@@ -927,7 +1049,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         else if (open) expect = "RoundInProgress";
         else if (other.status === MEMBER_ACTIVE) expect = "RoleConflict";
         else if (amount === 0n || m.stake + amount < min) expect = "StakeTooLow";
-        else if (m.status === 0 && list.length >= cap) expect = "TooManyMembers";
+        else if (m.status !== MEMBER_ACTIVE && list.length >= cap) expect = "TooManyMembers";
         run = async () => {
           const receipt = await send(who, "join", [id, role, amount]);
           add(ledger.deposited, who.address, amount);
@@ -980,8 +1102,9 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         else if (open) expect = "RoundInProgress";
         else if (action === "start") {
           if (st.roundCount >= p.rounds) expect = "NoRoundsLeft";
+          else if (cur && next <= cur.result.finalizedAt + p.exitWindow) expect = "ExitWindowOpen";
           else if (st.activeTrainers === 0) expect = "NotEnoughTrainers";
-          else if (st.activeValidators < p.quorum) expect = "NotEnoughValidators";
+          else if (st.activeValidators < MIN_VALIDATORS) expect = "NotEnoughValidators";
         }
         // Close rarely before the last round: it ends the task (the sequence goes on with a new one).
         if (action === "close" && expect === undefined && st.roundCount < p.rounds && r.next() < 0.8)
@@ -990,6 +1113,7 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
         break;
       }
       case "commit": {
+        // Now and then another trainer's digest: digests are keyed by trainer, so a copy is no refusal.
         const copy = usedDigests.length > 0 && r.next() < 0.15;
         const digest = copy
           ? pick(r, usedDigests)
@@ -999,7 +1123,6 @@ async function propertyRun(seed: number, steps: number): Promise<Record<string, 
           if (tm.status !== MEMBER_ACTIVE) expect = "NotTrainer";
           else if (tm.commitRound === round) expect = "AlreadyCommitted";
           else if (tm.stake < p.minTrainerStake) expect = "StakeTooLow";
-          else if (copy) expect = "DuplicateUpdate";
         }
         run = async () => {
           const receipt = await send(trainer, "commitUpdate", [id, round, digest, 1 + r.int(1000)]);

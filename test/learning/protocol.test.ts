@@ -19,6 +19,7 @@ import {
   memberOf,
   memoryRoleStore,
   openTasks,
+  openUpdate,
   type ProtocolOptions,
   type ProtocolRoles,
   type ProtocolRoundReport,
@@ -226,6 +227,9 @@ describe("runProtocol on the embedded chain", () => {
                 }
               : undefined;
         if (!victim) return;
+        // The trainers publish first (their step is idempotent), so that the validator has updates to score
+        // and persists its scores before it commits them.
+        if (victim.kind === "validator") await Promise.all(roles.trainers.map((t) => t.step()));
         victim.control.armed = true;
         await assert.rejects(victim.step() as Promise<unknown>, SimulatedCrash);
         crashedIn.push(`${victim.kind}@${phase}`);
@@ -237,18 +241,24 @@ describe("runProtocol on the embedded chain", () => {
   });
 
   it("forged bytes, a wrong architecture and a blob never published score 0 with every validator; their trainers are slashed", async () => {
+    // Keyed by the sha256 of the model inside a trainer's envelope: the published bytes are the envelope.
     const tampered = new Set<string>();
     const dropped = new Set<string>();
-    /** A store (or a peer behind it) that serves substituted bytes for some CIDs, unverified, and loses others. */
+    const modelKey = (bytes: Uint8Array) => {
+      try {
+        return sha256Digest(openUpdate(bytes).model);
+      } catch {
+        return ""; // a registry version: plain canonical bytes
+      }
+    };
+    /** A store (or a peer behind it) that serves substituted bytes for some updates, unverified, and loses others. */
     const lying: BlobStore = {
-      put: async (bytes) => {
-        const cid = cidFromDigest(sha256Digest(bytes));
-        return dropped.has(cid) ? cid : store.put(bytes);
-      },
+      put: async (bytes) =>
+        dropped.has(modelKey(bytes)) ? cidFromDigest(sha256Digest(bytes)) : store.put(bytes),
       has: (cid) => store.has(cid),
       get: async (cid) => {
         const bytes = await store.get(cid);
-        if (!tampered.has(cid)) return bytes;
+        if (!tampered.has(modelKey(bytes))) return bytes;
         const forged = bytes.slice();
         forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1;
         return forged;
@@ -260,9 +270,9 @@ describe("runProtocol on the embedded chain", () => {
       rounds: 1,
       store: lying,
       craft: (i, { own }) => {
-        const cid = "tensors" in own ? cidFromDigest(sha256Digest(encodeCanonical(own))) : "";
-        if (i === 1) tampered.add(cid);
-        if (i === 3) dropped.add(cid);
+        const key = "tensors" in own ? sha256Digest(encodeCanonical(own)) : "";
+        if (i === 1) tampered.add(key);
+        if (i === 3) dropped.add(key);
         return i === 2 ? wrong : undefined;
       },
     });
@@ -289,6 +299,8 @@ describe("runProtocol on the embedded chain", () => {
 describe("LearningTasks refusals through the client", () => {
   const trainer = 15;
   const validator = 16;
+  /** A round starts with no fewer than three validators: these two join alongside `validator`. */
+  const others = [17, 18];
   let taskId: bigint;
   let params: ReturnType<typeof defaultTaskParams>;
 
@@ -297,9 +309,9 @@ describe("LearningTasks refusals through the client", () => {
     const { modelId } = await registerModel(registry, "refusals", 0);
     const weights = encodeCanonical(canonicalOf("logreg-784-10", initialWeights("logreg-784-10", 3)));
     const { version } = await addVersion(registry, modelId, { weightsCid: await store.put(weights) }, 0);
-    params = defaultTaskParams({ modelId, baseVersion: version, rounds: 1, trainers: 1, validators: 1 });
+    params = defaultTaskParams({ modelId, baseVersion: version, rounds: 1, trainers: 1, validators: 3 });
     ({ taskId } = await createTask(tasks, params, 0));
-    for (const i of [trainer, validator]) {
+    for (const i of [trainer, validator, ...others]) {
       await transferMind(chain, chain.wallet(i).account.address, 100n * params.minValidatorStake, 0);
     }
   });
@@ -325,7 +337,8 @@ describe("LearningTasks refusals through the client", () => {
 
   it("a reveal that does not match its commitment is refused (RevealMismatch) and changes nothing", async () => {
     await joinTask(tasks, taskId, "trainer", params.minTrainerStake, trainer);
-    await joinTask(tasks, taskId, "validator", params.minValidatorStake, validator);
+    for (const i of [validator, ...others])
+      await joinTask(tasks, taskId, "validator", params.minValidatorStake, i);
     const { round } = await startRound(tasks, taskId, 0);
     await commitUpdate(tasks, taskId, round, keccak256(stringToHex("an update")), 10, trainer);
     const info = await getRound(tasks, taskId, round);

@@ -1,0 +1,513 @@
+// The attacks of issue 9 on LearningTasks, each run end to end on the embedded chain: the attacker does
+// what the review found it could do, and the test shows that it no longer profits (no honest party loses
+// stake, no payout moves to the attacker, nothing stays locked). Every finalization is also checked against
+// the TS mirror (src/learning/finalize.ts), and the contract's books after every attack.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { type Address, type Hex, parseEther, parseEventLogs, type TransactionReceipt } from "viem";
+import { connect, type LedgerChain } from "../../src/chain/connect.ts";
+import { LearningTasks, ModelRegistry } from "../../src/chain/generated/contracts.ts";
+import { ContractRefusedError } from "../../src/chain/tx.ts";
+import { fetchTrainerUpdate } from "../../src/learning/client.ts";
+import { sealUpdate } from "../../src/learning/envelope.ts";
+import { memoryBlobStore } from "../../src/learning/protocol.ts";
+import { canonicalOf } from "../../src/learning/simulate.ts";
+import { encodeCanonical } from "../../src/ml/encoding.ts";
+import { initialWeights } from "../../src/ml/models.ts";
+import { sha256Digest } from "../../src/storage/cid.ts";
+import {
+  type Actor,
+  BASE_PARAMS,
+  deployLearning,
+  devActor,
+  digestOf,
+  keyActor,
+  learningFixture,
+  type TaskParams,
+  TRAINER,
+  VALIDATOR,
+} from "./learning-fixture.ts";
+
+const abi = LearningTasks.abi;
+/** The contract's FINALIZE_TIMEOUT. */
+const FINALIZE_TIMEOUT = 7_200;
+const PHASE = { Finalize: 4, Done: 6, Expired: 7 } as const;
+const TRAINER_STAKE = parseEther("10");
+const VALIDATOR_STAKE = parseEther("20");
+
+let chain: LedgerChain;
+let token: Address;
+let registry: Address;
+let tasks: Address;
+let treasury: Actor;
+let owner: Actor;
+let stranger: Actor;
+const everyone: Actor[] = [];
+let modelId: number;
+
+const fx = learningFixture(() => ({ chain, token, registry, tasks }));
+const { advanceTo, getRound, getTask, memberOf, send, view } = fx;
+
+async function refused(p: Promise<unknown>, errorName: string, args?: readonly unknown[]): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof ContractRefusedError, `expected ${errorName}, got ${String(err)}`);
+    assert.equal(err.errorName, errorName, err.message);
+    if (args !== undefined) assert.deepEqual(err.args, args);
+    return true;
+  });
+}
+
+/** A fresh actor per name, funded with ether and MIND and approved, so that no attack shares a member. */
+async function actors(names: readonly string[]): Promise<Actor[]> {
+  const out = names.map((n) => keyActor(chain, `attack:${n}`));
+  await fx.fund(treasury, out, parseEther("1000"));
+  everyone.push(...out);
+  return out;
+}
+
+/**
+ * A task on the test model with `trainers`, then `validators`, joined one transaction at a time (so the
+ * lists, and the order of a round's scores, are the order given), at the minimum stakes.
+ */
+async function taskWith(p: Partial<TaskParams>, trainers: Actor[], validators: Actor[]): Promise<bigint> {
+  const id = await fx.createTask(owner, { ...BASE_PARAMS, modelId, ...p });
+  for (const t of trainers) await send(t, "join", [id, TRAINER, TRAINER_STAKE]);
+  for (const v of validators) await send(v, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+  return id;
+}
+
+const stakeOf = async (id: bigint, role: number, a: Actor) => (await memberOf(id, role, a)).stake;
+const earnedOf = async (id: bigint, role: number, a: Actor) => (await memberOf(id, role, a)).earned;
+
+before(async () => {
+  chain = await connect({ ephemeral: true });
+  ({ token, registry, tasks } = await deployLearning(chain));
+  treasury = devActor(chain, 0, "treasury");
+  owner = devActor(chain, 1, "owner");
+  stranger = devActor(chain, 2, "stranger");
+  everyone.push(treasury, owner, stranger);
+  for (let i = 3; i < 20; i++) everyone.push(devActor(chain, i, `dev${i}`));
+  await fx.fund(treasury, [owner, stranger], parseEther("100000"));
+  modelId = Number(await fx.registerModel(owner, "attacked-model"));
+  await fx.registryTx(owner, "setApprovalForAll", [tasks, true]);
+});
+
+after(async () => {
+  await chain?.close();
+});
+
+describe("LearningTasks attacks (issue 9)", () => {
+  it("attack 3, one validator of two settles a round alone and its Sybil trainer takes the pot: no round starts with 2 validators; with 3 the attacker is outvoted", async () => {
+    const [h0, h1, sybil, attacker, honest1, honest2] = (await actors([
+      "3a:h0",
+      "3a:h1",
+      "3a:sybil",
+      "3a:attacker",
+      "3a:honest1",
+      "3a:honest2",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith({}, [h0, h1, sybil], [attacker, honest1]);
+    // Two validators: a strict majority of stake would be one of them alone.
+    await refused(send(owner, "startRound", [id]), "NotEnoughValidators", [id, 2n, 3n]);
+    await send(honest2, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+    // The attacker scores the honest updates 0 and its Sybil's junk 10,000; the honest validators score
+    // the honest updates well and the junk near 0.
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [h0, h1, sybil],
+      [attacker, honest1, honest2],
+      [
+        [0, 0, 10_000],
+        [8_000, 7_800, 100],
+        [8_100, 7_700, 150],
+      ],
+    );
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const settled = new Map(
+      parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" }).map((l) => [
+        l.args.trainer,
+        l.args,
+      ]),
+    );
+    for (const h of [h0, h1]) {
+      assert.equal(settled.get(h.address)?.accepted, true, `${h.name} accepted`);
+      assert.equal(settled.get(h.address)?.slashed, 0n, `${h.name} not slashed`);
+      assert.ok((settled.get(h.address)?.reward ?? 0n) > 0n, `${h.name} paid`);
+    }
+    assert.equal(settled.get(sybil.address)?.accepted, false);
+    assert.equal(settled.get(sybil.address)?.reward, 0n, "the Sybil takes nothing");
+    assert.equal(
+      await stakeOf(id, TRAINER, sybil),
+      TRAINER_STAKE - TRAINER_STAKE / 10n,
+      "the Sybil is slashed",
+    );
+    // The attacker's scores are far from consensus: it earns less than either honest validator.
+    const attackerEarned = await earnedOf(id, VALIDATOR, attacker);
+    for (const v of [honest1, honest2]) assert.ok(attackerEarned < (await earnedOf(id, VALIDATOR, v)));
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 3, four validators split 2-2 and the low pair would win a lower median: the split updates are void, nobody honest is slashed", async () => {
+    const [h0, h1, good0, good1, bad0, bad1] = (await actors([
+      "3b:h0",
+      "3b:h1",
+      "3b:good0",
+      "3b:good1",
+      "3b:bad0",
+      "3b:bad1",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith({}, [h0, h1], [good0, good1, bad0, bad1]);
+    const [, before] = await getTask(id);
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [h0, h1],
+      [good0, good1, bad0, bad1],
+      [
+        [8_000, 7_900],
+        [8_100, 8_000],
+        [0, 0],
+        [0, 0],
+      ],
+    );
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    for (const l of parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" })) {
+      assert.deepEqual(
+        [l.args.committed, l.args.accepted, l.args.reward, l.args.slashed],
+        [true, false, 0n, 0n],
+      );
+    }
+    for (const h of [h0, h1]) assert.equal(await stakeOf(id, TRAINER, h), TRAINER_STAKE);
+    for (const v of [good0, good1, bad0, bad1])
+      assert.equal(await stakeOf(id, VALIDATOR, v), VALIDATOR_STAKE);
+    // The attackers gain nothing over the honest pair: the validators' pool is shared equally.
+    assert.equal(await earnedOf(id, VALIDATOR, bad0), await earnedOf(id, VALIDATOR, good0));
+    // The trainers' pool nobody earned goes back to the task.
+    const pool = BASE_PARAMS.rewardPerRound;
+    const [, after] = await getTask(id);
+    assert.equal(after.poolLeft, before.poolLeft - pool + (pool - (pool * 2_000n) / 10_000n));
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 3, one validator of three reveals alone to reject the honest updates: below a majority of the stake the round is not scored; silent stakes are burned, not the creator's", async () => {
+    const [h0, h1, attacker, v1, v2] = (await actors([
+      "3c:h0",
+      "3c:h1",
+      "3c:attacker",
+      "3c:v1",
+      "3c:v2",
+    ])) as [Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith({}, [h0, h1], [attacker, v1, v2]);
+    const burned = await view<bigint>("burned");
+    const [, before] = await getTask(id);
+    const { round } = await fx.playRound(id, owner, [h0, h1], [attacker], [[0, 0]]);
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const [fin] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" });
+    assert.equal(fin?.args.accepted, 0n);
+    for (const h of [h0, h1]) assert.equal(await stakeOf(id, TRAINER, h), TRAINER_STAKE, "not slashed");
+    // The two silent validators lose 10 % each, kept by the contract; the creator gets back its pool only.
+    const slashes = 2n * (VALIDATOR_STAKE / 10n);
+    assert.equal(await view<bigint>("burned"), burned + slashes);
+    const [, after] = await getTask(id);
+    assert.equal(after.poolLeft, before.poolLeft, "the pool back, and not a wei of the slashes");
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 4, two of four validators install a poisoned aggregate with a quorum of 2: below two thirds of the revealed stake it never becomes a version, and the honest proposer keeps its stake", async () => {
+    const [h0, h1, honest0, honest1, bad0, bad1] = (await actors([
+      "4:h0",
+      "4:h1",
+      "4:honest0",
+      "4:honest1",
+      "4:bad0",
+      "4:bad1",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith({ quorumBps: 6_667 }, [h0, h1], [honest0, honest1, bad0, bad1]);
+    const scores = [8_000, 7_900];
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [h0, h1],
+      [honest0, honest1, bad0, bad1],
+      [scores, scores, scores, scores],
+    );
+    await fx.finalizeAndCheck(id, round, stranger);
+    const versions = await fx.read(
+      chain.publicClient.readContract({
+        address: registry,
+        abi: ModelRegistry.abi,
+        functionName: "versionCount",
+        args: [BigInt(modelId)],
+      }),
+    );
+    const good = digestOf("attack4:good");
+    const poison = digestOf("attack4:poison");
+    const receipts: TransactionReceipt[] = [
+      await send(honest0, "proposeAggregate", [id, round, good]),
+      await send(bad0, "proposeAggregate", [id, round, poison]),
+      await send(bad1, "attestAggregate", [id, round, poison]),
+      await send(honest1, "attestAggregate", [id, round, good]),
+    ];
+    for (const r of receipts) {
+      assert.deepEqual(parseEventLogs({ abi, logs: r.logs, eventName: "AggregateAccepted" }), []);
+      assert.deepEqual(parseEventLogs({ abi, logs: r.logs, eventName: "ProposerSlashed" }), []);
+    }
+    const [, , stakes] = await view<readonly [Hex[], Address[], bigint[]]>("getProposals", [id, round]);
+    assert.deepEqual(stakes, [2n * VALIDATOR_STAKE, 2n * VALIDATOR_STAKE], "half of 80 each: no quorum");
+    const r = await getRound(id, round);
+    // Views run at the head: one block past the window's last.
+    await advanceTo(BigInt(r.result.finalizedAt) + BigInt(BASE_PARAMS.aggregateWindow) + 1n);
+    assert.equal(await view("phaseOf", [id, round]), PHASE.Done);
+    assert.equal((await getRound(id, round)).result.aggregated, false);
+    const now = await fx.read(
+      chain.publicClient.readContract({
+        address: registry,
+        abi: ModelRegistry.abi,
+        functionName: "versionCount",
+        args: [BigInt(modelId)],
+      }),
+    );
+    assert.equal(now, versions, "no poisoned version in the registry");
+    for (const v of [honest0, honest1]) {
+      assert.equal(await stakeOf(id, VALIDATOR, v), VALIDATOR_STAKE, `${v.name} keeps its stake`);
+    }
+    // Nothing stays locked: the next round starts from the unpoisoned version.
+    await fx.startRound(id, owner);
+    assert.equal(
+      (await getRound(id, round + 1)).state.baseVersion,
+      (await getRound(id, round)).state.baseVersion,
+    );
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 8, two strangers join and exit to use up the member slots: exits free their slots and the task still starts rounds", async () => {
+    const [s0, s1, t0, t1, v0, v1, v2] = (await actors([
+      "8:s0",
+      "8:s1",
+      "8:t0",
+      "8:t1",
+      "8:v0",
+      "8:v1",
+      "8:v2",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith({ maxTrainers: 2, maxValidators: 3 }, [], []);
+    // Each stranger joins and leaves in both roles, for nothing but gas.
+    for (const s of [s0, s1]) {
+      await send(s, "join", [id, TRAINER, TRAINER_STAKE]);
+      await send(s, "exitTask", [id, TRAINER]);
+      await send(s, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+      await send(s, "exitTask", [id, VALIDATOR]);
+    }
+    assert.deepEqual(await view("trainersOf", [id]), []);
+    assert.deepEqual(await view("validatorsOf", [id]), []);
+    await fx.joinAll(id, [t0, t1], TRAINER, TRAINER_STAKE);
+    await fx.joinAll(id, [v0, v1, v2], VALIDATOR, VALIDATOR_STAKE);
+    await refused(send(s0, "join", [id, TRAINER, TRAINER_STAKE]), "TooManyMembers", [id, 2n]);
+    // A leaver's slot goes to the last member, so the list stays dense: the order of the next round's scores.
+    await send(v0, "exitTask", [id, VALIDATOR]);
+    assert.deepEqual(await view("validatorsOf", [id]), [v2.address, v1.address]);
+    await send(v0, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [t0, t1],
+      [v2, v1, v0],
+      [
+        [8_000, 7_000],
+        [8_000, 7_000],
+        [8_000, 7_000],
+      ],
+    );
+    await fx.finalizeAndCheck(id, round, stranger);
+    assert.equal((await getRound(id, round)).result.accepted, 2);
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 9, the creator starts the next round in the block after finalize to keep members in: no round starts for exitWindow blocks, and members leave in them", async () => {
+    const [t0, t1, v0, v1, v2] = (await actors(["9a:t0", "9a:t1", "9a:v0", "9a:v1", "9a:v2"])) as [
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+    ];
+    const id = await taskWith({ rounds: 2 }, [t0, t1], [v0, v1, v2]);
+    const s = [8_000, 7_000];
+    const { round } = await fx.playRound(id, owner, [t0, t1], [v0, v1, v2], [s, s, s]);
+    const fin = await fx.finalizeAndCheck(id, round, t0);
+    const opensAfter = fin.blockNumber + BigInt(BASE_PARAMS.exitWindow);
+    await refused(send(owner, "startRound", [id]), "ExitWindowOpen", [id, round, opensAfter]);
+    const stake = await stakeOf(id, TRAINER, t1);
+    const earned = await earnedOf(id, TRAINER, t1);
+    const exit = await send(t1, "exitTask", [id, TRAINER]);
+    assert.ok(exit.blockNumber <= opensAfter, "inside the window");
+    const [left] = parseEventLogs({ abi, logs: exit.logs, eventName: "Left" });
+    assert.deepEqual([left?.args.stake, left?.args.earned], [stake, earned]);
+    await advanceTo(opensAfter - 1n);
+    await refused(send(owner, "startRound", [id]), "ExitWindowOpen", [id, round, opensAfter]);
+    await advanceTo(opensAfter);
+    await send(owner, "startRound", [id]);
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 9, nobody finalizes a round to keep the stakes in: after FINALIZE_TIMEOUT the round expires, nobody is slashed and members leave with their whole stake", async () => {
+    const [t0, t1, v0, v1, v2] = (await actors(["9b:t0", "9b:t1", "9b:v0", "9b:v1", "9b:v2"])) as [
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+    ];
+    const id = await taskWith({ rounds: 2 }, [t0, t1], [v0, v1, v2]);
+    const s = [8_000, 7_000];
+    // v2 commits no scores: finalize would slash it; the round expires instead.
+    const { round } = await fx.playRound(id, owner, [t0, t1], [v0, v1], [s, s]);
+    const r = await getRound(id, round);
+    await refused(send(v2, "exitTask", [id, VALIDATOR]), "RoundInProgress", [id, round]);
+    const expiry = BigInt(r.state.revealDeadline) + BigInt(FINALIZE_TIMEOUT);
+    // Views run at the head.
+    await advanceTo(expiry);
+    assert.equal(await view("phaseOf", [id, round]), PHASE.Finalize, "the last block to finalize in");
+    await advanceTo(expiry + 1n);
+    assert.equal(await view("phaseOf", [id, round]), PHASE.Expired);
+    await refused(send(stranger, "finalize", [id, round]), "WrongPhase", [
+      id,
+      round,
+      PHASE.Finalize,
+      PHASE.Expired,
+    ]);
+    const [, before] = await getTask(id);
+    const exit = await send(v2, "exitTask", [id, VALIDATOR]);
+    const [expired] = parseEventLogs({ abi, logs: exit.logs, eventName: "RoundExpired" });
+    assert.equal(expired?.args.pool, BASE_PARAMS.rewardPerRound);
+    const [left] = parseEventLogs({ abi, logs: exit.logs, eventName: "Left" });
+    assert.equal(left?.args.stake, VALIDATOR_STAKE, "the whole stake");
+    for (const t of [t0, t1]) {
+      const m = await memberOf(id, TRAINER, t);
+      assert.equal(m.stake, TRAINER_STAKE);
+      await send(t, "exitTask", [id, TRAINER]);
+    }
+    const [, after] = await getTask(id);
+    assert.equal(after.poolLeft, before.poolLeft + BASE_PARAMS.rewardPerRound, "the round's pool back");
+    const closed = await getRound(id, round);
+    assert.deepEqual([closed.result.expired, closed.result.finalizedAt], [true, Number(expiry)]);
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 9, a task with no reward and 2^32 rounds farms no-shows for its creator: such tasks are refused, and no-show slashes are burned, never credited to the creator", async () => {
+    for (const [bad, field] of [
+      [{ rewardPerRound: 0n }, 5n],
+      [{ rounds: 2 ** 32 - 1 }, 6n],
+      [{ exitWindow: 0 }, 13n],
+    ] as const) {
+      await refused(
+        fx.read(
+          chain.publicClient.simulateContract({
+            account: owner.wallet.account,
+            address: tasks,
+            abi,
+            functionName: "createTask",
+            args: [{ ...BASE_PARAMS, modelId, ...bad }],
+          } as never),
+        ),
+        "InvalidParams",
+        [field],
+      );
+    }
+    const [t0, t1, v0, v1, v2] = (await actors(["9c:t0", "9c:t1", "9c:v0", "9c:v1", "9c:v2"])) as [
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+    ];
+    const id = await taskWith({ rounds: 1 }, [t0, t1], [v0, v1, v2]);
+    const burned = await view<bigint>("burned");
+    const [, before] = await getTask(id);
+    // Nobody commits: both trainers are no-shows; the validators are excused.
+    const { round } = await fx.playRound(id, owner, [], [], []);
+    await fx.finalizeAndCheck(id, round, stranger);
+    const [, after] = await getTask(id);
+    assert.equal(after.poolLeft, before.poolLeft, "the creator gets its round's pool back, and nothing more");
+    assert.equal(await view<bigint>("burned"), burned + 2n * (TRAINER_STAKE / 10n));
+    const owed = await view<bigint>("withdrawable", [owner.address]);
+    const close = await send(owner, "closeTask", [id]);
+    const [closed] = parseEventLogs({ abi, logs: close.logs, eventName: "TaskClosed" });
+    assert.equal(closed?.args.refund, BASE_PARAMS.rewardPerRound);
+    assert.equal(await view<bigint>("withdrawable", [owner.address]), owed + BASE_PARAMS.rewardPerRound);
+    await fx.assertConservation(everyone);
+  });
+
+  it("attack 11, a copier front-runs a trainer's digest to make its commit fail: the victim's commit stands, the copy names its victim, scores 0 and is slashed", async () => {
+    const [victim, copier, other, v0, v1, v2] = (await actors([
+      "11:victim",
+      "11:copier",
+      "11:other",
+      "11:v0",
+      "11:v1",
+      "11:v2",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith({}, [victim, copier, other], [v0, v1, v2]);
+    const round = await fx.startRound(id, owner);
+    const store = memoryBlobStore();
+    const model = encodeCanonical(canonicalOf("logreg-784-10", initialWeights("logreg-784-10", 11)));
+    const sealed = (trainer: Actor, salt: number) =>
+      sealUpdate(
+        { contract: tasks, taskId: id, round, trainer: trainer.address },
+        salt === 0
+          ? model
+          : encodeCanonical(canonicalOf("logreg-784-10", initialWeights("logreg-784-10", salt))),
+      );
+    const victimBytes = sealed(victim, 0);
+    const otherBytes = sealed(other, 12);
+    const digest = sha256Digest(victimBytes);
+    // The copier sees the victim's digest and commits it first.
+    await send(copier, "commitUpdate", [id, round, digest, 1_000]);
+    await send(victim, "commitUpdate", [id, round, digest, 1_000]);
+    await send(other, "commitUpdate", [id, round, sha256Digest(otherBytes), 900]);
+    assert.deepEqual(await view("getUpdate", [id, victim.address]), { digest, round, samples: 1_000 });
+    const r = await getRound(id, round);
+    await advanceTo(r.state.commitDeadline);
+    await store.put(victimBytes);
+    await store.put(otherBytes);
+    // What an honest validator sees: the copy's envelope names the victim, not the copier.
+    const [trainers, digests] = await view<readonly [Address[], Hex[], number[]]>("roundUpdates", [
+      id,
+      round,
+    ]);
+    const scores: number[] = [];
+    for (const [i, trainer] of trainers.entries()) {
+      const fetched = await fetchTrainerUpdate(store, digests[i] as Hex, {
+        contract: tasks,
+        taskId: id,
+        round,
+        trainer,
+      });
+      if (trainer === copier.address) assert.match((fetched as { reason: string }).reason, /a copied digest/);
+      scores.push("reason" in fetched ? 0 : 8_000);
+    }
+    assert.deepEqual(scores, [8_000, 0, 8_000]);
+    for (const v of [v0, v1, v2]) await fx.commitScoresTx(v, id, round, scores);
+    await advanceTo(r.state.scoreDeadline);
+    for (const v of [v0, v1, v2]) await fx.revealTx(v, id, round, scores);
+    await advanceTo(r.state.revealDeadline);
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const settled = new Map(
+      parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" }).map((l) => [
+        l.args.trainer,
+        l.args,
+      ]),
+    );
+    assert.equal(settled.get(victim.address)?.accepted, true);
+    assert.ok((settled.get(victim.address)?.reward ?? 0n) > 0n, "the victim is paid");
+    assert.equal(settled.get(copier.address)?.accepted, false);
+    assert.equal(settled.get(copier.address)?.reward, 0n);
+    assert.equal(
+      await stakeOf(id, TRAINER, copier),
+      TRAINER_STAKE - TRAINER_STAKE / 10n,
+      "the copier is slashed",
+    );
+    await fx.assertConservation(everyone);
+  });
+});
