@@ -76,7 +76,7 @@ contract CropInsuranceInvariants is StdInvariant, Test {
 
     /// @dev Issue 9, case 7: the same without the owner's help. A pool whose free capital is below the oracle
     ///      fee cannot pay for an assessment, and its policies stay reserved until an expiry path frees them.
-    function invariant_everythingCanBeDrained() public {
+    function invariant_drainsWithoutOwnerHelp() public {
         assertEq(handler.drainAll(false), "", "a drain step failed");
     }
 
