@@ -3,12 +3,15 @@ pragma solidity ^0.8.28;
 
 import {CommonBase} from "forge-std/Base.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MindToken} from "../../../contracts/MindToken.sol";
 
 /// @notice What every handler shares: a fixed cast of funded actors (some honest, some malicious, by the
 ///         handler's choice of what each does) and the list of every token holder, so that conservation can
 ///         be checked by summing balances.
 abstract contract Actors is CommonBase, StdUtils {
+    using SafeERC20 for MindToken;
+
     MindToken public immutable token;
     address[] internal _actors;
     uint256[] internal _keys;
@@ -32,7 +35,7 @@ abstract contract Actors is CommonBase, StdUtils {
             _actors.push(who);
             _keys.push(key);
             _holders.push(who);
-            token.transfer(who, funding);
+            token.safeTransfer(who, funding);
         }
     }
 

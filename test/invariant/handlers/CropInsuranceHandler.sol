@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {CropInsurance} from "../../../contracts/CropInsurance.sol";
 import {InsuranceTestOracle} from "../../../contracts/InsuranceTestOracle.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Actors} from "./Actors.sol";
 
 /// @notice Every call the campaign makes into CropInsurance (and its test oracle) goes through here, so that an
@@ -16,7 +17,7 @@ contract CropInsuranceHandler is Actors {
     /// @dev Actions pick among the latest seasons only, so that old ended ones do not starve new sales.
     uint256 internal constant LIVE_SEASONS = 3;
     uint256 internal constant MAX_POLICIES = 24;
-    uint256 internal constant ONE = 1_000_000;
+    int256 internal constant HALF_LOSS = 500_000;
 
     CropInsurance public immutable insurance;
     InsuranceTestOracle public immutable oracle;
@@ -105,7 +106,7 @@ contract CropInsuranceHandler is Actors {
         int256[] memory features = new int256[](2);
         features[0] = bound(a, -2_000_000, 2_000_000);
         features[1] = bound(b, -2_000_000, 2_000_000);
-        insurance.reportConditions(uint32(region % REGIONS), _season(season), features);
+        insurance.reportConditions(SafeCast.toUint32(region % REGIONS), _season(season), features);
         calls[this.reportConditions.selector]++;
     }
 
@@ -118,7 +119,7 @@ contract CropInsuranceHandler is Actors {
         (,,, uint256 free) = insurance.pool();
         uint256 most = coverage % 8 == 0 ? 40_000 ether : free / 2 + 1;
         vm.prank(farmer);
-        insurance.buyPolicy(uint32(region % REGIONS), _season(season), bound(coverage, 1, most));
+        insurance.buyPolicy(SafeCast.toUint32(region % REGIONS), _season(season), bound(coverage, 1, most));
         calls[this.buyPolicy.selector]++;
     }
 
@@ -126,9 +127,9 @@ contract CropInsuranceHandler is Actors {
     ///      happen often enough for the campaign to reach settlement), then a keeper asks for the score.
     function assess(uint256 keeper, uint256 region, uint256 season) external clocked {
         if (_seasons.length == 0) return;
-        uint32 r = uint32(region % REGIONS);
+        uint32 r = SafeCast.toUint32(region % REGIONS);
         uint32 s = _season(season);
-        if (!insurance.getAssessment(r, s).reported && block.timestamp >= insurance.seasonEnd(s)) {
+        if (!insurance.getAssessment(r, s).reported && now_ >= insurance.seasonEnd(s)) {
             insurance.reportConditions(r, s, new int256[](2));
         }
         vm.prank(_actor(keeper));
@@ -262,7 +263,7 @@ contract CropInsuranceHandler is Actors {
                 }
                 vm.warp(block.timestamp + insurance.retryAfter());
                 try insurance.assess(p.region, p.season) returns (uint256 requestId) {
-                    try oracle.fulfill(requestId, int256(ONE / 2), bytes32(0)) {}
+                    try oracle.fulfill(requestId, HALF_LOSS, bytes32(0)) {}
                     catch {
                         return "fulfill";
                     }

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IInferenceOracle} from "../../../contracts/IInferenceOracle.sol";
 import {InferenceOracle} from "../../../contracts/InferenceOracle.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Actors} from "./Actors.sol";
 
 /// @notice Every call the campaign makes into InferenceOracle goes through here. Actors 0-5 may operate the one
@@ -17,6 +18,7 @@ contract InferenceOracleHandler is Actors {
     uint256 internal constant LIVE_REQUESTS = 2;
     uint256 internal constant MAX_REQUESTS = 48;
     int256 internal constant LIE_OFFSET = 300_000;
+    bytes8 internal constant FORMAT = "onnx";
 
     ModelRegistry public immutable registry;
     InferenceOracle public immutable oracle;
@@ -48,7 +50,7 @@ contract InferenceOracleHandler is Actors {
             modelId,
             ModelRegistry.VersionInput({
                 weightsDigest: keccak256("weights"),
-                format: bytes8("onnx"),
+                format: FORMAT,
                 parentModel: 0,
                 parentVersion: 0,
                 datasets: new bytes32[](0),
@@ -143,7 +145,7 @@ contract InferenceOracleHandler is Actors {
     function request(uint256 who, uint256 fee, bool majority) external clocked watched {
         if (oracle.requestCount() >= MAX_REQUESTS) return;
         int256[] memory input = new int256[](2);
-        input[0] = int256(who % 1_000_000);
+        input[0] = SafeCast.toInt256(who % 1_000_000);
         vm.prank(_actors[OPERATORS + who % 2]);
         oracle.request(
             modelId,

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {LearningTasks, LearningTasksStorage} from "../../../contracts/LearningTasks.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Actors} from "./Actors.sol";
 
 /// @notice Every call the campaign makes into LearningTasks goes through here. The handler owns the model and
@@ -16,6 +17,7 @@ contract LearningTasksHandler is Actors {
     uint256 internal constant FIRST_VALIDATOR = 5;
     uint256 internal constant ATTACKER = 9;
     uint256 internal constant HONEST_SCORE = 8_000;
+    bytes8 internal constant FORMAT = "LMQ1";
     LearningTasksStorage.Role internal constant TRAINER = LearningTasksStorage.Role.Trainer;
     LearningTasksStorage.Role internal constant VALIDATOR = LearningTasksStorage.Role.Validator;
 
@@ -45,7 +47,7 @@ contract LearningTasksHandler is Actors {
             modelId,
             ModelRegistry.VersionInput({
                 weightsDigest: keccak256("base"),
-                format: bytes8("LMQ1"),
+                format: FORMAT,
                 parentModel: 0,
                 parentVersion: 0,
                 datasets: new bytes32[](0),
@@ -60,9 +62,9 @@ contract LearningTasksHandler is Actors {
         token.approve(address(tasks), type(uint256).max);
         taskId = tasks.createTask(
             LearningTasksStorage.TaskParams({
-                modelId: uint48(modelId),
+                modelId: SafeCast.toUint48(modelId),
                 baseVersion: 1,
-                format: bytes8("LMQ1"),
+                format: FORMAT,
                 licence: bytes32(0),
                 rewardPerRound: 100 ether,
                 rounds: 64,
@@ -181,7 +183,9 @@ contract LearningTasksHandler is Actors {
             vm.prank(trainer);
             try tasks.commitUpdate(taskId, round, _digest(trainer, round), 100) {}
             catch (bytes memory reason) {
-                bool copied = bytes4(reason) == LearningTasksStorage.DuplicateUpdate.selector;
+                bytes memory duplicate =
+                    abi.encodeWithSelector(LearningTasksStorage.DuplicateUpdate.selector, _digest(trainer, round));
+                bool copied = keccak256(reason) == keccak256(duplicate);
                 if (!copied || i == SYBIL) _bubble(reason);
                 _refused[round][trainer] = true;
             }
