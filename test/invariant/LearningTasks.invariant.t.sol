@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {StdInvariant} from "forge-std/StdInvariant.sol";
+import {Test} from "forge-std/Test.sol";
+import {MindToken} from "../../contracts/MindToken.sol";
+import {LearningTasksHandler} from "./handlers/LearningTasksHandler.sol";
+
+/// @notice Random sequences of every LearningTasks action (join, exit, claim, withdraw, start and close by the
+///         creator, commit updates, commit and reveal scores, finalize, propose and attest aggregates, blocks
+///         passing) by honest members, a Sybil trainer with its validator and a digest copier; after each step
+///         every token must be accounted for, no reward lost, nothing locked and nothing honest slashed.
+contract LearningTasksInvariants is StdInvariant, Test {
+    LearningTasksHandler internal handler;
+    MindToken internal token;
+
+    function setUp() public {
+        handler = new LearningTasksHandler();
+        token = handler.token();
+        bytes4[] memory selectors = new bytes4[](13);
+        selectors[0] = handler.join.selector;
+        selectors[1] = handler.exit.selector;
+        selectors[2] = handler.claim.selector;
+        selectors[3] = handler.withdraw.selector;
+        selectors[4] = handler.startRound.selector;
+        selectors[5] = handler.closeTask.selector;
+        selectors[6] = handler.commitUpdates.selector;
+        selectors[7] = handler.commitScores.selector;
+        selectors[8] = handler.revealScores.selector;
+        selectors[9] = handler.finalize.selector;
+        selectors[10] = handler.propose.selector;
+        selectors[11] = handler.attest.selector;
+        selectors[12] = handler.roll.selector;
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
+        targetContract(address(handler));
+    }
+
+    function invariant_tokensConserved() public view {
+        address[] memory holders = handler.holders();
+        uint256 sum;
+        for (uint256 i; i < holders.length; ++i) {
+            sum += token.balanceOf(holders[i]);
+        }
+        assertEq(sum, token.totalSupply(), "sum of balances != supply");
+    }
+
+    /// @dev The contract holds exactly stakes + unclaimed rewards + withdrawable balances + pools.
+    function invariant_balanceEqualsOwed() public view {
+        assertEq(token.balanceOf(address(handler.tasks())), handler.owed(), "balance != what it owes");
+    }
+
+    function invariant_noRewardLost() public view {
+        assertEq(handler.ghostClaimsLost(), 0, "a reward or withdrawable balance fell without its owner");
+    }
+
+    /// @dev Liveness: without the creator, the open round finalizes after its windows and every member exits.
+    function invariant_membersCanAlwaysLeave() public {
+        assertEq(handler.drainAll(), "", "a drain step failed");
+    }
+
+    /// @dev Issue 9, cases 3 and 11: a trainer that committed (or whose digest a copier took) and a validator
+    ///      that revealed honestly keep their whole stake.
+    function invariant_honestMembersNeverSlashed() public view {
+        assertEq(handler.ghostHonestSlashed(), 0, "an honest member was slashed");
+    }
+
+    /// @dev Issue 9, case 4: an aggregate needs votes from a strict majority of the round's revealers.
+    function invariant_aggregateNeedsMajority() public view {
+        assertEq(handler.ghostMinorityAggregates(), 0, "a minority installed an aggregate");
+    }
+}
