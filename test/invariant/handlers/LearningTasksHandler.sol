@@ -77,7 +77,7 @@ contract LearningTasksHandler is Actors {
                 slashBps: 1_000,
                 minScore: 1_000,
                 relativeBps: 5_000,
-                quorum: 2,
+                quorum: 1,
                 maxTrainers: 6,
                 maxValidators: 6
             })
@@ -166,12 +166,12 @@ contract LearningTasksHandler is Actors {
     // ------------------------------------------------------------------ a round
 
     /// @dev The active trainers picked by `mask` that have not committed yet commit their update of the round. With `copy`, the Sybil first
-    ///      commits the digest that an honest trainer is about to commit (seen in the mempool); the victim's
-    ///      commit is then refused, which the handler records instead of reverting.
+    ///      (when active) commits the digest that an honest trainer is about to commit, seen in the mempool;
+    ///      the victim's commit is then refused, which the handler records instead of reverting.
     function commitUpdates(uint256 mask, bool copy) external clocked watched {
         uint32 round = _latest();
         if (round == 0) return;
-        if (copy) {
+        if (copy && tasks.memberOf(taskId, TRAINER, _actors[SYBIL]).status == 1) {
             address victim = _actors[(mask >> 8) % SYBIL];
             vm.prank(_actors[SYBIL]);
             tasks.commitUpdate(taskId, round, _digest(victim, round), 1);
@@ -212,12 +212,15 @@ contract LearningTasksHandler is Actors {
         }
     }
 
-    /// @dev The validators picked by `mask` that committed and have not revealed reveal, once the reveal window opens.
+    /// @dev The validators picked by `mask` that committed and have not revealed reveal. Once a score was
+    ///      committed and the commit window is over, they wait for the reveal window (the chain moves on to it)
+    ///      unless `mask` is a multiple of eight; earlier they try at once, so that scores can still come in.
     function revealScores(uint256 mask) external clocked watched {
         uint32 round = _latest();
         if (round == 0) return;
         LearningTasksStorage.RoundState memory s = tasks.getRound(taskId, round).state;
-        if (mask % 8 != 0 && block_ <= s.scoreDeadline) _advance((uint256(s.scoreDeadline) + 1 - block_) * 12 - 1);
+        bool waits = mask % 8 != 0 && s.scoreCommits != 0 && block_ > s.commitDeadline;
+        if (waits && block_ <= s.scoreDeadline) _advance((uint256(s.scoreDeadline) + 1 - block_) * 12 - 1);
         for (uint256 i; i < _actors.length - FIRST_VALIDATOR; ++i) {
             address validator = _actors[FIRST_VALIDATOR + i];
             bool eligible = _words[round][validator].length != 0 && !_revealedBy[round][validator];
@@ -228,13 +231,15 @@ contract LearningTasksHandler is Actors {
         }
     }
 
-    /// @dev Anyone finalizes once the reveal window is over (the chain moves on to it unless `seed` is a
-    ///      multiple of eight). Honest participants must keep their whole stake.
+    /// @dev Anyone finalizes. Once the score window is over it waits for the end of the reveal window (the
+    ///      chain moves on to it) unless `seed` is a multiple of eight; earlier it tries at once, so that the
+    ///      round's windows are not skipped. Honest participants must keep their whole stake.
     function finalize(uint256 seed) external clocked watched {
         uint32 round = _latest();
         if (round == 0) return;
         LearningTasksStorage.RoundState memory s = tasks.getRound(taskId, round).state;
-        if (seed % 8 != 0 && block_ <= s.revealDeadline) _advance((uint256(s.revealDeadline) + 1 - block_) * 12 - 1);
+        bool waits = seed % 8 != 0 && block_ > s.scoreDeadline;
+        if (waits && block_ <= s.revealDeadline) _advance((uint256(s.revealDeadline) + 1 - block_) * 12 - 1);
         uint256[] memory stakes = new uint256[](_actors.length);
         bool[] memory honest = new bool[](_actors.length);
         for (uint256 i; i < _actors.length; ++i) {
