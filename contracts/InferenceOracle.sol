@@ -504,7 +504,9 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     /// @notice Settles a request after its reveal deadline, or once the commit window closed and every
     ///         committed operator revealed. The request fails, and the fee goes back to the requester, when
     ///         fewer than `minResponses` operators revealed, when the revealed stake is not more than half of
-    ///         the version's active stake, or when no value has more than half of the revealed stake behind it
+    ///         the version's active stake, when the answers agreeing with the result (within tolerance) hold
+    ///         no more than half of the active stake, or when no value has more than half of the revealed
+    ///         stake behind it
     ///         (a split: nobody is slashed for deviating, since neither side is provably wrong). Otherwise the
     ///         result is stored, deviating and silent operators are slashed, the agreeing ones paid, and the
     ///         requester called back. Silent committers are slashed in every case.
@@ -521,13 +523,14 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
             return;
         }
         Settlement memory s = _loadReveals(requestId, r);
-        if (s.revealedStake * 2 <= _baseStake(requestId, r)) {
+        uint256 base = _baseStake(requestId, r);
+        if (s.revealedStake * 2 <= base) {
             _fail(requestId, r);
             return;
         }
         bool decided;
         (decided, s.result) = _aggregate(s, r.aggregation);
-        if (!decided) {
+        if (!decided || _agreeingStake(s, r.aggregation == Aggregation.Majority) * 2 <= base) {
             _fail(requestId, r);
             return;
         }
@@ -830,6 +833,16 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev Slashes the revealers whose answers deviate from the result; counts the agreeing ones.
+    /// @dev The revealed stake that agrees with the result (within tolerance; the same label for Majority). A
+    ///      result needs more than half of the version's active stake to agree with it, not only of the
+    ///      revealed stake: when honest operators miss the window, a coalition below half of the active stake
+    ///      must not decide alone.
+    function _agreeingStake(Settlement memory s, bool majority) private view returns (uint256 stake) {
+        for (uint256 i; i < s.outputs.length; ++i) {
+            if (!_deviates(s.outputs[i], s.result, majority)) stake += s.weights[i];
+        }
+    }
+
     function _judge(Settlement memory s, Request storage r) private {
         OperatorSet storage set = _sets[r.modelId][r.version];
         mapping(address => Operator) storage ops = set.ops;

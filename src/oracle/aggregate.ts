@@ -89,8 +89,11 @@ export interface Amount {
 
 export interface Settlement {
   status: "finalized" | "failed";
-  /** Why a request failed: too few reveals (by count or by stake), or a split with no majority. */
-  failure?: "too-few-reveals" | "split";
+  /**
+   * Why a request failed: too few reveals (by count or by stake), a split with no majority of the revealed
+   * stake, or a result that operators holding no more than half of the active stake agree with.
+   */
+  failure?: "too-few-reveals" | "split" | "too-little-agreement";
   /** The aggregated output; undefined when the request failed. */
   result?: bigint;
   /** Agreeing operators, in reveal order. */
@@ -140,6 +143,12 @@ export function settle(input: SettleInput): Settlement {
   if (reveals.length < minResponses || revealedStake * 2n <= input.stakeBase) return fail("too-few-reveals");
   const result = aggregate(weighted, mode);
   if (result === undefined) return fail("split");
+  const agreeingStake = weighted
+    .filter((a) => !deviates(a.output, result, tolerance, mode))
+    .reduce((sum, a) => sum + a.weight, 0n);
+  // Agreement is a share of the active stake, not only of the revealed stake: a coalition below half of it
+  // must not decide while honest operators miss the window.
+  if (agreeingStake * 2n <= input.stakeBase) return fail("too-little-agreement");
   let pot = fee;
   const agreeing: string[] = [];
   for (const r of reveals) {

@@ -388,7 +388,7 @@ describe("InferenceOracle commit-reveal settlement", () => {
   it("median: stores the stake-weighted median, slashes a deviating operator and a no-show, splits fee + slash", async () => {
     const fee = parseEther("10") + 7n;
     const id = await newRequest(REQUESTER, { fee });
-    const [a, b, c, d, e] = MAIN_OPS as [number, number, number, number, number];
+    const [a, b, c, d, e, f, g] = MAIN_OPS as [number, number, number, number, number, number, number];
     // b lost a tenth of its stake as a no-show in the refusals above: it answers the outlier here.
     const answers: Answer[] = [
       { op: a, output: 1_010_000n },
@@ -396,14 +396,16 @@ describe("InferenceOracle commit-reveal settlement", () => {
       { op: c, output: 990_000n },
       { op: d, output: 1_000_000n },
       { op: e, output: 999_999n, reveal: false },
+      { op: f, output: 1_000_000n },
+      { op: g, output: 1_000_000n },
     ];
-    const before = await snapshot([a, b, c, d, e]);
+    const before = await snapshot([a, b, c, d, e, f, g]);
     const round = await runRound(id, answers);
     const expected = await checkAgainstMirror(id, answers, "median", before, round);
-    // Sorted 990_000 (c), 1_000_000 (d), 1_010_000 (a), 1_500_000 (b, the smallest stake): c and d hold more
-    // than half of the revealed stake, and d, a and b too: the weighted median is 1_000_000.
+    // Sorted 990_000 (c), 1_000_000 (d, f, g), 1_010_000 (a), 1_500_000 (b, the smallest stake): the weighted
+    // median is 1_000_000, and the five within tolerance of it hold more than half of the active stake.
     assert.equal(expected.result, 1_000_000n);
-    assert.deepEqual(expected.agreeing, [addr(a), addr(c), addr(d)]);
+    assert.deepEqual(expected.agreeing, [addr(a), addr(c), addr(d), addr(f), addr(g)]);
     const slashed = eventsOf(round.finalize, "OperatorSlashed");
     assert.deepEqual(
       slashed.map((l) => [l.args.operator, l.args.revealed]),
@@ -420,7 +422,7 @@ describe("InferenceOracle commit-reveal settlement", () => {
     );
     assert.equal(
       expected.shares[0]?.amount,
-      pot / 3n + (pot % 3n),
+      pot / 5n + (pot % 5n),
       "the remainder goes to the first revealer",
     );
 
@@ -431,20 +433,20 @@ describe("InferenceOracle commit-reveal settlement", () => {
     assert.equal(fin.args.version, 1);
     assert.equal(fin.args.output, 1_000_000n);
     assert.equal(fin.args.weightsDigest, keccak256(stringToHex("weights:v1")));
-    assert.equal(fin.args.responders, 3n);
+    assert.equal(fin.args.responders, 5n);
     const result = await getResult(id);
     assert.equal(result.output, 1_000_000n);
     assert.equal(result.weightsDigest, keccak256(stringToHex("weights:v1")));
     assert.ok(result.finalizedAt > 0);
     assert.equal((await getRequest(id)).status, 2);
-    for (const i of [a, b, c, d, e]) assert.equal((await operatorInfo(1, i)).pending, 0);
+    for (const i of [a, b, c, d, e, f, g]) assert.equal((await operatorInfo(1, i)).pending, 0);
     await assertConservation();
   });
 
   it("majority: the label with more than half of the revealed stake wins; every other label is slashed", async () => {
     const fee = parseEther("5") + 1n;
     const id = await newRequest(REQUESTER, { fee, aggregation: MAJORITY });
-    const [a, b, c, d, e, f] = MAIN_OPS as [number, number, number, number, number, number];
+    const [a, b, c, d, e, f, g] = MAIN_OPS as [number, number, number, number, number, number, number];
     const answers: Answer[] = [
       { op: a, output: 2n },
       { op: b, output: 1n },
@@ -452,13 +454,14 @@ describe("InferenceOracle commit-reveal settlement", () => {
       { op: d, output: 2n },
       { op: e, output: 3n },
       { op: f, output: 1n, reveal: false },
+      { op: g, output: 2n },
     ];
-    const before = await snapshot([a, b, c, d, e, f]);
+    const before = await snapshot([a, b, c, d, e, f, g]);
     const round = await runRound(id, answers);
     const expected = await checkAgainstMirror(id, answers, "majority", before, round);
-    assert.equal(expected.result, 2n, "three of five revealers, of similar stakes, answered 2");
+    assert.equal(expected.result, 2n, "four of six revealers (of seven, similar stakes) answered 2");
     assert.equal((await getResult(id)).output, 2n);
-    assert.deepEqual(expected.agreeing, [addr(a), addr(c), addr(d)]);
+    assert.deepEqual(expected.agreeing, [addr(a), addr(c), addr(d), addr(g)]);
     assert.deepEqual(
       eventsOf(round.finalize, "OperatorSlashed").map((l) => l.args.operator),
       [addr(b), addr(e), addr(f)],

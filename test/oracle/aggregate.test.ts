@@ -210,6 +210,34 @@ describe("aggregate (pure)", () => {
     assert.deepEqual(s.shares, []);
   });
 
+  it("settle fails a result that operators holding no more than half of the active stake agree with", () => {
+    // Three of seven lie; two honest reveal and two miss: the lie is the revealed median, but 3/7 agree with it.
+    const input = {
+      reveals: [
+        { operator: "c1", output: 900_000n },
+        { operator: "h1", output: 500_000n },
+        { operator: "c2", output: 900_000n },
+        { operator: "h2", output: 500_000n },
+        { operator: "c3", output: 900_000n },
+      ],
+      committedNotRevealed: [],
+      stakes: { c1: 1_000n, c2: 1_000n, c3: 1_000n, h1: 1_000n, h2: 1_000n },
+      fee: 10n,
+      tolerance: 50_000n,
+      slashBps: 1_000,
+      mode: "median" as const,
+      minResponses: 2,
+      stakeBase: 7_000n,
+    };
+    const s = settle(input);
+    assert.equal(s.status, "failed");
+    assert.equal(s.failure, "too-little-agreement");
+    assert.deepEqual(s.slashed, [], "nobody is provably wrong");
+    assert.equal(s.requesterCredit, 10n);
+    // With only the revealers active, the same answers decide (3/5 of the stake agree).
+    assert.equal(settle({ ...input, stakeBase: 5_000n }).result, 900_000n);
+  });
+
   it("reportShares gives the remainder to the first signer", () => {
     assert.deepEqual(reportShares(10n, ["x", "y", "z"]), [
       { operator: "x", amount: 4n },
