@@ -39,8 +39,6 @@ contract LearningTasksHandler is Actors {
     uint256 public ghostHonestSlashed;
     /// @notice Aggregates installed by votes holding no strict majority of the round's revealed stake.
     uint256 public ghostMinorityAggregates;
-    /// @notice Rounds that expired unfinalized (their pool back to the task's).
-    uint256 public ghostExpiredRounds;
 
     address internal _mayLose;
 
@@ -199,7 +197,6 @@ contract LearningTasksHandler is Actors {
         _mayLose = _actors[index];
         vm.prank(_actors[index]);
         tasks.exitTask(taskId, _roleOf(index));
-        if (tasks.getRound(taskId, round).result.expired) ghostExpiredRounds++;
     }
 
     /// @dev Rare (one call in sixteen): a closed task only winds down.
@@ -319,7 +316,7 @@ contract LearningTasksHandler is Actors {
         _checkAggregate(round);
     }
 
-    /// @dev One roll in four jumps a whole round's windows plus the exit window.
+    /// @dev Mostly one or two blocks, so that several actions fit in one window; one roll in four up to twelve.
     function roll(uint256 blocks) external clocked {
         _advance(bound(blocks, 1, blocks % 4 == 0 ? 12 : 2) * 12 - 1);
     }
