@@ -375,6 +375,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
     ///        now, so it is later than `block.timestamp + salesCloseBefore`.
     function openSeason(uint32 season, uint64 endTime) external onlyOwner {
         if (seasonEnd[season] != 0) revert SeasonAlreadyOpen(season);
+        // Seasons and windows last hours to days: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
         if (endTime <= block.timestamp + salesCloseBefore) revert InvalidEndTime(endTime);
         seasonEnd[season] = endTime;
         emit SeasonOpened(season, endTime, endTime - salesCloseBefore);
@@ -430,6 +432,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         uint64 end = seasonEnd[season];
         if (end == 0) revert SeasonNotOpen(season);
         uint64 salesClose = end - salesCloseBefore;
+        // Seasons and windows last hours to days: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp >= salesClose) revert SalesClosed(season, salesClose);
         if (coverage == 0) revert ZeroAmount();
         uint128 coverage128 = SafeCast.toUint128(coverage); // before any arithmetic on it
@@ -447,6 +451,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
             season: season,
             status: PolicyStatus.Active,
             coverage: coverage128,
+            // premium <= coverage, which toUint128 above checked.
+            // forge-lint: disable-next-line(unsafe-typecast)
             premium: uint128(premium),
             payout: 0
         });
@@ -454,6 +460,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         if (feeReserve != 0) a.feeReserve = feeReserve;
         a.openPolicies += 1;
         a.coverage += coverage128;
+        // premium <= coverage < 2^128, and a region-season's premiums are bounded by the token supply.
+        // forge-lint: disable-next-line(unsafe-typecast)
         a.premiums += uint128(premium);
         token.safeTransferFrom(msg.sender, address(this), premium);
         emit PolicyBought(policyId, msg.sender, region, season, coverage, premium);
@@ -494,6 +502,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         if (a.openPolicies == 0) revert NothingToAssess(region, season);
         if (!a.reported) revert NoConditions(region, season);
         uint256 deadline = uint256(end) + assessmentWindow;
+        // Seasons and windows last hours to days: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp >= deadline) revert AssessmentClosed(region, season, deadline);
         if (a.requested) _abandon(region, season, a.requestId);
         totalReserved -= a.feeReserve;
@@ -526,6 +536,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         if (a.expired) revert AlreadyExpired(region, season);
         if (a.openPolicies == 0) revert NothingToAssess(region, season);
         uint256 deadline = uint256(end) + assessmentWindow;
+        // Seasons and windows last hours to days: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp < deadline) revert AssessmentStillOpen(region, season, deadline);
         if (a.requested) _abandon(region, season, a.requestId);
         a.expired = true;
@@ -553,12 +565,18 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         }
         delete _requests[requestId];
         Assessment storage a = _assessments[pending.region][pending.season];
+        // int256(ONE) is the constant 1e6; uint256(output) is only reached with 0 < output < ONE.
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 score = output <= 0 ? 0 : output >= int256(ONE) ? ONE : uint256(output);
         uint256 coverage = a.coverage;
         uint256 committed = payoutFor(coverage, score);
         a.scored = true;
+        // score <= ONE (clamped above).
+        // forge-lint: disable-next-line(unsafe-typecast)
         a.score = uint32(score);
         a.weightsDigest = weightsDigest;
+        // committed <= coverage, a uint128.
+        // forge-lint: disable-next-line(unsafe-typecast)
         a.committed = uint128(committed);
         totalReserved -= coverage;
         totalCommitted += committed;
@@ -585,6 +603,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
         } else {
             revert NotAssessed(p.region, p.season);
         }
+        // payout <= the coverage or the premium, both uint128.
+        // forge-lint: disable-next-line(unsafe-typecast)
         p.payout = uint128(payout);
         // Rounded-down payouts sum to at most the committed payoutFor(total coverage): `left` stays >= 0,
         // and what rounding left over returns to the pool with the last policy.
@@ -596,6 +616,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
             a.committed = 0;
         } else {
             totalCommitted -= payout;
+            // left < a.committed, a uint128.
+            // forge-lint: disable-next-line(unsafe-typecast)
             a.committed = uint128(left);
         }
         totalOwed += payout;
@@ -695,6 +717,8 @@ contract CropInsurance is OracleConsumer, Ownable, ReentrancyGuard {
     function _requireEnded(uint32 season) internal view returns (uint64 end) {
         end = seasonEnd[season];
         if (end == 0) revert SeasonNotOpen(season);
+        // Seasons and windows last hours to days: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp < end) revert SeasonNotEnded(season, end);
     }
 

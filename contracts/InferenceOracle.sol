@@ -372,7 +372,11 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         if (set.ops[msg.sender].slot != 0) revert AlreadyRegistered(msg.sender);
         if (set.list.length >= _maxOperators) revert TooManyOperators(_maxOperators);
         set.list.push(msg.sender);
+        // stake <= type(uint96).max (checked above); list.length <= _maxOperators <= 255.
+        // forge-lint: disable-next-line(unsafe-typecast)
         set.ops[msg.sender] = Operator({stake: uint96(stake), fees: 0, pending: 0, slot: uint8(set.list.length)});
+        // stake <= type(uint96).max (checked above).
+        // forge-lint: disable-next-line(unsafe-typecast)
         set.activeStake += uint128(stake);
         set.activeCount += 1;
         emit OperatorRegistered(modelId, version, msg.sender, stake);
@@ -700,10 +704,18 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         uint256 commitDeadline = block.number + _commitWindow;
         _requests[requestId] = Request({
             requester: msg.sender,
+            // fee <= type(uint96).max, checked by `request`.
+            // forge-lint: disable-next-line(unsafe-typecast)
             fee: uint96(fee),
+            // The registry counts models in a uint48, and `_liveVersion` found this one.
+            // forge-lint: disable-next-line(unsafe-typecast)
             modelId: uint48(modelId),
             version: version,
+            // Block numbers stay far below 2^40 (a block a second for 34,000 years).
+            // forge-lint: disable-next-line(unsafe-typecast)
             commitDeadline: uint40(commitDeadline),
+            // Block numbers stay far below 2^40; the windows are uint32.
+            // forge-lint: disable-next-line(unsafe-typecast)
             revealDeadline: uint40(commitDeadline + _revealWindow),
             finalizedAt: 0,
             status: Status.Open,
@@ -780,9 +792,13 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
     function _slash(OperatorSet storage set, Operator storage op) private returns (uint256 amount) {
         uint96 stake = op.stake;
         amount = uint256(stake) * _slashBps / BPS;
+        // amount <= stake, a uint96, since _slashBps <= BPS.
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint96 left = stake - uint96(amount);
         op.stake = left;
         if (stake >= _minStake) {
+            // amount <= stake, a uint96.
+            // forge-lint: disable-next-line(unsafe-typecast)
             set.activeStake -= uint128(amount);
             if (left < _minStake) {
                 set.activeStake -= left;
@@ -886,6 +902,8 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         uint256 remainder = s.pot - share * s.agreeing;
         for (uint256 i; i < s.outputs.length; ++i) {
             if (!s.agrees[i]) continue;
+            // A pot is a uint96 fee plus slashes of uint96 stakes: far below 2^120 per credit.
+            // forge-lint: disable-next-line(unsafe-typecast)
             ops[s.revealers[i]].fees += uint120(share + remainder);
             remainder = 0;
         }
@@ -1009,6 +1027,8 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         uint256 distance;
         unchecked {
             // Two's complement wraps to the exact distance, which always fits in uint256.
+            // Reinterpreting int256 as uint256 is the two's complement trick the comment above explains.
+            // forge-lint: disable-next-line(unsafe-typecast)
             distance = output >= result ? uint256(output) - uint256(result) : uint256(result) - uint256(output);
         }
         return distance > _tolerance;

@@ -7,7 +7,7 @@ import {MindToken} from "../../contracts/MindToken.sol";
 import {CropInsuranceHandler} from "./handlers/CropInsuranceHandler.sol";
 
 /// @notice Random sequences of every CropInsurance action (fund, withdraw, buy, report, assess, answer or fail
-///         the request, settle, claim, time passing); after each step the pool must be solvent and account
+///         the request, expire, collect the oracle's refunds, settle, claim, time passing); after each step the pool must be solvent and account
 ///         for every token, and nobody's claim may be lost or stuck.
 contract CropInsuranceInvariants is StdInvariant, Test {
     CropInsuranceHandler internal handler;
@@ -16,7 +16,7 @@ contract CropInsuranceInvariants is StdInvariant, Test {
     function setUp() public {
         handler = new CropInsuranceHandler();
         token = handler.token();
-        bytes4[] memory selectors = new bytes4[](11);
+        bytes4[] memory selectors = new bytes4[](13);
         selectors[0] = handler.fund.selector;
         selectors[1] = handler.withdraw.selector;
         selectors[2] = handler.openSeason.selector;
@@ -28,6 +28,8 @@ contract CropInsuranceInvariants is StdInvariant, Test {
         selectors[8] = handler.claim.selector;
         selectors[9] = handler.oracleAnswer.selector;
         selectors[10] = handler.warp.selector;
+        selectors[11] = handler.expire.selector;
+        selectors[12] = handler.collectOracleRefunds.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -43,20 +45,27 @@ contract CropInsuranceInvariants is StdInvariant, Test {
     }
 
     function invariant_poolSolvent() public view {
-        (uint256 balance, uint256 owed, uint256 reserved,) = handler.insurance().pool();
-        assertGe(balance, owed + reserved, "balance < owed + reserved");
+        (uint256 balance, uint256 owed, uint256 committed, uint256 reserved,) = handler.insurance().pool();
+        assertGe(balance, owed + committed + reserved, "balance < owed + committed + reserved");
     }
 
-    /// @dev The pool's books match its parts: owed is the farmers' claims, reserved the open coverages, shares
-    ///      the underwriters' holdings; the test oracle holds exactly the fees it kept and those still open.
+    /// @dev The pool's books match its parts: owed is the farmers' claims, committed the region-seasons'
+    ///      commitments, reserved the open coverages (with the fee set aside for each region-season not yet
+    ///      assessed), shares the underwriters' holdings; the test oracle holds exactly the fees it kept, those
+    ///      still open and the refunds the pool has not collected.
     function invariant_booksMatchParts() public view {
         assertEq(handler.insurance().totalOwed(), handler.sumClaimable(), "owed != sum of claimable");
-        assertEq(handler.insurance().totalReserved(), handler.activeCoverage(), "reserved != active coverage");
+        assertEq(handler.insurance().totalCommitted(), handler.sumCommitted(), "committed != sum of commitments");
+        assertEq(
+            handler.insurance().totalReserved(),
+            handler.activeCoverage() + handler.feeReserves(),
+            "reserved != unscored coverage + fee reserves"
+        );
         assertEq(handler.insurance().totalShares(), handler.sumShares(), "totalShares != sum of shares");
         assertEq(
             token.balanceOf(address(handler.oracle())),
-            handler.ghostOracleKept() + handler.oracleOpenFees(),
-            "oracle balance != kept + open fees"
+            handler.ghostOracleKept() + handler.oracleOpenFees() + handler.oracleRefundsOwed(),
+            "oracle balance != kept + open fees + refunds owed"
         );
     }
 
@@ -75,7 +84,8 @@ contract CropInsuranceInvariants is StdInvariant, Test {
     }
 
     /// @dev Issue 9, case 7: the same without the owner's help. A pool whose free capital is below the oracle
-    ///      fee cannot pay for an assessment, and its policies stay reserved until an expiry path frees them.
+    ///      fee cannot pay for an assessment: its region-seasons expire after the assessment window and their
+    ///      premiums are refunded, so nothing stays reserved.
     function invariant_drainsWithoutOwnerHelp() public {
         assertEq(handler.drainAll(false), "", "a drain step failed");
     }

@@ -55,22 +55,24 @@ contract InferenceOracleInvariants is StdInvariant, Test {
         assertEq(handler.drainAll(), "", "a drain step failed");
     }
 
-    /// @dev Issue 9, case 3: only provable misbehaviour is slashed; a truthful revealer never is.
+    /// @dev Issue 9, case 3: only provable misbehaviour is slashed; a truthful revealer never is while the
+    ///      truthful hold at least half of the revealed stake (a tie is a split: voided, nobody slashed).
     function invariant_honestNeverSlashed() public view {
         assertEq(handler.ghostHonestSlashed(), 0, "an honest revealer was slashed");
     }
 
-    /// @dev Issue 9, case 3: a median needs a strict majority of the reveals; a split is voided.
+    /// @dev Issue 9, case 3: a result needs a strict majority of the revealed stake; a split is voided.
     function invariant_medianHasStrictMajority() public view {
         assertEq(handler.ghostSplitsDecided(), 0, "a split was decided");
     }
 
-    /// @dev Issue 9, case 2: a report needs signers from more than two thirds of the operator set.
+    /// @dev Issue 9, case 2: a report needs signers holding more than two thirds of the active stake.
     function invariant_reportNeedsTwoThirds() public view {
         assertEq(handler.ghostReportsBelowTwoThirds(), 0, "a report below two thirds was accepted");
     }
 
-    /// @dev Issue 9, cases 2 and 3: the colluders never override an honest majority of the revealers.
+    /// @dev Issue 9, cases 2 and 3: the colluders never override honest revealers holding most of the
+    ///      revealed stake, by reveals or by a report.
     function invariant_honestMajorityPrevails() public view {
         assertEq(handler.ghostHonestMajorityOverridden(), 0, "an honest majority was overridden");
     }

@@ -7,8 +7,8 @@ import {MindToken} from "../../contracts/MindToken.sol";
 import {LearningTasksHandler} from "./handlers/LearningTasksHandler.sol";
 
 /// @notice Random sequences of every LearningTasks action (join, exit, claim, withdraw, start and close by the
-///         creator, commit updates, commit and reveal scores, finalize, propose and attest aggregates, blocks
-///         passing) by honest members, a Sybil trainer with its validator and a digest copier; after each step
+///         creator, commit updates, commit and reveal scores, finalize or let the round expire, propose and
+///         attest aggregates, blocks passing) by honest members, a Sybil trainer with its validator and a digest copier; after each step
 ///         every token must be accounted for, no reward lost, nothing locked and nothing honest slashed.
 contract LearningTasksInvariants is StdInvariant, Test {
     LearningTasksHandler internal handler;
@@ -17,7 +17,7 @@ contract LearningTasksInvariants is StdInvariant, Test {
     function setUp() public {
         handler = new LearningTasksHandler();
         token = handler.token();
-        bytes4[] memory selectors = new bytes4[](13);
+        bytes4[] memory selectors = new bytes4[](14);
         selectors[0] = handler.join.selector;
         selectors[1] = handler.exit.selector;
         selectors[2] = handler.claim.selector;
@@ -31,6 +31,7 @@ contract LearningTasksInvariants is StdInvariant, Test {
         selectors[10] = handler.propose.selector;
         selectors[11] = handler.attest.selector;
         selectors[12] = handler.roll.selector;
+        selectors[13] = handler.abandonRound.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -44,7 +45,7 @@ contract LearningTasksInvariants is StdInvariant, Test {
         assertEq(sum, token.totalSupply(), "sum of balances != supply");
     }
 
-    /// @dev The contract holds exactly stakes + unclaimed rewards + withdrawable balances + pools.
+    /// @dev The contract holds exactly stakes + unclaimed rewards + withdrawable balances + pools + burned.
     function invariant_balanceEqualsOwed() public view {
         assertEq(token.balanceOf(address(handler.tasks())), handler.owed(), "balance != what it owes");
     }
@@ -58,13 +59,14 @@ contract LearningTasksInvariants is StdInvariant, Test {
         assertEq(handler.drainAll(), "", "a drain step failed");
     }
 
-    /// @dev Issue 9, cases 3 and 11: a trainer that committed (or whose digest a copier took) and a validator
-    ///      that revealed honestly keep their whole stake.
+    /// @dev Issue 9, cases 3 and 11: while honest validators hold most of the revealed stake, a trainer that
+    ///      committed (even one whose digest a copier also committed) and a validator that revealed honestly
+    ///      keep their whole stake.
     function invariant_honestMembersNeverSlashed() public view {
         assertEq(handler.ghostHonestSlashed(), 0, "an honest member was slashed");
     }
 
-    /// @dev Issue 9, case 4: an aggregate needs votes from a strict majority of the round's revealers.
+    /// @dev Issue 9, case 4: an aggregate needs votes holding a strict majority of the round's revealed stake.
     function invariant_aggregateNeedsMajority() public view {
         assertEq(handler.ghostMinorityAggregates(), 0, "a minority installed an aggregate");
     }

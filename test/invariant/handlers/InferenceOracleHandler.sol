@@ -29,16 +29,21 @@ contract InferenceOracleHandler is Actors {
     mapping(uint256 requestId => mapping(address operator => bool)) internal _committedBy;
     /// @dev The oracle keeps reveals by index with no view by operator, so the handler keeps its own record.
     mapping(uint256 requestId => mapping(address operator => bool)) internal _revealedBy;
+    /// @dev Each revealer's stake when it revealed: its weight in the median, as the oracle counts it.
+    mapping(uint256 requestId => mapping(address operator => uint256)) internal _weightOf;
 
     /// @notice Withdrawable balances or uncollected fees that fell in a call their owner did not make.
     uint256 public ghostClaimsLost;
-    /// @notice Finalizations that slashed an honest operator that had revealed the truth.
+    /// @notice Finalizations that slashed an honest operator that had revealed the truth while the honest
+    ///         revealers held at least half of the revealed stake. (Colluders holding most of the revealed
+    ///         stake decide the median and slash the honest: the oracle's trust model is an honest majority
+    ///         of stake, which the campaign does not assume, so that case is not counted.)
     uint256 public ghostHonestSlashed;
-    /// @notice Median results backed by no strict majority of the reveals.
+    /// @notice Results backed by no strict majority of the revealed stake.
     uint256 public ghostSplitsDecided;
-    /// @notice Reports accepted with signers from no more than two thirds of the registered operators.
+    /// @notice Reports accepted with signers holding no more than two thirds of the request's stake base.
     uint256 public ghostReportsBelowTwoThirds;
-    /// @notice Results that differ from the truth although honest operators were a majority of the revealers.
+    /// @notice Results that differ from the truth although honest revealers held most of the revealed stake.
     uint256 public ghostHonestMajorityOverridden;
 
     address internal _mayLose;
@@ -205,10 +210,11 @@ contract InferenceOracleHandler is Actors {
         vm.prank(op);
         oracle.reveal(id, _committed[id][op], _salt(id, op));
         _revealedBy[id][op] = true;
+        _weightOf[id][op] = oracle.operatorInfo(modelId, VERSION, op).stake;
     }
 
-    /// @dev Judges the settlement against the truth: honest revealers keep their stake, a median has a strict
-    ///      majority of the reveals behind it, an honest majority of revealers is never overridden.
+    /// @dev Judges the settlement against the truth: honest revealers keep their stake, a result has a strict
+    ///      majority of the revealed stake behind it, an honest majority of it is never overridden.
     ///      A keeper waits until finalizing is allowed (the chain moves past the reveal deadline when some
     ///      committer has not revealed), except one call in eight, which tries at once.
     function finalize(uint256 keeper, uint256 req) external clocked watched {
@@ -225,30 +231,29 @@ contract InferenceOracleHandler is Actors {
     function _finalize(address keeper, uint256 id) internal {
         address[] memory ops = oracle.operatorsOf(modelId, VERSION);
         uint256[] memory stakes = new uint256[](ops.length);
-        bool[] memory honestReveal = new bool[](ops.length);
-        uint256 reveals = oracle.getRequest(id).reveals;
-        uint256 honestReveals;
+        uint256 revealedStake;
+        uint256 honestStake;
         for (uint256 i; i < ops.length; ++i) {
             stakes[i] = oracle.operatorInfo(modelId, VERSION, ops[i]).stake;
-            honestReveal[i] = _isHonest(ops[i]) && _revealed(id, ops[i]);
-            if (honestReveal[i]) honestReveals++;
+            revealedStake += _weightOf[id][ops[i]];
+            if (_isHonest(ops[i])) honestStake += _weightOf[id][ops[i]];
         }
         vm.prank(keeper);
         oracle.finalize(id);
         for (uint256 i; i < ops.length; ++i) {
-            if (honestReveal[i] && oracle.operatorInfo(modelId, VERSION, ops[i]).stake < stakes[i]) {
-                ghostHonestSlashed++;
-            }
+            bool honestRevealer = _isHonest(ops[i]) && _revealed(id, ops[i]);
+            if (!honestRevealer || honestStake * 2 < revealedStake) continue;
+            if (oracle.operatorInfo(modelId, VERSION, ops[i]).stake < stakes[i]) ghostHonestSlashed++;
         }
         InferenceOracle.Request memory r = oracle.getRequest(id);
         if (r.status != InferenceOracle.Status.Finalized) return;
         int256 result = oracle.getResult(id).output;
-        if (result != _truth(id) && honestReveals * 2 > reveals) ghostHonestMajorityOverridden++;
+        if (result != _truth(id) && honestStake * 2 > revealedStake) ghostHonestMajorityOverridden++;
         uint256 agreeing;
         for (uint256 i; i < ops.length; ++i) {
-            if (_revealed(id, ops[i]) && _committed[id][ops[i]] == result) agreeing++;
+            if (_revealed(id, ops[i]) && _committed[id][ops[i]] == result) agreeing += _weightOf[id][ops[i]];
         }
-        if (agreeing * 2 <= reveals) ghostSplitsDecided++;
+        if (agreeing * 2 <= revealedStake) ghostSplitsDecided++;
     }
 
     /// @dev Signers are the registered operators picked by `mask`; if any colluder is among them only the
@@ -267,21 +272,29 @@ contract InferenceOracleHandler is Actors {
             if ((mask >> i) & 1 == 1 && !_isHonest(ops[i])) lie = true;
         }
         int256 output = lie ? _truth(id) - LIE_OFFSET : _truth(id);
-        address[] memory signers = new address[](ops.length);
         uint256 n;
         for (uint256 i; i < ops.length; ++i) {
-            if ((mask >> i) & 1 == 1 && _isHonest(ops[i]) != lie) signers[n++] = ops[i];
+            if ((mask >> i) & 1 == 1 && _isHonest(ops[i]) != lie) n++;
+        }
+        address[] memory signers = new address[](n);
+        uint256 signedStake;
+        n = 0;
+        for (uint256 i; i < ops.length; ++i) {
+            if ((mask >> i) & 1 == 0 || _isHonest(ops[i]) == lie) continue;
+            signers[n++] = ops[i];
+            signedStake += oracle.operatorInfo(modelId, VERSION, ops[i]).stake;
         }
         _sortAscending(signers, n);
-        bytes32 digest = oracle.reportDigest(id, output);
+        uint256 base = oracle.stakeBase(id);
+        bytes32 digest = oracle.reportDigest(id, output, signers);
         bytes[] memory signatures = new bytes[](n);
         for (uint256 i; i < n; ++i) {
             (uint8 v, bytes32 r, bytes32 s) = vm.sign(_keyOf(signers[i]), digest);
             signatures[i] = abi.encodePacked(r, s, v);
         }
         vm.prank(keeper);
-        oracle.submitReport(id, output, signatures);
-        if (n * 3 <= ops.length * 2) ghostReportsBelowTwoThirds++;
+        oracle.submitReport(id, output, signers, signatures);
+        if (signedStake * 3 <= base * 2) ghostReportsBelowTwoThirds++;
         if (lie && oracle.getRequest(id).reveals != 0) ghostHonestMajorityOverridden++;
     }
 
