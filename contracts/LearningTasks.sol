@@ -544,12 +544,16 @@ contract LearningSettlement is LearningTasksStorage {
 
     // Estimated gas per unit of work: upper bounds of what the gas tests measure, so that a call that keeps
     // its estimate within STEP_BUDGET stays under 10,000,000 gas whatever the scores.
-    uint256 private constant STEP_BUDGET = 7_000_000;
+    uint256 private constant STEP_BUDGET = 7_500_000;
     uint256 private constant BEGIN_GAS = 40_000;
     uint256 private constant PER_VALIDATOR_GAS = 6_000;
     uint256 private constant WORD_GAS = 40_000;
-    uint256 private constant WORD_PER_VALIDATOR_GAS = 8_000;
-    uint256 private constant LANE_PER_PAIR_GAS = 60;
+    uint256 private constant WORD_PER_VALIDATOR_GAS = 5_000;
+    // A lane sorts k keys: k^2 / 2 shifts at worst (measured: 2.7M gas for a word of 32 revealers in the
+    // costliest order, about 160k a lane).
+    uint256 private constant LANE_GAS = 2_500;
+    uint256 private constant LANE_PER_VALIDATOR_GAS = 1_500;
+    uint256 private constant LANE_PER_PAIR_GAS = 150;
     uint256 private constant MEDIAN_GAS = 60_000;
     uint256 private constant MEDIAN_PER_WORD_GAS = 5_000;
     uint256 private constant JUDGE_GAS = 9_000;
@@ -696,7 +700,8 @@ contract LearningSettlement is LearningTasksStorage {
         Column memory col = _revealers(t, r);
         spent += PER_VALIDATOR_GAS * t.validators.length;
         uint256 k = col.who.length;
-        uint256 wordCost = WORD_GAS + k * WORD_PER_VALIDATOR_GAS + SCORES_PER_WORD * LANE_PER_PAIR_GAS * k * k;
+        uint256 wordCost = WORD_GAS + k * WORD_PER_VALIDATOR_GAS
+            + SCORES_PER_WORD * (LANE_GAS + k * LANE_PER_VALIDATOR_GAS + k * k * LANE_PER_PAIR_GAS);
         uint256 n = r.s.commits;
         uint256 nw = (n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
         uint256 w = p.cursor;
@@ -1119,14 +1124,17 @@ contract LearningSettlement is LearningTasksStorage {
     /// @dev Ascending, in place: for a lane's keys (at most MAX_VALIDATORS_CAP values, usually a few).
     function _insertionSort(uint256[] memory a) private pure {
         uint256 len = a.length;
-        for (uint256 i = 1; i < len; ++i) {
-            uint256 key = a[i];
-            uint256 j = i;
-            while (j > 0 && a[j - 1] > key) {
-                a[j] = a[j - 1];
-                --j;
+        // Indices stay within [0, len): j - 1 only when j > 0.
+        unchecked {
+            for (uint256 i = 1; i < len; ++i) {
+                uint256 key = a[i];
+                uint256 j = i;
+                while (j > 0 && a[j - 1] > key) {
+                    a[j] = a[j - 1];
+                    --j;
+                }
+                a[j] = key;
             }
-            a[j] = key;
         }
     }
 }
@@ -1151,13 +1159,14 @@ contract LearningSettlement is LearningTasksStorage {
 ///        Commit       S < b <= commitDeadline (= S + commitWindow)          trainers `commitUpdate`
 ///        ScoreCommit  commitDeadline < b <= scoreDeadline (+ scoreWindow)   updates published, `commitScores`
 ///        Reveal       scoreDeadline < b <= revealDeadline (+ revealWindow)  `revealScores`
-///        Finalize     b > revealDeadline, until someone calls `finalize`
+///        Finalize     b > revealDeadline, until the `finalize` steps complete
 ///        Aggregate    after `finalize`, while the round is the task's latest, it accepted at least one update,
 ///                     no aggregate reached quorum and b <= finalizedAt + aggregateWindow; the round's revealing
 ///                     validators `proposeAggregate` / `attestAggregate`
 ///        Done         otherwise
-///        Expired      not finalized within FINALIZE_TIMEOUT blocks after revealDeadline: settles nothing, its
-///                     members may leave, and the next join, exit, close or start returns its pool to the task
+///        Expired      not finalized within FINALIZE_TIMEOUT blocks after revealDeadline, and its settle pass
+///                     not begun: settles nothing, its members may leave, and the next join, exit, close or
+///                     start returns its pool to the task
 ///      A round starts only with MIN_VALIDATORS (3) active validators, and not within `exitWindow` blocks of the
 ///      previous round's finalization (or expiry), so every member always has a window to leave.
 ///      Settlement arithmetic (mirrored exactly by src/learning/finalize.ts):
@@ -1192,10 +1201,15 @@ contract LearningSettlement is LearningTasksStorage {
 ///      leaver's place, so the trainer order changes only between rounds. Amounts are bounded: a stake up to
 ///      2^96 - 1, a task's funding up to 2^96 - 1, a member's unclaimed rewards up to 2^120 - 1, far above any
 ///      real token supply.
-///      `finalize` runs LearningSettlement's code on this contract's storage (DELEGATECALL), which keeps this
-///      contract under the 24 KiB code limit; both share LearningTasksStorage's layout.
-///      Limits: MAX_TRAINERS_CAP trainers and MAX_VALIDATORS_CAP validators; `finalize` settles a round in one
-///      transaction, so its gas grows with trainers and validators (see the gas test and bench).
+///      `revealScores` and `finalize` run LearningSettlement's code on this contract's storage (DELEGATECALL),
+///      which keeps this contract under the 24 KiB code limit; both share LearningTasksStorage's layout.
+///      Limits: MAX_TRAINERS_CAP (10,000) trainers and MAX_VALIDATORS_CAP (32) validators, at which no
+///      transaction anybody must send needs more than 10,000,000 gas: a reveal goes in pages of
+///      REVEAL_PAGE_WORDS words, and `finalize` is a bounded step that anyone repeats until the round settles
+///      (consensus, median, judging and settling passes; a small round settles in one call). Until the settle
+///      pass begins only round-level storage is written, and a round left there expires as any other; once
+///      members' records are being written it no longer expires (its exit waits for anyone to finish it).
+///      The contributors' hash is a hash chain so that it can be built page by page.
 contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 

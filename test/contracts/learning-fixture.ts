@@ -454,6 +454,7 @@ export function learningFixture(env: () => LearningEnv) {
     id: bigint,
     round: number,
     who: Actor,
+    onStep?: (step: TransactionReceipt) => Promise<void>,
   ): Promise<TransactionReceipt & { steps: TransactionReceipt[] }> {
     const steps: TransactionReceipt[] = [];
     for (;;) {
@@ -463,14 +464,21 @@ export function learningFixture(env: () => LearningEnv) {
       if (parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" }).length > 0) {
         return { ...joinReceipts(steps), steps };
       }
+      await onStep?.(receipt);
     }
   }
 
   /**
-   * Finalizes round `round` of task `id` (sent by `who`) and checks every event, member record, the refund
+   * Finalizes round `round` of task `id` (sent by `who`, step by step, `onStep` after each step but the
+   * last) and checks every event, member record, the refund
    * to the task's pool and the burned amount against the TS mirror, whose input is read just before.
    */
-  async function finalizeAndCheck(id: bigint, round: number, who: Actor): Promise<TransactionReceipt> {
+  async function finalizeAndCheck(
+    id: bigint,
+    round: number,
+    who: Actor,
+    onStep?: (step: TransactionReceipt) => Promise<void>,
+  ): Promise<TransactionReceipt & { steps: TransactionReceipt[] }> {
     const { chain, tasks, token, registry } = env();
     const input = await settlementInputOf(
       { chain, address: tasks, token, registry, fromBlock: 0n },
@@ -483,7 +491,7 @@ export function learningFixture(env: () => LearningEnv) {
     for (const v of input.validators) before.set(`v${v.address}`, await memberOf(id, VALIDATOR, v.address));
     const [, stateBefore] = await getTask(id);
     const burnedBefore = await view<bigint>("burned");
-    const receipt = await finalizeAll(id, round, who);
+    const receipt = await finalizeAll(id, round, who, onStep);
 
     const trainerLogs = parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" });
     assert.deepEqual(
