@@ -1672,8 +1672,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         return plusOne == 0 ? 0 : plusOne - 1;
     }
 
-    /// @notice How many packed words of its scores a validator has revealed in a round's pages so far (0 once
-    ///         the reveal is complete: see `getScores`); its next page starts there.
+    /// @notice How many packed words of its scores a validator revealed in a round's pages before the last one:
+    ///         its next page starts there (whether the reveal is complete: `getScores`).
     /// @param taskId The task.
     /// @param round The round.
     /// @param validator The validator.

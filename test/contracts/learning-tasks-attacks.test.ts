@@ -24,6 +24,7 @@ import {
   keyActor,
   learningFixture,
   MAX_TX_GAS,
+  syntheticScores,
   type TaskParams,
   TRAINER,
   VALIDATOR,
@@ -613,5 +614,42 @@ describe("LearningTasks attack 1 at the limits (issue 9)", () => {
     assert.ok(tested, "the settle pass took more than one step");
     assert.equal((await getRound(id, third.round)).result.expired, false);
     await fx.assertConservation(everyone.concat(trainers, validators), false);
+  });
+});
+
+describe("LearningTasks attack 1, reveals past one page (issue 9)", () => {
+  it("attack 1, outsiders fill a task so that one reveal needs more gas than a transaction may use: with 4,100 trainers each validator reveals in two pages under 10M gas, the pages store every score and the round settles as the mirror says", async () => {
+    const n = 4_100;
+    const trainers = Array.from({ length: n }, (_, i) => keyActor(chain, `pages:t${i}`));
+    const validators = Array.from({ length: 3 }, (_, j) => keyActor(chain, `pages:v${j}`));
+    await fx.fund(treasury, [...trainers, ...validators], parseEther("100"));
+    const id = await fx.createTask(owner, {
+      ...BASE_PARAMS,
+      modelId,
+      rounds: 1,
+      maxTrainers: n,
+      maxValidators: 3,
+      commitWindow: 400,
+      scoreWindow: 10,
+      revealWindow: 20,
+    });
+    await fx.joinAll(id, trainers, TRAINER, TRAINER_STAKE);
+    await fx.joinAll(id, validators, VALIDATOR, VALIDATOR_STAKE);
+    const scores = syntheticScores(3, n);
+    const played = await fx.playRound(id, owner, trainers, validators, scores);
+    assert.equal(played.reveals.length, 6, "two pages per validator");
+    for (const r of played.reveals) assert.ok(r.gasUsed < MAX_TX_GAS, `a reveal page used ${r.gasUsed} gas`);
+    for (const [j, v] of validators.entries()) {
+      assert.equal(await view("revealProgress", [id, played.round, v.address]), 256n);
+      assert.deepEqual(await view("getScores", [id, played.round, v.address]), scores[j]);
+    }
+    const fin = await fx.finalizeAndCheck(id, played.round, stranger);
+    for (const r of fin.steps) assert.ok(r.gasUsed < MAX_TX_GAS);
+    console.log(
+      `${n} trainers x 3 validators: reveal pages ${played.reveals.map((r) => r.gasUsed).join(", ")}; ` +
+        `${fin.steps.length} finalize steps, largest ${Math.max(...fin.steps.map((r) => Number(r.gasUsed)))}`,
+    );
+    everyone.push(...trainers, ...validators);
+    await fx.assertConservation(everyone, false);
   });
 });
