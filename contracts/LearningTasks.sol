@@ -158,10 +158,31 @@ abstract contract LearningTasksStorage {
         Phase phase;
     }
 
+    /// @dev Where a round's stepwise finalization stands, and its round-level sums: two slots.
+    struct Progress {
+        uint8 stage;
+        /// @dev The next score word (consensus pass) or trainer index (judge and settle passes).
+        uint32 cursor;
+        /// @dev Committed updates met so far in the current trainer pass.
+        uint32 seen;
+        /// @dev Updates with a consensus (not void by a split).
+        uint32 nScored;
+        uint16 accepted;
+        uint16 roundMedian;
+        /// @dev Whether the revealing validators hold a strict majority of the active validators' stake.
+        bool scored;
+        /// @dev Sum over accepted updates of c - SCORE_KEPT: what is paid for.
+        uint64 sumAccepted;
+        uint128 trainerSlashes;
+        /// @dev Rewards credited to trainers so far.
+        uint128 paid;
+    }
+
     struct Round {
         RoundState s;
         RoundResult res;
-        /// @dev keccak256(abi.encode(address[] acceptedTrainers, bytes32[] digests)), in trainer order.
+        /// @dev The hash chain h = keccak256(abi.encode(h, trainer, digest)) from h = 0 over the accepted
+        ///      updates in trainer order (0 when none is accepted); it can be built page by page.
         bytes32 contributorsHash;
         bytes32 aggregateDigest;
         /// @dev 1 + the stake of the validators that revealed (the denominator of the aggregate quorum): the 1
@@ -173,6 +194,16 @@ abstract contract LearningTasksStorage {
         mapping(address validator => uint8) votes;
         bytes32[] proposalDigests;
         mapping(bytes32 digest => Proposal) proposals;
+        /// @dev A paged reveal's running hash chain over the pages revealed so far, and their words.
+        mapping(address validator => bytes32) revealChain;
+        mapping(address validator => uint256) revealedWords;
+        Progress progress;
+        /// @dev Per update, its consensus score (VOID lane 0xffff for a split), packed 16 per word.
+        mapping(uint256 word => uint256) consensus;
+        /// @dev Per validator (its index in the task's list), its summed distance from the consensus.
+        mapping(uint256 index => uint256) distance;
+        /// @dev 128 counters (16 bits each, 16 per word) of the high 7 bits of the scored consensus values.
+        uint256[8] histogram;
     }
 
     struct Task {
@@ -208,10 +239,16 @@ abstract contract LearningTasksStorage {
     uint256 public constant AGREEMENT_GAIN = 4;
     /// @notice uint16 scores per packed word.
     uint256 public constant SCORES_PER_WORD = 16;
-    /// @notice The largest trainer list a task may have.
-    uint256 public constant MAX_TRAINERS_CAP = 1_024;
-    /// @notice The largest validator list a task may have.
-    uint256 public constant MAX_VALIDATORS_CAP = 64;
+    /// @notice The largest trainer list a task may have. With MAX_VALIDATORS_CAP validators, no transaction
+    ///         of a round (commits, score commits, reveal pages, finalize steps, aggregate) needs more than
+    ///         10,000,000 gas (see the gas tests and the bench's gas.fl.max_tx keys).
+    uint256 public constant MAX_TRAINERS_CAP = 10_000;
+    /// @notice The largest validator list a task may have: each update's consensus sorts one score per
+    ///         revealing validator, so a finalize step's updates shrink with the square of this.
+    uint256 public constant MAX_VALIDATORS_CAP = 32;
+    /// @notice Packed score words per `revealScores` page (4,096 scores): a page of fresh slots stays under
+    ///         10,000,000 gas. A score commitment binds the chain of the pages' hashes (see `scoreCommitment`).
+    uint256 public constant REVEAL_PAGE_WORDS = 256;
     /// @notice The fewest active validators a round starts with: below three, a share rule (a strict majority
     ///         of stake) lets one validator decide alone.
     uint256 public constant MIN_VALIDATORS = 3;
@@ -233,6 +270,14 @@ abstract contract LearningTasksStorage {
     uint256 internal constant REVEAL_MARK = 1 << 128;
     /// @dev A round's contributors' hash between `startRound` and `finalize`.
     bytes32 internal constant CONTRIBUTORS_PENDING = bytes32(uint256(1));
+    // Finalization stages (Progress.stage). From STAGE_SETTLE on, members' records are being written: the
+    // round no longer expires, and anyone finishes it in bounded steps.
+    uint8 internal constant STAGE_NONE = 0;
+    uint8 internal constant STAGE_CONSENSUS = 1;
+    uint8 internal constant STAGE_MEDIAN = 2;
+    uint8 internal constant STAGE_JUDGE = 3;
+    uint8 internal constant STAGE_SETTLE = 4;
+    uint8 internal constant STAGE_CLOSE = 5;
 
     /// @notice Tasks created so far; task ids count from 1.
     uint256 public taskCount;
@@ -449,7 +494,9 @@ abstract contract LearningTasksStorage {
             if (block.number <= s.commitDeadline) return Phase.Commit;
             if (block.number <= s.scoreDeadline) return Phase.ScoreCommit;
             if (block.number <= s.revealDeadline) return Phase.Reveal;
-            if (block.number <= uint256(s.revealDeadline) + FINALIZE_TIMEOUT) return Phase.Finalize;
+            if (block.number <= uint256(s.revealDeadline) + FINALIZE_TIMEOUT || r.progress.stage >= STAGE_SETTLE) {
+                return Phase.Finalize;
+            }
             return Phase.Expired;
         }
         RoundResult memory res = r.res;
@@ -469,418 +516,626 @@ abstract contract LearningTasksStorage {
 }
 
 /// @title LearningSettlement
-/// @notice The settlement (`finalize`) of LearningTasks rounds, split off so that LearningTasks stays within the
-///         24 KiB code limit. LearningTasks deploys it and runs it with DELEGATECALL: its storage, events and
-///         balances are LearningTasks'. Called directly, it sees its own empty storage and refuses every round.
+/// @notice The paged score reveal (`revealScores`) and the stepwise settlement (`finalize`) of LearningTasks
+///         rounds, split off so that LearningTasks stays within the 24 KiB code limit. LearningTasks deploys it
+///         and runs it with DELEGATECALL: its storage, events and balances are LearningTasks'. Called directly,
+///         it sees its own empty storage and refuses every round.
+/// @dev Each `finalize` call does the next bounded share of the work, priced by the estimates below, so that
+///      no call goes over STEP_BUDGET of estimated gas (the estimates are upper bounds of the measured costs,
+///      and the budget leaves a margin to 10,000,000 gas): (1) consensus over pages of packed score words,
+///      (2) the round median from a histogram and one read pass over the consensus words, (3) judge pages of
+///      trainers (round-level sums only), (4) settle pages of trainers (rewards, slashes, events, the
+///      contributors' hash chain), then the validators and the round's close. A small round does all of it
+///      in one call.
 contract LearningSettlement is LearningTasksStorage {
-    /// @dev Finalization working set, in memory to keep the legacy pipeline's stack small. Arrays over
-    ///      trainers and validators follow the task's lists.
-    struct Settlement {
-        uint256 taskId;
-        uint32 round;
-        uint256 slashBps;
-        uint256 n;
-        uint256 revealed;
-        uint256 revealedStake;
-        uint256 activeStake;
-        /// @dev Whether the revealing validators hold a strict majority of the active validators' stake.
-        bool scored;
-        /// @dev Updates with a consensus (not void by a split).
-        uint256 nScored;
-        uint256 roundMedian;
-        /// @dev Sum over accepted updates of c - SCORE_KEPT: what is paid for.
-        uint256 sumAccepted;
-        uint256 accepted;
-        uint256 trainerSlashes;
-        uint256 validatorSlashes;
-        uint256 sumWeight;
-        uint256 refunded;
-        uint256 burned;
-        address[] trainers;
-        uint256[] tStake;
-        uint256[] tScore;
-        uint8[] tState;
-        uint256[] committedPos;
-        address[] validators;
-        uint256[] vStake;
-        uint8[] vState;
-        uint256[][] vWords;
-        uint256[] vDev;
-        uint256[] vWeight;
-    }
-
-    /// @dev The revealed score rows of a round, with what a consensus per column needs.
-    struct Columns {
-        uint256[][] rows;
-        uint256[] stakes;
-        /// @dev Scratch space for one column's sorted (score, stake) keys.
-        uint256[] keys;
-        /// @dev Per row, its summed distance from the consensus of the scored updates.
-        uint256[] distance;
-        uint256 total;
-    }
-
-    // Trainer outcomes in a settlement.
-    uint8 private constant T_INACTIVE = 0;
+    // Trainer outcomes.
     uint8 private constant T_NO_SHOW = 1;
     uint8 private constant T_VOID = 2;
     uint8 private constant T_ACCEPTED = 3;
     uint8 private constant T_REJECTED = 4;
-    uint8 private constant T_COMMITTED = 5;
-    // Validator outcomes in a settlement.
-    uint8 private constant V_INACTIVE = 0;
+    // Validator outcomes.
     uint8 private constant V_SILENT = 1;
     uint8 private constant V_REVEALED = 2;
     uint8 private constant V_EXCUSED = 3;
     /// @dev A column whose revealed stake is split evenly around its middle: no strict majority, no consensus.
     uint256 private constant SPLIT = type(uint256).max;
+    /// @dev The lane of a void update in the packed consensus words (no score is above SCORE_SCALE).
+    uint256 private constant VOID_LANE = 0xffff;
 
-    /// @notice Settles a round after its reveal window: consensus scores, acceptance, trainer rewards and
-    ///         slashes, validator shares and slashes, refunds and burns; see the contract's notes.
-    ///         Anyone may call it.
+    // Estimated gas per unit of work: upper bounds of what the gas tests measure, so that a call that keeps
+    // its estimate within STEP_BUDGET stays under 10,000,000 gas whatever the scores.
+    uint256 private constant STEP_BUDGET = 7_500_000;
+    uint256 private constant BEGIN_GAS = 40_000;
+    uint256 private constant PER_VALIDATOR_GAS = 6_000;
+    uint256 private constant WORD_GAS = 40_000;
+    uint256 private constant WORD_PER_VALIDATOR_GAS = 5_000;
+    // A lane sorts k keys: k^2 / 2 shifts at worst (measured: 2.7M gas for a word of 32 revealers in the
+    // costliest order, about 160k a lane).
+    uint256 private constant LANE_GAS = 2_500;
+    uint256 private constant LANE_PER_VALIDATOR_GAS = 1_500;
+    uint256 private constant LANE_PER_PAIR_GAS = 150;
+    uint256 private constant MEDIAN_GAS = 60_000;
+    uint256 private constant MEDIAN_PER_WORD_GAS = 5_000;
+    uint256 private constant JUDGE_GAS = 9_000;
+    uint256 private constant SETTLE_GAS = 18_000;
+    uint256 private constant CLOSE_GAS = 120_000;
+    uint256 private constant CLOSE_PER_VALIDATOR_GAS = 35_000;
+
+    /// @notice Reveals the next page of the caller's committed scores: one score (0 to SCORE_SCALE) per
+    ///         committed update, in the round's update order, packed 16 per word (score i in bits 16 * (i % 16)
+    ///         of word i / 16; the unused high lanes of the last word zero). A page is the next
+    ///         min(REVEAL_PAGE_WORDS, words left) words; the last page checks the commitment and counts the
+    ///         reveal. Rounds of up to 16 * REVEAL_PAGE_WORDS updates reveal in one transaction.
+    /// @param taskId The task.
+    /// @param round The round, in its reveal window.
+    /// @param words The page's packed words.
+    /// @param salt The secret that hid the scores in the commitment (checked with the last page).
+    function revealScores(uint256 taskId, uint32 round, uint256[] calldata words, bytes32 salt) external {
+        Task storage t = _tasks[taskId];
+        Round storage r = _inPhase(t, taskId, round, Phase.Reveal);
+        bytes32 stored = r.scoreCommits[msg.sender];
+        if (stored == bytes32(0)) revert NoCommit(taskId, round, msg.sender);
+        if (uint256(stored) < REVEAL_MARK) revert AlreadyRevealed(taskId, round, msg.sender);
+        (bytes32 chain, bool last) = _revealPage(r, words);
+        emit ScoresRevealed(taskId, round, msg.sender, words);
+        if (!last) return;
+        if (keccak256(abi.encode(taskId, round, msg.sender, chain, salt)) != stored) {
+            revert RevealMismatch(taskId, round, msg.sender);
+        }
+        // The stake cannot change before the round ends (no joins or exits in it): it weighs the reveal in
+        // the consensus and, later, the validator's vote on the aggregate.
+        uint256 stake = t.validatorOf[msg.sender].stake;
+        r.scoreCommits[msg.sender] = bytes32(stake);
+        r.revealedStakePlusOne += stake;
+        r.s.reveals += 1;
+    }
+
+    /// @dev Checks and stores the caller's next page of words; returns the pages' hash chain and whether the
+    ///      page was the last (the chain is kept for the next page otherwise).
+    function _revealPage(Round storage r, uint256[] calldata words) private returns (bytes32 chain, bool last) {
+        uint256 n = r.s.commits;
+        uint256 from = r.revealedWords[msg.sender];
+        uint256 left = (n + SCORES_PER_WORD - 1) / SCORES_PER_WORD - from;
+        uint256 page = left < REVEAL_PAGE_WORDS ? left : REVEAL_PAGE_WORDS;
+        if (words.length != page) revert WrongScoreCount(page, words.length);
+        _checkScores(words, from, n);
+        chain = keccak256(abi.encodePacked(from == 0 ? bytes32(0) : r.revealChain[msg.sender], words));
+        mapping(uint256 => uint256) storage row = r.scores[msg.sender];
+        for (uint256 w; w < page; ++w) {
+            row[from + w] = words[w];
+        }
+        last = page == left;
+        if (!last) {
+            r.revealChain[msg.sender] = chain;
+            r.revealedWords[msg.sender] = from + page;
+        }
+    }
+
+    /// @notice Does the next bounded step of a round's settlement (consensus scores, the round's median,
+    ///         acceptance, trainer rewards and slashes, validator shares and slashes, refunds and burns; see
+    ///         LearningTasks' notes). Anyone may call it, again until it returns true (RoundFinalized emitted).
     /// @param taskId The task.
     /// @param round The round, in its Finalize phase.
-    function finalize(uint256 taskId, uint32 round) external {
+    /// @return done Whether the round is now finalized.
+    function finalize(uint256 taskId, uint32 round) external returns (bool done) {
         Task storage t = _tasks[taskId];
         Round storage r = _inPhase(t, taskId, round, Phase.Finalize);
-        Settlement memory s;
-        s.taskId = taskId;
-        s.round = round;
-        s.slashBps = t.params.slashBps;
-        _loadTrainers(s, t);
-        _loadValidators(s, t, r);
-        s.scored = s.n != 0 && s.revealedStake * 2 > s.activeStake;
-        if (s.scored) _consensus(s);
-        _judgeTrainers(s, t.params);
-        _judgeValidators(s);
-        uint256 pool = r.res.pool;
-        uint256 validatorPool = (pool * VALIDATOR_SHARE_BPS) / BPS;
-        bytes32 contributors = _settleTrainers(s, t, pool - validatorPool);
-        _settleValidators(s, t, validatorPool);
-        _close(s, t, r, contributors);
-    }
-
-    /// @dev Active trainers, their stakes, and which of them committed this round (in list order).
-    function _loadTrainers(Settlement memory s, Task storage t) private view {
-        uint256 count = t.trainers.length;
-        s.trainers = new address[](count);
-        s.tStake = new uint256[](count);
-        s.tScore = new uint256[](count);
-        s.tState = new uint8[](count);
-        uint256[] memory pos = new uint256[](t.rounds[s.round].s.commits);
-        uint256 n;
-        for (uint256 i; i < count; ++i) {
-            address a = t.trainers[i];
-            Member memory m = t.trainerOf[a];
-            s.trainers[i] = a;
-            s.tStake[i] = m.stake;
-            if (m.commitRound == s.round) {
-                s.tState[i] = T_COMMITTED;
-                pos[n++] = i;
-            } else {
-                s.tState[i] = T_NO_SHOW;
+        Progress memory p = r.progress;
+        Judge memory j;
+        j.taskId = taskId;
+        j.round = round;
+        uint256 spent;
+        if (p.stage == STAGE_NONE) spent = _begin(t, r, p);
+        if (p.stage == STAGE_CONSENSUS) spent = _consensusPass(t, r, p, j.carry, spent);
+        if (p.stage == STAGE_MEDIAN) {
+            uint256 nw = (uint256(r.s.commits) + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
+            uint256 cost = MEDIAN_GAS + MEDIAN_PER_WORD_GAS * nw;
+            if (spent + cost <= STEP_BUDGET) {
+                _median(r, p, j.carry, nw);
+                spent += cost;
             }
         }
-        s.committedPos = pos;
-        s.n = n;
+        if (p.stage == STAGE_JUDGE) spent = _trainerPass(t, r, p, _judge(t, r, p, j, false), spent);
+        if (p.stage == STAGE_SETTLE) spent = _trainerPass(t, r, p, _judge(t, r, p, j, true), spent);
+        if (p.stage == STAGE_CLOSE && spent + CLOSE_GAS + CLOSE_PER_VALIDATOR_GAS * t.validators.length <= STEP_BUDGET) {
+            _close(t, r, p, j.carry, taskId, round);
+            return true;
+        }
+        _flush(r, j.carry);
+        r.progress = p;
     }
 
-    /// @dev Active validators, their stakes, and the packed scores of those that revealed.
-    function _loadValidators(Settlement memory s, Task storage t, Round storage r) private view {
+    /// @dev What a consensus pass computed in this call and later stages of the same call read from memory;
+    ///      written to storage only when the call ends before the round does (a small round never pays for
+    ///      those slots).
+    struct Carry {
+        /// @dev The histogram after this call's consensus words (empty: not touched in this call).
+        uint256[] hist;
+        /// @dev Per validator (list index), its distance added in this call (empty: none).
+        uint256[] distance;
+        /// @dev Consensus words [from, to) computed in this call.
+        uint256[] consensus;
+        uint256 from;
+        uint256 to;
+    }
+
+    function _flush(Round storage r, Carry memory c) private {
+        for (uint256 w = c.from; w < c.to; ++w) {
+            r.consensus[w] = c.consensus[w - c.from];
+        }
+        if (c.hist.length != 0) _storeHistogram(r, c.hist);
+        for (uint256 j; j < c.distance.length; ++j) {
+            if (c.distance[j] != 0) r.distance[j] += c.distance[j];
+        }
+    }
+
+    function _consensusWordAt(Round storage r, Carry memory c, uint256 w) private view returns (uint256) {
+        return w >= c.from && w < c.to ? c.consensus[w - c.from] : r.consensus[w];
+    }
+
+    /// @dev Whether the round is scored: its revealing validators hold a strict majority of the active stake.
+    function _begin(Task storage t, Round storage r, Progress memory p) private view returns (uint256 spent) {
         uint256 count = t.validators.length;
-        uint256 nw = (s.n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
-        s.validators = new address[](count);
-        s.vStake = new uint256[](count);
-        s.vState = new uint8[](count);
-        s.vWords = new uint256[][](count);
-        s.vDev = new uint256[](count);
-        s.vWeight = new uint256[](count);
+        uint256 activeStake;
+        uint256 revealedStake;
         for (uint256 j; j < count; ++j) {
             address a = t.validators[j];
-            s.validators[j] = a;
             uint256 stake = t.validatorOf[a].stake;
-            s.vStake[j] = stake;
-            s.activeStake += stake;
-            if (s.n == 0) {
-                s.vState[j] = V_EXCUSED;
-            } else if (_revealedStake(r, a) != 0) {
-                s.vState[j] = V_REVEALED;
-                uint256[] memory row = new uint256[](nw);
-                mapping(uint256 => uint256) storage stored = r.scores[a];
-                for (uint256 w; w < nw; ++w) {
-                    row[w] = stored[w];
-                }
-                s.vWords[j] = row;
-                s.revealed += 1;
-                s.revealedStake += stake;
-            } else {
-                s.vState[j] = V_SILENT;
-            }
+            activeStake += stake;
+            if (_revealedStake(r, a) != 0) revealedStake += stake;
         }
+        p.scored = r.s.commits != 0 && revealedStake * 2 > activeStake;
+        p.stage = p.scored ? STAGE_CONSENSUS : STAGE_JUDGE;
+        return BEGIN_GAS + PER_VALIDATOR_GAS * count;
     }
 
-    /// @dev Per committed update, the stake-weighted median of the revealed scores, or SPLIT (the update is
-    ///      then void); per validator, its summed distance from the consensus of the scored updates; the
-    ///      round's median over those.
-    function _consensus(Settlement memory s) private pure {
-        uint256 k = s.revealed;
-        // The revealing validators' rows and stakes, compact, and their places in the validator list.
-        Columns memory cols;
-        cols.rows = new uint256[][](k);
-        cols.stakes = new uint256[](k);
-        cols.keys = new uint256[](k);
-        cols.distance = new uint256[](k);
-        cols.total = s.revealedStake;
-        uint256[] memory place = new uint256[](k);
-        uint256 r;
-        for (uint256 j; j < s.validators.length; ++j) {
-            if (s.vState[j] != V_REVEALED) continue;
-            cols.rows[r] = s.vWords[j];
-            cols.stakes[r] = s.vStake[j];
-            place[r] = j;
-            ++r;
+    /// @dev Per committed update of the next score words, the stake-weighted median of the revealed scores
+    ///      (VOID_LANE for a split), stored packed; per revealing validator, its distance from the consensus
+    ///      of the scored updates; the histogram of the high 7 bits of the scored consensus values.
+    function _consensusPass(Task storage t, Round storage r, Progress memory p, Carry memory c, uint256 spent)
+        private
+        view
+        returns (uint256)
+    {
+        Column memory col = _revealers(t, r);
+        spent += PER_VALIDATOR_GAS * t.validators.length;
+        uint256 k = col.who.length;
+        uint256 wordCost = WORD_GAS + k * WORD_PER_VALIDATOR_GAS
+            + SCORES_PER_WORD * (LANE_GAS + k * LANE_PER_VALIDATOR_GAS + k * k * LANE_PER_PAIR_GAS);
+        uint256 n = r.s.commits;
+        uint256 nw = (n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
+        uint256 w = p.cursor;
+        c.hist = w == 0 ? new uint256[](128) : _loadHistogram(r);
+        c.consensus = new uint256[](nw - w);
+        c.from = w;
+        while (w < nw && spent + wordCost <= STEP_BUDGET) {
+            c.consensus[w - c.from] = _consensusWord(r, col, c.hist, p, w, n);
+            ++w;
+            spent += wordCost;
         }
-        uint256[] memory consensus = new uint256[](s.n);
-        uint256 scored;
-        for (uint256 i; i < s.n; ++i) {
-            uint256 c = _columnConsensus(cols, i);
-            uint256 pos = s.committedPos[i];
+        c.to = w;
+        c.distance = new uint256[](t.validators.length);
+        for (uint256 q; q < k; ++q) {
+            c.distance[col.place[q]] = col.distance[q];
+        }
+        p.cursor = uint32(w);
+        if (w == nw) {
+            p.stage = STAGE_MEDIAN;
+            p.cursor = 0;
+        }
+        return spent;
+    }
+
+    /// @dev The revealing validators, in list order, with their stakes and places in the list.
+    function _revealers(Task storage t, Round storage r) private view returns (Column memory col) {
+        uint256 count = t.validators.length;
+        address[] memory who = new address[](count);
+        uint256[] memory stakes = new uint256[](count);
+        uint256[] memory place = new uint256[](count);
+        uint256 k;
+        for (uint256 j; j < count; ++j) {
+            address a = t.validators[j];
+            if (_revealedStake(r, a) == 0) continue;
+            uint256 stake = t.validatorOf[a].stake;
+            who[k] = a;
+            stakes[k] = stake;
+            place[k] = j;
+            col.total += stake;
+            ++k;
+        }
+        assembly ("memory-safe") {
+            mstore(who, k)
+            mstore(stakes, k)
+            mstore(place, k)
+        }
+        col.who = who;
+        col.stakes = stakes;
+        col.place = place;
+        col.row = new uint256[](k);
+        col.keys = new uint256[](k);
+        col.distance = new uint256[](k);
+    }
+
+    /// @dev The packed consensus of score word `w`'s updates; adds the scored ones to the histogram, the count
+    ///      and the validators' distances.
+    function _consensusWord(
+        Round storage r,
+        Column memory col,
+        uint256[] memory hist,
+        Progress memory p,
+        uint256 w,
+        uint256 n
+    ) private view returns (uint256 out) {
+        for (uint256 q; q < col.who.length; ++q) {
+            col.row[q] = r.scores[col.who[q]][w];
+        }
+        uint256 lanes = n - w * SCORES_PER_WORD;
+        if (lanes > SCORES_PER_WORD) lanes = SCORES_PER_WORD;
+        for (uint256 lane; lane < lanes; ++lane) {
+            uint256 shift = 16 * lane;
+            uint256 c = _laneConsensus(col, shift);
             if (c == SPLIT) {
-                s.tState[pos] = T_VOID;
+                out |= VOID_LANE << shift;
                 continue;
             }
-            consensus[scored++] = c;
-            s.tScore[pos] = c;
-            _addDistances(cols.rows, i, c, cols.distance);
-        }
-        for (r = 0; r < k; ++r) {
-            s.vDev[place[r]] = cols.distance[r];
-        }
-        s.nScored = scored;
-        if (scored != 0) {
-            assembly ("memory-safe") {
-                mstore(consensus, scored)
-            }
-            s.roundMedian = _select(consensus, (scored - 1) / 2);
+            out |= c << shift;
+            hist[c >> 7] += 1;
+            p.nScored += 1;
+            _addDistances(col, shift, c);
         }
     }
 
-    /// @dev Adds each row's distance from update `i`'s consensus `c` to `distance`.
-    function _addDistances(uint256[][] memory rows, uint256 i, uint256 c, uint256[] memory distance) private pure {
-        uint256 word = i / SCORES_PER_WORD;
-        uint256 shift = 16 * (i % SCORES_PER_WORD);
-        for (uint256 r; r < rows.length; ++r) {
-            uint256 v = (rows[r][word] >> shift) & 0xffff;
-            distance[r] += v > c ? v - c : c - v;
+    /// @dev One score word of every revealing validator, with their stakes and scratch space.
+    struct Column {
+        address[] who;
+        /// @dev Each one's index in the task's validator list.
+        uint256[] place;
+        uint256[] row;
+        uint256[] stakes;
+        /// @dev Scratch space for one lane's sorted (score, stake) keys.
+        uint256[] keys;
+        /// @dev Per revealing validator, its summed distance from the consensus in this call.
+        uint256[] distance;
+        uint256 total;
+    }
+
+    function _addDistances(Column memory col, uint256 shift, uint256 c) private pure {
+        uint256[] memory row = col.row;
+        for (uint256 q; q < row.length; ++q) {
+            uint256 v = (row[q] >> shift) & 0xffff;
+            col.distance[q] += v > c ? v - c : c - v;
         }
     }
 
-    /// @dev Update `i`'s consensus: the least score c such that the stake scoring at most c is more than half
-    ///      of `total`; SPLIT when the stake scoring less than c is exactly half (then no score has a strict
-    ///      majority on both sides).
-    function _columnConsensus(Columns memory cols, uint256 i) private pure returns (uint256) {
-        uint256[] memory keys = cols.keys;
+    /// @dev A lane's consensus: the least score c such that the stake scoring at most c is more than half of
+    ///      the revealed stake; SPLIT when the stake scoring less than c is exactly half (then no score has a
+    ///      strict majority on both sides).
+    function _laneConsensus(Column memory col, uint256 shift) private pure returns (uint256) {
+        uint256[] memory keys = col.keys;
         uint256 k = keys.length;
-        uint256 total = cols.total;
-        uint256 word = i / SCORES_PER_WORD;
-        uint256 shift = 16 * (i % SCORES_PER_WORD);
+        uint256 total = col.total;
         // Score in the high bits, stake (< 2^96) in the low: sorting the keys sorts by score.
-        for (uint256 r; r < k; ++r) {
-            keys[r] = (((cols.rows[r][word] >> shift) & 0xffff) << 128) | cols.stakes[r];
+        for (uint256 q; q < k; ++q) {
+            keys[q] = (((col.row[q] >> shift) & 0xffff) << 128) | col.stakes[q];
         }
         _insertionSort(keys);
         uint256 cum;
         uint256 below;
         uint256 last = SPLIT;
-        for (uint256 r; r < k; ++r) {
-            uint256 v = keys[r] >> 128;
+        for (uint256 q; q < k; ++q) {
+            uint256 v = keys[q] >> 128;
             if (v != last) {
                 below = cum;
                 last = v;
             }
-            cum += keys[r] & type(uint128).max;
+            cum += keys[q] & type(uint128).max;
             if (cum * 2 > total) return below * 2 == total ? SPLIT : v;
         }
         // Unreachable: the whole revealed stake is more than half of itself.
         return SPLIT;
     }
 
-    /// @dev Acceptance and trainers' slashes. In a round that is not scored, committed updates are void.
-    function _judgeTrainers(Settlement memory s, TaskParams storage p) private view {
-        uint256 minScore = p.minScore;
-        uint256 threshold = uint256(p.relativeBps) * s.roundMedian;
-        for (uint256 i; i < s.trainers.length; ++i) {
-            uint8 state = s.tState[i];
-            if (state == T_VOID) continue;
-            if (state == T_COMMITTED) {
-                if (!s.scored) {
-                    s.tState[i] = T_VOID;
-                    continue;
-                }
-                uint256 c = s.tScore[i];
-                if (c != 0 && c >= minScore && c * BPS >= threshold) {
-                    s.tState[i] = T_ACCEPTED;
-                    s.sumAccepted += c - SCORE_KEPT;
-                    s.accepted += 1;
-                    continue;
-                }
-                s.tState[i] = T_REJECTED;
-            }
-            s.trainerSlashes += (s.tStake[i] * s.slashBps) / BPS;
-        }
-    }
-
-    /// @dev Agreement weights of revealing validators (none in a round that is not scored), and silent
-    ///      validators' slashes.
-    function _judgeValidators(Settlement memory s) private pure {
-        for (uint256 j; j < s.validators.length; ++j) {
-            uint8 state = s.vState[j];
-            if (state == V_REVEALED) {
-                if (!s.scored) continue;
-                uint256 mean = s.nScored == 0 ? 0 : s.vDev[j] / s.nScored;
-                uint256 penalty = mean * AGREEMENT_GAIN;
-                uint256 w = penalty >= SCORE_SCALE ? 0 : SCORE_SCALE - penalty;
-                s.vWeight[j] = w;
-                s.sumWeight += w;
-            } else if (state == V_SILENT) {
-                s.validatorSlashes += (s.vStake[j] * s.slashBps) / BPS;
-            }
-        }
-    }
-
-    /// @dev Writes trainers' slashes and rewards from the pot `pool + slashes`; returns the contributors'
-    ///      hash of the accepted updates. A pot nobody is paid from refunds `pool` and burns the slashes.
-    function _settleTrainers(Settlement memory s, Task storage t, uint256 pool) private returns (bytes32) {
-        address[] memory accepted = new address[](s.accepted);
-        bytes32[] memory digests = new bytes32[](s.accepted);
-        uint256 pot = pool + s.trainerSlashes;
-        uint256 paid;
-        uint256 k;
-        for (uint256 i; i < s.trainers.length; ++i) {
-            uint8 state = s.tState[i];
-            paid += _settleTrainer(s, t, i, state, pot);
-            if (state == T_ACCEPTED) {
-                address a = s.trainers[i];
-                accepted[k] = a;
-                digests[k] = t.digestOf[a];
-                ++k;
-            }
-        }
-        _share(s, pool, s.trainerSlashes, s.sumAccepted, paid);
-        return s.accepted == 0 ? bytes32(0) : keccak256(abi.encode(accepted, digests));
-    }
-
-    /// @dev Where a pot's unpaid part goes: with nobody to pay (`sum` zero), the reward back to the task's pool
-    ///      and the slashes burned; else the rounding dust burned. Never to the creator's benefit.
-    function _share(Settlement memory s, uint256 pool, uint256 slashes, uint256 sum, uint256 paid) private pure {
-        if (sum == 0) {
-            s.refunded += pool;
-            s.burned += slashes;
-        } else {
-            s.burned += pool + slashes - paid;
-        }
-    }
-
-    function _settleTrainer(Settlement memory s, Task storage t, uint256 i, uint8 state, uint256 pot)
-        private
-        returns (uint256 reward)
-    {
-        address a = s.trainers[i];
-        uint256 slashed;
-        if (state == T_ACCEPTED) {
-            if (s.sumAccepted != 0) reward = (pot * (s.tScore[i] - SCORE_KEPT)) / s.sumAccepted;
-            if (reward != 0) t.trainerOf[a].earned += uint120(reward);
-        } else if (state != T_VOID) {
-            slashed = (s.tStake[i] * s.slashBps) / BPS;
-            if (slashed != 0) t.trainerOf[a].stake = uint96(s.tStake[i] - slashed);
-        }
-        emit TrainerSettled(s.taskId, s.round, a, state != T_NO_SHOW, s.tScore[i], state == T_ACCEPTED, reward, slashed);
-    }
-
-    /// @dev Writes validators' slashes and shares of the pot `pool + slashes`.
-    function _settleValidators(Settlement memory s, Task storage t, uint256 pool) private {
-        uint256 pot = pool + s.validatorSlashes;
-        uint256 paid;
-        for (uint256 j; j < s.validators.length; ++j) {
-            paid += _settleValidator(s, t, j, s.vState[j], pot);
-        }
-        _share(s, pool, s.validatorSlashes, s.sumWeight, paid);
-    }
-
-    function _settleValidator(Settlement memory s, Task storage t, uint256 j, uint8 state, uint256 pot)
-        private
-        returns (uint256 reward)
-    {
-        address a = s.validators[j];
-        uint256 slashed;
-        if (state == V_REVEALED) {
-            if (s.sumWeight != 0) reward = (pot * s.vWeight[j]) / s.sumWeight;
-            if (reward != 0) t.validatorOf[a].earned += uint120(reward);
-        } else if (state == V_SILENT) {
-            slashed = (s.vStake[j] * s.slashBps) / BPS;
-            if (slashed != 0) t.validatorOf[a].stake = uint96(s.vStake[j] - slashed);
-        }
-        emit ValidatorSettled(s.taskId, s.round, a, state == V_REVEALED, s.vWeight[j], reward, slashed);
-    }
-
-    function _close(Settlement memory s, Task storage t, Round storage r, bytes32 contributors) private {
-        r.s.finalized = true;
-        RoundResult storage res = r.res;
-        res.finalizedAt = uint40(block.number);
-        res.accepted = uint16(s.accepted);
-        res.roundMedian = uint16(s.roundMedian);
-        r.contributorsHash = contributors;
-        if (s.refunded != 0) t.state.poolLeft += SafeCast.toUint128(s.refunded);
-        if (s.burned != 0) burned += s.burned;
-        emit RoundFinalized(s.taskId, s.round, s.n, s.accepted, s.roundMedian, contributors, s.refunded, s.burned);
-    }
-
-    /// @dev Ascending, in place: for a validators' column (at most MAX_VALIDATORS_CAP values, usually a few).
-    function _insertionSort(uint256[] memory a) private pure {
-        uint256 len = a.length;
-        for (uint256 i = 1; i < len; ++i) {
-            uint256 key = a[i];
-            uint256 j = i;
-            while (j > 0 && a[j - 1] > key) {
-                a[j] = a[j - 1];
-                --j;
-            }
-            a[j] = key;
-        }
-    }
-
-    /// @dev The value of 0-based ascending rank `rank` among `values` (each at most SCORE_SCALE < 2^14), by two
-    ///      counting passes over 7-bit digits: O(n) whatever the values, so no score pattern makes it costly.
-    ///      Sorts `values` in place when there are at most 24 of them.
-    function _select(uint256[] memory values, uint256 rank) private pure returns (uint256) {
-        uint256 n = values.length;
-        if (n <= 24) {
-            // Cheaper than the counting passes' fixed cost for a few values (and as bounded).
-            _insertionSort(values);
-            return values[rank];
-        }
-        uint256[] memory counts = new uint256[](128);
-        for (uint256 i; i < n; ++i) {
-            counts[values[i] >> 7] += 1;
-        }
+    /// @dev The lower median (rank (m - 1) / 2) of the m scored consensus values: its high 7 bits from the
+    ///      histogram, its low 7 bits from one read pass over the consensus words.
+    function _median(Round storage r, Progress memory p, Carry memory c, uint256 nw) private view {
+        uint256 m = p.nScored;
+        p.stage = STAGE_JUDGE;
+        uint256[] memory hist = c.hist.length != 0 ? c.hist : _loadHistogram(r);
+        // Not needed after the median: nothing to write back.
+        c.hist = new uint256[](0);
+        if (m == 0) return;
+        uint256 rank = (m - 1) / 2;
         uint256 high;
-        while (rank >= counts[high]) {
-            rank -= counts[high];
+        while (rank >= hist[high]) {
+            rank -= hist[high];
             ++high;
         }
-        for (uint256 d; d < 128; ++d) {
-            counts[d] = 0;
-        }
-        for (uint256 i; i < n; ++i) {
-            uint256 v = values[i];
-            if (v >> 7 == high) counts[v & 127] += 1;
+        uint256[] memory counts = new uint256[](128);
+        uint256 n = r.s.commits;
+        for (uint256 w; w < nw; ++w) {
+            uint256 word = _consensusWordAt(r, c, w);
+            uint256 lanes = n - w * SCORES_PER_WORD;
+            if (lanes > SCORES_PER_WORD) lanes = SCORES_PER_WORD;
+            for (uint256 lane; lane < lanes; ++lane) {
+                // A void lane (VOID_LANE >> 7 = 511) never matches: scores are at most SCORE_SCALE.
+                uint256 v = (word >> (16 * lane)) & 0xffff;
+                if (v >> 7 == high) counts[v & 127] += 1;
+            }
         }
         uint256 low;
         while (rank >= counts[low]) {
             rank -= counts[low];
             ++low;
         }
-        return (high << 7) | low;
+        p.roundMedian = uint16((high << 7) | low);
+    }
+
+    function _loadHistogram(Round storage r) private view returns (uint256[] memory hist) {
+        hist = new uint256[](128);
+        for (uint256 h; h < 8; ++h) {
+            uint256 word = r.histogram[h];
+            if (word == 0) continue;
+            for (uint256 b; b < 16; ++b) {
+                hist[h * 16 + b] = (word >> (16 * b)) & 0xffff;
+            }
+        }
+    }
+
+    function _storeHistogram(Round storage r, uint256[] memory hist) private {
+        for (uint256 h; h < 8; ++h) {
+            uint256 word;
+            for (uint256 b; b < 16; ++b) {
+                word |= hist[h * 16 + b] << (16 * b);
+            }
+            if (word != r.histogram[h]) r.histogram[h] = word;
+        }
+    }
+
+    /// @dev The next page of trainers, judged (`settle` false: acceptance and the pots, round-level sums only,
+    ///      so that an expiry before the settle pass leaves members untouched) or settled (their rewards,
+    ///      slashes and events, and the contributors' hash chain over the accepted updates in trainer order).
+    function _trainerPass(Task storage t, Round storage r, Progress memory p, Judge memory j, uint256 spent)
+        private
+        returns (uint256)
+    {
+        bool settle = j.settle;
+        uint256 count = t.trainers.length;
+        uint256 cost = settle ? SETTLE_GAS : JUDGE_GAS;
+        uint256 i = p.cursor;
+        while (i < count && spent + cost <= STEP_BUDGET) {
+            _trainerStep(t, r, p, j, t.trainers[i]);
+            ++i;
+            spent += cost;
+        }
+        if (settle) r.contributorsHash = j.chain;
+        p.cursor = uint32(i);
+        if (i == count) {
+            p.stage = settle ? STAGE_CLOSE : STAGE_SETTLE;
+            p.cursor = 0;
+            p.seen = 0;
+        }
+        return spent;
+    }
+
+    function _trainerStep(Task storage t, Round storage r, Progress memory p, Judge memory j, address a) private {
+        (uint8 state, uint256 c) = _outcome(r, p, j, t.trainerOf[a].commitRound == j.round);
+        if (j.settle) _settleTrainer(t, p, j, a, state, c);
+        else _judgeTrainer(t, p, j, a, state, c);
+    }
+
+    function _judgeTrainer(Task storage t, Progress memory p, Judge memory j, address a, uint8 state, uint256 c)
+        private
+        view
+    {
+        if (state == T_ACCEPTED) {
+            p.accepted += 1;
+            p.sumAccepted += uint64(c - SCORE_KEPT);
+        } else if (state != T_VOID) {
+            p.trainerSlashes += uint128((uint256(t.trainerOf[a].stake) * j.slashBps) / BPS);
+        }
+    }
+
+    function _settleTrainer(Task storage t, Progress memory p, Judge memory j, address a, uint8 state, uint256 c)
+        private
+    {
+        Member storage m = t.trainerOf[a];
+        uint256 reward;
+        uint256 slashed;
+        if (state == T_ACCEPTED) {
+            if (p.sumAccepted != 0) reward = (j.pot * (c - SCORE_KEPT)) / p.sumAccepted;
+            if (reward != 0) m.earned += uint120(reward);
+            p.paid += uint128(reward);
+            j.chain = keccak256(abi.encode(j.chain, a, t.digestOf[a]));
+        } else if (state != T_VOID) {
+            uint256 stake = m.stake;
+            slashed = (stake * j.slashBps) / BPS;
+            if (slashed != 0) m.stake = uint96(stake - slashed);
+        }
+        emit TrainerSettled(j.taskId, j.round, a, state != T_NO_SHOW, c, state == T_ACCEPTED, reward, slashed);
+    }
+
+    /// @dev What a trainer pass needs of the task and round.
+    function _judge(Task storage t, Round storage r, Progress memory p, Judge memory j, bool settle)
+        private
+        view
+        returns (Judge memory)
+    {
+        j.settle = settle;
+        j.minScore = t.params.minScore;
+        j.threshold = uint256(t.params.relativeBps) * p.roundMedian;
+        j.slashBps = t.params.slashBps;
+        j.chain = p.cursor == 0 ? bytes32(0) : r.contributorsHash;
+        if (settle) {
+            uint256 pool = r.res.pool;
+            j.pot = pool - (pool * VALIDATOR_SHARE_BPS) / BPS + p.trainerSlashes;
+        }
+        return j;
+    }
+
+    struct Judge {
+        uint256 taskId;
+        uint32 round;
+        bool settle;
+        uint256 minScore;
+        uint256 threshold;
+        uint256 slashBps;
+        uint256 pot;
+        bytes32 chain;
+        Carry carry;
+    }
+
+    /// @dev A trainer's outcome and its consensus score (0 unless scored and not void). Committed updates are
+    ///      met in trainer order, so the `seen`-th one is update `seen`.
+    function _outcome(Round storage r, Progress memory p, Judge memory j, bool committed)
+        private
+        view
+        returns (uint8 state, uint256 c)
+    {
+        if (!committed) return (T_NO_SHOW, 0);
+        uint256 idx = p.seen;
+        p.seen = uint32(idx + 1);
+        if (!p.scored) return (T_VOID, 0);
+        c = (_consensusWordAt(r, j.carry, idx / SCORES_PER_WORD) >> (16 * (idx % SCORES_PER_WORD))) & 0xffff;
+        if (c == VOID_LANE) return (T_VOID, 0);
+        state = c != 0 && c >= j.minScore && c * BPS >= j.threshold ? T_ACCEPTED : T_REJECTED;
+    }
+
+    /// @dev The validators' outcomes in a round: at most MAX_VALIDATORS_CAP, in list order.
+    struct Validators {
+        uint8[] state;
+        uint256[] weight;
+        uint256 sumWeight;
+        uint256 slashes;
+        uint256 paid;
+    }
+
+    /// @dev Validators' weights, slashes and shares, the pots' refunds and burns, and the round's outcome.
+    function _close(Task storage t, Round storage r, Progress memory p, Carry memory c, uint256 taskId, uint32 round)
+        private
+    {
+        uint256 pool = r.res.pool;
+        uint256 validatorPool = (pool * VALIDATOR_SHARE_BPS) / BPS;
+        Validators memory v = _weigh(t, r, p, c);
+        _payValidators(t, v, validatorPool + v.slashes, taskId, round);
+        (uint256 refunded, uint256 burnt) = _share(pool - validatorPool, p.trainerSlashes, p.sumAccepted, p.paid);
+        (uint256 refundedV, uint256 burntV) = _share(validatorPool, v.slashes, v.sumWeight, v.paid);
+        refunded += refundedV;
+        burnt += burntV;
+        r.s.finalized = true;
+        RoundResult storage res = r.res;
+        res.finalizedAt = uint40(block.number);
+        res.accepted = p.accepted;
+        res.roundMedian = p.roundMedian;
+        if (refunded != 0) t.state.poolLeft += SafeCast.toUint128(refunded);
+        if (burnt != 0) burned += burnt;
+        _finalized(r, p, taskId, round, refunded, burnt);
+    }
+
+    function _finalized(Round storage r, Progress memory p, uint256 taskId, uint32 round, uint256 refunded, uint256 burnt)
+        private
+    {
+        emit RoundFinalized(
+            taskId, round, r.s.commits, p.accepted, p.roundMedian, r.contributorsHash, refunded, burnt
+        );
+    }
+
+    /// @dev Agreement weights of revealing validators (none in a round that is not scored), and silent
+    ///      validators' slashes; a round without commits excuses them all.
+    function _weigh(Task storage t, Round storage r, Progress memory p, Carry memory c)
+        private
+        view
+        returns (Validators memory v)
+    {
+        uint256 count = t.validators.length;
+        v.state = new uint8[](count);
+        v.weight = new uint256[](count);
+        uint256 slashBps = t.params.slashBps;
+        bool excused = r.s.commits == 0;
+        for (uint256 j; j < count; ++j) {
+            address a = t.validators[j];
+            if (excused) {
+                v.state[j] = V_EXCUSED;
+            } else if (_revealedStake(r, a) != 0) {
+                v.state[j] = V_REVEALED;
+                if (!p.scored) continue;
+                // A consensus pass run whole in this call left nothing in storage.
+                uint256 distance = c.distance.length == 0 ? r.distance[j] : c.distance[j];
+                if (c.distance.length != 0 && c.from != 0) distance += r.distance[j];
+                uint256 mean = p.nScored == 0 ? 0 : distance / p.nScored;
+                uint256 penalty = mean * AGREEMENT_GAIN;
+                uint256 w = penalty >= SCORE_SCALE ? 0 : SCORE_SCALE - penalty;
+                v.weight[j] = w;
+                v.sumWeight += w;
+            } else {
+                v.state[j] = V_SILENT;
+                v.slashes += (uint256(t.validatorOf[a].stake) * slashBps) / BPS;
+            }
+        }
+    }
+
+    /// @dev Writes validators' slashes and shares of `pot`.
+    function _payValidators(Task storage t, Validators memory v, uint256 pot, uint256 taskId, uint32 round) private {
+        uint256 slashBps = t.params.slashBps;
+        for (uint256 j; j < v.state.length; ++j) {
+            address a = t.validators[j];
+            Member storage m = t.validatorOf[a];
+            uint256 reward;
+            uint256 slashed;
+            if (v.state[j] == V_REVEALED) {
+                if (v.sumWeight != 0) reward = (pot * v.weight[j]) / v.sumWeight;
+                if (reward != 0) m.earned += uint120(reward);
+                v.paid += reward;
+            } else if (v.state[j] == V_SILENT) {
+                uint256 stake = m.stake;
+                slashed = (stake * slashBps) / BPS;
+                if (slashed != 0) m.stake = uint96(stake - slashed);
+            }
+            emit ValidatorSettled(taskId, round, a, v.state[j] == V_REVEALED, v.weight[j], reward, slashed);
+        }
+    }
+
+    /// @dev Where a pot's unpaid part goes: with nobody to pay (`sum` zero), the reward back to the task's pool
+    ///      and the slashes burned; else the rounding dust burned. Never to the creator's benefit.
+    function _share(uint256 pool, uint256 slashes, uint256 sum, uint256 paid)
+        private
+        pure
+        returns (uint256 refunded, uint256 burnt)
+    {
+        if (sum == 0) return (pool, slashes);
+        return (0, pool + slashes - paid);
+    }
+
+    /// @dev Every lane of the page's words up to update `n` is at most SCORE_SCALE; the lanes past `n` are zero.
+    function _checkScores(uint256[] calldata words, uint256 from, uint256 n) private pure {
+        uint256 first = from * SCORES_PER_WORD;
+        uint256 end = first + words.length * SCORES_PER_WORD;
+        if (end > n) end = n;
+        for (uint256 i = first; i < end; ++i) {
+            uint256 score = (words[i / SCORES_PER_WORD - from] >> (16 * (i % SCORES_PER_WORD))) & 0xffff;
+            if (score > SCORE_SCALE) revert ScoreOutOfRange(i, score);
+        }
+        uint256 used = n % SCORES_PER_WORD;
+        if (used != 0 && first + words.length * SCORES_PER_WORD > n) {
+            uint256 rest = words[words.length - 1] >> (16 * used);
+            if (rest != 0) revert ScoreOutOfRange(n, rest);
+        }
+    }
+
+    /// @dev Ascending, in place: for a lane's keys (at most MAX_VALIDATORS_CAP values, usually a few).
+    function _insertionSort(uint256[] memory a) private pure {
+        uint256 len = a.length;
+        // Indices stay within [0, len): j - 1 only when j > 0.
+        unchecked {
+            for (uint256 i = 1; i < len; ++i) {
+                uint256 key = a[i];
+                uint256 j = i;
+                while (j > 0 && a[j - 1] > key) {
+                    a[j] = a[j - 1];
+                    --j;
+                }
+                a[j] = key;
+            }
+        }
     }
 }
 
@@ -904,13 +1159,14 @@ contract LearningSettlement is LearningTasksStorage {
 ///        Commit       S < b <= commitDeadline (= S + commitWindow)          trainers `commitUpdate`
 ///        ScoreCommit  commitDeadline < b <= scoreDeadline (+ scoreWindow)   updates published, `commitScores`
 ///        Reveal       scoreDeadline < b <= revealDeadline (+ revealWindow)  `revealScores`
-///        Finalize     b > revealDeadline, until someone calls `finalize`
+///        Finalize     b > revealDeadline, until the `finalize` steps complete
 ///        Aggregate    after `finalize`, while the round is the task's latest, it accepted at least one update,
 ///                     no aggregate reached quorum and b <= finalizedAt + aggregateWindow; the round's revealing
 ///                     validators `proposeAggregate` / `attestAggregate`
 ///        Done         otherwise
-///        Expired      not finalized within FINALIZE_TIMEOUT blocks after revealDeadline: settles nothing, its
-///                     members may leave, and the next join, exit, close or start returns its pool to the task
+///        Expired      not finalized within FINALIZE_TIMEOUT blocks after revealDeadline, and its settle pass
+///                     not begun: settles nothing, its members may leave, and the next join, exit, close or
+///                     start returns its pool to the task
 ///      A round starts only with MIN_VALIDATORS (3) active validators, and not within `exitWindow` blocks of the
 ///      previous round's finalization (or expiry), so every member always has a window to leave.
 ///      Settlement arithmetic (mirrored exactly by src/learning/finalize.ts):
@@ -945,10 +1201,15 @@ contract LearningSettlement is LearningTasksStorage {
 ///      leaver's place, so the trainer order changes only between rounds. Amounts are bounded: a stake up to
 ///      2^96 - 1, a task's funding up to 2^96 - 1, a member's unclaimed rewards up to 2^120 - 1, far above any
 ///      real token supply.
-///      `finalize` runs LearningSettlement's code on this contract's storage (DELEGATECALL), which keeps this
-///      contract under the 24 KiB code limit; both share LearningTasksStorage's layout.
-///      Limits: MAX_TRAINERS_CAP trainers and MAX_VALIDATORS_CAP validators; `finalize` settles a round in one
-///      transaction, so its gas grows with trainers and validators (see the gas test and bench).
+///      `revealScores` and `finalize` run LearningSettlement's code on this contract's storage (DELEGATECALL),
+///      which keeps this contract under the 24 KiB code limit; both share LearningTasksStorage's layout.
+///      Limits: MAX_TRAINERS_CAP (10,000) trainers and MAX_VALIDATORS_CAP (32) validators, at which no
+///      transaction anybody must send needs more than 10,000,000 gas: a reveal goes in pages of
+///      REVEAL_PAGE_WORDS words, and `finalize` is a bounded step that anyone repeats until the round settles
+///      (consensus, median, judging and settling passes; a small round settles in one call). Until the settle
+///      pass begins only round-level storage is written, and a round left there expires as any other; once
+///      members' records are being written it no longer expires (its exit waits for anyone to finish it).
+///      The contributors' hash is a hash chain so that it can be built page by page.
 contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -1217,43 +1478,20 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         emit ScoresCommitted(taskId, round, msg.sender, commitment);
     }
 
-    /// @notice Reveals the caller's committed scores: one score (0 to SCORE_SCALE) per committed update, in
-    ///         the round's update order, packed 16 per word (score i in bits 16 * (i % 16) of word i / 16; the
-    ///         unused high lanes of the last word zero).
+    /// @notice Reveals the next page of the caller's committed scores: one score (0 to SCORE_SCALE) per
+    ///         committed update, in the round's update order, packed 16 per word (score i in bits 16 * (i % 16)
+    ///         of word i / 16; the unused high lanes of the last word zero). A page is the next
+    ///         min(REVEAL_PAGE_WORDS, words left) words; the last page checks the commitment and counts the
+    ///         reveal, so rounds of up to 4,096 updates reveal in one transaction. The code is
+    ///         LearningSettlement's, run on this contract's storage.
     /// @param taskId The task.
     /// @param round The round, in its reveal window.
-    /// @param words ceil(updates / 16) packed words.
-    /// @param salt The secret that hid the scores in the commitment.
+    /// @param words The page's packed words.
+    /// @param salt The secret that hid the scores in the commitment (checked with the last page).
     function revealScores(uint256 taskId, uint32 round, uint256[] calldata words, bytes32 salt) external nonReentrant {
-        Task storage t = _tasks[taskId];
-        Round storage r = _inPhase(t, taskId, round, Phase.Reveal);
-        bytes32 stored = r.scoreCommits[msg.sender];
-        if (stored == bytes32(0)) revert NoCommit(taskId, round, msg.sender);
-        if (uint256(stored) < REVEAL_MARK) revert AlreadyRevealed(taskId, round, msg.sender);
-        RoundState memory s = r.s;
-        uint256 n = s.commits;
-        uint256 nw = (n + SCORES_PER_WORD - 1) / SCORES_PER_WORD;
-        if (words.length != nw) revert WrongScoreCount(nw, words.length);
-        if (scoreCommitment(taskId, round, msg.sender, words, salt) != stored) {
-            revert RevealMismatch(taskId, round, msg.sender);
-        }
-        _checkScores(words, n);
-        // The stake cannot change before the round ends (no joins or exits in it): it weighs the reveal in
-        // the consensus and, later, the validator's vote on the aggregate.
-        uint256 stake = t.validatorOf[msg.sender].stake;
-        r.scoreCommits[msg.sender] = bytes32(stake);
-        r.revealedStakePlusOne += stake;
-        r.s.reveals = s.reveals + 1;
-        mapping(uint256 => uint256) storage row = r.scores[msg.sender];
-        for (uint256 w; w < nw; ) {
-            row[w] = words[w];
-            unchecked {
-                ++w;
-            }
-        }
-        emit ScoresRevealed(taskId, round, msg.sender, words);
+        (taskId, round, words, salt);
+        _delegate();
     }
-
 
     // -----------------------------------------------------------------------------------------------------
     // Aggregation
@@ -1434,13 +1672,25 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         return plusOne == 0 ? 0 : plusOne - 1;
     }
 
+    /// @notice How many packed words of its scores a validator revealed in a round's pages before the last one:
+    ///         its next page starts there (whether the reveal is complete: `getScores`).
+    /// @param taskId The task.
+    /// @param round The round.
+    /// @param validator The validator.
+    function revealProgress(uint256 taskId, uint32 round, address validator) external view returns (uint256) {
+        return _tasks[taskId].rounds[round].revealedWords[validator];
+    }
+
     /// @notice What `account` may withdraw now.
     /// @param account The account.
     function withdrawable(address account) external view returns (uint256) {
         return _balances[account];
     }
 
-    /// @notice The commitment a validator makes to its packed scores.
+    /// @notice The commitment a validator makes to its packed scores: keccak256(abi.encode(taskId, round,
+    ///         validator, chain, salt)) with chain = keccak256(abi.encodePacked(chain, page)) from 0 over the
+    ///         pages of REVEAL_PAGE_WORDS words (the last one shorter), so that a reveal can be checked page by
+    ///         page.
     /// @param taskId The task.
     /// @param round The round.
     /// @param validator The validator.
@@ -1451,7 +1701,13 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(taskId, round, validator, words, salt));
+        bytes32 chain;
+        for (uint256 from; from < words.length; from += REVEAL_PAGE_WORDS) {
+            uint256 to = from + REVEAL_PAGE_WORDS;
+            if (to > words.length) to = words.length;
+            chain = keccak256(abi.encodePacked(chain, words[from:to]));
+        }
+        return keccak256(abi.encode(taskId, round, validator, chain, salt));
     }
 
     /// @notice The registry `trainingRun` of a round's aggregate: this contract ++ uint64 taskId ++ uint32 round.
@@ -1521,7 +1777,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         Round storage r = t.rounds[latest];
         if (r.s.finalized) return;
         uint256 expiry = uint256(r.s.revealDeadline) + FINALIZE_TIMEOUT;
-        if (block.number <= expiry) revert RoundInProgress(taskId, latest);
+        if (block.number <= expiry || r.progress.stage >= STAGE_SETTLE) revert RoundInProgress(taskId, latest);
         uint96 pool = r.res.pool;
         r.s.finalized = true;
         r.res.expired = true;
@@ -1553,35 +1809,6 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             revert NotValidator(taskId, msg.sender);
         }
     }
-
-    /// @dev Every lane of the first `n` is at most SCORE_SCALE; the lanes past `n` are zero.
-    function _checkScores(uint256[] calldata words, uint256 n) private pure {
-        for (uint256 i; i < n; ) {
-            uint256 score = (words[i / SCORES_PER_WORD] >> (16 * (i % SCORES_PER_WORD))) & 0xffff;
-            if (score > SCORE_SCALE) revert ScoreOutOfRange(i, score);
-            unchecked {
-                ++i;
-            }
-        }
-        uint256 used = n % SCORES_PER_WORD;
-        if (used != 0) {
-            uint256 rest = words[words.length - 1] >> (16 * used);
-            if (rest != 0) revert ScoreOutOfRange(n, rest);
-        }
-    }
-
-
-
-
-
-
-
-
-
-
-
-
-
 
     // -----------------------------------------------------------------------------------------------------
     // Internals: aggregation
@@ -1661,14 +1888,23 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         });
     }
 
-    /// @notice Settles a round after its reveal window: consensus scores, acceptance, trainer rewards and
-    ///         slashes, validator shares and slashes, the creator's credit; see the contract's notes.
-    ///         Anyone may call it. The code is LearningSettlement's, run on this contract's storage.
+    /// @notice Does the next bounded step of a round's settlement after its reveal window: consensus scores,
+    ///         the round's median, acceptance, trainer rewards and slashes, validator shares and slashes,
+    ///         refunds and burns; see the contract's notes. Anyone may call it, again until it returns true
+    ///         (and emits RoundFinalized); a small round settles in one call. The code is LearningSettlement's,
+    ///         run on this contract's storage.
     /// @param taskId The task.
     /// @param round The round, in its Finalize phase.
-    function finalize(uint256 taskId, uint32 round) external nonReentrant {
-        (bool ok, bytes memory ret) =
-            settlement.delegatecall(abi.encodeCall(LearningSettlement.finalize, (taskId, round)));
+    /// @return done Whether the round is now finalized.
+    function finalize(uint256 taskId, uint32 round) external nonReentrant returns (bool done) {
+        (taskId, round);
+        return abi.decode(_delegate(), (bool));
+    }
+
+    /// @dev Runs this call's calldata as LearningSettlement's code on this contract's storage; bubbles a revert.
+    function _delegate() private returns (bytes memory ret) {
+        bool ok;
+        (ok, ret) = settlement.delegatecall(msg.data);
         if (!ok) {
             assembly ("memory-safe") {
                 revert(add(ret, 0x20), mload(ret))

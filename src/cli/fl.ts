@@ -11,6 +11,8 @@ import {
   getRound,
   getTask,
   joinTask,
+  MAX_TRAINERS,
+  MAX_VALIDATORS,
   type MemberRole,
   memberOf,
   openTasks,
@@ -308,8 +310,8 @@ function registerTaskCommands(fl: Command): void {
         modelId,
         baseVersion: version,
         rounds: parseInteger(o.rounds, "--rounds", 1, 0xffffffff),
-        trainers: parseInteger(o.trainers, "--trainers", 1, 1024),
-        validators: parseInteger(o.validators, "--validators", 3, 64),
+        trainers: parseInteger(o.trainers, "--trainers", 1, MAX_TRAINERS),
+        validators: parseInteger(o.validators, "--validators", 3, MAX_VALIDATORS),
         rewardPerRound: parseMind(o.reward, "--reward"),
       });
       if (o.minTrainerStake) params.minTrainerStake = parseMind(o.minTrainerStake, "--min-trainer-stake");

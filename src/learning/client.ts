@@ -38,7 +38,7 @@ import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storag
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
 import { bindingMismatch, EnvelopeError, openUpdate, type UpdateBinding } from "./envelope.ts";
-import type { RoundSettlementInput } from "./finalize.ts";
+import { REVEAL_PAGE_WORDS, type RoundSettlementInput, SCORES_PER_WORD, scorePages } from "./finalize.ts";
 import { SCORE_KEPT } from "./scoring.ts";
 
 /** An off-chain refusal: the call would fail or make no sense; the message says what to do instead. */
@@ -319,13 +319,22 @@ export const DEFAULT_QUORUM_BPS = 6_667;
  * accepted; an aggregate needs the attestations of more than two thirds of the revealed stake (6_667 bps:
  * with three validators, all three), and each round waits EXIT_WINDOW blocks after the previous one.
  */
+/** `LearningTasks.MAX_TRAINERS_CAP`: the most trainers a task may have. */
+export const MAX_TRAINERS = 10_000;
+/** `LearningTasks.MAX_VALIDATORS_CAP`: the most validators a task may have. */
+export const MAX_VALIDATORS = 32;
+
 export function defaultTaskParams(o: DefaultTaskOptions): TaskParams {
   if (o.validators < MIN_VALIDATORS || o.trainers < 1)
     throw new LearningError(
       `a task needs at least one trainer and ${MIN_VALIDATORS} validators (a round starts with no fewer)`,
     );
-  if (o.trainers > 1024) throw new LearningError(`at most 1024 trainers per task, not ${o.trainers}`);
-  if (o.validators > 64) throw new LearningError(`at most 64 validators per task, not ${o.validators}`);
+  if (o.trainers > MAX_TRAINERS)
+    throw new LearningError(`at most ${MAX_TRAINERS} trainers per task, not ${o.trainers}`);
+  if (o.validators > MAX_VALIDATORS)
+    throw new LearningError(`at most ${MAX_VALIDATORS} validators per task, not ${o.validators}`);
+  // Each validator reveals one page per REVEAL_PAGE_WORDS words of scores.
+  const revealPages = Math.ceil(o.trainers / (REVEAL_PAGE_WORDS * SCORES_PER_WORD));
   return {
     modelId: Number(o.modelId),
     baseVersion: o.baseVersion,
@@ -337,15 +346,15 @@ export function defaultTaskParams(o: DefaultTaskOptions): TaskParams {
     minValidatorStake: parseEther("20"),
     commitWindow: o.trainers + WINDOW_SLACK,
     scoreWindow: o.validators + WINDOW_SLACK,
-    revealWindow: o.validators + WINDOW_SLACK,
+    revealWindow: o.validators * revealPages + WINDOW_SLACK,
     aggregateWindow: o.validators + WINDOW_SLACK,
     exitWindow: EXIT_WINDOW,
     slashBps: 1_000,
     minScore: SCORE_KEPT,
     relativeBps: 0,
     quorumBps: DEFAULT_QUORUM_BPS,
-    maxTrainers: 1024,
-    maxValidators: 64,
+    maxTrainers: MAX_TRAINERS,
+    maxValidators: MAX_VALIDATORS,
   };
 }
 
@@ -448,7 +457,12 @@ export function commitScores(
   return write(tasks, signer, "commitScores", [taskId, round, commitment]);
 }
 
-export function revealScores(
+/**
+ * Reveals a validator's packed scores page by page (one transaction per REVEAL_PAGE_WORDS words), from the
+ * page the contract expects next, so that an interrupted reveal resumes. The receipt is the last page's,
+ * with the pages' gas summed and their logs joined.
+ */
+export async function revealScores(
   tasks: Tasks,
   taskId: bigint,
   round: number,
@@ -456,16 +470,48 @@ export function revealScores(
   salt: Hex,
   signer: Signer,
 ): Promise<TransactionReceipt> {
-  return write(tasks, signer, "revealScores", [taskId, round, [...words], salt]);
+  const account = walletOf(tasks.chain, signer).account.address;
+  const done = (await tasks.chain.publicClient.readContract({
+    address: tasks.address,
+    abi: LearningTasks.abi,
+    functionName: "revealProgress",
+    args: [taskId, round, account],
+  })) as bigint;
+  const receipts: TransactionReceipt[] = [];
+  for (const page of scorePages(words.slice(Number(done)))) {
+    receipts.push(await write(tasks, signer, "revealScores", [taskId, round, page, salt]));
+  }
+  return joinReceipts(receipts);
 }
 
-export function finalizeRound(
+/** The last receipt, with every receipt's gas summed and logs joined: what a multi-transaction step cost. */
+export function joinReceipts(receipts: readonly TransactionReceipt[]): TransactionReceipt {
+  const last = receipts[receipts.length - 1];
+  if (!last) throw new LearningError("no transaction was sent");
+  return {
+    ...last,
+    gasUsed: receipts.reduce((sum, r) => sum + r.gasUsed, 0n),
+    logs: receipts.flatMap((r) => r.logs),
+  };
+}
+
+/**
+ * Finalizes a round: sends `finalize` (each call a bounded step anyone may send) until the round is settled.
+ * The receipt is the last step's, with the steps' gas summed and their logs joined (RoundFinalized included).
+ */
+export async function finalizeRound(
   tasks: Tasks,
   taskId: bigint,
   round: number,
   signer: Signer = 0,
 ): Promise<TransactionReceipt> {
-  return write(tasks, signer, "finalize", [taskId, round]);
+  const receipts: TransactionReceipt[] = [];
+  for (;;) {
+    const receipt = await write(tasks, signer, "finalize", [taskId, round]);
+    receipts.push(receipt);
+    const fin = parseEventLogs({ abi: LearningTasks.abi, logs: receipt.logs, eventName: "RoundFinalized" });
+    if (fin.length > 0) return joinReceipts(receipts);
+  }
 }
 
 export function proposeAggregate(

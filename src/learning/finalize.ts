@@ -27,7 +27,7 @@
  *  7. A pot nobody is paid from (its sum is zero) refunds its pool part to the task's pool and burns its
  *     slashes; otherwise its rounding dust is burned. Slashes never go to the creator.
  */
-import { type Address, encodeAbiParameters, type Hex, keccak256 } from "viem";
+import { type Address, encodeAbiParameters, encodePacked, type Hex, keccak256 } from "viem";
 import { BPS, slashAmount } from "../chain/bps.ts";
 
 /** Scores are integers from 0 to SCORE_SCALE (1.0). */
@@ -174,7 +174,22 @@ export function unpackScores(words: readonly bigint[], n: number): number[] {
   });
 }
 
-/** `LearningTasks.scoreCommitment`: keccak256(abi.encode(taskId, round, validator, words, salt)). */
+/** `LearningTasks.REVEAL_PAGE_WORDS`: packed score words per `revealScores` page (4,096 scores). */
+export const REVEAL_PAGE_WORDS = 256;
+
+/** The pages a validator reveals, in order: REVEAL_PAGE_WORDS words each, the last one shorter. */
+export function scorePages(words: readonly bigint[]): bigint[][] {
+  const pages: bigint[][] = [];
+  for (let from = 0; from < words.length; from += REVEAL_PAGE_WORDS) {
+    pages.push(words.slice(from, from + REVEAL_PAGE_WORDS));
+  }
+  return pages;
+}
+
+/**
+ * `LearningTasks.scoreCommitment`: keccak256(abi.encode(taskId, round, validator, chain, salt)), where chain =
+ * keccak256(abi.encodePacked(chain, page)) from zero over the reveal pages.
+ */
 export function scoreCommitment(
   taskId: bigint,
   round: number,
@@ -182,26 +197,39 @@ export function scoreCommitment(
   words: readonly bigint[],
   salt: Hex,
 ): Hex {
+  let chain: Hex = ZERO_HASH;
+  for (const page of scorePages(words))
+    chain = keccak256(encodePacked(["bytes32", "uint256[]"], [chain, page]));
   return keccak256(
     encodeAbiParameters(
       [
         { type: "uint256" },
         { type: "uint32" },
         { type: "address" },
-        { type: "uint256[]" },
+        { type: "bytes32" },
         { type: "bytes32" },
       ],
-      [taskId, round, validator, [...words], salt],
+      [taskId, round, validator, chain, salt],
     ),
   );
 }
 
-/** The contributors' hash a round records (and the registry's dataset entry of its aggregate). */
+/**
+ * The contributors' hash a round records (and the registry's dataset entry of its aggregate): the chain
+ * h = keccak256(abi.encode(h, trainer, digest)) from zero over the accepted updates in trainer order, so that
+ * the contract builds it page by page.
+ */
 export function contributorsHash(trainers: readonly Address[], digests: readonly Hex[]): Hex {
-  if (trainers.length === 0) return ZERO_HASH;
-  return keccak256(
-    encodeAbiParameters([{ type: "address[]" }, { type: "bytes32[]" }], [[...trainers], [...digests]]),
-  );
+  let h: Hex = ZERO_HASH;
+  trainers.forEach((trainer, i) => {
+    h = keccak256(
+      encodeAbiParameters(
+        [{ type: "bytes32" }, { type: "address" }, { type: "bytes32" }],
+        [h, trainer, digests[i] as Hex],
+      ),
+    );
+  });
+  return h;
 }
 
 /** The registry `trainingRun` of a round's aggregate: the task contract ++ uint64 taskId ++ uint32 round. */

@@ -23,6 +23,8 @@ import {
   digestOf,
   keyActor,
   learningFixture,
+  MAX_TX_GAS,
+  syntheticScores,
   type TaskParams,
   TRAINER,
   VALIDATOR,
@@ -509,5 +511,145 @@ describe("LearningTasks attacks (issue 9)", () => {
       "the copier is slashed",
     );
     await fx.assertConservation(everyone);
+  });
+});
+
+describe("LearningTasks attack 1 at the limits (issue 9)", () => {
+  const N = 1_000;
+  const K = 32;
+  let id: bigint;
+  let trainers: Actor[];
+  let validators: Actor[];
+  const largest = (rs: readonly TransactionReceipt[]) => Math.max(...rs.map((r) => Number(r.gasUsed)));
+  /**
+   * Scores that make every update's consensus as costly as it gets: validator j scores below validator j - 1,
+   * so each column's keys arrive in descending order and the insertion sort shifts every one; one update in
+   * seven is split evenly (void), and the rest spread over the whole scale.
+   */
+  const costliest = () =>
+    Array.from({ length: K }, (_, j) =>
+      Array.from({ length: N }, (_, i) =>
+        i % 7 === 3 ? (j < K / 2 ? 9_000 : 1_000) : 9_900 - 300 * j - (i % 13),
+      ),
+    );
+
+  before(async () => {
+    trainers = Array.from({ length: N }, (_, i) => keyActor(chain, `limit:t${i}`));
+    validators = Array.from({ length: K }, (_, j) => keyActor(chain, `limit:v${j}`));
+    await fx.fund(treasury, [...trainers, ...validators], parseEther("100"));
+    id = await fx.createTask(owner, {
+      ...BASE_PARAMS,
+      modelId,
+      rounds: 3,
+      maxTrainers: N,
+      maxValidators: K,
+      commitWindow: 200,
+      scoreWindow: 20,
+      revealWindow: 40,
+    });
+    await fx.joinAll(id, trainers, TRAINER, TRAINER_STAKE);
+    await fx.joinAll(id, validators, VALIDATOR, VALIDATOR_STAKE);
+  });
+
+  it("attack 1, outsiders fill a task so that finalize needs more gas than a transaction may use and every stake freezes: with 1,000 trainers and 32 validators scoring in the costliest order every transaction stays under 10M gas and the round settles in steps exactly as the mirror says", async () => {
+    const played = await fx.playRound(id, owner, trainers, validators, costliest());
+    const fin = await fx.finalizeAndCheck(id, played.round, stranger);
+    const round = [played.start, ...played.commits, ...played.scoreCommits, ...played.reveals, ...fin.steps];
+    console.log(
+      `${N} trainers x ${K} validators: reveal ${largest(played.reveals)}, ${fin.steps.length} finalize steps, ` +
+        `largest step ${largest(fin.steps)}, sum ${fin.gasUsed}; largest transaction ${largest(round)}; ` +
+        `steps (M gas): ${fin.steps.map((r) => (Number(r.gasUsed) / 1e6).toFixed(2)).join(" ")}`,
+    );
+    for (const r of round) assert.ok(r.gasUsed < MAX_TX_GAS, `a transaction used ${r.gasUsed} gas`);
+    assert.ok(largest(round) < Number(MAX_TX_GAS));
+    assert.ok(fin.steps.length > 1, "the round took more than one step");
+    assert.equal((await getRound(id, played.round)).phase, PHASE.Done);
+    await fx.assertConservation(everyone.concat(trainers, validators), false);
+  });
+
+  it("attack 1, nobody finishes a finalization that was started: before any member is written the round still expires and slashes nobody; once the settle pass has begun it cannot expire and a stranger finishes it", async () => {
+    // Round 2: one step (consensus only), then silence until the timeout: the round expires untouched.
+    const second = await fx.playRound(id, owner, trainers, validators, costliest());
+    const step = await send(stranger, "finalize", [id, second.round]);
+    assert.equal(parseEventLogs({ abi, logs: step.logs, eventName: "TrainerSettled" }).length, 0);
+    const books = () =>
+      Promise.all(
+        [...trainers.slice(0, 20), ...validators].map(async (a) => {
+          const m = await memberOf(id, trainers.includes(a) ? TRAINER : VALIDATOR, a.address);
+          return [m.stake, m.earned];
+        }),
+      );
+    const before2 = await books();
+    const r2 = await getRound(id, second.round);
+    await advanceTo(BigInt(r2.state.revealDeadline) + BigInt(FINALIZE_TIMEOUT) + 1n);
+    assert.equal(await view("phaseOf", [id, second.round]), PHASE.Expired);
+    await refused(send(stranger, "finalize", [id, second.round]), "WrongPhase", [
+      id,
+      second.round,
+      PHASE.Finalize,
+      PHASE.Expired,
+    ]);
+    // Round 3 starts (expiring round 2 first, whose exit window counts from its expiry): nobody was slashed
+    // or paid by the half-done finalization.
+    await advanceTo(BigInt(r2.state.revealDeadline) + BigInt(FINALIZE_TIMEOUT + BASE_PARAMS.exitWindow));
+    const third = await fx.playRound(id, owner, trainers, validators, costliest());
+    assert.equal((await getRound(id, second.round)).result.expired, true);
+    assert.deepEqual(await books(), before2);
+
+    // Round 3: steps until the settle pass has written members, then the timeout passes: still Finalize,
+    // nobody may leave a half-settled round, and the stranger's remaining steps settle it as the mirror says.
+    let tested = false;
+    await fx.finalizeAndCheck(id, third.round, stranger, async (receipt) => {
+      if (tested || parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" }).length === 0)
+        return;
+      tested = true;
+      const r3 = await getRound(id, third.round);
+      await advanceTo(BigInt(r3.state.revealDeadline) + BigInt(FINALIZE_TIMEOUT) + 1n);
+      assert.equal(await view("phaseOf", [id, third.round]), PHASE.Finalize);
+      await refused(send(trainers[0] as Actor, "exitTask", [id, TRAINER]), "RoundInProgress", [
+        id,
+        third.round,
+      ]);
+    });
+    assert.ok(tested, "the settle pass took more than one step");
+    assert.equal((await getRound(id, third.round)).result.expired, false);
+    await fx.assertConservation(everyone.concat(trainers, validators), false);
+  });
+});
+
+describe("LearningTasks attack 1, reveals past one page (issue 9)", () => {
+  it("attack 1, outsiders fill a task so that one reveal needs more gas than a transaction may use: with 4,100 trainers each validator reveals in two pages under 10M gas, the pages store every score and the round settles as the mirror says", async () => {
+    const n = 4_100;
+    const trainers = Array.from({ length: n }, (_, i) => keyActor(chain, `pages:t${i}`));
+    const validators = Array.from({ length: 3 }, (_, j) => keyActor(chain, `pages:v${j}`));
+    await fx.fund(treasury, [...trainers, ...validators], parseEther("100"));
+    const id = await fx.createTask(owner, {
+      ...BASE_PARAMS,
+      modelId,
+      rounds: 1,
+      maxTrainers: n,
+      maxValidators: 3,
+      commitWindow: 400,
+      scoreWindow: 10,
+      revealWindow: 20,
+    });
+    await fx.joinAll(id, trainers, TRAINER, TRAINER_STAKE);
+    await fx.joinAll(id, validators, VALIDATOR, VALIDATOR_STAKE);
+    const scores = syntheticScores(3, n);
+    const played = await fx.playRound(id, owner, trainers, validators, scores);
+    assert.equal(played.reveals.length, 6, "two pages per validator");
+    for (const r of played.reveals) assert.ok(r.gasUsed < MAX_TX_GAS, `a reveal page used ${r.gasUsed} gas`);
+    for (const [j, v] of validators.entries()) {
+      assert.equal(await view("revealProgress", [id, played.round, v.address]), 256n);
+      assert.deepEqual(await view("getScores", [id, played.round, v.address]), scores[j]);
+    }
+    const fin = await fx.finalizeAndCheck(id, played.round, stranger);
+    for (const r of fin.steps) assert.ok(r.gasUsed < MAX_TX_GAS);
+    console.log(
+      `${n} trainers x 3 validators: reveal pages ${played.reveals.map((r) => r.gasUsed).join(", ")}; ` +
+        `${fin.steps.length} finalize steps, largest ${Math.max(...fin.steps.map((r) => Number(r.gasUsed)))}`,
+    );
+    everyone.push(...trainers, ...validators);
+    await fx.assertConservation(everyone, false);
   });
 });

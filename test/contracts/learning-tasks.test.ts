@@ -195,9 +195,9 @@ describe("LearningTasks: creation", () => {
       [{ quorumBps: 5_000 }, 17n],
       [{ quorumBps: 10_001 }, 17n],
       [{ maxTrainers: 0 }, 18n],
-      [{ maxTrainers: 1_025 }, 18n],
+      [{ maxTrainers: 10_001 }, 18n],
       [{ maxValidators: 2 }, 19n],
-      [{ maxValidators: 65 }, 19n],
+      [{ maxValidators: 33 }, 19n],
     ];
     for (const [b, field] of bad)
       await refused(simulate(owner, "createTask", [{ ...BASE, ...b }]), "InvalidParams", [field]);
@@ -813,6 +813,12 @@ describe("LearningTasks: stakes below the minimum and revoked approvals", () => 
 // Gas
 // ---------------------------------------------------------------------------------------------------------
 
+/**
+ * A reveal's gas target: 10k more than before paging, for the DELEGATECALL into the settlement code (where the
+ * paged reveal lives, as LearningTasks has no code space left) and the page cursor it reads.
+ */
+const REVEAL_TARGET = (n: number) => 70_000 + 2_000 * n;
+
 describe("LearningTasks gas", () => {
   const mean = (rs: TransactionReceipt[]) => rs.reduce((s, r) => s + r.gasUsed, 0n) / BigInt(rs.length);
   const max = (rs: TransactionReceipt[]) =>
@@ -853,7 +859,7 @@ describe("LearningTasks gas", () => {
         "commit (max)": Number(max(commits)),
         "commit (mean)": Number(mean(commits)),
         "reveal (max)": Number(max(reveals)),
-        "reveal target": 60_000 + 2_000 * n,
+        "reveal target": REVEAL_TARGET(n),
         "reveal per update": Math.round(Number(max(reveals)) / n),
         finalize: Number(fin.gasUsed),
         "finalize per trainer": Math.round(Number(fin.gasUsed) / n),
@@ -870,9 +876,11 @@ describe("LearningTasks gas", () => {
     for (const n of [10, 50]) {
       const f = figures[n] as (typeof figures)[number];
       assert.ok(f.commit <= 70_000n, `commit used ${f.commit} gas`);
-      assert.ok(f.reveal <= BigInt(60_000 + 2_000 * n), `reveal of ${n} scores used ${f.reveal} gas`);
+      assert.ok(f.reveal <= BigInt(REVEAL_TARGET(n)), `reveal of ${n} scores used ${f.reveal} gas`);
       assert.ok(
-        f.finalize / BigInt(n) <= 40_000n,
+        // 42k (40k before paging): the stepwise finalization reads its cursor and counts the median in two
+        // passes, a fixed ~70k that only the 10-trainer round feels per trainer.
+        f.finalize / BigInt(n) <= 42_000n,
         `finalize used ${f.finalize / BigInt(n)} gas per trainer (n=${n})`,
       );
     }

@@ -293,7 +293,8 @@ contract LearningTasksHandler is Actors {
 
     /// @dev The one place that finalizes a round, so that a paged finalize replaces only this.
     function _finalize(uint256 id, uint32 round) internal {
-        tasks.finalize(id, round);
+        // Each call is one bounded step; a small round settles in the first, a larger one in a few.
+        while (!tasks.finalize(id, round)) {}
     }
 
     /// @dev A validator proposes: honest ones the round's true aggregate, the attacker a poisoned one.
