@@ -718,6 +718,8 @@ contract LearningSettlement is LearningTasksStorage {
         for (uint256 q; q < k; ++q) {
             c.distance[col.place[q]] = col.distance[q];
         }
+        // casting to 'uint32' is safe because the cursor is a score word index: at most MAX_TRAINERS_CAP / 16 words
+        // forge-lint: disable-next-line(unsafe-typecast)
         p.cursor = uint32(w);
         if (w == nw) {
             p.stage = STAGE_MEDIAN;
@@ -867,6 +869,8 @@ contract LearningSettlement is LearningTasksStorage {
             rank -= counts[low];
             ++low;
         }
+        // casting to 'uint16' is safe because a consensus score is at most SCORE_SCALE (10,000 < 2^14)
+        // forge-lint: disable-next-line(unsafe-typecast)
         p.roundMedian = uint16((high << 7) | low);
     }
 
@@ -908,6 +912,8 @@ contract LearningSettlement is LearningTasksStorage {
             spent += cost;
         }
         if (settle) r.contributorsHash = j.chain;
+        // casting to 'uint32' is safe because the cursor is a trainer index, below MAX_TRAINERS_CAP
+        // forge-lint: disable-next-line(unsafe-typecast)
         p.cursor = uint32(i);
         if (i == count) {
             p.stage = settle ? STAGE_CLOSE : STAGE_SETTLE;
@@ -929,8 +935,12 @@ contract LearningSettlement is LearningTasksStorage {
     {
         if (state == T_ACCEPTED) {
             p.accepted += 1;
+            // casting to 'uint64' is safe because c - SCORE_KEPT is at most SCORE_SCALE
+            // forge-lint: disable-next-line(unsafe-typecast)
             p.sumAccepted += uint64(c - SCORE_KEPT);
         } else if (state != T_VOID) {
+            // casting to 'uint128' is safe because a slash is a fraction of a uint96 stake
+            // forge-lint: disable-next-line(unsafe-typecast)
             p.trainerSlashes += uint128((uint256(t.trainerOf[a].stake) * j.slashBps) / BPS);
         }
     }
@@ -943,12 +953,18 @@ contract LearningSettlement is LearningTasksStorage {
         uint256 slashed;
         if (state == T_ACCEPTED) {
             if (p.sumAccepted != 0) reward = (j.pot * (c - SCORE_KEPT)) / p.sumAccepted;
+            // casting to 'uint120' is safe because a reward is at most the trainers' pot: a uint96 pool plus at most MAX_TRAINERS_CAP uint96 slashes, below 2^110
+            // forge-lint: disable-next-line(unsafe-typecast)
             if (reward != 0) m.earned += uint120(reward);
+            // casting to 'uint128' is safe because a reward is below 2^110 (see above)
+            // forge-lint: disable-next-line(unsafe-typecast)
             p.paid += uint128(reward);
             j.chain = keccak256(abi.encode(j.chain, a, t.digestOf[a]));
         } else if (state != T_VOID) {
             uint256 stake = m.stake;
             slashed = (stake * j.slashBps) / BPS;
+            // casting to 'uint96' is safe because the result is at most the uint96 stake it is taken from
+            // forge-lint: disable-next-line(unsafe-typecast)
             if (slashed != 0) m.stake = uint96(stake - slashed);
         }
         emit TrainerSettled(j.taskId, j.round, a, state != T_NO_SHOW, c, state == T_ACCEPTED, reward, slashed);
@@ -993,6 +1009,8 @@ contract LearningSettlement is LearningTasksStorage {
     {
         if (!committed) return (T_NO_SHOW, 0);
         uint256 idx = p.seen;
+        // casting to 'uint32' is safe because the count of committed updates is below MAX_TRAINERS_CAP
+        // forge-lint: disable-next-line(unsafe-typecast)
         p.seen = uint32(idx + 1);
         if (!p.scored) return (T_VOID, 0);
         c = (_consensusWordAt(r, j.carry, idx / SCORES_PER_WORD) >> (16 * (idx % SCORES_PER_WORD))) & 0xffff;
@@ -1083,11 +1101,15 @@ contract LearningSettlement is LearningTasksStorage {
             uint256 slashed;
             if (v.state[j] == V_REVEALED) {
                 if (v.sumWeight != 0) reward = (pot * v.weight[j]) / v.sumWeight;
+                // casting to 'uint120' is safe because a reward is at most the validators' pot: a uint96 pool plus at most MAX_VALIDATORS_CAP uint96 slashes
+                // forge-lint: disable-next-line(unsafe-typecast)
                 if (reward != 0) m.earned += uint120(reward);
                 v.paid += reward;
             } else if (v.state[j] == V_SILENT) {
                 uint256 stake = m.stake;
                 slashed = (stake * slashBps) / BPS;
+                // casting to 'uint96' is safe because the result is at most the uint96 stake it is taken from
+                // forge-lint: disable-next-line(unsafe-typecast)
                 if (slashed != 0) m.stake = uint96(stake - slashed);
             }
             emit ValidatorSettled(taskId, round, a, v.state[j] == V_REVEALED, v.weight[j], reward, slashed);
@@ -1258,6 +1280,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             roundCount: 0,
             currentVersion: p.baseVersion,
             closed: false,
+            // casting to 'uint128' is safe because funding was checked against type(uint96).max above
+            // forge-lint: disable-next-line(unsafe-typecast)
             poolLeft: uint128(funding),
             activeTrainers: 0,
             activeValidators: 0
@@ -1299,6 +1323,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             t.digestOf[msg.sender] = DIGEST_PLACEHOLDER;
             t.samplesOf[msg.sender] = 1;
         }
+        // casting to 'uint96' is safe because the stake was checked against type(uint96).max above
+        // forge-lint: disable-next-line(unsafe-typecast)
         m.stake = uint96(stake);
         m.status = ACTIVE;
         emit Joined(taskId, msg.sender, role, amount, stake);
@@ -1409,8 +1435,14 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         uint256 revealDeadline = scoreDeadline + p.revealWindow;
         Round storage r = t.rounds[round];
         r.s = RoundState({
+            // casting to 'uint40' is safe because a block number plus windows of at most MAX_WINDOW blocks: 2^40 blocks last 34,000 years at one a second
+            // forge-lint: disable-next-line(unsafe-typecast)
             commitDeadline: uint40(commitDeadline),
+            // casting to 'uint40' is safe because as commitDeadline
+            // forge-lint: disable-next-line(unsafe-typecast)
             scoreDeadline: uint40(scoreDeadline),
+            // casting to 'uint40' is safe because as commitDeadline
+            // forge-lint: disable-next-line(unsafe-typecast)
             revealDeadline: uint40(revealDeadline),
             commits: 0,
             scoreCommits: 0,
@@ -1513,6 +1545,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         if (pr.proposer != address(0)) revert AlreadyProposed(taskId, round, digest);
         uint256 stake = _vote(t, r, taskId, round, PROPOSED);
         pr.proposer = msg.sender;
+        // casting to 'uint96' is safe because the proposer's revealed stake is one validator's uint96 stake
+        // forge-lint: disable-next-line(unsafe-typecast)
         pr.stake = uint96(stake);
         r.proposalDigests.push(digest);
         emit AggregateProposed(taskId, round, msg.sender, digest);
@@ -1531,7 +1565,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         Proposal storage pr = r.proposals[digest];
         if (pr.proposer == address(0)) revert UnknownProposal(taskId, round, digest);
         uint256 stake = pr.stake + _vote(t, r, taskId, round, VOTED);
-        pr.stake = uint96(stake);
+        pr.stake = SafeCast.toUint96(stake);
         emit AggregateAttested(taskId, round, msg.sender, digest, stake);
         if (_quorate(t, r, stake)) _acceptAggregate(t, r, taskId, round, digest);
     }
@@ -1640,6 +1674,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         scores = new uint16[](n);
         for (uint256 i; i < n; ++i) {
             uint256 word = r.scores[validator][i / SCORES_PER_WORD];
+            // casting to 'uint16' is safe because the truncation is the point: a score is the word's 16-bit lane
+            // forge-lint: disable-next-line(unsafe-typecast)
             scores[i] = uint16(word >> (16 * (i % SCORES_PER_WORD)));
         }
     }
@@ -1714,6 +1750,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     /// @param taskId The task.
     /// @param round The round.
     function trainingRunOf(uint256 taskId, uint32 round) public view returns (bytes32) {
+        // casting to 'uint64' is safe because task ids count up by one per createTask: 2^64 is out of reach
+        // forge-lint: disable-next-line(unsafe-typecast)
         return bytes32(abi.encodePacked(address(this), uint64(taskId), round));
     }
 
@@ -1781,6 +1819,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         uint96 pool = r.res.pool;
         r.s.finalized = true;
         r.res.expired = true;
+        // casting to 'uint40' is safe because a uint40 reveal deadline plus FINALIZE_TIMEOUT blocks, as the deadlines themselves
+        // forge-lint: disable-next-line(unsafe-typecast)
         r.res.finalizedAt = uint40(expiry);
         r.contributorsHash = bytes32(0);
         t.state.poolLeft += pool;
@@ -1861,10 +1901,14 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             address proposer = r.proposals[d].proposer;
             Member storage m = t.validatorOf[proposer];
             uint256 amount = (uint256(m.stake) * slashBps) / BPS;
+            // casting to 'uint96' is safe because a slash is a fraction of a uint96 stake
+            // forge-lint: disable-next-line(unsafe-typecast)
             m.stake -= uint96(amount);
             forfeited += amount;
             emit ProposerSlashed(taskId, round, proposer, d, amount);
         }
+        // casting to 'uint120' is safe because at most MAX_VALIDATORS_CAP uint96 slashes, below 2^101
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (forfeited != 0) t.validatorOf[r.proposals[digest].proposer].earned += uint120(forfeited);
     }
 
