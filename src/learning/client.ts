@@ -18,6 +18,7 @@ import {
   formatEther,
   type Hex,
   isAddressEqual,
+  type Log,
   parseEther,
   parseEventLogs,
   stringToHex,
@@ -844,11 +845,20 @@ export interface ChainSettlement {
   validators: ValidatorSettlement[];
 }
 
-/** The settlement a `finalize` receipt records. */
+/** The settlement a `finalize` receipt records (the receipts of every step, joined, for a round in steps). */
 export function settlementOf(receipt: TransactionReceipt): ChainSettlement {
+  return settlementOfLogs(receipt.logs, `transaction ${receipt.transactionHash}`);
+}
+
+/** The settlement recorded by these logs: a round's RoundFinalized and its settlement events, in order. */
+function settlementOfLogs(logs: readonly Log[], source: string): ChainSettlement {
   const abi = LearningTasks.abi;
-  const [fin] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" });
-  if (!fin) throw new LearningError(`transaction ${receipt.transactionHash} finalized no round`);
+  const [fin] = parseEventLogs({ abi, logs: logs as Log[], eventName: "RoundFinalized" });
+  if (!fin) throw new LearningError(`${source} finalized no round`);
+  const { taskId, round } = fin.args;
+  // Events of other rounds or tasks that share these logs are not this settlement's.
+  const ours = (l: { args: { taskId: bigint; round: number } }) =>
+    l.args.taskId === taskId && l.args.round === round;
   return {
     taskId: fin.args.taskId,
     round: fin.args.round,
@@ -858,21 +868,25 @@ export function settlementOf(receipt: TransactionReceipt): ChainSettlement {
     contributorsHash: fin.args.contributorsHash,
     refunded: fin.args.refunded,
     burned: fin.args.burned,
-    trainers: parseEventLogs({ abi, logs: receipt.logs, eventName: "TrainerSettled" }).map((l) => ({
-      address: l.args.trainer,
-      committed: l.args.committed,
-      score: Number(l.args.score),
-      accepted: l.args.accepted,
-      reward: l.args.reward,
-      slashed: l.args.slashed,
-    })),
-    validators: parseEventLogs({ abi, logs: receipt.logs, eventName: "ValidatorSettled" }).map((l) => ({
-      address: l.args.validator,
-      revealed: l.args.revealed,
-      weight: Number(l.args.weight),
-      reward: l.args.reward,
-      slashed: l.args.slashed,
-    })),
+    trainers: parseEventLogs({ abi, logs: logs as Log[], eventName: "TrainerSettled" })
+      .filter(ours)
+      .map((l) => ({
+        address: l.args.trainer,
+        committed: l.args.committed,
+        score: Number(l.args.score),
+        accepted: l.args.accepted,
+        reward: l.args.reward,
+        slashed: l.args.slashed,
+      })),
+    validators: parseEventLogs({ abi, logs: logs as Log[], eventName: "ValidatorSettled" })
+      .filter(ours)
+      .map((l) => ({
+        address: l.args.validator,
+        revealed: l.args.revealed,
+        weight: Number(l.args.weight),
+        reward: l.args.reward,
+        slashed: l.args.slashed,
+      })),
   };
 }
 
@@ -898,9 +912,25 @@ async function readSettlement(tasks: Tasks, taskId: bigint, round: number): Prom
     fromBlock: tasks.fromBlock,
   });
   const log = logs[0];
-  if (!log?.transactionHash) throw new LearningError(`round ${round} of task ${taskId} is not finalized yet`);
-  const receipt = await tasks.chain.publicClient.getTransactionReceipt({ hash: log.transactionHash });
-  return settlementOf(receipt);
+  if (!log?.blockNumber) throw new LearningError(`round ${round} of task ${taskId} is not finalized yet`);
+  // A large round settles in several finalize steps, each in its own transaction: its settlement events
+  // span the blocks up to the last step's.
+  const range = { fromBlock: tasks.fromBlock, toBlock: log.blockNumber };
+  const [trainers, validators] = await Promise.all(
+    (["TrainerSettled", "ValidatorSettled"] as const).map((eventName) =>
+      tasks.chain.publicClient.getContractEvents({
+        address: tasks.address,
+        abi: LearningTasks.abi,
+        eventName,
+        args: { taskId, round },
+        ...range,
+      }),
+    ),
+  );
+  return settlementOfLogs(
+    [...(trainers ?? []), ...(validators ?? []), log],
+    `round ${round} of task ${taskId}`,
+  );
 }
 
 /** What a role saw of its task's latest round in one read: the runner shares one among all its roles. */

@@ -5,6 +5,8 @@ import { after, before, describe, it } from "node:test";
 import { parseEther, type TransactionReceipt } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { type DevNode, startDevNode } from "../../src/chain/devnode.ts";
+import { getSettlement, roundUpdates, settlementOf } from "../../src/learning/client.ts";
+import { contributorsHash } from "../../src/learning/finalize.ts";
 import {
   BASE_PARAMS,
   deployLearning,
@@ -78,5 +80,26 @@ describe("LearningTasks on anvil (issue 9)", () => {
     assert.equal(round.state.finalized, true);
     assert.equal(round.state.commits, TRAINERS);
     assert.ok(round.result.accepted > 0, "updates were accepted and paid");
+
+    // A role that did not finalize reads the settlement back from the logs of every step, as the aggregator
+    // does, and the accepted updates hash to the round's contributorsHash.
+    const tasks = { chain, address: env.tasks, token: env.token, registry: env.registry, fromBlock: 0n };
+    const settlement = await getSettlement(tasks, id, played.round);
+    assert.equal(settlement.trainers.length, TRAINERS, "every trainer's outcome, from every step");
+    assert.equal(settlement.validators.length, VALIDATORS);
+    assert.deepEqual(
+      settlement,
+      settlementOf({ ...steps.at(-1), logs: steps.flatMap((r) => r.logs) } as TransactionReceipt),
+    );
+    const digestOf = new Map((await roundUpdates(tasks, id, played.round)).map((u) => [u.trainer, u.digest]));
+    const accepted = settlement.trainers.filter((t) => t.accepted).map((t) => t.address);
+    assert.equal(accepted.length, round.result.accepted);
+    assert.equal(
+      contributorsHash(
+        accepted,
+        accepted.map((a) => digestOf.get(a) as `0x${string}`),
+      ),
+      round.contributorsHash,
+    );
   });
 });
