@@ -37,12 +37,7 @@ contract LearningTasksInvariants is StdInvariant, Test {
     }
 
     function invariant_tokensConserved() public view {
-        address[] memory holders = handler.holders();
-        uint256 sum;
-        for (uint256 i; i < holders.length; ++i) {
-            sum += token.balanceOf(holders[i]);
-        }
-        assertEq(sum, token.totalSupply(), "sum of balances != supply");
+        assertEq(handler.heldSupply(), token.totalSupply(), "sum of balances != supply");
     }
 
     /// @dev The contract holds exactly stakes + unclaimed rewards + withdrawable balances + pools + burned.

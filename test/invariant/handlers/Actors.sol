@@ -39,9 +39,12 @@ abstract contract Actors is CommonBase, StdUtils {
         }
     }
 
-    /// @notice Every address that may hold tokens in this campaign.
-    function holders() external view returns (address[] memory) {
-        return _holders;
+    /// @notice The sum of the balances of every address that may hold tokens in this campaign: the supply,
+    ///         as long as tokens are conserved.
+    function heldSupply() external view returns (uint256 sum) {
+        for (uint256 i; i < _holders.length; ++i) {
+            sum += token.balanceOf(_holders[i]);
+        }
     }
 
     /// @notice The actors, in creation order.
