@@ -233,7 +233,11 @@ export function registerFlCommands(program: Command): void {
       // On a fresh in-memory chain unless --rpc names one (deployed first with `ledgermind deploy`).
       const run = async (settings: SimulationOptions, onRound?: (r: PrintedRound) => void) => {
         if (o.inMemory) {
-          const { finalModel: _model, ...summary } = await simulateFederated({ ...settings, onRound });
+          const { finalModel: _model, ...summary } = await simulateFederated({
+            ...settings,
+            onRound: (r) =>
+              onRound?.({ ...r, rewards: Object.values(r.rewards).reduce((x, y) => x + y, 0n) }),
+          });
           return summary;
         }
         const chain = opts.rpc ? await connect({ rpc: opts.rpc, dataDir: opts.dataDir }) : undefined;

@@ -33,7 +33,9 @@ import { BPS, slashAmount } from "../chain/bps.ts";
 /** Scores are integers from 0 to SCORE_SCALE (1.0). */
 export const SCORE_SCALE = 10_000;
 /** An accepted update is paid for its score above this one: a kept update adding nothing earns nothing. */
-export const SCORE_KEPT = 1;
+export const SCORE_KEPT = 2;
+/** A committed update scored at least this but not accepted is excluded: unpaid, never slashed. */
+export const SCORE_EXCLUDED = 1;
 /** The validators' fraction of a round's pool, in basis points. */
 export const VALIDATOR_SHARE_BPS = 2_000n;
 /** A validator's weight falls by this many points per point of mean distance from consensus. */

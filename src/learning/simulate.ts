@@ -18,11 +18,13 @@
  *     mean - z * std, free-riders send the global back, copiers send a previous round's update of an
  *     honest trainer (exact, or with noise: commit-reveal stops copying within a round), no-shows send
  *     nothing;
- *  2. withProtocol: an exact copy of an update of an earlier round is refused; every validator scores
- *     every other update on its shard; the consensus per update is the median of the validators'
- *     scores; updates below the threshold are rejected and their trainers slashed, as are no-shows;
- *     the strategy aggregates the accepted updates (none accepted: the global stays). Without the
- *     protocol, the strategy aggregates everything submitted;
+ *  2. withProtocol: every validator scores every update on its shard (scoring.ts), except an exact copy
+ *     of an earlier round's update, which every validator excludes; the round is then settled by
+ *     finalize.ts, the contract's own rules mirrored (the engine's stakes, reward and slash share are
+ *     `fl create`'s defaults): updates with a consensus of 0 are rejected and their trainers slashed, as
+ *     are no-shows; excluded ones are unpaid and left out; accepted ones are paid by their score; the
+ *     strategy aggregates the accepted updates (none accepted: the global stays). Without the protocol,
+ *     the strategy aggregates everything submitted;
  *  3. the new global is evaluated on the test set.
  * Identical updates within one round (ALIE's colluders) are not refused as copies: only digests of
  * earlier rounds are, since commit-reveal already keeps a round's updates hidden from each other.
@@ -51,9 +53,9 @@ import { createRng, type Dataset, partitionDirichlet, permutation, subset } from
 import { evaluate, predictProbabilities, trainModel } from "../ml/train.ts";
 import { type Attack, type AttackName, type AttackParams, attackByName, isNoShow } from "./adversaries.ts";
 import type { FedProxStrategy } from "./fedprox.ts";
+import { SCORE_EXCLUDED, settleRound } from "./finalize.ts";
 import { type StrategyOptions, strategyByName } from "./index.ts";
 import {
-  acceptUpdates,
   consensusScores,
   DEFAULT_ACCEPT_THRESHOLD,
   type ModelEvaluator,
@@ -102,19 +104,25 @@ export interface RoundReport {
   /** Updates submitted (no-shows excluded). */
   submitted: number;
   accepted: number;
-  /** Submitted updates rejected by the protocol (scored below the threshold, or refused copies). */
+  /** Submitted updates not accepted (rejected with evidence of malice, or excluded). */
   rejected: number;
+  /** Of the rejected: excluded (unpaid, left out, not slashed), including refused resubmissions. */
+  excluded: number;
   noShows: number;
-  /** Trainers slashed this round: rejected + no-shows (0 without the protocol). */
+  /** Trainers slashed this round: rejected with evidence of malice, and no-shows (0 without the protocol). */
   slashed: number;
   /** Honest trainers among the slashed. */
   falseSlashes: number;
   /** Attackers among the slashed. */
   attackersSlashed: number;
+  /** Attackers excluded, not slashed. */
+  attackersExcluded: number;
   /** Attackers whose update was aggregated. */
   attackersAccepted: number;
-  /** Consensus score per participant (protocol only; refused copies and no-shows absent). */
+  /** Consensus score per participant that committed (protocol only). */
   scores: Record<Address, number>;
+  /** MIND (wei) each trainer earned this round, as the contract would pay it (protocol only). */
+  rewards: Record<Address, bigint>;
   seconds: number;
 }
 
@@ -171,7 +179,13 @@ export interface SimulationSummary {
   /** Attacker-rounds slashed / attacker-rounds (protocol; 0 without it, NaN without attackers). */
   detectionRate: number;
   attackersSlashed: number;
+  /** Attacker-rounds excluded without a slash. */
+  attackersExcluded: number;
+  /** Attacker-rounds slashed or excluded / attacker-rounds (NaN without attackers). */
+  caughtRate: number;
   falseSlashes: number;
+  /** MIND (wei, decimal) each participant earned over the run, as the contract would pay it. */
+  earnings: Record<Address, string>;
   /** Sample passes of honest local training over the run (for the centralized comparison). */
   samplePasses: number;
   finalModel: CanonicalModel;
@@ -291,6 +305,17 @@ export function participantAddress(i: number): Address {
   return `0x${(i + 1).toString(16).padStart(40, "0")}`;
 }
 
+/** The engine's economics, as `fl create`'s defaults on a chain: stakes, reward per round, slash share. */
+const ENGINE_TRAINER_STAKE = 20n * 10n ** 18n;
+const ENGINE_VALIDATOR_STAKE = 40n * 10n ** 18n;
+const ENGINE_REWARD_PER_ROUND = 100n * 10n ** 18n;
+const ENGINE_SLASH_BPS = 1_000;
+
+/** The engine's address of validator v: after every possible participant's. */
+function validatorAddress(v: number): Address {
+  return `0x${(0xffff0000 + v).toString(16).padStart(40, "0")}`;
+}
+
 /** An evaluator of canonical models on a dataset, through a scratch tfjs model. */
 export function datasetEvaluator(model: tf.LayersModel, data: Dataset): ModelEvaluator {
   return (canonical) => {
@@ -390,6 +415,8 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
 
   let global = canonicalOf(architecture, initialWeights(architecture, options.seed));
   const seen = new Set<string>(); // digests of every earlier round's submissions
+  const stakes = participants.map(() => ENGINE_TRAINER_STAKE);
+  const earnings = participants.map(() => 0n);
   let previous: (CanonicalModel | undefined)[] = new Array(n).fill(undefined);
   const reports: RoundReport[] = [];
   let samplePasses = 0;
@@ -438,14 +465,18 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         return isNoShow(crafted) ? undefined : { participant, samples, model: crafted };
       });
 
-      // 2. Validation, consensus, acceptance.
+      // 2. Validation and the contract's settlement (finalize.ts, the mirror of LearningTasks).
       const submitted = submissions.filter((s): s is ClientUpdate => s !== undefined);
       const accepted = new Set<Address>();
+      const slashedNow = new Set<Address>();
+      const rewards: Record<Address, bigint> = {};
       const scores: Record<Address, number> = {};
       const digests = new Map<Address, string>();
       for (const s of submitted) digests.set(s.participant, digestOf(s.model));
+      let excluded = 0;
       if (options.withProtocol) {
         const fresh = submitted.filter((s) => !seen.has(digests.get(s.participant) as string));
+        const matrix: number[][] = validatorEvaluators.map(() => []);
         if (fresh.length > 0) {
           const results: ScoreResult[] = [];
           for (const evaluator of validatorEvaluators) {
@@ -458,7 +489,6 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
               ),
             );
           }
-          const consensus = consensusScores(results.map((r) => r.scores));
           if (options.onValidation) {
             await options.onValidation({
               round,
@@ -467,15 +497,45 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
               updates: fresh.map((s) => s.model),
               attackers: fresh.map((s) => isAttacker[participants.indexOf(s.participant)] === true),
               results,
-              consensus,
+              consensus: consensusScores(results.map((r) => r.scores)),
             });
           }
-          const accept = acceptUpdates(consensus, threshold);
-          fresh.forEach((s, k) => {
-            scores[s.participant] = consensus[k] as number;
-            if (accept[k]) accepted.add(s.participant);
-          });
+          const byParticipant = new Map(fresh.map((s, k) => [s.participant, k]));
+          // A resubmitted earlier update is excluded by every validator: unpaid, not slashed.
+          for (const [v, r] of results.entries()) {
+            for (const s of submitted) {
+              const k = byParticipant.get(s.participant);
+              (matrix[v] as number[]).push(k === undefined ? SCORE_EXCLUDED : (r.scores[k] as number));
+            }
+          }
+        } else {
+          for (const row of matrix) for (const _ of submitted) row.push(SCORE_EXCLUDED);
         }
+        const settlement = settleRound({
+          trainers: participants.map((address, i) => ({
+            address,
+            stake: stakes[i] as bigint,
+            ...(submissions[i] ? { digest: `0x${digests.get(address) as string}` as const } : {}),
+          })),
+          validators: matrix.map((row, v) => ({
+            address: validatorAddress(v),
+            stake: ENGINE_VALIDATOR_STAKE,
+            ...(submitted.length > 0 ? { scores: row } : {}),
+          })),
+          pool: ENGINE_REWARD_PER_ROUND,
+          slashBps: ENGINE_SLASH_BPS,
+          minScore: threshold,
+          relativeBps: 0,
+        });
+        settlement.trainers.forEach((t, i) => {
+          if (t.committed) scores[t.address] = t.score;
+          if (t.accepted) accepted.add(t.address);
+          if (t.slashed > 0n || t.status === "rejected" || t.status === "no-show") slashedNow.add(t.address);
+          if (t.committed && !t.accepted && t.slashed === 0n && t.status !== "void") excluded++;
+          rewards[t.address] = t.reward;
+          stakes[i] = (stakes[i] as bigint) - t.slashed;
+          earnings[i] = (earnings[i] as bigint) + t.reward;
+        });
       } else {
         for (const s of submitted) accepted.add(s.participant);
       }
@@ -490,6 +550,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
       lastMetrics = await evaluate(scratch, data.test, 2048);
       let falseSlashes = 0;
       let attackersSlashed = 0;
+      let attackersExcluded = 0;
       let attackersAccepted = 0;
       let rejected = 0;
       let noShows = 0;
@@ -497,9 +558,10 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         const s = submissions[i];
         if (!s) noShows++;
         else if (!accepted.has(p)) rejected++;
-        const slashed = options.withProtocol && (!s || !accepted.has(p));
+        const slashed = slashedNow.has(p);
         if (slashed && isAttacker[i]) attackersSlashed++;
         if (slashed && !isAttacker[i]) falseSlashes++;
+        if (options.withProtocol && s && !slashed && !accepted.has(p) && isAttacker[i]) attackersExcluded++;
         if (s && accepted.has(p) && isAttacker[i]) attackersAccepted++;
       });
       const report: RoundReport = {
@@ -510,11 +572,14 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         accepted: chosen.length,
         rejected,
         noShows,
-        slashed: options.withProtocol ? rejected + noShows : 0,
+        excluded,
+        slashed: slashedNow.size,
         falseSlashes,
         attackersSlashed,
+        attackersExcluded,
         attackersAccepted,
         scores,
+        rewards,
         seconds: (performance.now() - roundStart) / 1000,
       };
       reports.push(report);
@@ -525,6 +590,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
     scratch.dispose();
   }
   const attackersSlashed = reports.reduce((a, r) => a + r.attackersSlashed, 0);
+  const attackersExcluded = reports.reduce((a, r) => a + r.attackersExcluded, 0);
   const attackerRounds = attackers.length * options.rounds;
   return {
     attack: attack.name,
@@ -537,7 +603,10 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
     attackers,
     detectionRate: attackerRounds === 0 ? Number.NaN : attackersSlashed / attackerRounds,
     attackersSlashed,
+    attackersExcluded,
+    caughtRate: attackerRounds === 0 ? Number.NaN : (attackersSlashed + attackersExcluded) / attackerRounds,
     falseSlashes: reports.reduce((a, r) => a + r.falseSlashes, 0),
+    earnings: Object.fromEntries(participants.map((p, i) => [p, (earnings[i] as bigint).toString()])),
     samplePasses,
     finalModel: global,
     finalDigest: digestOf(global),

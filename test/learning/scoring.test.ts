@@ -3,7 +3,7 @@ import { before, describe, it } from "node:test";
 import type * as tf from "@tensorflow/tfjs";
 import { flipLabels, freeRide, gaussianNoise, signFlip } from "../../src/learning/adversaries.ts";
 import { fedAvg } from "../../src/learning/fedavg.ts";
-import { SCORE_SCALE } from "../../src/learning/finalize.ts";
+import { SCORE_EXCLUDED, SCORE_SCALE } from "../../src/learning/finalize.ts";
 import {
   acceptUpdates,
   consensusScores,
@@ -56,14 +56,16 @@ describe("scoring: consensus and pure helpers", () => {
     assert.throws(() => medianScore([1.5]), /from 0 to 10000/);
   });
 
-  it("consensusScores takes the median per update; acceptUpdates needs the threshold (default 1)", () => {
+  it("consensusScores takes the median per update; acceptUpdates needs the threshold (default SCORE_KEPT, 2)", () => {
     const matrix = [
       [0, 100, 10000, 0],
       [1, 90, 0, 0],
       [1, 80, 3000, 5],
     ];
     assert.deepEqual(consensusScores(matrix), [1, 90, 3000, 0]);
-    assert.deepEqual(acceptUpdates(consensusScores(matrix)), [true, true, true, false]);
+    // 1 is SCORE_EXCLUDED: not accepted (and, on the contract, not slashed either).
+    assert.deepEqual(acceptUpdates(consensusScores(matrix)), [false, true, true, false]);
+    assert.equal(SCORE_EXCLUDED, 1);
     assert.equal(DEFAULT_ACCEPT_THRESHOLD, SCORE_KEPT);
     assert.deepEqual(acceptUpdates([1, 90, 3000, 0], 91), [false, false, true, false]);
     assert.throws(() => consensusScores([[1, 2], [3]]), /rows/);
@@ -144,29 +146,31 @@ describe("scoring: scoreUpdates with a stub evaluator", () => {
     assert.equal(none.length, 0);
   });
 
-  it("the magnitude screen rejects an update far above the round's median norm", async () => {
-    const updates = [mk([1, 1, 1]), mk([2, 1, 1]), mk([1, 2, 1]), mk([-9, -9, -9])];
+  it("magnitude: above 4x the round's median norm is excluded (not slashed); above 20x is evidence (score 0)", async () => {
+    const updates = [mk([1, 1, 1]), mk([2, 1, 1]), mk([1, 2, 1]), mk([-9, -9, -9]), mk([90, 90, 90])];
     const r = await scoreUpdates(g, updates, evaluator([]), { consistencyBound: Number.NEGATIVE_INFINITY });
-    assert.equal(r.verdicts[3], "norm");
-    assert.equal(r.scores[3], 0);
+    assert.deepEqual(r.verdicts.slice(3), ["norm", "extreme"]);
+    assert.deepEqual(r.scores.slice(3), [SCORE_EXCLUDED, 0]);
     assert.ok(r.scores.slice(0, 3).every((s) => s >= SCORE_KEPT));
-    assert.ok((r.normRatios[3] as number) > 2.5);
+    assert.ok((r.normRatios[3] as number) > 4 && (r.normRatios[3] as number) < 20);
+    assert.ok((r.normRatios[4] as number) > 20);
   });
 
-  it("the optional significance removal drops a harmful update and rescores the others", async () => {
+  it("the significance removal excludes a harmful update and rescores the others", async () => {
     const updates = [mk([2, 2, 2]), mk([3, 2, 3]), mk([-3, -3, -3])];
     const kept = await scoreUpdates(g, updates, evaluator([]), {
       consistencyBound: Number.NEGATIVE_INFINITY,
       normBound: Number.POSITIVE_INFINITY,
+      significance: Number.POSITIVE_INFINITY,
     });
-    assert.equal(kept.scores[2], SCORE_KEPT, "without the option, a harmful update is kept with score 1");
+    assert.equal(kept.scores[2], SCORE_KEPT, "without the removal, a harmful update is kept, unpaid");
     const removed = await scoreUpdates(g, updates, evaluator([]), {
       consistencyBound: Number.NEGATIVE_INFINITY,
       normBound: Number.POSITIVE_INFINITY,
       significance: 0,
     });
     assert.equal(removed.verdicts[2], "harmful");
-    assert.equal(removed.scores[2], 0);
+    assert.equal(removed.scores[2], SCORE_EXCLUDED, "harm excludes; it is no evidence of malice");
   });
 });
 
@@ -205,7 +209,7 @@ describe("scoring: honest and attacked updates on non-IID MNIST shards", () => {
     }
   });
 
-  it("shards are non-IID, and every honest update is kept while sign-flip, label-flip, noise and free-ride score 0", async () => {
+  it("shards are non-IID: every honest update is kept, sign-flip and label-flip are left out, noise and free-ride score 0", async () => {
     // Non-IID: on average, a client's label distribution is far from uniform (total variation).
     let distance = 0;
     for (const shard of data.clients) {
@@ -233,19 +237,26 @@ describe("scoring: honest and attacked updates on non-IID MNIST shards", () => {
     const accepted = acceptUpdates(consensus);
     const honestScores = consensus.slice(0, honest.length);
     assert.ok(accepted.slice(0, honest.length).every(Boolean), `honest consensus ${honestScores.join(", ")}`);
+    assert.ok(
+      honestScores.every((c) => c >= SCORE_KEPT),
+      `no honest update is excluded or slashed: ${honestScores.join(", ")}`,
+    );
     Object.keys(attacks).forEach((name, j) => {
-      assert.equal(consensus[honest.length + j], 0, `${name} consensus ${consensus[honest.length + j]}`);
+      const c = consensus[honest.length + j] as number;
+      assert.ok(c <= SCORE_EXCLUDED, `${name} consensus ${c}`);
     });
-    // Why, in the validators' majority: the magnitude screen for sign-flip and noise, label consistency
-    // for label-flip, identity with the global for the free rider.
+    // Why, in the validators' majority: sign-flip x5 is excluded by the magnitude screen, label-flip by
+    // label consistency; noise is far beyond any honest norm and the free rider is the global itself: both
+    // are evidence of malice.
     const verdictOf = (k: number) => {
       const verdicts = results.map((r) => r.verdicts[k]);
       return verdicts.find((v) => verdicts.filter((w) => w === v).length >= 2);
     };
     assert.equal(verdictOf(honest.length), "norm");
-    assert.equal(verdictOf(honest.length + 1), "inconsistent");
-    assert.equal(verdictOf(honest.length + 2), "norm");
+    assert.ok(["inconsistent", "flipped"].includes(verdictOf(honest.length + 1) as string));
+    assert.equal(verdictOf(honest.length + 2), "extreme");
     assert.equal(verdictOf(honest.length + 3), "unchanged");
+    assert.deepEqual(consensus.slice(honest.length + 2), [0, 0]);
     // The best honest update leads; scores are integers on the contract's scale.
     assert.equal(Math.max(...honestScores) > SCORE_MAX / 2, true);
     for (const r of results)
