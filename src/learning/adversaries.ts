@@ -212,6 +212,12 @@ function fromFlat(reference: CanonicalModel, flat: ArrayLike<number>): Canonical
   return mapInts(reference, (t, i) => flat[(offsets[t] as number) + i] as number);
 }
 
+const squaredGap = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let sum = 0;
+  for (let j = 0; j < a.length; j++) sum += ((a[j] as number) - (b[j] as number)) ** 2;
+  return sum;
+};
+
 const norm2 = (v: ArrayLike<number>): number => {
   let sum = 0;
   for (let i = 0; i < v.length; i++) sum += (v[i] as number) ** 2;
@@ -307,32 +313,36 @@ const FANG_KRUM_EPSILON = 1;
 const simulatedAddress = (k: number): Address => `0x${(k + 1).toString(16).padStart(40, "0")}`;
 
 /**
- * Fang et al. 2020's lambda against Krum, partial knowledge: starting from Fang's upper bound
- * computed on the colluders' c benign updates (their mean distance to one another over sqrt(d), plus
- * their largest distance to the global over sqrt(d)), halved until Krum (krum.ts, its default f) run
- * over those c updates and f copies of global - lambda * s selects a copy, or until lambda drops
- * below FANG_KRUM_EPSILON (then that small lambda). Fewer than 3 updates leave Krum undefined: the
- * bound itself. s is the sign of the colluders' mean benign change.
+ * Fang et al. 2020's upper bound on lambda against Krum, on the colluders' c benign updates standing
+ * in for the benign ones (partial knowledge): the smallest mean distance of one of them to the others,
+ * plus their largest distance to the global, both over sqrt(d). One colluder: the second term alone.
+ */
+export function fangKrumBound(global: CanonicalModel, benign: readonly CanonicalModel[]): number {
+  const deltas = benignDeltas("fangKrum", global, benign);
+  const c = deltas.length;
+  let spread = c > 1 ? Number.POSITIVE_INFINITY : 0;
+  for (let i = 0; i < c && c > 1; i++) {
+    let sum = 0;
+    for (let l = 0; l < c; l++) {
+      if (l !== i) sum += Math.sqrt(squaredGap(deltas[i] as Float64Array, deltas[l] as Float64Array));
+    }
+    spread = Math.min(spread, sum / (c - 1));
+  }
+  return (spread + Math.max(...deltas.map(norm2))) / Math.sqrt((deltas[0] as Float64Array).length);
+}
+
+/**
+ * Fang et al. 2020's lambda against Krum, partial knowledge: fangKrumBound halved until Krum
+ * (krum.ts, its default f) run over the colluders' benign updates and f copies of global - lambda * s
+ * selects a copy, or until lambda drops below FANG_KRUM_EPSILON (then that small lambda, as in the
+ * paper). Fewer than 3 updates leave Krum undefined: the bound itself. s is the sign of the
+ * colluders' mean benign change.
  */
 export function fangKrumLambda(global: CanonicalModel, benign: readonly CanonicalModel[], f: number): number {
   if (!Number.isSafeInteger(f) || f < 1)
     throw new RangeError(`fangKrum: f must be a positive integer, got ${f}`);
-  const deltas = benignDeltas("fangKrum", global, benign);
-  const sqrtD = Math.sqrt((deltas[0] as Float64Array).length);
-  const c = deltas.length;
-  let spread = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < c && c > 1; i++) {
-    let sum = 0;
-    for (let l = 0; l < c; l++) {
-      if (l !== i)
-        sum += norm2(
-          (deltas[i] as Float64Array).map((v, j) => v - ((deltas[l] as Float64Array)[j] as number)),
-        );
-    }
-    spread = Math.min(spread, sum / (c - 1));
-  }
-  const farthest = Math.max(...deltas.map(norm2));
-  let lambda = ((c > 1 ? spread : 0) + farthest) / sqrtD;
+  let lambda = fangKrumBound(global, benign);
+  const c = benign.length;
   if (c + f < 3) return lambda;
   const updates = benign.map((model, k) => ({ participant: simulatedAddress(k), samples: 1, model }));
   const crafted = new Set(Array.from({ length: f }, (_, k) => simulatedAddress(c + k)));
@@ -362,12 +372,6 @@ export function fangKrum(
 /** The perturbation directions of min-max and min-sum (Shejwalkar and Houmansadr 2021). */
 export const PERTURBATIONS = ["std", "unit", "sign"] as const;
 export type Perturbation = (typeof PERTURBATIONS)[number];
-
-const squaredGap = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let sum = 0;
-  for (let j = 0; j < a.length; j++) sum += ((a[j] as number) - (b[j] as number)) ** 2;
-  return sum;
-};
 
 /**
  * The test of min-max (max_i ||m - b_i|| <= max_ij ||b_i - b_j||) or min-sum (sum_i ||m - b_i||^2 <=
