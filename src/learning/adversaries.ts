@@ -281,8 +281,8 @@ export function noiseAtNorm(
  * the colluders' mean benign change; where the benign models move up (s > 0), a value drawn uniformly
  * below their smallest weight w_min, in [w_min / b, w_min] if w_min > 0 and [b * w_min, w_min] if not;
  * where they move down, symmetrically above the largest weight. Weights that do not move stay at the
- * benign mean. It works on weights, as the paper does, so b (> 1) scales weights, not steps: the
- * values lie beyond every benign one, where trimming keeps those it does not cut at the extreme.
+ * benign mean. It works on weights, as the paper does, so b (> 1) scales weights, not steps. Lying
+ * beyond every benign value, the crafted ones that trimming does not cut pull the mean the wrong way.
  */
 export function fangTrim(
   global: CanonicalModel,
