@@ -2,7 +2,7 @@ import { MultiBar } from "cli-progress";
 import type { Command } from "commander";
 import { formatEther } from "viem";
 import { connect } from "../chain/connect.ts";
-import { ATTACK_NAMES } from "../learning/adversaries.ts";
+import { ATTACK_NAMES, type AttackParams } from "../learning/adversaries.ts";
 import {
   addressOf,
   claim,
@@ -56,6 +56,58 @@ interface SimulateFlags {
   samplesPerClient?: string;
   baseline?: boolean;
   inMemory?: boolean;
+  attackScale?: string;
+  attackZ?: string;
+  attackSigma?: string;
+  attackNorm?: string;
+  backdoorTarget?: string;
+}
+
+/** The attacks each strength flag applies to (a flag given for another attack is a usage error). */
+const ATTACK_FLAGS = {
+  "--attack-scale": ["sign-flip", "fang-trim", "backdoor"],
+  "--attack-z": ["alie"],
+  "--attack-sigma": ["gaussian-noise", "noise", "copy-noise"],
+  "--attack-norm": ["noise-norm"],
+} as const;
+
+/** The attack's strength flags as AttackParams, checked against the attack they are given with. */
+export function attackParamsOf(o: SimulateFlags): AttackParams {
+  const given: [keyof typeof ATTACK_FLAGS, string | undefined][] = [
+    ["--attack-scale", o.attackScale],
+    ["--attack-z", o.attackZ],
+    ["--attack-sigma", o.attackSigma],
+    ["--attack-norm", o.attackNorm],
+  ];
+  for (const [flag, text] of given) {
+    const attacks: readonly string[] = ATTACK_FLAGS[flag];
+    if (text !== undefined && !attacks.includes(o.attack)) {
+      throw new UsageError(`${flag} applies to --attack ${attacks.join(" or ")}, not "${o.attack}"`);
+    }
+  }
+  const params: AttackParams = {};
+  if (o.attackScale !== undefined) {
+    params.scale = parsePositive(o.attackScale, "--attack-scale");
+    if (o.attack === "fang-trim" && params.scale <= 1) {
+      throw new UsageError(
+        `--attack-scale is Fang's factor b for fang-trim and must exceed 1, got "${o.attackScale}"`,
+      );
+    }
+  }
+  if (o.attackZ !== undefined) {
+    const z = Number(o.attackZ);
+    if (!/^-?\d*\.?\d+(e-?\d+)?$/i.test(o.attackZ) || !Number.isFinite(z)) {
+      throw new UsageError(
+        `--attack-z takes a number (ALIE's shift in standard deviations), got "${o.attackZ}"`,
+      );
+    }
+    params.z = z;
+  }
+  if (o.attackSigma !== undefined) params.sigma = parsePositive(o.attackSigma, "--attack-sigma");
+  if (o.attackNorm !== undefined) params.norm = parsePositive(o.attackNorm, "--attack-norm");
+  if (o.backdoorTarget !== undefined)
+    params.target = parseInteger(o.backdoorTarget, "--backdoor-target", 0, 9);
+  return params;
 }
 
 /** A round as printed: from the in-memory engine, or with the chain's rewards and gas from the protocol. */
@@ -109,6 +161,7 @@ export function simulationOptions(o: SimulateFlags): SimulationOptions {
     );
   }
   const byzantine = parseInteger(o.byzantine, "--byzantine", 0, clients - 1);
+  const attackParams = attackParamsOf(o);
   return {
     clients,
     validators: parseInteger(o.validators, "--validators", 1, 64),
@@ -125,6 +178,7 @@ export function simulationOptions(o: SimulateFlags): SimulationOptions {
     ...(o.samplesPerClient === undefined
       ? {}
       : { samplesPerClient: parseInteger(o.samplesPerClient, "--samples-per-client", 1) }),
+    ...(Object.keys(attackParams).length > 0 ? { attackParams } : {}),
     withProtocol: true,
   };
 }
@@ -217,6 +271,17 @@ export function registerFlCommands(program: Command): void {
     .option("--batch <n>", "local batch size", "32")
     .option("--model <id>", "logreg-784-10 or mlp-784-...-10", "logreg-784-10")
     .option("--samples-per-client <n>", "digits per client on average (default: all that are left)")
+    .option(
+      "--attack-scale <s>",
+      "sign-flip's scale (default 5), fang-trim's factor b (default 2), the backdoor's boost (default clients / attackers)",
+    )
+    .option("--attack-z <z>", "ALIE's shift in standard deviations (default: from clients and attackers)")
+    .option("--attack-sigma <s>", "noise std in weight units (gaussian-noise default 1, copy-noise 0.001)")
+    .option("--attack-norm <r>", "noise-norm's length, times the colluders' mean honest norm (default 1)")
+    .option(
+      "--backdoor-target <c>",
+      "the class the backdoor aims at, and that backdoorSuccess measures (default 0)",
+    )
     .option("--baseline", "also run without attackers (same seed) and report the accuracy the attack costs")
     .option(
       "--in-memory",

@@ -479,7 +479,8 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
           }),
         ),
       );
-    // Honest updates of the previous round, for copy attacks; the colluders' benign updates, for ALIE.
+    // Honest updates of the previous round, for copy attacks; the colluders' benign updates, for the
+    // attacks that see them (ALIE, Fang's, min-max, min-sum, noise-norm).
     const honestByRound = new Map<number, Map<number, CanonicalModel>>();
     const colluders = new Map<number, Promise<CanonicalModel[]>>();
     const produceFor =
@@ -496,7 +497,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         } else {
           const own = attack.trains ? await trainOwn(base, i, round) : undefined;
           let visible: CanonicalModel[] | undefined;
-          if (attack.name === "alie") {
+          if (attack.sees === "colluders") {
             let pool = colluders.get(round);
             if (!pool) {
               const members = isAttacker.map((a, j) => (a ? j : -1)).filter((j) => j >= 0);
@@ -505,13 +506,13 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
             }
             visible = await pool;
           }
-          if (attack.name === "copy" || attack.name === "copy-noise") {
+          if (attack.sees === "victim") {
             const previous = honestByRound.get(round - 1);
             const victim = previous && [...previous.keys()].sort((a, b) => a - b)[0];
             visible = victim === undefined ? undefined : [previous?.get(victim) as CanonicalModel];
           }
           update =
-            (attack.name === "copy" || attack.name === "copy-noise") && !visible
+            attack.sees === "victim" && !visible
               ? base // round 1: nothing to copy, the attacker sends the global back
               : attack.craft({
                   global: base,

@@ -14,10 +14,11 @@
  *  1. every honest client starts from the global model and trains `localEpochs` epochs of SGD on its
  *     shard (FedProx's proximal term when the strategy is fedprox); attackers craft their update
  *     (adversaries.ts): label-flip trains on flipped labels, sign-flip reverses and scales its honest
- *     step, gaussian-noise sends global + noise, ALIE colluders pool their benign updates and all send
- *     mean - z * std, free-riders send the global back, copiers send a previous round's update of an
- *     honest trainer (exact, or with noise: commit-reveal stops copying within a round), no-shows send
- *     nothing;
+ *     step, gaussian-noise sends global + noise, the colluding attacks (noise-norm, ALIE, fang-trim,
+ *     fang-krum, min-max, min-sum) pool the attackers' benign updates and craft from them, backdoor
+ *     trains on trigger-stamped digits and boosts its step, free-riders send the global back, copiers
+ *     send a previous round's update of an honest trainer (exact, or with noise: commit-reveal stops
+ *     copying within a round), no-shows send nothing;
  *  2. withProtocol: every validator scores every update on its shard (scoring.ts), except an exact copy
  *     of an earlier round's update, which every validator excludes; the round is then settled by
  *     finalize.ts, the contract's own rules mirrored (the engine's stakes, reward and slash share are
@@ -52,6 +53,7 @@ import { createModel, getWeights, initialWeights, setWeights } from "../ml/model
 import { createRng, type Dataset, partitionDirichlet, permutation, subset } from "../ml/partition.ts";
 import { evaluate, predictProbabilities, trainModel } from "../ml/train.ts";
 import { type Attack, type AttackName, type AttackParams, attackByName, isNoShow } from "./adversaries.ts";
+import { attackSuccessRate, DEFAULT_BACKDOOR_TARGET, stampTrigger } from "./backdoor.ts";
 import type { FedProxStrategy } from "./fedprox.ts";
 import { SCORE_EXCLUDED, settleRound } from "./finalize.ts";
 import { type StrategyOptions, strategyByName } from "./index.ts";
@@ -134,7 +136,9 @@ export interface RunOptions extends DataOptions, TrainingOptions {
   attack: AttackName | "noise" | string;
   /**
    * The attack's parameters; defaults: sign-flip scale SIGN_FLIP_SCALE, ALIE's z from n = clients and
-   * f = byzantine (Baruch et al.), the rest as in adversaries.ts (noise sigma 1, copy-noise 0.001).
+   * f = byzantine (Baruch et al.), the backdoor's boost clients / byzantine (model replacement), the
+   * rest as in adversaries.ts (noise sigma 1, noise-norm 1, fang-trim b 2, min-max p -std, copy-noise
+   * 0.001). attackParams.target is also the class backdoorSuccess is measured for.
    */
   attackParams?: AttackParams;
   /** A strategy of strategyByName. */
@@ -188,6 +192,12 @@ export interface SimulationSummary {
   earnings: Record<Address, string>;
   /** Sample passes of honest local training over the run (for the centralized comparison). */
   samplePasses: number;
+  /**
+   * The final model's attack success rate on the test digits stamped with the backdoor trigger
+   * (backdoor.ts; target attackParams.target, default 0), measured on every run so that the rate
+   * without any attacker is known too.
+   */
+  backdoorSuccess: number;
   finalModel: CanonicalModel;
   /** sha256 of the final model's canonical bytes, hex. */
   finalDigest: string;
@@ -380,7 +390,7 @@ export function runSetup(options: RunOptions, caller: string): RunSetup {
   const defaults: AttackParams =
     attackName === "sign-flip"
       ? { scale: SIGN_FLIP_SCALE }
-      : attackName === "alie"
+      : attackName === "alie" || attackName === "backdoor"
         ? { n, f: Math.max(1, options.byzantine) }
         : {};
   const attack = attackByName(attackName, { ...defaults, ...options.attackParams });
@@ -421,6 +431,8 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
   const reports: RoundReport[] = [];
   let samplePasses = 0;
   let lastMetrics = { accuracy: 0, loss: Number.NaN };
+  let backdoorSuccess = Number.NaN;
+  const backdoorTarget = options.attackParams?.target ?? DEFAULT_BACKDOOR_TARGET;
 
   const trainFrom = (start: CanonicalModel, shard: Dataset, seed: string): Promise<CanonicalModel> =>
     trainLocal(trainer, start, shard, {
@@ -450,8 +462,8 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         const samples = (data.clients[i] as Dataset).n;
         if (!isAttacker[i]) return { participant, samples, model: benign[i] as CanonicalModel };
         let visible: CanonicalModel[] | undefined;
-        if (attack.name === "alie") visible = colluders;
-        if (attack.name === "copy" || attack.name === "copy-noise") {
+        if (attack.sees === "colluders") visible = colluders;
+        if (attack.sees === "victim") {
           const victim = honestIndices.find((h) => previous[h] !== undefined);
           if (victim === undefined) return { participant, samples, model: global }; // round 1: nothing to copy
           visible = [previous[victim] as CanonicalModel];
@@ -585,6 +597,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
       reports.push(report);
       if (options.onRound) await options.onRound(report);
     }
+    backdoorSuccess = backdoorSuccessOf(scratch, global, data.test, backdoorTarget);
   } finally {
     trainer.dispose();
     scratch.dispose();
@@ -608,10 +621,32 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
     falseSlashes: reports.reduce((a, r) => a + r.falseSlashes, 0),
     earnings: Object.fromEntries(participants.map((p, i) => [p, (earnings[i] as bigint).toString()])),
     samplePasses,
+    backdoorSuccess,
     finalModel: global,
     finalDigest: digestOf(global),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Attack success rate of `model` (loaded into the scratch tfjs model) on `test` with the trigger stamped. */
+export function backdoorSuccessOf(
+  scratch: tf.LayersModel,
+  model: CanonicalModel,
+  test: Dataset,
+  target: number,
+): number {
+  setWeights(scratch, toFloatTensors(model));
+  const triggered = stampTrigger(test);
+  const probs = predictProbabilities(scratch, triggered.x);
+  const classes = probs.length / triggered.n;
+  const predictions = new Uint8Array(triggered.n);
+  for (let i = 0; i < triggered.n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++)
+      if ((probs[i * classes + c] as number) > (probs[i * classes + best] as number)) best = c;
+    predictions[i] = best;
+  }
+  return attackSuccessRate(predictions, triggered.y, target);
 }
 
 /**
