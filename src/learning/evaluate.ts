@@ -411,7 +411,9 @@ export function runResult(run: GridRun, summary: SummaryFigures): RunResult {
   if (summary.earnings && honest.length > 0) {
     const amounts = honest.map((p) => BigInt(summary.earnings?.[p] ?? "0"));
     const sum = amounts.reduce((a, b) => a + b, 0n);
-    const min = amounts.reduce((a, b) => (b < a ? b : a));
+    // Math.min takes no bigints.
+    let min = amounts[0] as bigint;
+    for (const amount of amounts) if (amount < min) min = amount;
     honestEarnings = { sum: sum.toString(), min: min.toString() };
   }
   return {
