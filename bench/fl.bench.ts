@@ -194,7 +194,7 @@ export async function benchOnchainRatio(
       ...FL_BENCH_SETTING,
       architecture: ONCHAIN_ARCHITECTURE,
       seed,
-      rounds: FL_RATIO_ROUNDS,
+      rounds,
     };
     const protocol = await runProtocol({ ...setting, byzantine: 0, attack: "none", strategy: "fedavg" });
     const central = await centralizedBaseline(setting);
