@@ -41,6 +41,15 @@ function oneLine(err: unknown): string {
   return message.split("\n")[0]?.trim() || String(err);
 }
 
+// A reader that stops early (`| head -c 100`) closes the pipe: the rest has nowhere to go, which is not
+// the command's failure.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(Number(process.exitCode ?? 0));
+    throw err;
+  });
+}
+
 /**
  * Exits once stdout and stderr have drained. Writes to a pipe are asynchronous: process.exit right
  * after a large write cut piped output at 64 KiB. An empty write's callback runs after every write

@@ -23,4 +23,14 @@ describe("JSON output through a pipe", () => {
     const summary = JSON.parse(stdout) as { rounds: unknown[] };
     assert.equal(summary.rounds.length, 60);
   });
+
+  it("a reader that stops early (| head -c 100) gets its bytes and no error on stderr", async () => {
+    const { stdout, stderr } = await promisify(execFile)(
+      "sh",
+      ["-c", `"${process.execPath}" --import tsx src/cli/main.ts ${ARGS} | head -c 100`],
+      { cwd: ROOT, env: cliEnv(), timeout: 120_000 },
+    );
+    assert.equal(stdout.length, 100);
+    assert.equal(stderr, "");
+  });
 });
