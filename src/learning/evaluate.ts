@@ -21,6 +21,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { formatEther } from "viem";
 import type { AttackParams } from "./adversaries.ts";
 import type { StrategyOptions } from "./index.ts";
 import { participantAddress, type SimulationOptions } from "./simulate.ts";
@@ -491,17 +492,26 @@ export async function runPool(
   const total = runs.length;
   const started = performance.now();
   let done = 0;
-  const worker = async (): Promise<void> => {
-    if (queue.length === 0) return;
-    // The loader that runs this TypeScript runs the worker's too; stdout goes to stderr, so that a
-    // library's greeting never mixes with the command's JSON.
-    const child = fork(new URL("./evaluate-worker.ts", import.meta.url), [], {
+  // The loader that runs this TypeScript runs the worker's too; stdout goes to stderr, so that a
+  // library's greeting never mixes with the command's JSON.
+  const spawnWorker = () =>
+    fork(new URL("./evaluate-worker.ts", import.meta.url), [], {
       execArgv: ["--import", import.meta.resolve("tsx")],
       stdio: ["ignore", 2, 2, "ipc"],
     });
+  const worker = async (): Promise<void> => {
+    if (queue.length === 0) return;
+    let child = spawnWorker();
     try {
       for (let run = queue.shift(); run !== undefined; run = queue.shift()) {
-        const reply = await ask(child, run);
+        let reply: WorkerReply;
+        try {
+          reply = await ask(child, run);
+        } catch (err) {
+          // A worker that died (out of memory, killed) fails its run; a fresh one takes the next.
+          reply = { ok: false, id: run.id, error: (err as Error).message };
+          child = spawnWorker();
+        }
         done++;
         const elapsed = (performance.now() - started) / 1000;
         const eta = (elapsed / done) * (total - done);
@@ -570,6 +580,8 @@ export interface GridTotals {
   worstBackdoorAsrPts: number | null;
   /** Per run of a cell, its worst drop (points). */
   worstDropPts: Partial<Record<CellRun, number>>;
+  /** The least an honest participant earned in a protocol run, MIND wei (null: no earnings measured). */
+  leastHonestEarnings: string | null;
 }
 
 export interface GridReport {
@@ -594,6 +606,7 @@ export function gridReport(
     worstProtocolDropCell: null,
     worstBackdoorAsrPts: null,
     worstDropPts: {},
+    leastHonestEarnings: null,
   };
   for (const run of grid.runs) {
     const r = results.get(run.id);
@@ -602,6 +615,13 @@ export function gridReport(
     if (run.kind === "protocol") {
       totals.attackersSlashed += r.attackersSlashed;
       totals.attackerRounds += r.attackerRounds;
+      const least = r.honestEarnings?.min;
+      if (
+        least !== undefined &&
+        (totals.leastHonestEarnings === null || BigInt(least) < BigInt(totals.leastHonestEarnings))
+      ) {
+        totals.leastHonestEarnings = least;
+      }
     }
   }
   const cells = grid.cells.map((cell): CellReport => {
@@ -733,6 +753,7 @@ export function totalsLines(totals: GridTotals): string[] {
     `worst protocol drop vs the no-show reference (<= 30% attackers): ${pts(totals.worstProtocolDropPts)}${totals.worstProtocolDropCell ? ` (${totals.worstProtocolDropCell})` : ""}`,
     `worst backdoor success above the no-attack rate (protocol): ${pts(totals.worstBackdoorAsrPts)}`,
     `worst drop per aggregation: ${CELL_RUNS.map((k) => `${k} ${pts(totals.worstDropPts[k])}`).join(", ")}`,
+    `least an honest participant earned in a protocol run: ${totals.leastHonestEarnings === null ? "-" : `${formatEther(BigInt(totals.leastHonestEarnings))} MIND`}`,
   ];
 }
 

@@ -179,7 +179,11 @@ describe("results and report", () => {
   const results = new Map<string, RunResult>(
     [
       resultOf(at("no-show/reference"), 0.8, { backdoorSuccess: 0.02, falseSlashes: 1 }),
-      resultOf(at("label-flip/protocol"), 0.79, { attackersSlashed: 40, attackerRounds: 45 }),
+      resultOf(at("label-flip/protocol"), 0.79, {
+        attackersSlashed: 40,
+        attackerRounds: 45,
+        honestEarnings: { sum: "9000000000000000000", min: "500000000000000000" },
+      }),
       resultOf(at("label-flip/fedavg"), 0.6),
       resultOf(at("label-flip/krum"), 0.75),
       resultOf(at("backdoor/protocol"), 0.78, { backdoorSuccess: 0.1, falseSlashes: 2, attackerRounds: 45 }),
@@ -204,6 +208,7 @@ describe("results and report", () => {
     assert.equal(t.worstProtocolDropCell, "logreg-784-10/a0.1/c10/s1/r15/f3/backdoor");
     assert.ok(Math.abs((t.worstBackdoorAsrPts as number) - 8) < 1e-9);
     assert.ok(Math.abs((t.worstDropPts.fedavg as number) - 20) < 1e-9);
+    assert.equal(t.leastHonestEarnings, "500000000000000000");
   });
 
   it("formats a table per group, a row per attack, and the totals; Markdown the same rows", () => {
@@ -220,6 +225,7 @@ describe("results and report", () => {
     // columns line up: every row of the table is as wide as its header
     assert.equal(flip.length, (lines[header] as string).length);
     assert.ok(lines.includes("honest trainer-rounds slashed (protocol and references): 3"));
+    assert.ok(lines.includes("least an honest participant earned in a protocol run: 0.5 MIND"));
     const md = markdownReport(report).split("\n");
     assert.ok(
       md.includes("| label-flip | 1 | 0.7900 | 1.0 | 0 | 40/45 | - | 20.0 | - | - | 5.0 | - |"),
