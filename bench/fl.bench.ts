@@ -21,7 +21,9 @@
 //    on 2 worker processes, into a fresh results file. false_slashes: honest trainer-rounds slashed over
 //    the protocol runs and the no-show references; worst_drop_pts: the protocol's worst drop against the
 //    no-show reference (same seed, partition and attackers, who never show up); backdoor_asr_pts: the
-//    protocol's backdoor success rate minus the reference's, in points.
+//    protocol's backdoor success rate minus the reference's, in points. Sized for about 5 minutes: the
+//    50 runs of its first four attacks took 191 s on 2 workers with this 2-core machine shared (load 5
+//    to 8), about 3.5 s a run alone.
 //  - fl.fair_pay.spearman.*: 10 trainers, no attackers, 15 rounds, seed 1: Spearman's rank correlation of
 //    each trainer's earnings with its exact contribution (final accuracy minus that of the same run
 //    without it), at alpha 0.1 and 1.0; in the same pool as the grid.
