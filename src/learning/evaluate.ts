@@ -163,7 +163,6 @@ export const GRIDS = {
     runs: CELL_RUNS,
   },
 } as const satisfies Record<string, GridSpec>;
-export type GridName = keyof typeof GRIDS;
 
 /** The engine's options of one run, without callbacks (they cross to a worker as JSON). */
 export type EngineOptions = Omit<SimulationOptions, "onRound" | "onValidation">;
