@@ -200,7 +200,10 @@ export function attackersOf(share: number, clients: number): number {
   return Math.max(1, Math.round(share * clients));
 }
 
-function baseOptions(spec: GridSpec, alpha: number, clients: number, seed: number) {
+/** What sets a run apart beyond its cell's coordinates. */
+type RunModel = Pick<GridSpec, "architecture" | "rounds" | "samplesPerClient">;
+
+function baseOptions(spec: RunModel, alpha: number, clients: number, seed: number) {
   return {
     ...GRID_TRAINING,
     architecture: spec.architecture,
@@ -212,7 +215,7 @@ function baseOptions(spec: GridSpec, alpha: number, clients: number, seed: numbe
   };
 }
 
-function prefixOf(spec: GridSpec, alpha: number, clients: number, seed: number): string {
+function prefixOf(spec: RunModel, alpha: number, clients: number, seed: number): string {
   const samples = spec.samplesPerClient === undefined ? "" : `/n${spec.samplesPerClient}`;
   return `${spec.architecture}/a${alpha}/c${clients}/s${seed}/r${spec.rounds}${samples}`;
 }
@@ -336,24 +339,14 @@ export function fairPayRuns(
   alpha: number,
   seed: number,
   clients = 10,
-  spec: Pick<GridSpec, "architecture" | "rounds" | "samplesPerClient"> = {
+  spec: RunModel = {
     architecture: GRIDS.full.architecture,
     rounds: GRID_ROUNDS,
   },
 ): GridRun[] {
-  const full = {
-    ...spec,
-    name: "fair-pay",
-    alphas: [],
-    clients: [],
-    shares: [],
-    variants: [],
-    seeds: [],
-    runs: [],
-  };
-  const cell = `fair-pay/${prefixOf(full, alpha, clients, seed)}`;
+  const cell = `fair-pay/${prefixOf(spec, alpha, clients, seed)}`;
   const options: EngineOptions = {
-    ...baseOptions(full, alpha, clients, seed),
+    ...baseOptions(spec, alpha, clients, seed),
     byzantine: 0,
     attack: "none",
     strategy: PROTOCOL_STRATEGY,
