@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark, a table on stdout, every figure in bench/results.json.
-import { benchFederated } from "./fl.bench.ts";
+import { benchFederated, benchGrid } from "./fl.bench.ts";
 import { benchLearningGas } from "./fl-gas.bench.ts";
 import { benchLearningProtocol } from "./fl-protocol.bench.ts";
 import { benchOracleGas } from "./oracle.bench.ts";
@@ -12,6 +12,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["registry gas", benchRegistryGas],
   ["oracle gas", benchOracleGas],
   ["federated learning", benchFederated],
+  ["federated learning grid", benchGrid],
   ["federated learning gas", benchLearningGas],
   ["federated learning on-chain", benchLearningProtocol],
 ];

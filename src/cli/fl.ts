@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { MultiBar } from "cli-progress";
 import type { Command } from "commander";
 import { formatEther } from "viem";
@@ -22,6 +23,7 @@ import {
   withdraw,
   withdrawable,
 } from "../learning/client.ts";
+import type { GridRun } from "../learning/evaluate.ts";
 import { STRATEGY_NAMES } from "../learning/index.ts";
 import type { ProtocolRoundReport } from "../learning/protocol.ts";
 import type { SimulationOptions } from "../learning/simulate.ts";
@@ -254,6 +256,8 @@ export function registerFlCommands(program: Command): void {
   const fl = program.command("fl").description("federated learning coordinated on-chain");
   registerTaskCommands(fl);
 
+  registerEvaluateCommand(fl);
+
   fl.command("simulate")
     .description(
       "federated learning on real MNIST digits: non-IID clients, attackers, validators scoring every update, slashing",
@@ -324,6 +328,154 @@ export function registerFlCommands(program: Command): void {
       }
       emit(opts, { ...summary, ...(baseline ? { baselineAccuracy: baseline.finalAccuracy } : {}) }, () =>
         summaryLines(options, summary, baseline),
+      );
+    });
+}
+
+interface EvaluateFlags {
+  grid: string;
+  out?: string;
+  workers: string;
+  seeds?: string;
+  alphas?: string;
+  attacks?: string;
+  runs?: string;
+  rounds?: string;
+  samplesPerClient?: string;
+  markdown?: boolean;
+}
+
+const EVALUATE_GRIDS = ["full", "reduced", "mlp", "fair-pay"] as const;
+
+/** A comma-separated list of `parse`d items (`--seeds 1,2,3`). */
+function parseList<T>(text: string, option: string, parse: (item: string, option: string) => T): T[] {
+  const items = text.split(",").map((t) => t.trim());
+  if (items.some((t) => t === ""))
+    throw new UsageError(`${option} takes a comma-separated list, got "${text}"`);
+  return items.map((t) => parse(t, option));
+}
+
+function seconds(s: number): string {
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${s.toFixed(1)}s`;
+}
+
+/**
+ * `fl evaluate`: the evaluation grid (src/learning/evaluate.ts) on a pool of worker processes, resumed
+ * from its results file; a table per cell group and the totals, or the whole report with --json.
+ */
+function registerEvaluateCommand(fl: Command): void {
+  fl.command("evaluate")
+    .description(
+      "the evaluation grid: every attack against the protocol and each aggregator alone, over skews, sizes, attacker shares and seeds (resumable)",
+    )
+    .option("--grid <name>", `which grid: ${EVALUATE_GRIDS.join(", ")}`, "full")
+    .option(
+      "--out <file>",
+      "results file, one JSON line per run (default: <data-dir>/fl-evaluate/<grid>.jsonl)",
+    )
+    .option("--workers <n>", "worker processes, one run each at a time", "2")
+    .option("--seeds <list>", "seeds, for example 1,2,3 (default: the grid's)")
+    .option("--alphas <list>", "only these Dirichlet alphas of the grid")
+    .option("--attacks <list>", "only these attack variants (for example label-flip,sign-flip-x2)")
+    .option(
+      "--runs <list>",
+      "only these runs of each cell: protocol, fedavg, median, trimmed-mean, krum, multi-krum",
+    )
+    .option("--rounds <n>", "rounds per run (default 15)")
+    .option("--samples-per-client <n>", "digits per client on average (default: all that are left)")
+    .option("--markdown", "print the tables as Markdown (for the README)")
+    .action(async (o: EvaluateFlags, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      if (!(EVALUATE_GRIDS as readonly string[]).includes(o.grid)) {
+        throw new UsageError(`--grid must be one of ${EVALUATE_GRIDS.join(", ")}, got "${o.grid}"`);
+      }
+      const workers = parseInteger(o.workers, "--workers", 1, 64);
+      const seeds =
+        o.seeds === undefined ? undefined : parseList(o.seeds, "--seeds", (t, n) => parseInteger(t, n, 0));
+      const alphas = o.alphas === undefined ? undefined : parseList(o.alphas, "--alphas", parsePositive);
+      const rounds = o.rounds === undefined ? undefined : parseInteger(o.rounds, "--rounds", 1, 10_000);
+      const samplesPerClient =
+        o.samplesPerClient === undefined
+          ? undefined
+          : parseInteger(o.samplesPerClient, "--samples-per-client", 1);
+      const ev = await import("../learning/evaluate.ts");
+      const out = o.out ?? join(opts.dataDir, "fl-evaluate", `${o.grid}.jsonl`);
+
+      let runs: GridRun[];
+      let grid: ReturnType<typeof ev.gridRuns> | undefined;
+      let fairPayGroups: GridRun[][] = [];
+      try {
+        if (o.grid === "fair-pay") {
+          const base = {
+            architecture: ev.GRIDS.full.architecture,
+            rounds: rounds ?? ev.GRID_ROUNDS,
+            ...(samplesPerClient === undefined ? {} : { samplesPerClient }),
+          };
+          fairPayGroups = (alphas ?? ev.FAIR_PAY_ALPHAS).flatMap((alpha) =>
+            (seeds ?? [1]).map((seed) => ev.fairPayRuns(alpha, seed, 10, base)),
+          );
+          runs = fairPayGroups.flat();
+        } else {
+          const spec = ev.narrowGrid(ev.GRIDS[o.grid as keyof typeof ev.GRIDS], {
+            alphas,
+            seeds,
+            rounds,
+            samplesPerClient,
+            variants: o.attacks === undefined ? undefined : parseList(o.attacks, "--attacks", (t) => t),
+            runs: o.runs === undefined ? undefined : parseList(o.runs, "--runs", (t) => t),
+          });
+          grid = ev.gridRuns(spec);
+          runs = grid.runs;
+        }
+      } catch (err) {
+        if (err instanceof RangeError) throw new UsageError(err.message);
+        throw err;
+      }
+
+      const previous = ev.readResults(out);
+      const pending = ev.pendingRuns(runs, previous);
+      process.stderr.write(
+        `grid ${o.grid}: ${runs.length} runs, ${runs.length - pending.length} already in ${out}, ${pending.length} to run on ${workers} workers\n`,
+      );
+      const { failed } = await ev.runPool(pending, {
+        workers,
+        out,
+        onProgress: (p) => {
+          const what = p.result
+            ? `accuracy ${p.result.finalAccuracy.toFixed(4)}  ${p.result.seconds.toFixed(1)} s`
+            : `FAILED: ${p.error}`;
+          process.stderr.write(`[${p.done}/${p.total}] ${p.run.id}  ${what}  eta ${seconds(p.eta)}\n`);
+        },
+      });
+      const results = ev.readResults(out);
+      const mine = runs.map((r) => results.get(r.id)).filter((r) => r !== undefined);
+      if (failed.length > 0) {
+        process.exitCode = 1;
+        process.stderr.write(
+          `${failed.length} runs failed (run again to retry them); the first: ${failed[0]?.error}\n`,
+        );
+      }
+      if (o.grid === "fair-pay") {
+        const reports = fairPayGroups.map((group) => ev.fairPayReport(group, results));
+        emit(opts, { grid: o.grid, out, fairPay: reports, results: mine, failed }, () =>
+          reports.flatMap((r, i) =>
+            r === null
+              ? [`${fairPayGroups[i]?.[0]?.cell}: incomplete`]
+              : [
+                  `${r.cell}: accuracy ${r.accuracy.toFixed(4)}, Spearman(earnings, contribution) ${r.spearman === null ? "- (no earnings)" : r.spearman.toFixed(3)}`,
+                  ...r.trainers.map(
+                    (t) =>
+                      `  ${t.participant}  contribution ${(100 * t.contribution).toFixed(2)} pts  earnings ${t.earnings === null ? "-" : `${mind(BigInt(t.earnings))} MIND`}`,
+                  ),
+                ],
+          ),
+        );
+        return;
+      }
+      const report = ev.gridReport(o.grid, grid as NonNullable<typeof grid>, results);
+      emit(opts, { ...report, out, results: mine, failed }, () =>
+        o.markdown ? [ev.markdownReport(report)] : ev.formatReport(report),
       );
     });
 }

@@ -41,15 +41,36 @@ function oneLine(err: unknown): string {
   return message.split("\n")[0]?.trim() || String(err);
 }
 
+// A reader that stops early (`| head -c 100`) closes the pipe: the rest has nowhere to go, which is not
+// the command's failure.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(Number(process.exitCode ?? 0));
+    throw err;
+  });
+}
+
+/**
+ * Exits once stdout and stderr have drained. Writes to a pipe are asynchronous: process.exit right
+ * after a large write cut piped output at 64 KiB. An empty write's callback runs after every write
+ * queued before it. The exit itself stays explicit: a command may leave handles open (a chain, tfjs).
+ */
+async function exit(code: number): Promise<never> {
+  const drained = (stream: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => stream.write("", () => resolve()));
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
 try {
   await program.parseAsync(process.argv);
-  process.exit(process.exitCode ?? 0);
+  await exit(Number(process.exitCode ?? 0));
 } catch (err) {
   if (err instanceof CommanderError) {
     // commander already printed its one-line message (or the help, or the version)
-    process.exit(err.exitCode === 0 ? 0 : 2);
+    await exit(err.exitCode === 0 ? 0 : 2);
   }
   if (process.env.LEDGERMIND_DEBUG) console.error(err);
   console.error(`ledgermind: ${oneLine(err)}`);
-  process.exit(err instanceof UsageError ? 2 : 1);
+  await exit(err instanceof UsageError ? 2 : 1);
 }

@@ -86,6 +86,11 @@ export interface DataOptions {
   validatorSamples?: number;
   /** Test digits; default 1000. */
   testSize?: number;
+  /**
+   * Clients that never take part (fair pay: the run without trainer i). Their shards stay in the
+   * partition, so the others' data is the same; they neither submit nor count as no-shows, nor are slashed.
+   */
+  absent?: readonly number[];
 }
 
 export interface TrainingOptions {
@@ -423,6 +428,13 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
   const honestIndices = participants.map((_, i) => i).filter((i) => !isAttacker[i]);
   const poisoned = data.clients.map((shard, i) => (isAttacker[i] ? attack.poisonData(shard) : shard));
 
+  for (const i of options.absent ?? []) {
+    if (!Number.isSafeInteger(i) || i < 0 || i >= n) {
+      throw new RangeError(`simulateFederated: absent clients must be indices in 0..${n - 1}, got ${i}`);
+    }
+  }
+  const absent = new Set(options.absent);
+
   let global = canonicalOf(architecture, initialWeights(architecture, options.seed));
   const seen = new Set<string>(); // digests of every earlier round's submissions
   const stakes = participants.map(() => ENGINE_TRAINER_STAKE);
@@ -449,7 +461,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
       // 1. Local training and crafting.
       const benign: (CanonicalModel | undefined)[] = new Array(n).fill(undefined);
       for (let i = 0; i < n; i++) {
-        if (isAttacker[i] && !attack.trains) continue;
+        if (absent.has(i) || (isAttacker[i] && !attack.trains)) continue;
         const shard = poisoned[i] as Dataset;
         benign[i] = await trainFrom(global, shard, `${options.seed}/${round}/${i}`);
         if (!isAttacker[i]) samplePasses += shard.n * options.localEpochs;
@@ -459,6 +471,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         .filter((i) => isAttacker[i] && benign[i])
         .map((i) => benign[i] as CanonicalModel);
       const submissions: (ClientUpdate | undefined)[] = participants.map((participant, i) => {
+        if (absent.has(i)) return undefined;
         const samples = (data.clients[i] as Dataset).n;
         if (!isAttacker[i]) return { participant, samples, model: benign[i] as CanonicalModel };
         let visible: CanonicalModel[] | undefined;
@@ -567,6 +580,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
       let rejected = 0;
       let noShows = 0;
       participants.forEach((p, i) => {
+        if (absent.has(i)) return;
         const s = submissions[i];
         if (!s) noShows++;
         else if (!accepted.has(p)) rejected++;
