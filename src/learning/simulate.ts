@@ -540,6 +540,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
           trainers: participants.map((address, i) => ({
             address,
             stake: stakes[i] as bigint,
+            active: !absent.has(i),
             ...(submissions[i] ? { digest: `0x${digests.get(address) as string}` as const } : {}),
           })),
           validators: matrix.map((row, v) => ({
@@ -552,7 +553,8 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
           minScore: threshold,
           relativeBps: 0,
         });
-        settlement.trainers.forEach((t, i) => {
+        settlement.trainers.forEach((t) => {
+          const i = participants.indexOf(t.address);
           if (t.committed) scores[t.address] = t.score;
           if (t.accepted) accepted.add(t.address);
           if (t.slashed > 0n || t.status === "rejected" || t.status === "no-show") slashedNow.add(t.address);
