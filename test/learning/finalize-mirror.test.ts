@@ -31,6 +31,7 @@ import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
 import {
+  defaultTaskParams,
   MEMBER_ACTIVE,
   type Member,
   type RoundView,
@@ -346,6 +347,26 @@ describe("finalize mirror (pure)", () => {
     assert.deepEqual(
       s.trainers.map((t) => trainerStatusOf(t)),
       ["rejected", "excluded", "accepted"],
+    );
+  });
+
+  it("issue 10: the client's default task accepts from SCORE_KEPT with no relative bar; a score of 1 is excluded there", () => {
+    const params = defaultTaskParams({ modelId: 1n, baseVersion: 1, rounds: 1, trainers: 2, validators: 3 });
+    assert.deepEqual([params.minScore, params.relativeBps], [SCORE_KEPT, 0]);
+    const s = settleRound({
+      trainers: [0, 1].map((i) => ({ address: addr(i), stake: 1_000n, digest: keccak256(toHex(i + 1)) })),
+      validators: [{ address: addr(5), stake: 500n, scores: [SCORE_EXCLUDED, SCORE_KEPT] }],
+      pool: params.rewardPerRound,
+      slashBps: params.slashBps,
+      minScore: params.minScore,
+      relativeBps: params.relativeBps,
+    });
+    assert.deepEqual(
+      s.trainers.map((t) => [t.status, t.slashed]),
+      [
+        ["excluded", 0n],
+        ["accepted", 0n],
+      ],
     );
   });
 
