@@ -46,8 +46,8 @@ abstract contract LearningTasksStorage {
     /// @param exitWindow Blocks after a round's finalization (or its expiry) during which no round may start,
     ///        so that members can always leave (at least MIN_EXIT_WINDOW).
     /// @param slashBps The share of its stake, in basis points, that a slashed member loses.
-    /// @param minScore The least consensus score (of SCORE_SCALE) an accepted update needs; below it (and at
-    ///        least SCORE_EXCLUDED) an update is excluded, not slashed. SCORE_KEPT is the least that matters.
+    /// @param minScore The least consensus score (of SCORE_SCALE) an accepted update needs (and never less than
+    ///        SCORE_KEPT); an update under it scored at least SCORE_EXCLUDED is excluded, not slashed.
     /// @param relativeBps The least consensus score relative to the round's median, in basis points.
     /// @param quorumBps The share of the round's revealed validator stake, in basis points, whose attestations
     ///        make an aggregate the next version: more than half (5_000), so that a minority never installs one.
