@@ -46,7 +46,8 @@ abstract contract LearningTasksStorage {
     /// @param exitWindow Blocks after a round's finalization (or its expiry) during which no round may start,
     ///        so that members can always leave (at least MIN_EXIT_WINDOW).
     /// @param slashBps The share of its stake, in basis points, that a slashed member loses.
-    /// @param minScore The least consensus score (of SCORE_SCALE) an accepted update needs.
+    /// @param minScore The least consensus score (of SCORE_SCALE) an accepted update needs (and never less than
+    ///        SCORE_KEPT); an update under it scored at least SCORE_EXCLUDED is excluded, not slashed.
     /// @param relativeBps The least consensus score relative to the round's median, in basis points.
     /// @param quorumBps The share of the round's revealed validator stake, in basis points, whose attestations
     ///        make an aggregate the next version: more than half (5_000), so that a minority never installs one.
@@ -230,9 +231,13 @@ abstract contract LearningTasksStorage {
     uint256 public constant BPS = 10_000;
     /// @notice Scores are integers from 0 to SCORE_SCALE (1.0).
     uint256 public constant SCORE_SCALE = 10_000;
-    /// @notice The score of an update kept but adding nothing measurable (a stale or noisy copy scores so):
-    ///         accepted, so not slashed, but paid nothing; rewards are in proportion to the score above it.
-    uint256 public constant SCORE_KEPT = 1;
+    /// @notice The consensus score of an update excluded without blame: left out of the aggregate, unpaid and
+    ///         not slashed. Any consensus from 1 up to an update's acceptance bar excludes it; only a consensus
+    ///         of 0, which needs more than half of the revealed stake to score it 0, slashes.
+    uint256 public constant SCORE_EXCLUDED = 1;
+    /// @notice The least score of an accepted update: kept in the aggregate but adding nothing measurable, so
+    ///         paid nothing; rewards are in proportion to the score above it.
+    uint256 public constant SCORE_KEPT = 2;
     /// @notice The validators' fraction of each round's pool, in basis points (the rest is the trainers').
     uint256 public constant VALIDATOR_SHARE_BPS = 2_000;
     /// @notice A validator's weight falls by this many points per point of mean distance from consensus.
@@ -314,9 +319,12 @@ abstract contract LearningTasksStorage {
     event ScoresCommitted(uint256 indexed taskId, uint32 indexed round, address indexed validator, bytes32 commitment);
     /// @notice A validator revealed its packed scores (16 per word, in the order of committed updates).
     event ScoresRevealed(uint256 indexed taskId, uint32 indexed round, address indexed validator, uint256[] words);
-    /// @notice A trainer's outcome in a finalized round: every active trainer gets one.
+    /// @notice A trainer's outcome in a finalized round: every active trainer gets one. The fields tell its tier:
+    ///         a no-show is not `committed`; an accepted update is `accepted`; an excluded one (unpaid, not
+    ///         slashed) has a `score` of at least SCORE_EXCLUDED and is not accepted; a rejected one has a score
+    ///         of 0 and is `slashed`; a void one has a score of 0 and is neither paid nor slashed.
     /// @param committed False for a no-show.
-    /// @param score The update's consensus score (0 for a no-show or a void round).
+    /// @param score The update's consensus score (0 for a no-show or a void update).
     event TrainerSettled(
         uint256 indexed taskId,
         uint32 indexed round,
@@ -533,6 +541,8 @@ contract LearningSettlement is LearningTasksStorage {
     uint8 private constant T_VOID = 2;
     uint8 private constant T_ACCEPTED = 3;
     uint8 private constant T_REJECTED = 4;
+    /// @dev Scored above 0 but under the acceptance bar: neither paid, slashed nor aggregated.
+    uint8 private constant T_EXCLUDED = 5;
     // Validator outcomes.
     uint8 private constant V_SILENT = 1;
     uint8 private constant V_REVEALED = 2;
@@ -938,7 +948,7 @@ contract LearningSettlement is LearningTasksStorage {
             // casting to 'uint64' is safe because c - SCORE_KEPT is at most SCORE_SCALE
             // forge-lint: disable-next-line(unsafe-typecast)
             p.sumAccepted += uint64(c - SCORE_KEPT);
-        } else if (state != T_VOID) {
+        } else if (state == T_REJECTED || state == T_NO_SHOW) {
             // casting to 'uint128' is safe because a slash is a fraction of a uint96 stake
             // forge-lint: disable-next-line(unsafe-typecast)
             p.trainerSlashes += uint128((uint256(t.trainerOf[a].stake) * j.slashBps) / BPS);
@@ -960,7 +970,7 @@ contract LearningSettlement is LearningTasksStorage {
             // forge-lint: disable-next-line(unsafe-typecast)
             p.paid += uint128(reward);
             j.chain = keccak256(abi.encode(j.chain, a, t.digestOf[a]));
-        } else if (state != T_VOID) {
+        } else if (state == T_REJECTED || state == T_NO_SHOW) {
             uint256 stake = m.stake;
             slashed = (stake * j.slashBps) / BPS;
             // casting to 'uint96' is safe because the result is at most the uint96 stake it is taken from
@@ -1015,7 +1025,8 @@ contract LearningSettlement is LearningTasksStorage {
         if (!p.scored) return (T_VOID, 0);
         c = (_consensusWordAt(r, j.carry, idx / SCORES_PER_WORD) >> (16 * (idx % SCORES_PER_WORD))) & 0xffff;
         if (c == VOID_LANE) return (T_VOID, 0);
-        state = c != 0 && c >= j.minScore && c * BPS >= j.threshold ? T_ACCEPTED : T_REJECTED;
+        if (c == 0) return (T_REJECTED, 0);
+        state = c >= SCORE_KEPT && c >= j.minScore && c * BPS >= j.threshold ? T_ACCEPTED : T_EXCLUDED;
     }
 
     /// @dev The validators' outcomes in a round: at most MAX_VALIDATORS_CAP, in list order.
@@ -1169,10 +1180,12 @@ contract LearningSettlement is LearningTasksStorage {
 ///         v1 raw sha256 of that digest, are published only after the commit window closes); validators
 ///         commit, then reveal, one score per committed update; `finalize` takes per update the stake-weighted
 ///         median of the revealed scores that a strict majority of the revealed stake stands behind (an even
-///         split voids the update), pays accepted updates in proportion to their score, slashes rejected
-///         updates and no-shows, and pays validators by their agreement with the consensus. Validators holding
-///         `quorumBps` of the revealed stake then attest the aggregate of the accepted updates, which this
-///         contract appends to the registry as the model's next version, with its lineage.
+///         split voids the update), pays accepted updates in proportion to their score, leaves out unpaid but
+///         unpunished the updates scored under the acceptance bar, slashes only updates that a strict
+///         majority of the revealed stake scores 0 (evidence of malice) and no-shows, and pays validators by
+///         their agreement with the consensus. Validators holding `quorumBps` of the revealed stake then
+///         attest the aggregate of the accepted updates, which this contract appends to the registry as the
+///         model's next version, with its lineage.
 ///         Threat model: fewer than half of the validators' stake may collude (a majority of the revealed stake
 ///         decides a score; more than `quorumBps` of it an aggregate); trainers may copy, replay, poison or
 ///         stay away; the creator may stall. No honest member is slashed, and every stake can leave: in the
@@ -1203,12 +1216,15 @@ contract LearningSettlement is LearningTasksStorage {
 ///        sides: the update is void (neither paid nor slashed, and left out of the round's median and of the
 ///        validators' distances);
 ///      - the round's median is the lower median (element (m - 1) / 2 of the m sorted values) of the consensus
-///        scores of the updates that are not void; an update is accepted iff its score c > 0, c >= minScore
-///        and c * 10_000 >= relativeBps * roundMedian;
+///        scores of the updates that are not void. An update with c = 0 is rejected: more than half of the
+///        revealed stake scored it 0, the only evidence that slashes. An update is accepted iff
+///        c >= SCORE_KEPT (2), c >= minScore and c * 10_000 >= relativeBps * roundMedian; any other (c >= 1
+///        under that bar) is excluded: left out of the aggregate and the contributors' hash, unpaid and not
+///        slashed, as an honest update that adds too little may be;
 ///      - VALIDATOR_SHARE_BPS (20 %) of the round's pool, rounded down, is the validators' pool, the rest the
 ///        trainers'. Rejected and no-show trainers lose floor(stake * slashBps / 10_000), added to the
-///        trainers' pot, which accepted updates share as floor(pot * (c - 1) / sum of accepted (c - 1)): a score
-///        of 1 (SCORE_KEPT) is kept but unpaid, as an update that adds nothing measurable. Validators that
+///        trainers' pot, which accepted updates share as floor(pot * (c - 2) / sum of accepted (c - 2)): a score
+///        of 2 (SCORE_KEPT) is kept but unpaid, as an update that adds nothing measurable. Validators that
 ///        did not reveal lose the same fraction of their stake, added to the validators' pot, shared as
 ///        floor(pot * w / sum w) with w = max(0, SCORE_SCALE - AGREEMENT_GAIN * floor(sum_i |s_i - c_i| / m))
 ///        over the m updates that are not void (w = SCORE_SCALE when m = 0) for each revealing validator

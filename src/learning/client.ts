@@ -39,7 +39,14 @@ import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storag
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
 import { bindingMismatch, EnvelopeError, openUpdate, type UpdateBinding } from "./envelope.ts";
-import { REVEAL_PAGE_WORDS, type RoundSettlementInput, SCORES_PER_WORD, scorePages } from "./finalize.ts";
+import {
+  REVEAL_PAGE_WORDS,
+  type RoundSettlementInput,
+  SCORES_PER_WORD,
+  scorePages,
+  type TrainerStatus,
+  trainerStatusOf,
+} from "./finalize.ts";
 import { SCORE_KEPT } from "./scoring.ts";
 
 /** An off-chain refusal: the call would fail or make no sense; the message says what to do instead. */
@@ -316,8 +323,8 @@ export const DEFAULT_QUORUM_BPS = 6_667;
 /**
  * Parameters for development chains. Those mine one block per transaction, so each window holds one block
  * per member that acts in it plus WINDOW_SLACK (the runner mines empty blocks to close a window early).
- * minScore 1 with relativeBps 0 is scoring.ts's DEFAULT_ACCEPT_THRESHOLD (SCORE_KEPT): any kept update is
- * accepted; an aggregate needs the attestations of more than two thirds of the revealed stake (6_667 bps:
+ * minScore SCORE_KEPT (2) with relativeBps 0 is scoring.ts's DEFAULT_ACCEPT_THRESHOLD: any kept update is
+ * accepted, one scored 1 (SCORE_EXCLUDED) is left out unpaid and unslashed; an aggregate needs the attestations of more than two thirds of the revealed stake (6_667 bps:
  * with three validators, all three), and each round waits EXIT_WINDOW blocks after the previous one.
  */
 /** `LearningTasks.MAX_TRAINERS_CAP`: the most trainers a task may have. */
@@ -813,6 +820,8 @@ export async function fetchVersionModel(
 
 export interface TrainerSettlement {
   address: Address;
+  /** Its tier, from the event's fields (finalize.ts `trainerStatusOf`). */
+  status: TrainerStatus;
   committed: boolean;
   score: number;
   accepted: boolean;
@@ -870,14 +879,15 @@ function settlementOfLogs(logs: readonly Log[], source: string): ChainSettlement
     burned: fin.args.burned,
     trainers: parseEventLogs({ abi, logs: logs as Log[], eventName: "TrainerSettled" })
       .filter(ours)
-      .map((l) => ({
-        address: l.args.trainer,
-        committed: l.args.committed,
-        score: Number(l.args.score),
-        accepted: l.args.accepted,
-        reward: l.args.reward,
-        slashed: l.args.slashed,
-      })),
+      .map((l) => {
+        const t = {
+          committed: l.args.committed,
+          score: Number(l.args.score),
+          accepted: l.args.accepted,
+          slashed: l.args.slashed,
+        };
+        return { address: l.args.trainer, status: trainerStatusOf(t), ...t, reward: l.args.reward };
+      }),
     validators: parseEventLogs({ abi, logs: logs as Log[], eventName: "ValidatorSettled" })
       .filter(ours)
       .map((l) => ({

@@ -13,12 +13,18 @@
  *     more than half of the revealed stake at or below it. When the stake strictly below c is exactly half
  *     (an even split), no score has a strict majority on both sides and the update is void: neither paid nor
  *     slashed, and left out of the round's median and of the validators' distances.
- *  4. The round's median is the lower median of the consensus scores of the updates that are not void. An
- *     update is accepted iff its score c > 0, c >= minScore and c * 10_000 >= relativeBps * roundMedian.
+ *  4. The round's median is the lower median of the consensus scores of the updates that are not void. Three
+ *     tiers follow from an update's consensus c:
+ *       rejected  c == 0: more than half of the revealed stake scored it 0, the only evidence of malice that
+ *                 slashes; unpaid and not aggregated;
+ *       accepted  c >= SCORE_KEPT (2), c >= minScore and c * 10_000 >= relativeBps * roundMedian: aggregated
+ *                 and paid by rule 5;
+ *       excluded  any other c (1 and up, under that bar): unpaid, NOT slashed, not aggregated, since an honest
+ *                 update on skewed data may add too little to keep.
  *     Rejected updates' trainers and no-shows (active trainers that did not commit) lose
  *     floor(stake * slashBps / 10_000); no-shows are slashed in every round.
  *  5. The validators' pool is floor(pool * 2_000 / 10_000); the trainers' pot is the rest plus the trainers'
- *     slashes, and each accepted update gets floor(pot * (c - 1) / sum of accepted (c - 1)): a score of 1
+ *     slashes, and each accepted update gets floor(pot * (c - 2) / sum of accepted (c - 2)): a score of 2
  *     (SCORE_KEPT) is accepted but unpaid, an update that adds nothing measurable (0 when that sum is 0).
  *  6. A revealing validator's weight is max(0, SCORE_SCALE - 4 * floor(sum |s_i - c_i| / m)) over the m
  *     updates that are not void (SCORE_SCALE when m = 0); active validators that did not reveal lose the
@@ -32,10 +38,16 @@ import { BPS, slashAmount } from "../chain/bps.ts";
 
 /** Scores are integers from 0 to SCORE_SCALE (1.0). */
 export const SCORE_SCALE = 10_000;
-/** An accepted update is paid for its score above this one: a kept update adding nothing earns nothing. */
-export const SCORE_KEPT = 2;
-/** A committed update scored at least this but not accepted is excluded: unpaid, never slashed. */
+/**
+ * The consensus score of an update left out without blame (unpaid, not slashed, not aggregated): any consensus
+ * from here up to the acceptance bar excludes; only 0 slashes.
+ */
 export const SCORE_EXCLUDED = 1;
+/**
+ * The least score of an accepted update, which is paid for its score above this one: a kept update adding
+ * nothing earns nothing.
+ */
+export const SCORE_KEPT = 2;
 /** The validators' fraction of a round's pool, in basis points. */
 export const VALIDATOR_SHARE_BPS = 2_000n;
 /** A validator's weight falls by this many points per point of mean distance from consensus. */
@@ -80,7 +92,11 @@ export interface RoundSettlementInput {
   relativeBps: number;
 }
 
-export type TrainerStatus = "accepted" | "rejected" | "no-show" | "void";
+/**
+ * A trainer's tier in a round: "rejected" (consensus 0) and "no-show" are slashed; "excluded" (consensus at
+ * least SCORE_EXCLUDED, under the acceptance bar) and "void" (no consensus) are neither paid nor slashed.
+ */
+export type TrainerStatus = "accepted" | "excluded" | "rejected" | "no-show" | "void";
 export type ValidatorStatus = "revealed" | "silent" | "excused";
 
 /** One per active trainer, in order: what the contract's `TrainerSettled` event says. */
@@ -88,11 +104,28 @@ export interface TrainerOutcome {
   address: Address;
   status: TrainerStatus;
   committed: boolean;
-  /** The update's consensus score (0 for a no-show or a void round). */
+  /** The update's consensus score (0 for a no-show or a void update). */
   score: number;
   accepted: boolean;
   reward: bigint;
   slashed: bigint;
+}
+
+/**
+ * A trainer's tier read from its `TrainerSettled` event. A rejected update and a void one both carry a score
+ * of 0 and differ only by their slash, so a rejection whose slash rounds to 0 (slashBps 0, or a stake below
+ * 10_000 / slashBps wei) reads as "void": the two are then settled alike, neither paid nor slashed.
+ */
+export function trainerStatusOf(e: {
+  committed: boolean;
+  score: number;
+  accepted: boolean;
+  slashed: bigint;
+}): TrainerStatus {
+  if (!e.committed) return "no-show";
+  if (e.accepted) return "accepted";
+  if (e.score >= SCORE_EXCLUDED) return "excluded";
+  return e.slashed > 0n ? "rejected" : "void";
 }
 
 /** One per active validator, in order: what the contract's `ValidatorSettled` event says. */
@@ -316,9 +349,10 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
     const c = scoreOf.get(t);
     if (t.digest === undefined) status = "no-show";
     else if (!scored || c === null || c === undefined) status = "void";
+    else if (c === 0) status = "rejected";
     else {
-      const ok = c !== 0 && c >= minScore && BigInt(c) * BPS >= threshold;
-      status = ok ? "accepted" : "rejected";
+      const ok = c >= SCORE_KEPT && c >= minScore && BigInt(c) * BPS >= threshold;
+      status = ok ? "accepted" : "excluded";
       if (ok) sumAccepted += BigInt(c - SCORE_KEPT);
     }
     statusOf.set(t, status);
@@ -366,7 +400,7 @@ export function settleRound(input: RoundSettlementInput): RoundSettlement {
       paid += reward;
       accepted.push(t.address);
       digests.push(t.digest as Hex);
-    } else if (status !== "void") {
+    } else if (status === "rejected" || status === "no-show") {
       slashed = slashAmount(t.stake, slashBps);
     }
     return {

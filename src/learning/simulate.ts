@@ -557,8 +557,8 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
           const i = participants.indexOf(t.address);
           if (t.committed) scores[t.address] = t.score;
           if (t.accepted) accepted.add(t.address);
-          if (t.slashed > 0n || t.status === "rejected" || t.status === "no-show") slashedNow.add(t.address);
-          if (t.committed && !t.accepted && t.slashed === 0n && t.status !== "void") excluded++;
+          if (t.status === "rejected" || t.status === "no-show") slashedNow.add(t.address);
+          if (t.status === "excluded") excluded++;
           rewards[t.address] = t.reward;
           stakes[i] = (stakes[i] as bigint) - t.slashed;
           earnings[i] = (earnings[i] as bigint) + t.reward;

@@ -126,13 +126,13 @@ const commitmentOf = (v: Actor, id: bigint, round: number, words: readonly bigin
   scoreCommitment(id, round, v.address, words, saltOf(v, id, round));
 
 /**
- * Realistic scores, one vector per validator: honest updates around 0.8, one in five poisoned near zero;
- * validators differ a little.
+ * Realistic scores, one vector per validator: honest updates around 0.8; one in five poisoned, scored 0 (so
+ * rejected and slashed) by all validators but the last, which scores it a little; validators differ a little.
  */
 export function syntheticScores(validators: number, updates: number): number[][] {
   return Array.from({ length: validators }, (_, j) =>
     Array.from({ length: updates }, (_, i) =>
-      i % 5 === 4 ? 150 + 37 * j : 7_800 + ((i * 131 + j * 977) % 600),
+      i % 5 === 4 ? (j === validators - 1 ? 150 : 0) : 7_800 + ((i * 131 + j * 977) % 600),
     ),
   );
 }

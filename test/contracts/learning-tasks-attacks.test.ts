@@ -1,6 +1,7 @@
 // The attacks of issue 9 on LearningTasks, each run end to end on the embedded chain: the attacker does
 // what the review found it could do, and the test shows that it no longer profits (no honest party loses
-// stake, no payout moves to the attacker, nothing stays locked). Every finalization is also checked against
+// stake, no payout moves to the attacker, nothing stays locked); and issue 10's slashing tiers, where an
+// honest update that scores low is excluded, never slashed. Every finalization is also checked against
 // the TS mirror (src/learning/finalize.ts), and the contract's books after every attack.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -8,8 +9,9 @@ import { type Address, type Hex, parseEther, parseEventLogs, type TransactionRec
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { LearningTasks, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError } from "../../src/chain/tx.ts";
-import { fetchTrainerUpdate } from "../../src/learning/client.ts";
+import { fetchTrainerUpdate, settlementOf } from "../../src/learning/client.ts";
 import { sealUpdate } from "../../src/learning/envelope.ts";
+import { contributorsHash, SCORE_EXCLUDED, SCORE_KEPT } from "../../src/learning/finalize.ts";
 import { memoryBlobStore } from "../../src/learning/protocol.ts";
 import { canonicalOf } from "../../src/learning/simulate.ts";
 import { encodeCanonical } from "../../src/ml/encoding.ts";
@@ -113,7 +115,7 @@ describe("LearningTasks attacks (issue 9)", () => {
     await refused(send(owner, "startRound", [id]), "NotEnoughValidators", [id, 2n, 3n]);
     await send(honest2, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
     // The attacker scores the honest updates 0 and its Sybil's junk 10,000; the honest validators score
-    // the honest updates well and the junk near 0.
+    // the honest updates well and the junk 0 (evidence of malice: it fails their screens).
     const { round } = await fx.playRound(
       id,
       owner,
@@ -121,8 +123,8 @@ describe("LearningTasks attacks (issue 9)", () => {
       [attacker, honest1, honest2],
       [
         [0, 0, 10_000],
-        [8_000, 7_800, 100],
-        [8_100, 7_700, 150],
+        [8_000, 7_800, 0],
+        [8_100, 7_700, 0],
       ],
     );
     const receipt = await fx.finalizeAndCheck(id, round, stranger);
@@ -510,6 +512,210 @@ describe("LearningTasks attacks (issue 9)", () => {
       TRAINER_STAKE - TRAINER_STAKE / 10n,
       "the copier is slashed",
     );
+    await fx.assertConservation(everyone);
+  });
+});
+
+// Issue 10: on skewed data an honest update can score low at every validator. Only a consensus of 0 (more
+// than half of the revealed stake scoring it 0) is evidence that slashes; any other score under the bar
+// excludes the update without blame: unpaid, not slashed, not aggregated.
+describe("LearningTasks slashing tiers (issue 10)", () => {
+  /** The client's reading of a finalization: each trainer's tier, reward and slash, by trainer. */
+  const tiersOf = (receipt: TransactionReceipt) =>
+    new Map(settlementOf(receipt).trainers.map((t) => [t.address, t]));
+
+  it("issue 10: an honest update that validators exclude (score 1) is unpaid but never slashed", async () => {
+    const [h0, skewed, h2, v0, v1, v2] = (await actors([
+      "10a:h0",
+      "10a:skewed",
+      "10a:h2",
+      "10a:v0",
+      "10a:v1",
+      "10a:v2",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    // The client's defaults: minScore SCORE_KEPT, no relative threshold.
+    const id = await taskWith({ minScore: SCORE_KEPT, relativeBps: 0 }, [h0, skewed, h2], [v0, v1, v2]);
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [h0, skewed, h2],
+      [v0, v1, v2],
+      [
+        [8_000, SCORE_EXCLUDED, 7_000],
+        [8_100, SCORE_EXCLUDED, 7_200],
+        [7_900, SCORE_EXCLUDED, 6_900],
+      ],
+    );
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const tiers = tiersOf(receipt);
+    assert.deepEqual(
+      [h0, skewed, h2].map((t) => tiers.get(t.address)?.status),
+      ["accepted", "excluded", "accepted"],
+    );
+    const s = tiers.get(skewed.address);
+    assert.deepEqual([s?.committed, s?.score, s?.accepted, s?.reward, s?.slashed], [true, 1, false, 0n, 0n]);
+    assert.equal(await stakeOf(id, TRAINER, skewed), TRAINER_STAKE, "the excluded trainer keeps its stake");
+    assert.equal(await earnedOf(id, TRAINER, skewed), 0n, "and earns nothing");
+    for (const h of [h0, h2]) assert.ok((await earnedOf(id, TRAINER, h)) > 0n, `${h.name} paid`);
+    // A kept update (SCORE_KEPT) is accepted and unpaid: the pot goes to the updates above it.
+    const kept = await fx.playRound(
+      id,
+      owner,
+      [h0, skewed, h2],
+      [v0, v1, v2],
+      Array(3).fill([8_000, SCORE_KEPT, 7_000]),
+    );
+    const keptTiers = tiersOf(await fx.finalizeAndCheck(id, kept.round, stranger));
+    const k = keptTiers.get(skewed.address);
+    assert.deepEqual([k?.status, k?.reward, k?.slashed], ["accepted", 0n, 0n]);
+    await fx.assertConservation(everyone);
+  });
+
+  it("issue 10: a minority of validator stake scoring an honest update 0 cannot slash it", async () => {
+    const [honest, skewed, small0, small1, large] = (await actors([
+      "10b:honest",
+      "10b:skewed",
+      "10b:small0",
+      "10b:small1",
+      "10b:large",
+    ])) as [Actor, Actor, Actor, Actor, Actor];
+    const id = await fx.createTask(owner, { ...BASE_PARAMS, modelId, minScore: SCORE_KEPT, relativeBps: 0 });
+    for (const t of [honest, skewed]) await send(t, "join", [id, TRAINER, TRAINER_STAKE]);
+    // Two validators of three by count, but 40 of 85 MIND of stake: a minority.
+    for (const v of [small0, small1]) await send(v, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+    const largeStake = 2n * VALIDATOR_STAKE + parseEther("5");
+    await send(large, "join", [id, VALIDATOR, largeStake]);
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [honest, skewed],
+      [small0, small1, large],
+      [
+        [0, 0],
+        [0, 0],
+        [7_000, SCORE_EXCLUDED],
+      ],
+    );
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const tiers = tiersOf(receipt);
+    assert.deepEqual(
+      [honest, skewed].map((t) => [tiers.get(t.address)?.status, tiers.get(t.address)?.slashed]),
+      [
+        ["accepted", 0n],
+        ["excluded", 0n],
+      ],
+    );
+    for (const t of [honest, skewed]) assert.equal(await stakeOf(id, TRAINER, t), TRAINER_STAKE);
+    assert.ok((await earnedOf(id, TRAINER, honest)) > 0n, "the honest update is paid");
+    // The zero-scoring pair is far from consensus and earns less than the validator that held it.
+    for (const v of [small0, small1])
+      assert.ok((await earnedOf(id, VALIDATOR, v)) < (await earnedOf(id, VALIDATOR, large)));
+    // With a strict majority of the stake behind it, a 0 slashes: the large validator joins the zeros.
+    const second = await fx.playRound(
+      id,
+      owner,
+      [honest, skewed],
+      [small0, small1, large],
+      [
+        [7_000, 0],
+        [7_000, 0],
+        [7_000, 0],
+      ],
+    );
+    const rejected = tiersOf(await fx.finalizeAndCheck(id, second.round, stranger)).get(skewed.address);
+    assert.deepEqual([rejected?.status, rejected?.slashed], ["rejected", TRAINER_STAKE / 10n]);
+    await fx.assertConservation(everyone);
+  });
+
+  it("issue 10: relative threshold rejects a low honest score without slashing it", async () => {
+    const [h0, h1, low, v0, v1, v2] = (await actors([
+      "10c:h0",
+      "10c:h1",
+      "10c:low",
+      "10c:v0",
+      "10c:v1",
+      "10c:v2",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    // Half of the round's median (8,000) is the bar: 3,000 falls under it, 4,000 would not.
+    const id = await taskWith({ minScore: SCORE_KEPT, relativeBps: 5_000 }, [h0, h1, low], [v0, v1, v2]);
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [h0, h1, low],
+      [v0, v1, v2],
+      Array(3).fill([8_000, 8_200, 3_000]),
+    );
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const [fin] = parseEventLogs({ abi, logs: receipt.logs, eventName: "RoundFinalized" });
+    assert.equal(fin?.args.roundMedian, 8_000n);
+    const l = tiersOf(receipt).get(low.address);
+    assert.deepEqual(
+      [l?.status, l?.score, l?.accepted, l?.reward, l?.slashed],
+      ["excluded", 3_000, false, 0n, 0n],
+    );
+    assert.equal(await stakeOf(id, TRAINER, low), TRAINER_STAKE, "not slashed");
+    // The same bar with minScore: 3,000 under minScore 5,000 is excluded too, never slashed.
+    const id2 = await fx.createTask(owner, { ...BASE_PARAMS, modelId, minScore: 5_000, relativeBps: 0 });
+    for (const t of [h0, h1, low]) await send(t, "join", [id2, TRAINER, TRAINER_STAKE]);
+    for (const v of [v0, v1, v2]) await send(v, "join", [id2, VALIDATOR, VALIDATOR_STAKE]);
+    const r2 = await fx.playRound(
+      id2,
+      owner,
+      [h0, h1, low],
+      [v0, v1, v2],
+      Array(3).fill([8_000, 8_200, 3_000]),
+    );
+    const l2 = tiersOf(await fx.finalizeAndCheck(id2, r2.round, stranger)).get(low.address);
+    assert.deepEqual([l2?.status, l2?.slashed], ["excluded", 0n]);
+    await fx.assertConservation(everyone);
+  });
+
+  it("issue 10: excluded updates are left out of contributorsHash and the aggregate", async () => {
+    const [kept, excluded, poisoned, v0, v1, v2] = (await actors([
+      "10d:kept",
+      "10d:excluded",
+      "10d:poisoned",
+      "10d:v0",
+      "10d:v1",
+      "10d:v2",
+    ])) as [Actor, Actor, Actor, Actor, Actor, Actor];
+    const id = await taskWith(
+      { minScore: SCORE_KEPT, relativeBps: 0, quorumBps: 6_000 },
+      [kept, excluded, poisoned],
+      [v0, v1, v2],
+    );
+    const { round } = await fx.playRound(
+      id,
+      owner,
+      [kept, excluded, poisoned],
+      [v0, v1, v2],
+      Array(3).fill([8_000, SCORE_EXCLUDED, 0]),
+    );
+    const receipt = await fx.finalizeAndCheck(id, round, stranger);
+    const settlement = settlementOf(receipt);
+    assert.deepEqual(
+      settlement.trainers.map((t) => [t.status, t.slashed > 0n]),
+      [
+        ["accepted", false],
+        ["excluded", false],
+        ["rejected", true],
+      ],
+    );
+    // playRound commits digestOf(`${id}:${round}:${i}`) for trainer i.
+    const onlyKept = contributorsHash([kept.address], [digestOf(`${id}:${round}:0`)]);
+    assert.equal(settlement.contributorsHash, onlyKept);
+    assert.equal((await getRound(id, round)).contributorsHash, onlyKept);
+    // What an aggregator combines: the accepted updates, which hash to the round's record.
+    const accepted = settlement.trainers.filter((t) => t.accepted).map((t) => t.address);
+    assert.deepEqual(accepted, [kept.address]);
+    // The aggregate that reaches quorum lists only the kept update's hash as its dataset.
+    const digest = digestOf("10d:aggregate");
+    await send(v0, "proposeAggregate", [id, round, digest]);
+    const quorum = await send(v1, "attestAggregate", [id, round, digest]);
+    const [done] = parseEventLogs({ abi, logs: quorum.logs, eventName: "AggregateAccepted" });
+    assert.equal(done?.args.contributorsHash, onlyKept);
+    const [added] = parseEventLogs({ abi: ModelRegistry.abi, logs: quorum.logs, eventName: "VersionAdded" });
+    assert.deepEqual(added?.args.input.datasets, [onlyKept]);
     await fx.assertConservation(everyone);
   });
 });

@@ -307,8 +307,9 @@ describe("LearningTasks: a round, phase by phase", () => {
   const id = 1n;
   // Scores per update (trainers t0..t4 commit; t5 stays away). t3's update is poor: rejected.
   const SCORES: Record<string, number[]> = {
-    v0: [8000, 7600, 8100, 300, 7900],
-    v1: [8200, 7500, 8000, 100, 8000],
+    // t3's update: two of three validators (a strict majority of the stake) score it 0, so it is rejected.
+    v0: [8000, 7600, 8100, 0, 7900],
+    v1: [8200, 7500, 8000, 0, 8000],
     v2: [7000, 9000, 8300, 2000, 7700],
   };
   let round: number;

@@ -61,6 +61,13 @@ contract LearningTasksInvariants is StdInvariant, Test {
         assertEq(handler.ghostHonestSlashed(), 0, "an honest member was slashed");
     }
 
+    /// @dev Issue 10: an honest update that the honest validators exclude (score 1) is never paid, and never
+    ///      slashed either (`invariant_honestMembersNeverSlashed` covers the skewed trainer), even when the
+    ///      attacker scores it 0 from a minority of the revealed stake.
+    function invariant_excludedNeverPaid() public view {
+        assertEq(handler.ghostExcludedPaid(), 0, "an excluded update was paid");
+    }
+
     /// @dev Issue 9, case 4: an aggregate needs votes holding a strict majority of the round's revealed stake.
     function invariant_aggregateNeedsMajority() public view {
         assertEq(handler.ghostMinorityAggregates(), 0, "a minority installed an aggregate");

@@ -1,7 +1,7 @@
 /**
  * src/learning/finalize.ts against LearningTasks on the embedded chain: the pure mirror on hand-computed
  * cases; random score matrices (seeded, up to 50 trainers x 5 validators) settled by both, which must agree
- * on every acceptance, reward, slash and validator share; and a model-based property test over random
+ * on every tier, acceptance, reward, slash and validator share; and a model-based property test over random
  * sequences of joins, exits, rounds, commits, reveals, finalizations, aggregation votes, claims and
  * withdrawals, in and out of phase, checking every refusal and conserving every token.
  */
@@ -31,6 +31,7 @@ import { deployAll, TOKEN_SUPPLY } from "../../src/chain/deploy.ts";
 import { LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
 import {
+  defaultTaskParams,
   MEMBER_ACTIVE,
   type Member,
   type RoundView,
@@ -45,11 +46,13 @@ import {
   lowerMedian,
   packScores,
   type RoundSettlementInput,
+  SCORE_EXCLUDED,
   SCORE_KEPT,
   SCORE_SCALE,
   SettlementInputError,
   scoreCommitment,
   settleRound,
+  trainerStatusOf,
   trainingRunOf,
   unpackScores,
   VALIDATOR_SHARE_BPS,
@@ -131,19 +134,19 @@ describe("finalize mirror (pure)", () => {
     });
     // Revealed stake 1100 of 2099 active: scored. Update 0: 6000 (300), 7000 (300), 8000 (500): 600 at or
     // below 7000 is more than half of 1100. Update 1: 100 holds 800. Round median 100; b's 100 is below
-    // minScore 200: rejected.
+    // minScore 200 but above 0: excluded, neither paid nor slashed.
     assert.equal(s.scored, true);
     assert.deepEqual(s.consensus, [7000, 100]);
     assert.equal(s.roundMedian, 100);
     assert.deepEqual(
       s.trainers.map((t) => [t.status, t.score, t.reward, t.slashed]),
       [
-        ["accepted", 7000, 1_300n, 0n],
-        ["rejected", 100, 0n, 200n],
+        ["accepted", 7000, 1_100n, 0n],
+        ["excluded", 100, 0n, 0n],
         ["no-show", 0, 0n, 300n],
       ],
     );
-    // Trainers' pot 800 + 200 + 300 = 1300, all to a. Distances: x 1000 -> 500 -> weight 8000; y 1000 + 200
+    // Trainers' pot 800 + 300 = 1100, all to a. Distances: x 1000 -> 500 -> weight 8000; y 1000 + 200
     // -> 600 -> 7600; w 0 -> 10000. Validators' pot 200 + 99 = 299; its dust is burned.
     assert.deepEqual(
       s.validators.map((v) => [v.status, v.weight, v.reward, v.slashed]),
@@ -280,22 +283,22 @@ describe("finalize mirror (pure)", () => {
     );
   });
 
-  it("a kept update of score 1 is accepted but unpaid; a round of only such updates refunds the pool", () => {
-    const validators = [{ address: addr(5), stake: 500n, scores: [1, 3, 5] }];
+  it("a kept update of score 2 (SCORE_KEPT) is accepted but unpaid; a round of only such updates refunds the pool", () => {
+    const validators = [{ address: addr(5), stake: 500n, scores: [2, 4, 6] }];
     const trainers = [0, 1, 2].map((i) => ({
       address: addr(i),
       stake: 100n,
       digest: keccak256(toHex(i + 1)),
     }));
-    const common = { pool: 1_000n, slashBps: 1_000, minScore: 1, relativeBps: 0 };
+    const common = { pool: 1_000n, slashBps: 1_000, minScore: SCORE_KEPT, relativeBps: 0 };
     const paid = settleRound({ ...common, trainers, validators });
-    // Pot 800, shared by score above 1: weights 0, 2 and 4.
+    // Pot 800, shared by score above 2: weights 0, 2 and 4.
     assert.deepEqual(
       paid.trainers.map((t) => [t.status, t.score, t.reward, t.slashed]),
       [
-        ["accepted", 1, 0n, 0n],
-        ["accepted", 3, (800n * 2n) / 6n, 0n],
-        ["accepted", 5, (800n * 4n) / 6n, 0n],
+        ["accepted", 2, 0n, 0n],
+        ["accepted", 4, (800n * 2n) / 6n, 0n],
+        ["accepted", 6, (800n * 4n) / 6n, 0n],
       ],
     );
     assert.equal(paid.burned, 800n - (800n * 2n) / 6n - (800n * 4n) / 6n, "the dust");
@@ -304,7 +307,7 @@ describe("finalize mirror (pure)", () => {
     const unpaid = settleRound({
       ...common,
       trainers,
-      validators: [{ address: addr(5), stake: 500n, scores: [1, 1, 1] }],
+      validators: [{ address: addr(5), stake: 500n, scores: [2, 2, 2] }],
     });
     assert.deepEqual(
       unpaid.trainers.map((t) => [t.status, t.reward, t.slashed]),
@@ -313,6 +316,58 @@ describe("finalize mirror (pure)", () => {
     assert.deepEqual(unpaid.accepted, [addr(0), addr(1), addr(2)]);
     assert.equal(unpaid.refunded, 800n, "the trainers' pool goes back: nobody added anything");
     assert.equal(unpaid.burned, 0n);
+  });
+
+  it("tiers: 0 is rejected and slashed, 1 (SCORE_EXCLUDED) is excluded even with minScore 0, 2 is kept", () => {
+    const trainers = [0, 1, 2].map((i) => ({
+      address: addr(i),
+      stake: 100n,
+      digest: keccak256(toHex(i + 1)),
+    }));
+    const s = settleRound({
+      trainers,
+      validators: [{ address: addr(5), stake: 500n, scores: [0, SCORE_EXCLUDED, 10] }],
+      pool: 1_000n,
+      slashBps: 1_000,
+      minScore: 0,
+      relativeBps: 0,
+    });
+    // Pot 800 + the rejected trainer's 10, all to the one update above SCORE_KEPT.
+    assert.deepEqual(
+      s.trainers.map((t) => [t.status, t.score, t.accepted, t.reward, t.slashed]),
+      [
+        ["rejected", 0, false, 0n, 10n],
+        ["excluded", 1, false, 0n, 0n],
+        ["accepted", 10, true, 810n, 0n],
+      ],
+    );
+    assert.deepEqual(s.accepted, [addr(2)]);
+    assert.equal(s.contributorsHash, contributorsHash([addr(2)], [trainers[2]?.digest as Hex]));
+    // The chain's events carry the same tiers.
+    assert.deepEqual(
+      s.trainers.map((t) => trainerStatusOf(t)),
+      ["rejected", "excluded", "accepted"],
+    );
+  });
+
+  it("issue 10: the client's default task accepts from SCORE_KEPT with no relative bar; a score of 1 is excluded there", () => {
+    const params = defaultTaskParams({ modelId: 1n, baseVersion: 1, rounds: 1, trainers: 2, validators: 3 });
+    assert.deepEqual([params.minScore, params.relativeBps], [SCORE_KEPT, 0]);
+    const s = settleRound({
+      trainers: [0, 1].map((i) => ({ address: addr(i), stake: 1_000n, digest: keccak256(toHex(i + 1)) })),
+      validators: [{ address: addr(5), stake: 500n, scores: [SCORE_EXCLUDED, SCORE_KEPT] }],
+      pool: params.rewardPerRound,
+      slashBps: params.slashBps,
+      minScore: params.minScore,
+      relativeBps: params.relativeBps,
+    });
+    assert.deepEqual(
+      s.trainers.map((t) => [t.status, t.slashed]),
+      [
+        ["excluded", 0n],
+        ["accepted", 0n],
+      ],
+    );
   });
 
   it("weights and slashes", () => {
@@ -437,6 +492,12 @@ async function finalizeAndCheck(id: bigint, round: number, by: Actor = stranger)
     ]),
     expected.trainers.map((t) => [t.address, t.committed, t.score, t.accepted, t.reward, t.slashed]),
     "trainers: acceptance, rewards, slashes",
+  );
+  // The tier a client reads from each event is the mirror's (a rejection whose slash rounds to 0 reads void).
+  assert.deepEqual(
+    trainerLogs.map((l) => trainerStatusOf({ ...l.args, score: Number(l.args.score) })),
+    expected.trainers.map((t) => (t.status === "rejected" && t.slashed === 0n ? "void" : t.status)),
+    "trainers' tiers",
   );
   const validatorLogs = parseEventLogs({ abi, logs: receipt.logs, eventName: "ValidatorSettled" });
   assert.deepEqual(
@@ -645,7 +706,7 @@ describe("finalize mirror: helpers agree with the contract", () => {
       scoreCommitment(7n, 3, (V[0] as Actor).address, words, salt),
     );
     assert.equal(await view("trainingRunOf", [0x1234n, 77]), trainingRunOf(tasks, 0x1234n, 77));
-    const constants = { SCORE_KEPT, SCORE_SCALE, AGREEMENT_GAIN, VALIDATOR_SHARE_BPS };
+    const constants = { SCORE_EXCLUDED, SCORE_KEPT, SCORE_SCALE, AGREEMENT_GAIN, VALIDATOR_SHARE_BPS };
     for (const [name, value] of Object.entries(constants)) {
       assert.equal(await view(name, []), BigInt(value), name);
     }
@@ -691,7 +752,7 @@ function shuffle<X>(r: Rng, xs: readonly X[]): X[] {
 /** Scores of one validator for the round's updates, given each update's kind and the validator's behaviour. */
 function scoreMatrix(r: Rng, n: number, k: number): number[][] {
   const kinds = Array.from({ length: n }, () =>
-    pick(r, ["honest", "honest", "honest", "poison", "free", "kept", "top"]),
+    pick(r, ["honest", "honest", "honest", "poison", "free", "excluded", "kept", "top"]),
   );
   const base = kinds.map((kind) =>
     kind === "honest"
@@ -700,9 +761,11 @@ function scoreMatrix(r: Rng, n: number, k: number): number[][] {
         ? r.int(800)
         : kind === "free"
           ? 0
-          : kind === "kept"
-            ? SCORE_KEPT
-            : 10_000,
+          : kind === "excluded"
+            ? SCORE_EXCLUDED
+            : kind === "kept"
+              ? SCORE_KEPT
+              : 10_000,
   );
   return Array.from({ length: k }, () => {
     const behaviour = pick(r, ["honest", "honest", "honest", "noisy", "random", "lazy", "inverted"]);
@@ -710,8 +773,8 @@ function scoreMatrix(r: Rng, n: number, k: number): number[][] {
       const clamp = (x: number) => Math.max(0, Math.min(10_000, Math.round(x)));
       switch (behaviour) {
         case "honest":
-          // Honest validators agree exactly on what they kept for no value (a stale copy).
-          return b === SCORE_KEPT ? b : clamp(b + r.int(401) - 200);
+          // Honest validators agree exactly on the tiers: rejected (0), excluded (1), kept for no value (2).
+          return b <= SCORE_KEPT ? b : clamp(b + r.int(401) - 200);
         case "noisy":
           return clamp(b + r.int(3_001) - 1_500);
         case "random":
@@ -725,7 +788,15 @@ function scoreMatrix(r: Rng, n: number, k: number): number[][] {
   });
 }
 
-async function runCase(c: Case, seedTag: string): Promise<{ n: number; revealed: number; accepted: number }> {
+interface CaseOutcome {
+  n: number;
+  revealed: number;
+  accepted: number;
+  excluded: number;
+  rejected: number;
+}
+
+async function runCase(c: Case, seedTag: string): Promise<CaseOutcome> {
   const { id, trainers, validators } = c.setup;
   const [params, state] = await getTask(id);
   if (state.roundCount > 0) {
@@ -769,7 +840,14 @@ async function runCase(c: Case, seedTag: string): Promise<{ n: number; revealed:
   for (const { v, words } of revealing) await send(v, "revealScores", [id, round, words, salt(v)]);
   await advanceTo(r.state.revealDeadline);
   const { expected } = await finalizeAndCheck(id, round);
-  return { n, revealed: expected.revealed, accepted: expected.accepted.length };
+  const tier = (status: string) => expected.trainers.filter((t) => t.status === status).length;
+  return {
+    n,
+    revealed: expected.revealed,
+    accepted: expected.accepted.length,
+    excluded: tier("excluded"),
+    rejected: tier("rejected"),
+  };
 }
 
 describe("finalize mirror vs LearningTasks.finalize on random score matrices", () => {
@@ -808,7 +886,17 @@ describe("finalize mirror vs LearningTasks.finalize on random score matrices", (
       setups.push({ id, trainers, validators });
     }
 
-    const tally = { maxN: 0, maxRevealed: 0, noCommits: 0, void: 0, even: 0, rejected: 0, accepted: 0 };
+    const tally = {
+      maxN: 0,
+      maxRevealed: 0,
+      noCommits: 0,
+      void: 0,
+      even: 0,
+      rejected: 0,
+      accepted: 0,
+      excludedTier: 0,
+      rejectedTier: 0,
+    };
     for (let k = 0; k < CASES; k++) {
       const mode: Mode =
         k === 0 ? "full" : k === 1 ? "no-commits" : k === 2 ? "no-reveals" : k === 3 ? "even" : "random";
@@ -825,7 +913,7 @@ describe("finalize mirror vs LearningTasks.finalize on random score matrices", (
         return x < 0.75 ? ("reveal" as const) : x < 0.9 ? ("commit-only" as const) : ("absent" as const);
       });
       const c: Case = { setup, mode, commits, validators: plans, scores: scoreMatrix(r, nt, nv) };
-      let out: { n: number; revealed: number; accepted: number };
+      let out: CaseOutcome;
       try {
         out = await runCase(c, `case${k}`);
         await assertConservation();
@@ -840,11 +928,14 @@ describe("finalize mirror vs LearningTasks.finalize on random score matrices", (
       if (out.revealed > 0 && out.revealed % 2 === 0) tally.even += 1;
       if (out.accepted < out.n && out.revealed > 0) tally.rejected += 1;
       if (out.accepted > 0) tally.accepted += 1;
+      tally.excludedTier += out.excluded;
+      tally.rejectedTier += out.rejected;
     }
     assert.equal(tally.maxN, 50, "a case with 50 updates");
     assert.equal(tally.maxRevealed, 5, "a case with 5 revealing validators");
     assert.ok(tally.noCommits >= 1 && tally.void >= 1 && tally.even >= 1, JSON.stringify(tally));
     assert.ok(tally.rejected >= 5 && tally.accepted >= 5, JSON.stringify(tally));
+    assert.ok(tally.excludedTier >= 5 && tally.rejectedTier >= 5, `every tier met: ${JSON.stringify(tally)}`);
   });
 });
 

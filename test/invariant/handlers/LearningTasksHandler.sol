@@ -8,14 +8,17 @@ import {Actors} from "./Actors.sol";
 
 /// @notice Every call the campaign makes into LearningTasks goes through here. The handler owns the model and
 ///         creates one task (at least MIN_VALIDATORS validators per round, a quorum of more than half of the
-///         revealed stake, an exit window after each round). Actors 0-3 are honest trainers, actor 4 a Sybil
-///         trainer that submits junk and may also commit an honest trainer's digest; actors 5-8 are honest
-///         validators (honest updates score 8,000, junk 0), actor 9 the Sybil's validator (honest updates 0,
-///         the Sybil's 10,000) that proposes and attests a poisoned aggregate. Silence is always possible:
+///         revealed stake, an exit window after each round). Actors 0-3 are honest trainers, actor 3 of them on
+///         skewed data (issue 10: its honest update adds too little, so honest validators exclude it with
+///         SCORE_EXCLUDED), actor 4 a Sybil trainer that submits junk and may also commit an honest trainer's
+///         digest; actors 5-8 are honest validators (honest updates score 8,000, the skewed one 1, junk 0),
+///         actor 9 the Sybil's validator (honest updates 0, the Sybil's 10,000) that proposes and attests a
+///         poisoned aggregate. Silence is always possible:
 ///         every action is optional, and a round nobody finalizes expires.
 contract LearningTasksHandler is Actors {
     uint256 internal constant TRAINERS = 5;
     uint256 internal constant SYBIL = 4;
+    uint256 internal constant SKEWED = 3;
     uint256 internal constant FIRST_VALIDATOR = 5;
     uint256 internal constant ATTACKER = 9;
     uint256 internal constant HONEST_SCORE = 8_000;
@@ -39,6 +42,9 @@ contract LearningTasksHandler is Actors {
     uint256 public ghostHonestSlashed;
     /// @notice Aggregates installed by votes holding no strict majority of the round's revealed stake.
     uint256 public ghostMinorityAggregates;
+    /// @notice Settlements that paid the skewed trainer for an update the honest validators (holding most of the
+    ///         revealed stake) excluded.
+    uint256 public ghostExcludedPaid;
 
     address internal _mayLose;
 
@@ -90,9 +96,11 @@ contract LearningTasksHandler is Actors {
             vm.prank(_actors[i]);
             token.approve(address(tasks), type(uint256).max);
         }
-        // Two honest trainers, the Sybil, two honest validators and the attacker start as members, so that
-        // rounds start early in a sequence rather than after the fuzzer happens to assemble a quorum.
-        uint256[6] memory founders = [uint256(0), 1, SYBIL, FIRST_VALIDATOR, FIRST_VALIDATOR + 1, ATTACKER];
+        // Two honest trainers, the skewed one, the Sybil, two honest validators and the attacker start as
+        // members, so that rounds start early in a sequence rather than after the fuzzer happens to assemble a
+        // quorum, and the skewed trainer's exclusion is met in most sequences.
+        uint256[7] memory founders =
+            [uint256(0), 1, SKEWED, SYBIL, FIRST_VALIDATOR, FIRST_VALIDATOR + 1, ATTACKER];
         for (uint256 i; i < founders.length; ++i) {
             vm.prank(_actors[founders[i]]);
             tasks.join(taskId, _roleOf(founders[i]), 50 ether);
@@ -283,12 +291,14 @@ contract LearningTasksHandler is Actors {
             stakes[i] = _stake(i);
         }
         bool honestMajority = _honestMajority(round);
+        uint256 skewedEarned = _earned(_actors[SKEWED]);
         vm.prank(_actor(seed));
         _finalize(taskId, round);
         if (!honestMajority) return;
         for (uint256 i; i < _actors.length; ++i) {
             if (honest[i] && _stake(i) < stakes[i]) ghostHonestSlashed++;
         }
+        if (_earned(_actors[SKEWED]) > skewedEarned) ghostExcludedPaid++;
     }
 
     /// @dev The one place that finalizes a round, so that a paged finalize replaces only this.
@@ -453,7 +463,8 @@ contract LearningTasksHandler is Actors {
         words = new uint256[]((trainers.length + 15) / 16);
         for (uint256 i; i < trainers.length; ++i) {
             bool junk = trainers[i] == _actors[SYBIL];
-            uint256 score = attacker ? (junk ? 10_000 : 0) : (junk ? 0 : HONEST_SCORE);
+            uint256 honestScore = trainers[i] == _actors[SKEWED] ? tasks.SCORE_EXCLUDED() : HONEST_SCORE;
+            uint256 score = attacker ? (junk ? 10_000 : 0) : (junk ? 0 : honestScore);
             words[i / 16] |= score << (16 * (i % 16));
         }
     }
