@@ -77,6 +77,7 @@ import {
   type RunOptions,
   runSetup,
   trainLocal,
+  validatorScoring,
 } from "./simulate.ts";
 import { type ProduceContext, Trainer } from "./trainer.ts";
 import { Validator } from "./validator.ts";
@@ -550,7 +551,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         store: shared,
         own: validatorStores[v] as RoleStore,
         evaluate: evaluators[v] as ModelEvaluator,
-        scoring: options.scoring,
+        scoring: validatorScoring(data.validators[v] as Dataset, options.scoring),
       });
     // The first validator also aggregates: a proposal is its proposer's vote, so it must be a validator.
     const makeAggregator = () =>

@@ -81,6 +81,8 @@ export const DEFAULT_CONSISTENCY_BOUND = -0.4;
 export const DEFAULT_SLASH_NORM_BOUND = 20;
 /** Default evidence of malice by label consistency: C_k below -1. */
 export const DEFAULT_SLASH_CONSISTENCY_BOUND = -1;
+/** Default dormant-input screen: a quarter of the first tensor's change on inputs the data never uses. */
+export const DEFAULT_DORMANT_BOUND = 0.25;
 /** Default significance of the harmful-update exclusion (step 4). */
 export const DEFAULT_SIGNIFICANCE = 3;
 
@@ -116,6 +118,13 @@ export interface ScoreOptions {
   normBound?: number;
   /** Exclusion by label consistency: C_k below it is excluded; -Infinity disables. */
   consistencyBound?: number;
+  /**
+   * Input features that are zero in every sample of the validator's data (dormantInputsOf), rows of the
+   * model's first tensor ([inputs, units]); with dormantBound, the dormant-input screen of step 3.
+   */
+  dormantInputs?: readonly number[];
+  /** Exclusion when this share of an update's first-tensor change (by norm) is on dormant inputs. */
+  dormantBound?: number;
   /** Evidence of malice by magnitude (score 0), in multiples of the median delta norm; Infinity disables. */
   slashNormBound?: number;
   /** Evidence of malice by label consistency (score 0): C_k below it; -Infinity disables. */
@@ -132,7 +141,8 @@ export interface ScoreOptions {
 
 /**
  * Why an update scored what it did. Score 0 (evidence of malice: slashed): "incompatible", "unchanged",
- * "extreme", "flipped". SCORE_EXCLUDED (unpaid, left out, never slashed): "norm", "inconsistent", "harmful".
+ * "extreme", "flipped". SCORE_EXCLUDED (unpaid, left out, never slashed): "norm", "inconsistent", "dormant",
+ * "harmful".
  * "kept": SCORE_KEPT or more.
  */
 export type Verdict =
@@ -143,7 +153,8 @@ export type Verdict =
   | "flipped"
   | "norm"
   | "inconsistent"
-  | "harmful";
+  | "harmful"
+  | "dormant";
 
 export interface ScoreResult {
   /** One score per update, in the order given. */
@@ -331,12 +342,14 @@ export async function scoreUpdates(
   const normBound = options.normBound ?? DEFAULT_NORM_BOUND;
   const consistencyBound = options.consistencyBound ?? DEFAULT_CONSISTENCY_BOUND;
   const slashNormBound = options.slashNormBound ?? DEFAULT_SLASH_NORM_BOUND;
+  const dormantBound = options.dormantBound ?? DEFAULT_DORMANT_BOUND;
   const slashConsistencyBound = options.slashConsistencyBound ?? DEFAULT_SLASH_CONSISTENCY_BOUND;
   const z = options.significance ?? DEFAULT_SIGNIFICANCE;
   const tolerance = options.tolerance ?? 0;
   checkOption("normBound", normBound, normBound >= 1);
   checkOption("consistencyBound", consistencyBound, consistencyBound <= 1);
   checkOption("slashNormBound", slashNormBound, slashNormBound >= 1);
+  checkOption("dormantBound", dormantBound, dormantBound >= 0 && dormantBound <= 1);
   checkOption("slashConsistencyBound", slashConsistencyBound, slashConsistencyBound <= 1);
   checkOption("significance", z, z >= 0);
   checkOption("tolerance", tolerance, tolerance >= 0 && Number.isFinite(tolerance));
@@ -410,9 +423,12 @@ export async function scoreUpdates(
   });
 
   // 3. Exclusion screens: unpaid and left out of the aggregate, never slashed.
+  const dormant = options.dormantInputs ?? [];
   live = live.filter((k) => {
     if ((normRatios[k] as number) > normBound) verdicts[k] = "norm";
     else if ((consistency[k] as number) < consistencyBound) verdicts[k] = "inconsistent";
+    else if (dormantShare(global, models[k] as CanonicalModel, dormant) > dormantBound)
+      verdicts[k] = "dormant";
     else return true;
     return false;
   });
@@ -468,7 +484,8 @@ export async function scoreUpdates(
     live = live.filter((_, j) => !harmful.includes(j));
   }
   verdicts.forEach((v, k) => {
-    if (v === "norm" || v === "inconsistent" || v === "harmful") scores[k] = SCORE_EXCLUDED;
+    if (v === "norm" || v === "inconsistent" || v === "dormant" || v === "harmful")
+      scores[k] = SCORE_EXCLUDED;
   });
   for (const k of live) {
     const g = gains[k] as number;
@@ -478,6 +495,47 @@ export async function scoreUpdates(
         : SCORE_KEPT;
   }
   return result();
+}
+
+/**
+ * The input features (of `features` per sample, row-major) that are zero in every sample: a validator's
+ * dormant inputs, which no honest gradient of data like its own moves.
+ */
+export function dormantInputsOf(x: ArrayLike<number>, samples: number, features: number): number[] {
+  if (!Number.isSafeInteger(samples) || !Number.isSafeInteger(features) || x.length !== samples * features) {
+    throw new RangeError(`dormantInputsOf: ${x.length} values are not ${samples} samples x ${features}`);
+  }
+  const used = new Uint8Array(features);
+  for (let i = 0; i < x.length; i++) if (x[i] !== 0) used[i % features] = 1;
+  const dormant: number[] = [];
+  for (let f = 0; f < features; f++) if (used[f] === 0) dormant.push(f);
+  return dormant;
+}
+
+/**
+ * The share, by norm, of an update's change to the first tensor ([inputs, units]) that falls on the rows
+ * of the given inputs: 0 when the first tensor did not change.
+ */
+export function dormantShare(
+  global: CanonicalModel,
+  update: CanonicalModel,
+  inputs: readonly number[],
+): number {
+  if (inputs.length === 0) return 0;
+  const first = global.tensors[0];
+  if (first?.shape.length !== 2) return 0;
+  const units = first.shape[1] as number;
+  const g = first.ints;
+  const u = (update.tensors[0] as QuantizedTensor).ints;
+  let total = 0;
+  for (let i = 0; i < g.length; i++) total += ((u[i] as number) - (g[i] as number)) ** 2;
+  if (total === 0) return 0;
+  let on = 0;
+  for (const row of inputs) {
+    for (let j = row * units; j < (row + 1) * units && j < g.length; j++)
+      on += ((u[j] as number) - (g[j] as number)) ** 2;
+  }
+  return Math.sqrt(on / total);
 }
 
 function checkScore(s: number): void {

@@ -60,6 +60,7 @@ import { type StrategyOptions, strategyByName } from "./index.ts";
 import {
   consensusScores,
   DEFAULT_ACCEPT_THRESHOLD,
+  dormantInputsOf,
   type ModelEvaluator,
   type ScoreOptions,
   type ScoreResult,
@@ -360,6 +361,14 @@ export function datasetEvaluator(model: tf.LayersModel, data: Dataset): ModelEva
 }
 
 /**
+ * A validator's scoring options on its shard: its dormant inputs (scoring.ts, step 3) unless `scoring`
+ * sets them.
+ */
+export function validatorScoring(shard: Dataset, scoring?: ScoreOptions): ScoreOptions {
+  return { dormantInputs: dormantInputsOf(shard.x, shard.n, shard.x.length / shard.n), ...scoring };
+}
+
+/**
  * Probabilities are floored here before the log: float32 softmax outputs underflow to 0 for very
  * confident wrong predictions, and a floor keeps losses finite (as train.ts does for probability outputs).
  */
@@ -423,6 +432,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
   const trainer = createModel(architecture, 0);
   const scratch = createModel(architecture, 0);
   const validatorEvaluators = data.validators.map((shard) => datasetEvaluator(scratch, shard));
+  const validatorScorings = data.validators.map((shard) => validatorScoring(shard, options.scoring));
   const participants = Array.from({ length: n }, (_, i) => participantAddress(i));
   const attackers = participants.filter((_, i) => isAttacker[i]);
   const honestIndices = participants.map((_, i) => i).filter((i) => !isAttacker[i]);
@@ -504,13 +514,13 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
         const matrix: number[][] = validatorEvaluators.map(() => []);
         if (fresh.length > 0) {
           const results: ScoreResult[] = [];
-          for (const evaluator of validatorEvaluators) {
+          for (const [v, evaluator] of validatorEvaluators.entries()) {
             results.push(
               await scoreUpdates(
                 global,
                 fresh.map((s) => ({ model: s.model, samples: s.samples })),
                 evaluator,
-                options.scoring,
+                validatorScorings[v],
               ),
             );
           }

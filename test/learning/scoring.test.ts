@@ -9,6 +9,8 @@ import {
   consensusScores,
   DEFAULT_ACCEPT_THRESHOLD,
   deltaNorm,
+  dormantInputsOf,
+  dormantShare,
   type Evaluation,
   labelConsistency,
   medianScore,
@@ -171,6 +173,48 @@ describe("scoring: scoreUpdates with a stub evaluator", () => {
     });
     assert.equal(removed.verdicts[2], "harmful");
     assert.equal(removed.scores[2], SCORE_EXCLUDED, "harm excludes; it is no evidence of malice");
+  });
+});
+
+describe("scoring: the dormant-input screen (backdoor triggers on inputs no data uses)", () => {
+  /** A 3-input, 2-unit first tensor (row-major [inputs, units]) and a bias. */
+  const dense = (w: readonly number[]): CanonicalModel => ({
+    architecture: "d",
+    scaleBits: 8,
+    tensors: [
+      { name: "kernel", shape: [3, 2], ints: Int32Array.from(w) },
+      { name: "bias", shape: [2], ints: Int32Array.from([0, 0]) },
+    ],
+  });
+
+  it("dormantInputsOf names the features that are zero in every sample", () => {
+    assert.deepEqual(dormantInputsOf([0, 1, 0, 0, 2, 0], 2, 3), [0, 2]);
+    assert.deepEqual(dormantInputsOf([1, 1, 1], 1, 3), []);
+    assert.throws(() => dormantInputsOf([0, 1], 2, 3), /2 values are not 2 samples x 3/);
+  });
+
+  it("dormantShare is the norm share of the first tensor's change on those rows", () => {
+    const g = dense([0, 0, 0, 0, 0, 0]);
+    assert.equal(dormantShare(g, dense([3, 4, 0, 0, 0, 0]), [0]), 1);
+    assert.equal(dormantShare(g, dense([0, 0, 3, 4, 0, 0]), [0]), 0);
+    assert.ok(Math.abs(dormantShare(g, dense([3, 0, 4, 0, 0, 0]), [0]) - 0.6) < 1e-12);
+    assert.equal(dormantShare(g, g, [0]), 0);
+  });
+
+  it("an update that moves dormant inputs' weights is excluded, never slashed", async () => {
+    const g = dense([0, 0, 0, 0, 0, 0]);
+    const loss = (m: CanonicalModel) => ({
+      loss: 10 - ((m.tensors[0] as { ints: Int32Array }).ints[2] as number),
+    });
+    const honest = [dense([0, 0, 2, 1, 1, 0]), dense([0, 0, 1, 2, 0, 1]), dense([0, 0, 2, 2, 1, 1])];
+    const trigger = dense([5, 5, 2, 1, 1, 1]);
+    const options = { consistencyBound: Number.NEGATIVE_INFINITY, dormantInputs: [0] };
+    const r = await scoreUpdates(g, [...honest, trigger], loss, options);
+    assert.equal(r.verdicts[3], "dormant");
+    assert.equal(r.scores[3], SCORE_EXCLUDED);
+    assert.ok(r.scores.slice(0, 3).every((s2) => s2 >= SCORE_KEPT));
+    const without = await scoreUpdates(g, [...honest, trigger], loss, { ...options, dormantInputs: [] });
+    assert.ok((without.scores[3] as number) >= SCORE_KEPT, "without the dormant inputs it is kept");
   });
 });
 
