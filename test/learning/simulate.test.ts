@@ -56,14 +56,14 @@ describe("simulateFederated", () => {
     assert.equal(protocol.attackers.length, 1);
     const attacker = protocol.attackers[0] as `0x${string}`;
     for (const r of protocol.rounds) {
-      // Sign flipping at scale 5 is far above the honest norms but not beyond any honest norm: excluded,
-      // not slashed (the magnitude screen is no evidence of malice on its own).
-      assert.equal(r.attackersExcluded, 1, `round ${r.round}: attacker left out`);
+      // Sign flipping at scale 5 is far above the honest norms: left out every round, slashed only where
+      // the validators also saw evidence of malice (the magnitude screen alone is none).
+      assert.equal(r.attackersExcluded + r.attackersSlashed, 1, `round ${r.round}: attacker left out`);
       assert.equal(r.falseSlashes, 0, `round ${r.round}: no false slash`);
       assert.equal(r.accepted, 4);
       assert.equal(r.rejected, 1);
-      assert.equal(r.excluded, 1);
-      assert.equal(r.scores[attacker], SCORE_EXCLUDED);
+      assert.equal(r.excluded, r.attackersExcluded);
+      assert.ok((r.scores[attacker] as number) <= SCORE_EXCLUDED);
       assert.equal(r.rewards[attacker], 0n);
       assert.ok(r.seconds > 0);
     }
