@@ -134,6 +134,10 @@ export interface PrintedSummary {
   finalAccuracy: number;
   falseSlashes: number;
   attackersSlashed: number;
+  /** The final model's backdoor success rate on trigger-stamped test digits (the in-memory engine). */
+  backdoorSuccess?: number;
+  /** Attacker-rounds left out without a slash (the in-memory engine reports it). */
+  attackersExcluded?: number;
   detectionRate: number;
   attackers: readonly string[];
   rounds: readonly unknown[];
@@ -220,6 +224,16 @@ export function summaryLines(
     const attackerRounds = summary.attackers.length * summary.rounds.length;
     lines.push(
       `attackers slashed ${summary.attackersSlashed} of ${attackerRounds} attacker-rounds (detection ${(100 * summary.detectionRate).toFixed(1)}%)`,
+    );
+    if (summary.attackersExcluded !== undefined) {
+      lines.push(
+        `attackers excluded (left out, unpaid, not slashed) ${summary.attackersExcluded} more attacker-rounds`,
+      );
+    }
+  }
+  if (options.attack === "backdoor" && summary.backdoorSuccess !== undefined) {
+    lines.push(
+      `backdoor success: ${(100 * summary.backdoorSuccess).toFixed(1)}% of trigger-stamped test digits`,
     );
   }
   lines.push(`honest trainers slashed (false slashes): ${summary.falseSlashes}`);
