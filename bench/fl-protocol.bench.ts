@@ -13,7 +13,9 @@
 //    itself gave medians of 0.96 and 1.02, rounds from 0.77 to 1.19: that is its precision.
 //  - fl.round_s.nK and gas.fl.protocol_round.nK: one round with K = 10, 100 and 1000 trainers of a small
 //    model (logreg-784-10, the 7,800 training digits shared among them), 3 validators; wall seconds of
-//    the round and the gas of all its transactions. Growth per trainer is printed.
+//    the round and the gas of all its transactions. Growth per trainer is printed. All are honest:
+//    fl.false_slashes.nK counts the trainers slashed anyway (target 0) and fl.round.excluded.nK those left
+//    out unpaid.
 //  - fl.earned_mind.<attack> and fl.attacker_rounds_slashed.<attack>: what free riders (the global model
 //    sent back), exact copiers and noisy copiers of another trainer's previous update earn on the chain,
 //    in MIND summed over 3 attackers of 10 trainers and 5 rounds (logreg-784-10), and how many of their 15
@@ -89,11 +91,14 @@ export async function benchLearningProtocol(): Promise<Figures> {
     figures[`fl.round_s.n${n}`] = round3(round.seconds);
     figures[`gas.fl.protocol_round.n${n}`] = gas;
     figures[`fl.round.accepted.n${n}`] = round.accepted;
+    // No trainer attacks here: every slash is a false one, and what is not accepted was excluded (unpaid).
+    figures[`fl.false_slashes.n${n}`] = round.falseSlashes;
+    figures[`fl.round.excluded.n${n}`] = round.rejected;
     const growth = previous
       ? `; from ${previous.n}: +${((round.seconds - previous.seconds) / (n - previous.n)).toFixed(4)} s and +${Math.round((gas - previous.gas) / (n - previous.n))} gas per trainer`
       : "";
     log(
-      `${n} trainers: round ${round.seconds.toFixed(1)} s (setup ${summary.setupSeconds.toFixed(1)} s), ${gas} gas, ${round.accepted}/${round.submitted} accepted${growth}`,
+      `${n} trainers: round ${round.seconds.toFixed(1)} s (setup ${summary.setupSeconds.toFixed(1)} s), ${gas} gas, ${round.accepted}/${round.submitted} accepted, ${round.falseSlashes} slashed${growth}`,
     );
     previous = { n, seconds: round.seconds, gas };
   }
