@@ -8,6 +8,7 @@ import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
 import { mindBalance, transferMind } from "../../src/chain/token.ts";
 import { ContractRefusedError } from "../../src/chain/tx.ts";
+import { SCORE_EXCLUDED } from "../../src/learning/finalize.ts";
 import {
   commitScores,
   commitUpdate,
@@ -156,8 +157,8 @@ describe("runProtocol on the embedded chain", () => {
     assert.ok(Number.isNaN(honest.detectionRate));
   });
 
-  it("a sign-flip attacker is slashed each round and earns nothing; no honest trainer is slashed", async () => {
-    const { summary } = await run({ clients: 4, byzantine: 1, attack: "sign-flip" });
+  it("a noise attacker (far beyond any honest norm: evidence of malice) is slashed each round and earns nothing; no honest trainer is slashed", async () => {
+    const { summary } = await run({ clients: 4, byzantine: 1, attack: "gaussian-noise" });
     assert.equal(summary.attackers.length, 1);
     const attacker = summary.attackers[0] as Address;
     const tasksParams = defaultTaskParams({
@@ -180,6 +181,35 @@ describe("runProtocol on the embedded chain", () => {
       for (const t of summary.trainers.filter((a) => a !== attacker)) assert.ok((r.rewards[t] ?? 0n) > 0n);
     }
     assert.equal(summary.detectionRate, 1);
+    assert.equal(summary.falseSlashes, 0);
+  });
+
+  it("a sign-flip attacker (large, but no evidence of malice) is excluded each round: unpaid, left out, not slashed", async () => {
+    const { summary } = await run({ clients: 4, byzantine: 1, attack: "sign-flip" });
+    const attacker = summary.attackers[0] as Address;
+    const engine = await simulateFederated({
+      ...SMALL,
+      clients: 4,
+      byzantine: 1,
+      attack: "sign-flip",
+      withProtocol: true,
+    });
+    for (const [i, r] of summary.rounds.entries()) {
+      assert.deepEqual(r.slashed, []);
+      assert.equal(r.scores[attacker], SCORE_EXCLUDED);
+      assert.equal(r.rewards[attacker], undefined);
+      assert.equal(r.accepted, 3);
+      assert.equal(r.rejected, 1);
+      // The engine settles with the contract's mirror: the same decisions, the same model.
+      assert.equal(engine.rounds[i]?.excluded, 1);
+      assert.equal(engine.rounds[i]?.accuracy, r.accuracy);
+    }
+    assert.equal(
+      summary.rounds.at(-1)?.stakes[attacker],
+      2n *
+        defaultTaskParams({ modelId: 1, baseVersion: 1, rounds: 2, trainers: 4, validators: 3 })
+          .minTrainerStake,
+    );
     assert.equal(summary.falseSlashes, 0);
   });
 
