@@ -371,8 +371,10 @@ export interface RunResult {
   finalAccuracy: number;
   /** Honest trainer-rounds slashed. */
   falseSlashes: number;
-  /** Attacker-rounds slashed (caught), of attackerRounds. */
+  /** Attacker-rounds slashed, of attackerRounds. */
   attackersSlashed: number;
+  /** Attacker-rounds left out without a slash (excluded, unpaid); absent in older results files. */
+  attackersExcluded?: number;
   attackerRounds: number;
   /** The final model's backdoor success rate on triggered test digits (null: the engine does not measure it). */
   backdoorSuccess: number | null;
@@ -388,6 +390,7 @@ export interface SummaryFigures {
   finalAccuracy: number;
   falseSlashes: number;
   attackersSlashed: number;
+  attackersExcluded?: number;
   attackers: readonly string[];
   participants: readonly string[];
   rounds: readonly unknown[];
@@ -416,6 +419,7 @@ export function runResult(run: GridRun, summary: SummaryFigures): RunResult {
     finalAccuracy: summary.finalAccuracy,
     falseSlashes: summary.falseSlashes,
     attackersSlashed: summary.attackersSlashed,
+    attackersExcluded: summary.attackersExcluded ?? 0,
     attackerRounds: summary.attackers.length * summary.rounds.length,
     backdoorSuccess: summary.backdoorSuccess ?? null,
     honestEarnings,
@@ -547,6 +551,7 @@ export interface RunFigures {
   dropPts: number | null;
   falseSlashes: number;
   attackersSlashed: number;
+  attackersExcluded: number;
   attackerRounds: number;
   backdoorSuccess: number | null;
   honestEarnings: RunResult["honestEarnings"];
@@ -564,6 +569,7 @@ export interface GridTotals {
   /** Honest trainer-rounds slashed over every protocol run and reference. */
   falseSlashes: number;
   attackersSlashed: number;
+  attackersExcluded: number;
   attackerRounds: number;
   /** Worst protocol drop (points) over cells with at most 30% attackers. */
   worstProtocolDropPts: number | null;
@@ -593,6 +599,7 @@ export function gridReport(
     done: grid.runs.filter((r) => results.has(r.id)).length,
     falseSlashes: 0,
     attackersSlashed: 0,
+    attackersExcluded: 0,
     attackerRounds: 0,
     worstProtocolDropPts: null,
     worstProtocolDropCell: null,
@@ -606,6 +613,7 @@ export function gridReport(
     totals.falseSlashes += r.falseSlashes;
     if (run.kind === "protocol") {
       totals.attackersSlashed += r.attackersSlashed;
+      totals.attackersExcluded += r.attackersExcluded ?? 0;
       totals.attackerRounds += r.attackerRounds;
       const least = r.honestEarnings?.min;
       if (
@@ -628,6 +636,7 @@ export function gridReport(
         dropPts,
         falseSlashes: r.falseSlashes,
         attackersSlashed: r.attackersSlashed,
+        attackersExcluded: r.attackersExcluded ?? 0,
         attackerRounds: r.attackerRounds,
         backdoorSuccess: r.backdoorSuccess,
         honestEarnings: r.honestEarnings,
@@ -678,7 +687,7 @@ export const TABLE_HEADER = [
   "protocol acc",
   "drop",
   "honest slashed",
-  "caught",
+  "caught (slashed+excluded)",
   "ASR %",
   ...BASELINE_STRATEGIES.map((s) => `${s} drop`),
 ];
@@ -702,7 +711,8 @@ export function tableGroups(report: GridReport): TableGroup[] {
     title,
     rows: [...variants].map(([variant, cells]) => {
       const protocol = cells.map((c) => c.runs.protocol).filter((r) => r !== undefined);
-      const caught = protocol.reduce((a, r) => a + r.attackersSlashed, 0);
+      const slashed = protocol.reduce((a, r) => a + r.attackersSlashed, 0);
+      const excluded = protocol.reduce((a, r) => a + r.attackersExcluded, 0);
       const attackerRounds = protocol.reduce((a, r) => a + r.attackerRounds, 0);
       return {
         variant,
@@ -717,7 +727,7 @@ export function tableGroups(report: GridReport): TableGroup[] {
             1,
           ),
           protocol.length === 0 ? "-" : String(protocol.reduce((a, r) => a + r.falseSlashes, 0)),
-          attackerRounds === 0 ? "-" : `${caught}/${attackerRounds}`,
+          attackerRounds === 0 ? "-" : `${slashed}+${excluded}/${attackerRounds}`,
           fixed(
             protocol.map((r) => r.backdoorSuccess),
             1,
@@ -741,7 +751,7 @@ export function totalsLines(totals: GridTotals): string[] {
   return [
     `runs: ${totals.done} of ${totals.runs} done`,
     `honest trainer-rounds slashed (protocol and references): ${totals.falseSlashes}`,
-    `attacker-rounds caught by the protocol: ${totals.attackersSlashed} of ${totals.attackerRounds}`,
+    `attacker-rounds caught by the protocol: ${totals.attackersSlashed} slashed and ${totals.attackersExcluded} excluded (unpaid, left out) of ${totals.attackerRounds}`,
     `worst protocol drop vs the no-show reference (<= 30% attackers): ${pts(totals.worstProtocolDropPts)}${totals.worstProtocolDropCell ? ` (${totals.worstProtocolDropCell})` : ""}`,
     `worst backdoor success above the no-attack rate (protocol): ${pts(totals.worstBackdoorAsrPts)}`,
     `worst drop per aggregation: ${CELL_RUNS.map((k) => `${k} ${pts(totals.worstDropPts[k])}`).join(", ")}`,

@@ -217,18 +217,18 @@ describe("results and report", () => {
     assert.ok(lines.includes("logreg-784-10, alpha 0.1, 10 clients, 3 attackers (30%)"));
     assert.match(
       lines[header] as string,
-      /protocol acc\s+drop\s+honest slashed\s+caught\s+ASR %\s+fedavg drop/,
+      /protocol acc\s+drop\s+honest slashed\s+caught \(slashed\+excluded\)\s+ASR %\s+fedavg drop/,
     );
     const flip = lines[header + 2] as string;
-    assert.match(flip, /^label-flip\s+1\s+0\.7900\s+1\.0\s+0\s+40\/45\s+-\s+20\.0\s+-\s+-\s+5\.0\s+-$/);
-    assert.match(lines[header + 3] as string, /^backdoor\s+1\s+0\.7800\s+2\.0\s+2\s+0\/45\s+10\.0/);
+    assert.match(flip, /^label-flip\s+1\s+0\.7900\s+1\.0\s+0\s+40\+0\/45\s+-\s+20\.0\s+-\s+-\s+5\.0\s+-$/);
+    assert.match(lines[header + 3] as string, /^backdoor\s+1\s+0\.7800\s+2\.0\s+2\s+0\+0\/45\s+10\.0/);
     // columns line up: every row of the table is as wide as its header
     assert.equal(flip.length, (lines[header] as string).length);
     assert.ok(lines.includes("honest trainer-rounds slashed (protocol and references): 3"));
     assert.ok(lines.includes("least an honest participant earned in a protocol run: 0.5 MIND"));
     const md = markdownReport(report).split("\n");
     assert.ok(
-      md.includes("| label-flip | 1 | 0.7900 | 1.0 | 0 | 40/45 | - | 20.0 | - | - | 5.0 | - |"),
+      md.includes("| label-flip | 1 | 0.7900 | 1.0 | 0 | 40+0/45 | - | 20.0 | - | - | 5.0 | - |"),
       md.join("\n"),
     );
     assert.ok(md.some((l) => /^\|( ---:? \|)+$/.test(l)));
