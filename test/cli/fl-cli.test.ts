@@ -50,7 +50,8 @@ interface SimulationJson {
 
 describe("ledgermind fl simulate", { concurrency: true }, () => {
   it("is reproducible with --seed; slashes the attacker every round; reports gas and registry versions", async () => {
-    const args = ["--json", "fl", "simulate", ...SMALL, "--byzantine", "1", "--attack", "sign-flip"];
+    // Noise far beyond any honest step is evidence of malice: slashed (a large sign flip is only excluded).
+    const args = ["--json", "fl", "simulate", ...SMALL, "--byzantine", "1", "--attack", "noise"];
     const [a, b] = await Promise.all([cli(args), cli(args)]);
     const first = parseJson<SimulationJson>(a);
     const second = parseJson<SimulationJson>(b);
@@ -73,7 +74,7 @@ describe("ledgermind fl simulate", { concurrency: true }, () => {
 
   it("prints a line per round and a summary; --baseline runs without attackers; --in-memory agrees", async () => {
     const [human, memory] = await Promise.all([
-      cli(["fl", "simulate", ...SMALL, "--byzantine", "1", "--attack", "label-flip", "--baseline"]),
+      cli(["fl", "simulate", ...SMALL, "--byzantine", "1", "--attack", "noise", "--baseline"]),
       cli([
         "--json",
         "fl",
@@ -82,7 +83,7 @@ describe("ledgermind fl simulate", { concurrency: true }, () => {
         "--byzantine",
         "1",
         "--attack",
-        "label-flip",
+        "noise",
         "--in-memory",
       ]),
     ]);
