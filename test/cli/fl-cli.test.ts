@@ -75,17 +75,7 @@ describe("ledgermind fl simulate", { concurrency: true }, () => {
   it("prints a line per round and a summary; --baseline runs without attackers; --in-memory agrees", async () => {
     const [human, memory] = await Promise.all([
       cli(["fl", "simulate", ...SMALL, "--byzantine", "1", "--attack", "noise", "--baseline"]),
-      cli([
-        "--json",
-        "fl",
-        "simulate",
-        ...SMALL,
-        "--byzantine",
-        "1",
-        "--attack",
-        "noise",
-        "--in-memory",
-      ]),
+      cli(["--json", "fl", "simulate", ...SMALL, "--byzantine", "1", "--attack", "noise", "--in-memory"]),
     ]);
     const out = assertOk(human);
     const lines = out.split("\n").filter((l) => /^round \d\/2 {2}accuracy/.test(l));
