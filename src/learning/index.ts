@@ -10,6 +10,7 @@ import type { Strategy } from "./strategy.ts";
 import { trimmedMean } from "./trimmed-mean.ts";
 
 export * from "./adversaries.ts";
+export * from "./backdoor.ts";
 export * from "./fedavg.ts";
 export * from "./fedprox.ts";
 export * from "./krum.ts";
