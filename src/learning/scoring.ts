@@ -433,7 +433,7 @@ export async function scoreUpdates(
     return false;
   });
 
-  // 4. Marginal value, with optional removal of significantly harmful updates.
+  // 4. Marginal value, and the exclusion of significantly harmful updates (significance Infinity: none).
   const mean = (members: readonly number[]): CanonicalModel =>
     members.length === 0
       ? global
