@@ -41,12 +41,7 @@ export type CellRun = (typeof CELL_RUNS)[number];
  * An attack's strength, as the engine's RunOptions.attackParams reads it: sign-flip scale or backdoor
  * boost, ALIE's z, noise sigma, or noise at `norm` times the honest update's norm.
  */
-export interface VariantParams {
-  scale?: number;
-  z?: number;
-  sigma?: number;
-  norm?: number;
-}
+export type VariantParams = Pick<AttackParams, "scale" | "z" | "sigma" | "norm">;
 
 /** An attack as the grid runs it: the engine's name, its parameters and the label printed. */
 export interface AttackVariant {
