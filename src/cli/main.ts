@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { registerBlobCommands } from "./blob.ts";
@@ -10,7 +11,13 @@ import { registerModelCommands } from "./model.ts";
 import { registerOracleCommands } from "./oracle.ts";
 import { registerTokenCommands } from "./token.ts";
 
+// package.json is two levels up from src/cli and from dist/cli alike.
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
 const program = new Command("ledgermind")
+  .version(version)
   .description("Accountable AI on an EVM chain: model registry, attestations, verification")
   .option("--rpc <url>", "an EVM JSON-RPC endpoint (default: the embedded EVM, persisted in --data-dir)")
   .option("--data-dir <dir>", "where the embedded chain, deployments, keys and blobs live", DEFAULT_DATA_DIR)

@@ -1,0 +1,128 @@
+/**
+ * Uses ledgermind as a user would: packs the tarball (`npm pack`, whose prepack builds dist/), installs it
+ * into an empty folder, and there runs `npx ledgermind --version`, `npx ledgermind demo` and
+ * test/package/register-model.mjs, a plain-JavaScript import of the library. Prints one line per step
+ * with its time, and the tarball's size; exits 1 at the first failure.
+ *   tsx scripts/check-package.ts [--keep]    --keep leaves the folder for a look afterwards
+ * Packages come from npm's cache first (`--prefer-offline`): the install needs no network beyond the npm
+ * registry. On Node 22 and later the install is `--engine-strict`: every engines range, ours and the
+ * dependencies', must admit the Node it runs on (on Node 20, EDR's ">= 22" would refuse it).
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Manifest, manifestProblems, type PlatformFields, tarballProblems } from "./package-rules.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const keep = process.argv.includes("--keep");
+
+class PackageCheckError extends Error {
+  override name = "PackageCheckError";
+}
+
+/** Runs a command to completion; its output is returned (stderr passes through, for npm's warnings). */
+function run(cmd: string, args: string[], cwd: string, timeoutMs = 300_000): string {
+  try {
+    return execFileSync(cmd, args, {
+      cwd,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      timeout: timeoutMs,
+    });
+  } catch (err) {
+    const out = (err as { stdout?: string }).stdout ?? "";
+    throw new PackageCheckError(
+      `${cmd} ${args.join(" ")} failed in ${cwd}${out ? `:\n${out.slice(-4000)}` : ""}`,
+    );
+  }
+}
+
+function step<T>(label: string, body: () => T): T {
+  const started = performance.now();
+  const result = body();
+  console.log(`${label}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+function fail(problems: string[], what: string): void {
+  if (problems.length > 0) throw new PackageCheckError(`${what}:\n  ${problems.join("\n  ")}`);
+}
+
+const work = mkdtempSync(join(tmpdir(), "ledgermind-package-"));
+try {
+  const [packed] = step(
+    "npm pack (build included)",
+    () =>
+      JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], ROOT, 600_000)) as {
+        filename: string;
+        size: number;
+        unpackedSize: number;
+        files: { path: string }[];
+      }[],
+  );
+  if (!packed) throw new PackageCheckError("npm pack printed no tarball");
+  const tarball = join(work, packed.filename);
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MiB`;
+  console.log(
+    `tarball ${packed.filename}: ${mib(statSync(tarball).size)} (${packed.files.length} files, ${mib(packed.unpackedSize)} unpacked)`,
+  );
+  fail(tarballProblems(packed.files.map((f) => f.path)), "the tarball");
+
+  const app = join(work, "app");
+  mkdirSync(app);
+  writeFileSync(
+    join(app, "package.json"),
+    `${JSON.stringify({ name: "app", private: true, type: "module" })}\n`,
+  );
+  const nodeMajor = Number(process.versions.node.split(".")[0]);
+  step("npm install of the tarball into an empty folder", () =>
+    run(
+      "npm",
+      [
+        "install",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        ...(nodeMajor >= 22 ? ["--engine-strict"] : []),
+        tarball,
+      ],
+      app,
+      600_000,
+    ),
+  );
+  const installed = join(app, "node_modules", "ledgermind");
+  const readManifest = (dir: string) =>
+    JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as Manifest;
+  const pkg = readManifest(installed);
+  fail(
+    manifestProblems(pkg, (dep) => readManifest(join(app, "node_modules", dep)) as PlatformFields),
+    "the installed package.json",
+  );
+
+  const version = step("npx ledgermind --version", () =>
+    run("npx", ["--no-install", "ledgermind", "--version"], app),
+  );
+  if (version.trim() !== pkg.version) {
+    throw new PackageCheckError(`npx ledgermind --version printed "${version.trim()}", not ${pkg.version}`);
+  }
+  const demo = step("npx ledgermind demo --json", () =>
+    run("npx", ["--no-install", "ledgermind", "demo", "--json"], app),
+  );
+  JSON.parse(demo);
+
+  copyFileSync(join(ROOT, "test/package/register-model.mjs"), join(app, "register-model.mjs"));
+  const registered = step("node register-model.mjs", () =>
+    run(process.execPath, ["register-model.mjs"], app),
+  );
+  console.log(`register-model.mjs: ${registered.trim()}`);
+  console.log(`package check passed on Node ${process.version}`);
+} catch (err) {
+  if (!(err instanceof PackageCheckError)) throw err;
+  console.error(`check-package: ${err.message}`);
+  process.exitCode = 1;
+} finally {
+  if (keep) console.log(`left in ${work}`);
+  else rmSync(work, { recursive: true, force: true });
+}
