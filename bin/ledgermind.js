@@ -5,10 +5,14 @@
 import { existsSync } from "node:fs";
 
 const source = new URL("../src/cli/main.ts", import.meta.url);
-if (existsSync(source)) {
+if (!existsSync(source)) {
+  await import("../dist/cli/main.js");
+} else if (!existsSync(new URL("../src/chain/generated/contracts.ts", import.meta.url))) {
+  // Nothing compiles at install any more (npm test, npm run demo and npm run build do).
+  console.error("ledgermind: this checkout's contracts are not compiled: run `npm run compile` first");
+  process.exitCode = 1;
+} else {
   const { register } = await import("tsx/esm/api");
   register();
   await import(source.href);
-} else {
-  await import("../dist/cli/main.js");
 }

@@ -1,12 +1,13 @@
 /**
  * Uses ledgermind as a user would: packs the tarball (`npm pack`, whose prepack builds dist/), installs it
  * into an empty folder, and there runs `npx ledgermind --version`, `npx ledgermind demo` and
- * test/package/register-model.mjs, a plain-JavaScript import of the library. Prints one line per step
+ * test/package/register-model.mjs, a plain-JavaScript import of the library, and type-checks
+ * test/package/consumer.ts against the package's declarations. Prints one line per step
  * with its time, and the tarball's size; exits 1 at the first failure.
  *   tsx scripts/check-package.ts [--keep]    --keep leaves the folder for a look afterwards
  * Packages come from npm's cache first (`--prefer-offline`): the install needs no network beyond the npm
- * registry. On Node 22 and later the install is `--engine-strict`: every engines range, ours and the
- * dependencies', must admit the Node it runs on (on Node 20, EDR's ">= 22" would refuse it).
+ * registry. The install is `--engine-strict`: every engines range, ours and the dependencies', must admit
+ * the Node it runs on (Node 20 is refused: there npm skips EDR's native package, whose engines say >= 22).
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -76,18 +77,10 @@ try {
     join(app, "package.json"),
     `${JSON.stringify({ name: "app", private: true, type: "module" })}\n`,
   );
-  const nodeMajor = Number(process.versions.node.split(".")[0]);
   step("npm install of the tarball into an empty folder", () =>
     run(
       "npm",
-      [
-        "install",
-        "--prefer-offline",
-        "--no-audit",
-        "--no-fund",
-        ...(nodeMajor >= 22 ? ["--engine-strict"] : []),
-        tarball,
-      ],
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", "--engine-strict", tarball],
       app,
       600_000,
     ),
@@ -112,6 +105,20 @@ try {
   );
   JSON.parse(demo);
 
+  copyFileSync(join(ROOT, "test/package/consumer.ts"), join(app, "consumer.ts"));
+  // The repository's TypeScript and Node types: the user's own would be in their devDependencies.
+  step("tsc on consumer.ts against the package's declarations", () =>
+    run(
+      process.execPath,
+      [
+        join(ROOT, "node_modules/typescript/bin/tsc"),
+        ...["--noEmit", "--strict", "--skipLibCheck", "--target", "es2022"],
+        ...["--module", "nodenext", "--moduleResolution", "nodenext"],
+        ...["--typeRoots", join(ROOT, "node_modules/@types"), "--types", "node", "consumer.ts"],
+      ],
+      app,
+    ),
+  );
   copyFileSync(join(ROOT, "test/package/register-model.mjs"), join(app, "register-model.mjs"));
   const registered = step("node register-model.mjs", () =>
     run(process.execPath, ["register-model.mjs"], app),
