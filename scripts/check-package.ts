@@ -1,6 +1,7 @@
 /**
  * Uses ledgermind as a user would: packs the tarball (`npm pack`, whose prepack builds dist/), installs it
- * into an empty folder, and there runs `npx ledgermind --version`, `npx ledgermind demo` and
+ * into an empty folder, and there runs `npx ledgermind --version`, `npx ledgermind demo`, a tiny
+ * `npx ledgermind fl evaluate` (its runs are worker processes) and
  * test/package/register-model.mjs, a plain-JavaScript import of the library, and type-checks
  * test/package/consumer.ts against the package's declarations. Prints one line per step
  * with its time, and the tarball's size; exits 1 at the first failure.
@@ -105,6 +106,21 @@ try {
   );
   JSON.parse(demo);
 
+  // A worker process runs each run: the compiled CLI must start the compiled worker, with no TypeScript loader.
+  step("npx ledgermind fl evaluate (4 tiny runs in a worker)", () =>
+    run(
+      "npx",
+      [
+        ...["--no-install", "ledgermind", "fl", "evaluate", "--grid", "reduced", "--seeds", "1"],
+        ...["--attacks", "label-flip", "--runs", "fedavg", "--rounds", "1", "--samples-per-client", "20"],
+        ...["--workers", "1", "--out", "evaluate.jsonl"],
+      ],
+      app,
+    ),
+  );
+  const evaluated = readFileSync(join(app, "evaluate.jsonl"), "utf8").trim().split("\n");
+  if (evaluated.length !== 4)
+    throw new PackageCheckError(`fl evaluate wrote ${evaluated.length} runs, not 4`);
   copyFileSync(join(ROOT, "test/package/consumer.ts"), join(app, "consumer.ts"));
   // The repository's TypeScript and Node types: the user's own would be in their devDependencies.
   step("tsc on consumer.ts against the package's declarations", () =>
