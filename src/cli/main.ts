@@ -17,7 +17,6 @@ const { version } = JSON.parse(readFileSync(new URL("../../package.json", import
 };
 
 const program = new Command("ledgermind")
-  .version(version)
   .description("Accountable AI on an EVM chain: model registry, attestations, verification")
   .option("--rpc <url>", "an EVM JSON-RPC endpoint (default: the embedded EVM, persisted in --data-dir)")
   .option("--data-dir <dir>", "where the embedded chain, deployments, keys and blobs live", DEFAULT_DATA_DIR)
@@ -67,6 +66,12 @@ async function exit(code: number): Promise<never> {
     new Promise<void>((resolve) => stream.write("", () => resolve()));
   await Promise.all([drained(process.stdout), drained(process.stderr)]);
   process.exit(code);
+}
+
+// `ledgermind --version` alone: commander's .version() would also take the subcommands' own `--version <n>`.
+if (process.argv.length === 3 && ["--version", "-V"].includes(process.argv[2] as string)) {
+  console.log(version);
+  await exit(0);
 }
 
 try {
