@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { registerBlobCommands } from "./blob.ts";
@@ -9,6 +10,11 @@ import { registerInsuranceCommands } from "./insurance.ts";
 import { registerModelCommands } from "./model.ts";
 import { registerOracleCommands } from "./oracle.ts";
 import { registerTokenCommands } from "./token.ts";
+
+// package.json is two levels up from src/cli and from dist/cli alike.
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 const program = new Command("ledgermind")
   .description("Accountable AI on an EVM chain: model registry, attestations, verification")
@@ -60,6 +66,12 @@ async function exit(code: number): Promise<never> {
     new Promise<void>((resolve) => stream.write("", () => resolve()));
   await Promise.all([drained(process.stdout), drained(process.stderr)]);
   process.exit(code);
+}
+
+// `ledgermind --version` alone: commander's .version() would also take the subcommands' own `--version <n>`.
+if (process.argv.length === 3 && ["--version", "-V"].includes(process.argv[2] as string)) {
+  console.log(version);
+  await exit(0);
 }
 
 try {
