@@ -15,7 +15,7 @@ import {
   registerModel,
   type VersionRecord,
 } from "../registry/client.ts";
-import { encodeModelCard, parseModelCard } from "../registry/model-card.ts";
+import { encodeModelCard, ModelCardError, parseModelCard } from "../registry/model-card.ts";
 import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
 import { verifyVersion } from "../registry/verify.ts";
 import { cidOf, digestFromCid, sha256Digest } from "../storage/cid.ts";
@@ -81,14 +81,19 @@ export class FileExistsError extends Error {
   }
 }
 
-/** Writes a file the user named, as one line on failure ("cannot write FILE: EACCES"). */
-async function writeOutputFile(path: string, data: string | Uint8Array, force = true): Promise<void> {
+/** A file the user named that cannot be written (a missing folder, no permission). Exit 1. */
+export class OutputFileError extends Error {
+  override name = "OutputFileError";
+}
+
+/** Writes a file the user named; overwrites it only when `overwrite` says so. */
+async function writeOutputFile(path: string, data: string | Uint8Array, overwrite: boolean): Promise<void> {
   try {
-    await writeFile(path, data, { flag: force ? "w" : "wx" });
+    await writeFile(path, data, { flag: overwrite ? "w" : "wx" });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EEXIST") throw new FileExistsError(path);
-    throw new Error(`cannot write ${path}: ${code ?? (err as Error).message}`);
+    throw new OutputFileError(`cannot write ${path}: ${code ?? (err as Error).message}`, { cause: err });
   }
 }
 
@@ -106,7 +111,8 @@ interface TrainFlags {
 function registerCardCommands(model: Command): void {
   const card = model.command("card").description("model cards: EU AI Act Annex IV technical documentation");
   card
-    .command("init [file]")
+    .command("init")
+    .argument("[file]", "where to write the card", "model-card.json")
     .description(
       "write a model card template (every Annex IV field, TODOs to replace) that `model version --card` accepts as is",
     )
@@ -116,18 +122,24 @@ function registerCardCommands(model: Command): void {
     .option("--force", "overwrite the file if it exists")
     .action(
       async (
-        file: string | undefined,
+        file: string,
         o: { name?: string; weights?: string; licence?: string; force?: boolean },
         cmd: Command,
       ) => {
         const opts = globalOptions(cmd);
         if (o.name !== undefined && !/\S/.test(o.name)) throw new UsageError("--name must not be empty");
         const architecture = o.weights ? decodeModel(await readInputFile(o.weights)).architecture : undefined;
-        const text = modelCardTemplateText({ name: o.name, architecture, licence: o.licence });
-        const path = file ?? "model-card.json";
-        await writeOutputFile(path, text, o.force ?? false);
-        emit(opts, { file: path }, () => [
-          `wrote ${path}: a valid Annex IV model card; replace each TODO before publishing a version with it`,
+        let text: string;
+        try {
+          text = modelCardTemplateText({ name: o.name, architecture, licence: o.licence });
+        } catch (err) {
+          // Only the options can make the template invalid: a usage error.
+          if (err instanceof ModelCardError) throw new UsageError(err.message);
+          throw err;
+        }
+        await writeOutputFile(file, text, o.force ?? false);
+        emit(opts, { file }, () => [
+          `wrote ${file}: a valid Annex IV model card; replace each TODO before publishing a version with it`,
         ]);
       },
     );
@@ -169,8 +181,9 @@ function registerTrainCommand(model: Command): void {
               from: o.from === undefined ? undefined : await readInputFile(o.from),
             })
           : await trainYield({ epochs, seed });
-      await writeOutputFile(o.out, trained.weights);
-      if (o.dataOut) await writeOutputFile(o.dataOut, trained.data);
+      // Training output is rewritten like a compiler's: the run that made it can make it again.
+      await writeOutputFile(o.out, trained.weights, true);
+      if (o.dataOut) await writeOutputFile(o.dataOut, trained.data, true);
       const { weights: _, data: __, ...summary } = trained;
       emit(opts, { out: o.out, dataOut: o.dataOut, weightsCid: cidOf(trained.weights), ...summary }, () => [
         trainedLine(trained, o.out),

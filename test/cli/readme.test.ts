@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -104,6 +104,14 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** The end of each log a block wrote (a background job's output goes there), for a failure message. */
+function logTails(): string {
+  return readdirSync(WORK)
+    .filter((name) => name.endsWith(".log"))
+    .map((name) => `\n--- ${name} (end) ---\n${readFileSync(join(WORK, name), "utf8").slice(-1500)}`)
+    .join("");
+}
+
 interface BlockRun {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -153,8 +161,11 @@ function runBlock(block: ShellBlock): Promise<BlockRun> {
 describe(`README "${SECTION}" runs as written, top to bottom, in an empty folder`, {
   concurrency: false,
 }, () => {
-  it("has blocks to run", () => {
+  it("has blocks to run, none chaining commands with && (bash -e ignores a failure left of &&)", () => {
     assert.ok(BLOCKS.length >= 3, `only ${BLOCKS.length} runnable sh block(s) under "## ${SECTION}"`);
+    for (const block of BLOCKS) {
+      assert.doesNotMatch(block.code, /&&/, `the block at README.md line ${block.line}: one command a line`);
+    }
   });
 
   let failed: number | undefined;
@@ -171,10 +182,10 @@ describe(`README "${SECTION}" runs as written, top to bottom, in an empty folder
       const started = performance.now();
       const r = await runBlock(block);
       t.diagnostic(`${((performance.now() - started) / 1000).toFixed(1)} s`);
-      if (r.code !== 0 || r.timedOut) failed = block.line;
-      assert.ok(
-        r.code === 0 && !r.timedOut,
-        `the block at README.md line ${block.line} ${r.timedOut ? `ran past ${BLOCK_TIMEOUT_MS / 1000} s` : `exited ${r.code ?? r.signal}`}; its output (bash -x traces each command with +):\n${r.output.slice(-6000)}`,
+      if (r.code === 0 && !r.timedOut) return;
+      failed = block.line;
+      assert.fail(
+        `the block at README.md line ${block.line} ${r.timedOut ? `ran past ${BLOCK_TIMEOUT_MS / 1000} s` : `exited ${r.code ?? r.signal}`}; its output (bash -x traces each command with +):\n${r.output.slice(-6000)}${logTails()}`,
       );
     });
   }
