@@ -41,11 +41,13 @@ export class ChainLockError extends Error {
   override name = "ChainLockError";
 }
 
-/** Field 22 of `/proc/PID/stat` (start time in clock ticks since boot); the name before it may hold spaces. */
-export function parseProcStatStart(stat: string): string | undefined {
+/**
+ * The state (field 3) and start time (field 22, clock ticks since boot) in a `/proc/PID/stat` line; the
+ * process name before them may hold spaces and parentheses.
+ */
+export function parseProcStat(stat: string): { state?: string; start?: string } {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields after the name start at field 3 (state): field 22 is at index 19.
-  return fields[19];
+  return { state: fields[0], start: fields[19] };
 }
 
 /** The lock file's holder; a bare pid is how locks were written before they named their holder. */
@@ -62,23 +64,31 @@ export function parseLockFile(text: string): LockHolder | undefined {
 
 /** When the OS says `pid` started; undefined where that cannot be read (no /proc, or no such process). */
 export function processStart(pid: number): string | undefined {
+  return procStat(pid)?.start;
+}
+
+function procStat(pid: number): { state?: string; start?: string } | undefined {
   try {
-    return parseProcStatStart(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return undefined;
   }
 }
 
-/** Whether `p` still runs: its pid is alive and, where start times can be read, started when recorded. */
+/**
+ * Whether `p` still runs: its pid is alive and, where /proc can be read, neither a zombie (an exited
+ * process nobody reaped: an orphan's, where the container's init does not reap) nor started at another
+ * time than recorded (a reused pid).
+ */
 export function isRunning(p: { pid: number; start?: string }): boolean {
   try {
     process.kill(p.pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-  if (p.start === undefined) return true;
-  const now = processStart(p.pid);
-  return now === undefined || now === p.start;
+  const now = procStat(p.pid);
+  if (now === undefined) return true;
+  return now.state !== "Z" && (p.start === undefined || now.start === p.start);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -95,7 +105,7 @@ export async function stopLeftover(p: { pid: number; start?: string }, graceMs =
   while (isRunning(p)) {
     if (Date.now() > deadline) {
       process.kill(p.pid, "SIGKILL");
-      while (isRunning(p)) await sleep(20);
+      await sleep(100);
       break;
     }
     await sleep(20);

@@ -2,10 +2,10 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { chainDir } from "../chain/connect.ts";
 import { deployAll } from "../chain/deploy.ts";
-import { DEV_NODE_CHAIN_ID, DevNodeError, startDevNode } from "../chain/devnode.ts";
+import { ANVIL_STOP_GRACE_MS, DEV_NODE_CHAIN_ID, DevNodeError, startDevNode } from "../chain/devnode.ts";
 import { freshHeader, stderrNotice } from "../chain/embedded.ts";
 import { repairJournal } from "../chain/journal.ts";
-import { acquireChainLock, type ChainLock, processStart } from "../chain/lock.ts";
+import { acquireChainLock, type ChainLock, processStart, stopLeftover } from "../chain/lock.ts";
 import { advanceTime } from "../chain/time.ts";
 import { emit, type GlobalOptions, globalOptions, UsageError, withChain } from "./context.ts";
 
@@ -22,12 +22,10 @@ function refuseRpc(opts: GlobalOptions, command: string): void {
 async function serve(opts: GlobalOptions, lock: ChainLock, port: number, host: string): Promise<void> {
   const node = await startDevNode({ port, host, stateFile: join(opts.dataDir, "devchain-state.json") });
   const { anvil, watchdog } = node.pids;
+  const anvilChild = { name: "anvil", pid: anvil, start: processStart(anvil) };
   lock.update({
     url: node.url,
-    children: [
-      { name: "watchdog", pid: watchdog, start: processStart(watchdog) },
-      { name: "anvil", pid: anvil, start: processStart(anvil) },
-    ],
+    children: [{ name: "watchdog", pid: watchdog, start: processStart(watchdog) }, anvilChild],
   });
   emit(opts, { url: node.url, chainId: DEV_NODE_CHAIN_ID }, () => [
     `development chain listening on ${node.url} (chain id ${DEV_NODE_CHAIN_ID}); stop with Ctrl-C`,
@@ -42,6 +40,8 @@ async function serve(opts: GlobalOptions, lock: ChainLock, port: number, host: s
   for (const signal of signals) process.on(signal, stop);
   try {
     const code = await new Promise<number | null>((resolve) => node.process.once("exit", resolve));
+    // A watchdog killed on its own leaves anvil running: stop it before the lock no longer names it.
+    await stopLeftover(anvilChild, ANVIL_STOP_GRACE_MS);
     if (!stopping && code !== 0) throw new DevNodeError(`anvil stopped on its own (exit code ${code})`);
   } finally {
     for (const signal of signals) process.off(signal, stop);
