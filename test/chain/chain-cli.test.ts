@@ -6,7 +6,7 @@
  * `--rpc URL chain` ignored --rpc without a word.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ import type { Address } from "viem";
 import { connect } from "../../src/chain/connect.ts";
 import { isRunning, type LockHolder, parseLockFile, stopLeftover } from "../../src/chain/lock.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
-import { assertOneLineError, type CliProcess, cli, show, spawnCli } from "../cli/cli-process.ts";
+import { assertOk, assertOneLineError, type CliProcess, cli, show, spawnCli } from "../cli/cli-process.ts";
 
 const dataDir = mkdtempSync(join(tmpdir(), "ledgermind-chain-cli-"));
 /** The chain started last, for the cleanup. */
@@ -190,6 +190,62 @@ describe("ledgermind chain: one process per folder, no orphan, no lost transacti
       await running.exited,
       { code: 0, signal: null },
       show({ code: null, signal: null, stdout: "", stderr: running.stderr() }),
+    );
+  });
+});
+
+describe("ledgermind chain repair: a damaged journal is never an empty chain", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ledgermind-chain-repair-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const journal = join(dir, "chain", "journal.ndjson");
+
+  it("a command refuses a corrupt middle line naming `chain repair`, which keeps every entry before it", async () => {
+    const chain = await connect({ dataDir: dir });
+    try {
+      for (let i = 0; i < 5; i++) await chain.publicClient.request({ method: "evm_mine" } as never);
+    } finally {
+      await chain.close();
+    }
+    const lines = readFileSync(journal, "utf8").split("\n");
+    lines[3] = `${lines[3]?.slice(0, 20)}#garbage`;
+    const damaged = lines.join("\n");
+    writeFileSync(journal, damaged);
+
+    const refused = await cli(["advance-time", "60"], { dataDir: dir });
+    assertOneLineError(
+      refused,
+      /damaged at line 4 of 6 .*run `ledgermind chain repair` to keep the 2 entries/,
+      1,
+    );
+    assert.equal(readFileSync(journal, "utf8"), damaged, "a refused command changes nothing");
+
+    const repaired = await cli(["chain", "repair"], { dataDir: dir });
+    const out = assertOk(repaired);
+    const m = out.match(
+      /^repaired \S+: kept its 2 entries before line 4 \(.*\), dropped 3 lines; the damaged file is kept at (\S+)\n$/,
+    );
+    assert.ok(m, out);
+    assert.equal(readFileSync(m[1] as string, "utf8"), damaged);
+
+    const after = await cli(["--json", "advance-time", "60"], { dataDir: dir });
+    assertOk(after);
+    const reopened = await connect({ dataDir: dir });
+    try {
+      // genesis, the 2 blocks kept, and the one advance-time mined
+      assert.equal(await reopened.publicClient.getBlockNumber({ cacheTime: 0 }), 3n);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it("a journal cut mid-entry is recovered by the next command, which says so in one line", async () => {
+    const text = readFileSync(journal, "utf8");
+    writeFileSync(journal, text.slice(0, text.length - 25));
+    const r = await cli(["advance-time", "60"], { dataDir: dir });
+    assert.equal(r.code, 0, show(r));
+    assert.match(
+      r.stderr,
+      /^ledgermind: the chain journal \S+ was cut by a crash at line 4 \(not JSON: cut or overwritten\): recovered its 2 entries before it; the damaged file is kept at \S+journal\.damaged-\S+\.ndjson\n$/,
     );
   });
 });

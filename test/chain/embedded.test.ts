@@ -227,6 +227,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
   it("recovers a journal cut mid-entry by a crash, keeps the damaged file aside and says so", async () => {
     const dir = freshDir();
     cpSync(dataDir, dir, { recursive: true });
+    const sound = readFileSync(journalOf(dir), "utf8");
     appendFileSync(journalOf(dir), '{"method":"eth_sendRawTransaction","params":["0x02f8');
     const damaged = readFileSync(journalOf(dir), "utf8");
     const notices: string[] = [];
@@ -239,9 +240,9 @@ describe("embedded chain journal", { concurrency: false }, () => {
     assert.equal(notices.length, 1, notices.join("\n"));
     const m = notices[0]?.match(/recovered its (\d+) entries .* kept at (\S+journal\.damaged-\S+\.ndjson)$/);
     assert.ok(m, notices[0]);
-    assert.equal(Number(m[1]), lines - 1, "every entry before the torn one");
+    assert.equal(Number(m[1]), sound.trimEnd().split("\n").length - 1, "every entry before the torn one");
     assert.equal(readFileSync(m[2] as string, "utf8"), damaged, "the damaged file, as it was found");
-    assert.equal(readFileSync(journalOf(dir), "utf8"), damaged.slice(0, damaged.lastIndexOf("\n") + 1));
+    assert.equal(readFileSync(journalOf(dir), "utf8"), sound);
   });
 
   it("keeps transactions sent after a torn last line was recovered", async () => {
