@@ -100,17 +100,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function stopLeftover(p: { pid: number; start?: string }, graceMs = 15_000): Promise<boolean> {
   // Without a start time a live pid may be anyone's by now: never signal it.
   if (p.start === undefined || !isRunning(p)) return false;
-  process.kill(p.pid, "SIGINT");
+  signal(p.pid, "SIGINT");
   const deadline = Date.now() + graceMs;
   while (isRunning(p)) {
     if (Date.now() > deadline) {
-      process.kill(p.pid, "SIGKILL");
+      signal(p.pid, "SIGKILL");
       await sleep(100);
       break;
     }
     await sleep(20);
   }
   return true;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // it exited between the check and the signal: what was wanted
+  }
 }
 
 export interface ChainLock {
