@@ -123,12 +123,14 @@ async function replay(request: RequestFn, entries: JournalEntry[]): Promise<void
   }
 }
 
-/** Wraps the provider so that every state change is appended to the journal as soon as it happened. */
+/** Wraps the provider so that every state change is on disk in the journal before anyone sees it. */
 function recording(request: RequestFn, journal: Journal): RequestFn {
   let queue: Promise<unknown> = Promise.resolve();
   return (args) => {
     const changesState = BLOCK_PRODUCING_METHODS.has(args.method) || STATE_SETTING_METHODS.has(args.method);
-    if (!changesState) return request(args);
+    // A read waits for the writes before it: a caller must never see a block that is not yet on disk,
+    // or it could report confirmed a transaction that a crash then loses.
+    if (!changesState) return queue.then(() => request(args));
     // Serialize state changes, so that the journal's order is the chain's order.
     const run = async () => {
       const before = await latestBlock(request);

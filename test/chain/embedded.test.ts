@@ -294,6 +294,29 @@ describe("embedded chain journal", { concurrency: false }, () => {
     assert.equal(readFileSync(journalOf(dir), "utf8"), '{"format":"something-else"}\n');
   });
 
+  it("a concurrent read sees a mined transaction only once its journal entry is on disk", async () => {
+    const dir = freshDir();
+    const chain = await connect({ dataDir: dir });
+    try {
+      const journaled = () => readFileSync(journalOf(dir), "utf8").trimEnd().split("\n").length - 1;
+      let seenUnjournaled = 0;
+      let sent = false;
+      const reader = (async () => {
+        for (;;) {
+          const mined = BigInt(await rpc<Hex>(chain, "eth_blockNumber")) > 0n;
+          if (mined && journaled() === 0) seenUnjournaled++;
+          if (mined || sent) return;
+        }
+      })();
+      await chain.wallet(0).sendTransaction({ to: "0x000000000000000000000000000000000000dEaD", value: 1n });
+      sent = true;
+      await reader;
+      assert.equal(seenUnjournaled, 0, "a reader saw the block before it was journaled");
+    } finally {
+      await chain.close();
+    }
+  });
+
   it("replays exactly across evm_snapshot / evm_revert", async () => {
     const dir = freshDir();
     let chain = await connect({ dataDir: dir });
