@@ -16,6 +16,9 @@ import { EMBEDDED_CHAIN_ID, openEmbeddedChain } from "./embedded.ts";
 
 export const DEFAULT_DATA_DIR = ".ledgermind";
 
+/** The folder of a data dir's chain: the embedded chain's journal, and the lock `ledgermind chain` shares. */
+export const chainDir = (dataDir: string): string => join(dataDir, "chain");
+
 export interface ConnectOptions {
   /** Any EVM JSON-RPC endpoint; without it, the embedded EVM. */
   rpc?: string;
@@ -24,6 +27,8 @@ export interface ConnectOptions {
   /** A fresh embedded chain in memory, for simulations and tests. */
   ephemeral?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Hears what opening the embedded chain did on the user's behalf (default: one line on stderr). */
+  onNotice?: (message: string) => void;
 }
 
 export interface LedgerChain {
@@ -68,7 +73,9 @@ export async function connect(opts: ConnectOptions = {}): Promise<LedgerChain> {
     }
   } else {
     kind = "embedded";
-    const embedded = await openEmbeddedChain(opts.ephemeral ? {} : { dir: join(dataDir, "chain") });
+    const embedded = await openEmbeddedChain(
+      opts.ephemeral ? {} : { dir: chainDir(dataDir), onNotice: opts.onNotice },
+    );
     transport = custom(embedded.provider, { retryCount: 0 });
     chainId = EMBEDDED_CHAIN_ID;
     close = embedded.close;

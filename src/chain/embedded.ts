@@ -6,9 +6,9 @@ import {
   Journal,
   type JournalEntry,
   type JournalHeader,
-  lockDir,
   STATE_SETTING_METHODS,
 } from "./journal.ts";
+import { acquireChainLock } from "./lock.ts";
 
 export const EMBEDDED_CHAIN_ID = 31337;
 export const HARDFORK = "prague";
@@ -22,20 +22,45 @@ export interface EmbeddedChain {
   close(): Promise<void>;
 }
 
+/** A journal header for a chain starting now. */
+export function freshHeader(): JournalHeader {
+  return {
+    format: "ledgermind.chain-journal/1",
+    chainId: EMBEDDED_CHAIN_ID,
+    hardfork: HARDFORK,
+    genesisTimestamp: Math.floor(Date.now() / 1000),
+  };
+}
+
+/** Where a library says what it did on the user's behalf (a recovered journal): one line on stderr. */
+export const stderrNotice = (message: string): void => {
+  process.stderr.write(`ledgermind: ${message}\n`);
+};
+
 /**
  * Starts Hardhat's EVM engine (EDR) in this process. With `dir`, the chain persists there as a journal
  * that every later process replays, so separate commands see one chain; without, it lives in memory.
+ * `onNotice` hears of what was done to open it: a torn journal recovered, a dead holder's anvil stopped.
  */
-export async function openEmbeddedChain(opts: { dir?: string } = {}): Promise<EmbeddedChain> {
-  const release = opts.dir ? lockDir(opts.dir) : () => {};
+export async function openEmbeddedChain(
+  opts: { dir?: string; onNotice?: (message: string) => void } = {},
+): Promise<EmbeddedChain> {
+  const onNotice = opts.onNotice ?? stderrNotice;
+  const lock = opts.dir ? await acquireChainLock(opts.dir, "embedded", onNotice) : undefined;
+  let journal: Journal | undefined;
+  const release = () => {
+    journal?.close();
+    lock?.release();
+  };
   try {
-    const fresh: JournalHeader = {
-      format: "ledgermind.chain-journal/1",
-      chainId: EMBEDDED_CHAIN_ID,
-      hardfork: HARDFORK,
-      genesisTimestamp: Math.floor(Date.now() / 1000),
-    };
-    const journal = opts.dir ? Journal.open(opts.dir, fresh) : undefined;
+    const fresh = freshHeader();
+    journal = opts.dir ? Journal.open(opts.dir, fresh) : undefined;
+    const recovery = journal?.recovery;
+    if (recovery) {
+      onNotice(
+        `the chain journal ${journal?.file} was cut by a crash at line ${recovery.line} (${recovery.reason}): recovered its ${recovery.kept} entries before it; the damaged file is kept at ${recovery.backup}`,
+      );
+    }
     const header = journal?.header ?? fresh;
     const request = await startEdr(header);
     if (journal) await replay(request, journal.entries);
@@ -98,12 +123,14 @@ async function replay(request: RequestFn, entries: JournalEntry[]): Promise<void
   }
 }
 
-/** Wraps the provider so that every state change is appended to the journal as soon as it happened. */
+/** Wraps the provider so that every state change is on disk in the journal before anyone sees it. */
 function recording(request: RequestFn, journal: Journal): RequestFn {
   let queue: Promise<unknown> = Promise.resolve();
   return (args) => {
     const changesState = BLOCK_PRODUCING_METHODS.has(args.method) || STATE_SETTING_METHODS.has(args.method);
-    if (!changesState) return request(args);
+    // A read waits for the writes before it: a caller must never see a block that is not yet on disk,
+    // or it could report confirmed a transaction that a crash then loses.
+    if (!changesState) return queue.then(() => request(args));
     // Serialize state changes, so that the journal's order is the chain's order.
     const run = async () => {
       const before = await latestBlock(request);

@@ -1,13 +1,55 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { chainDir } from "../chain/connect.ts";
 import { deployAll } from "../chain/deploy.ts";
-import { startDevNode } from "../chain/devnode.ts";
+import { ANVIL_STOP_GRACE_MS, DEV_NODE_CHAIN_ID, DevNodeError, startDevNode } from "../chain/devnode.ts";
+import { freshHeader, stderrNotice } from "../chain/embedded.ts";
+import { repairJournal } from "../chain/journal.ts";
+import { acquireChainLock, type ChainLock, processStart, stopLeftover } from "../chain/lock.ts";
 import { advanceTime } from "../chain/time.ts";
-import { emit, globalOptions, UsageError, withChain } from "./context.ts";
+import { emit, type GlobalOptions, globalOptions, UsageError, withChain } from "./context.ts";
+
+/** `--rpc URL chain` used to start a chain of its own and say nothing of the URL. */
+function refuseRpc(opts: GlobalOptions, command: string): void {
+  if (opts.rpc) {
+    throw new UsageError(
+      `\`${command}\` works on the chain in --data-dir, not on --rpc ${opts.rpc}: drop --rpc, or give it to the commands that use that chain`,
+    );
+  }
+}
+
+/** Runs anvil until a signal (or anvil itself) ends it; anvil saves its state as it stops. */
+async function serve(opts: GlobalOptions, lock: ChainLock, port: number, host: string): Promise<void> {
+  const node = await startDevNode({ port, host, stateFile: join(opts.dataDir, "devchain-state.json") });
+  const { anvil, watchdog } = node.pids;
+  const anvilChild = { name: "anvil", pid: anvil, start: processStart(anvil) };
+  lock.update({
+    url: node.url,
+    children: [{ name: "watchdog", pid: watchdog, start: processStart(watchdog) }, anvilChild],
+  });
+  emit(opts, { url: node.url, chainId: DEV_NODE_CHAIN_ID }, () => [
+    `development chain listening on ${node.url} (chain id ${DEV_NODE_CHAIN_ID}); stop with Ctrl-C`,
+    `use it with: ledgermind --rpc ${node.url} deploy`,
+  ]);
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    void node.stop();
+  };
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const signal of signals) process.on(signal, stop);
+  try {
+    const code = await new Promise<number | null>((resolve) => node.process.once("exit", resolve));
+    // A watchdog killed on its own leaves anvil running: stop it before the lock no longer names it.
+    await stopLeftover(anvilChild, ANVIL_STOP_GRACE_MS);
+    if (!stopping && code !== 0) throw new DevNodeError(`anvil stopped on its own (exit code ${code})`);
+  } finally {
+    for (const signal of signals) process.off(signal, stop);
+  }
+}
 
 export function registerChainCommands(program: Command): void {
-  program
+  const chain = program
     .command("chain")
     .description(
       "run a JSON-RPC development chain (anvil) that several processes can share; state kept in --data-dir",
@@ -16,23 +58,38 @@ export function registerChainCommands(program: Command): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .action(async (o: { port: string; host: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
+      refuseRpc(opts, "chain");
       const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError(`invalid --port "${o.port}"`);
-      mkdirSync(opts.dataDir, { recursive: true });
-      const node = await startDevNode({
-        port,
-        host: o.host,
-        stateFile: join(opts.dataDir, "devchain-state.json"),
-      });
-      emit(opts, { url: node.url, chainId: 1337 }, () => [
-        `development chain listening on ${node.url} (chain id 1337); stop with Ctrl-C`,
-        `use it with: ledgermind --rpc ${node.url} deploy`,
-      ]);
-      const stop = () => void node.stop();
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-      await new Promise<void>((resolve) => node.process.once("exit", () => resolve()));
+      if (!/^\d+$/.test(o.port) || port > 65535) throw new UsageError(`invalid --port "${o.port}"`);
+      // The embedded chain's lock: one process per data folder, whichever kind of chain it runs.
+      const lock = await acquireChainLock(chainDir(opts.dataDir), "chain", stderrNotice);
+      try {
+        await serve(opts, lock, port, o.host);
+      } finally {
+        lock.release();
+      }
+    });
+
+  chain
+    .command("repair")
+    .description(
+      "cut the embedded chain's journal back to its last good entry, keeping the damaged file beside it",
+    )
+    .action(async (_o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      refuseRpc(opts, "chain repair");
+      const dir = chainDir(opts.dataDir);
+      const lock = await acquireChainLock(dir, "embedded", stderrNotice);
+      try {
+        const r = repairJournal(dir, freshHeader());
+        emit(opts, r, () => [
+          r.damage
+            ? `repaired ${r.file}: kept its ${r.kept} entries before line ${r.damage.line} (${r.damage.reason}), dropped ${r.dropped} lines${r.headerRebuilt ? ", rebuilt its header" : ""}; the damaged file is kept at ${r.backup}`
+            : `${r.file} is sound (${r.kept} entries): nothing to repair`,
+        ]);
+      } finally {
+        lock.release();
+      }
     });
 
   program

@@ -1,8 +1,8 @@
 /**
  * Persistence of the embedded chain (src/chain/embedded.ts + journal.ts), through `connect({ dataDir })`:
  * the journal is replayed exactly (balances, nonces, code, storage, block hashes and timestamps), one
- * process holds a data dir at a time, a torn last line is a crash to survive and a corrupt middle line is
- * damage to report.
+ * process holds a data dir at a time, a torn last line is a crash to survive (and to say so) and a corrupt
+ * middle line is damage to report, naming `ledgermind chain repair`.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -23,7 +23,8 @@ import { type Address, type Hash, type Hex, parseEther } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { CONTRACT_NAMES, deployAll, type Manifest } from "../../src/chain/deploy.ts";
 import { MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
-import { ChainLockedError, JournalError } from "../../src/chain/journal.ts";
+import { ChainLockedError, JournalDamagedError, JournalError } from "../../src/chain/journal.ts";
+import { parseLockFile } from "../../src/chain/lock.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ledgermind-embedded-"));
@@ -34,6 +35,7 @@ const freshDir = () => join(root, `d${dirs++}`);
 const journalOf = (dataDir: string) => join(dataDir, "chain", "journal.ndjson");
 const lockOf = (dataDir: string) => join(dataDir, "chain", "lock");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const lockPid = (dataDir: string) => parseLockFile(readFileSync(lockOf(dataDir), "utf8"))?.pid;
 
 function rpc<T>(chain: LedgerChain, method: string, params: unknown[] = []): Promise<T> {
   return chain.publicClient.request({ method, params } as never) as Promise<T>;
@@ -179,7 +181,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
         return true;
       });
       // The refused open left the holder's lock (and chain) alone.
-      assert.equal(readFileSync(lockOf(dataDir), "utf8"), String(process.pid));
+      assert.equal(lockPid(dataDir), process.pid);
       assert.equal(await rpc<Hex>(chain, "eth_blockNumber"), saved.blockNumber);
     } finally {
       await chain.close();
@@ -207,7 +209,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
     writeFileSync(lockOf(dataDir), String(pid));
     const chain = await connect({ dataDir });
     try {
-      assert.equal(readFileSync(lockOf(dataDir), "utf8"), String(process.pid));
+      assert.equal(lockPid(dataDir), process.pid);
       assert.equal(await rpc<Hex>(chain, "eth_blockNumber"), saved.blockNumber);
     } finally {
       await chain.close();
@@ -222,58 +224,97 @@ describe("embedded chain journal", { concurrency: false }, () => {
     assert.equal(process.listenerCount("exit"), before);
   });
 
-  it("ignores a torn last journal line (a crash mid-append)", async () => {
+  it("recovers a journal cut mid-entry by a crash, keeps the damaged file aside and says so", async () => {
     const dir = freshDir();
     cpSync(dataDir, dir, { recursive: true });
+    const sound = readFileSync(journalOf(dir), "utf8");
     appendFileSync(journalOf(dir), '{"method":"eth_sendRawTransaction","params":["0x02f8');
-    const chain = await connect({ dataDir: dir });
+    const damaged = readFileSync(journalOf(dir), "utf8");
+    const notices: string[] = [];
+    const chain = await connect({ dataDir: dir, onNotice: (m) => notices.push(m) });
     try {
       assert.deepEqual(await snapshot(chain, watch), saved);
     } finally {
       await chain.close();
     }
+    assert.equal(notices.length, 1, notices.join("\n"));
+    const m = notices[0]?.match(/recovered its (\d+) entries .* kept at (\S+journal\.damaged-\S+\.ndjson)$/);
+    assert.ok(m, notices[0]);
+    assert.equal(Number(m[1]), sound.trimEnd().split("\n").length - 1, "every entry before the torn one");
+    assert.equal(readFileSync(m[2] as string, "utf8"), damaged, "the damaged file, as it was found");
+    assert.equal(readFileSync(journalOf(dir), "utf8"), sound);
   });
 
-  it("keeps transactions sent after a torn last line was ignored", async () => {
+  it("keeps transactions sent after a torn last line was recovered", async () => {
     const dir = freshDir();
     cpSync(dataDir, dir, { recursive: true });
     appendFileSync(journalOf(dir), '{"method":"eth_sendRawTransaction","params":["0x02f8');
     const a1 = watch[1] as Address;
-    let chain = await connect({ dataDir: dir });
+    let chain = await connect({ dataDir: dir, onNotice: () => {} });
     try {
       await sendAndWait(chain, chain.wallet(0).sendTransaction({ to: a1, value: 1n }));
     } finally {
       await chain.close();
     }
     const expected = BigInt(saved.accounts[a1]?.balance ?? "0x0") + 1n;
-    chain = await connect({ dataDir: dir });
+    const notices: string[] = [];
+    chain = await connect({ dataDir: dir, onNotice: (m) => notices.push(m) });
     try {
       assert.equal(BigInt(await rpc<Hex>(chain, "eth_getBalance", [a1, "latest"])), expected);
       assert.equal(BigInt(await rpc<Hex>(chain, "eth_blockNumber")), BigInt(saved.blockNumber) + 1n);
     } finally {
       await chain.close();
     }
+    assert.deepEqual(notices, [], "a recovered journal is sound afterwards");
   });
 
-  it("throws JournalError on a corrupt line in the middle, and releases the lock", async () => {
+  it("refuses a corrupt line in the middle naming `ledgermind chain repair`, and releases the lock", async () => {
     const dir = freshDir();
     cpSync(dataDir, dir, { recursive: true });
     const text = readFileSync(journalOf(dir), "utf8").split("\n");
     text[3] = `${text[3]?.slice(0, 40)}#garbage`;
     writeFileSync(journalOf(dir), text.join("\n"));
     await assert.rejects(connect({ dataDir: dir }), (err: unknown) => {
-      assert.ok(err instanceof JournalError);
-      assert.match(err.message, /line 4 is corrupt/);
+      assert.ok(err instanceof JournalDamagedError);
+      assert.match(err.message, /damaged at line 4 of \d+ .*`ledgermind chain repair` to keep the 2 entries/);
       return true;
     });
     assert.equal(existsSync(lockOf(dir)), false);
   });
 
-  it("throws JournalError when the first line is not a journal header", async () => {
+  it("refuses, never starts empty, a journal whose first line is not a journal header", async () => {
     const dir = freshDir();
     mkdirSync(join(dir, "chain"), { recursive: true });
     writeFileSync(journalOf(dir), '{"format":"something-else"}\n');
-    await assert.rejects(connect({ dataDir: dir }), JournalError);
+    await assert.rejects(connect({ dataDir: dir }), (err: unknown) => {
+      assert.ok(err instanceof JournalError);
+      assert.match(err.message, /`ledgermind chain repair`/);
+      return true;
+    });
+    assert.equal(readFileSync(journalOf(dir), "utf8"), '{"format":"something-else"}\n');
+  });
+
+  it("a concurrent read sees a mined transaction only once its journal entry is on disk", async () => {
+    const dir = freshDir();
+    const chain = await connect({ dataDir: dir });
+    try {
+      const journaled = () => readFileSync(journalOf(dir), "utf8").trimEnd().split("\n").length - 1;
+      let seenUnjournaled = 0;
+      let sent = false;
+      const reader = (async () => {
+        for (;;) {
+          const mined = BigInt(await rpc<Hex>(chain, "eth_blockNumber")) > 0n;
+          if (mined && journaled() === 0) seenUnjournaled++;
+          if (mined || sent) return;
+        }
+      })();
+      await chain.wallet(0).sendTransaction({ to: "0x000000000000000000000000000000000000dEaD", value: 1n });
+      sent = true;
+      await reader;
+      assert.equal(seenUnjournaled, 0, "a reader saw the block before it was journaled");
+    } finally {
+      await chain.close();
+    }
   });
 
   it("replays exactly across evm_snapshot / evm_revert", async () => {
