@@ -174,6 +174,45 @@ describe("scoring: scoreUpdates with a stub evaluator", () => {
     assert.equal(removed.verdicts[2], "harmful");
     assert.equal(removed.scores[2], SCORE_EXCLUDED, "harm excludes; it is no evidence of malice");
   });
+
+  it("the leave-one-out aggregate weighs updates by their claimed samples, the aggregate FedAvg will form", async () => {
+    const calls: CanonicalModel[] = [];
+    const updates = [
+      { model: mk([4, 4, 4]), samples: 1 },
+      { model: mk([0, 0, 8]), samples: 3 },
+    ];
+    await scoreUpdates(g, updates, evaluator(calls), { consistencyBound: Number.NEGATIVE_INFINITY });
+    const formed = fedAvg().aggregate(
+      g,
+      updates.map((u, i) => ({ participant: participantAddress(i), ...u })),
+    );
+    const flat = (m: CanonicalModel) => m.tensors.flatMap((t) => Array.from(t.ints)).join(",");
+    assert.deepEqual(flat(formed), "1,1,7");
+    assert.ok(
+      calls.some((m) => flat(m) === flat(formed)),
+      "the validator evaluated FedAvg's aggregate",
+    );
+    assert.ok(!calls.some((m) => flat(m) === "2,2,6"), "not the equal-weight mean");
+  });
+
+  it("a harmful update that weighs nothing in the aggregate is not excluded: the harm must be material", async () => {
+    // A shard of 1 sample beside one of 1,000 moves the aggregate by a rounding step: consistent but
+    // immaterial harm, as with the smallest shards of a 1,000-trainer round.
+    const far = (m: CanonicalModel) => {
+      const flat = m.tensors.flatMap((t) => Array.from(t.ints));
+      return { loss: flat.reduce((sum, v) => sum + (v - 4000) ** 2, 0) / 100 };
+    };
+    const updates = [
+      { model: mk([4000, 4000, 4000]), samples: 1000 },
+      { model: mk([4000, -4000, 4000]), samples: 1 },
+    ];
+    const options = { consistencyBound: Number.NEGATIVE_INFINITY, normBound: Number.POSITIVE_INFINITY };
+    const strict = await scoreUpdates(g, updates, far, { ...options, materiality: 0 });
+    assert.equal(strict.verdicts[1], "harmful", "without materiality the tiny harm excludes it");
+    const r = await scoreUpdates(g, updates, far, options);
+    assert.deepEqual(r.verdicts, ["kept", "kept"]);
+    assert.equal(r.scores[1], SCORE_KEPT, "kept, paid nothing: it adds nothing");
+  });
 });
 
 describe("scoring: the dormant-input screen (backdoor triggers on inputs no data uses)", () => {
