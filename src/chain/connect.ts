@@ -12,7 +12,7 @@ import {
   type WalletClient,
 } from "viem";
 import { type LocalAccount, resolveAccounts } from "./accounts.ts";
-import { EMBEDDED_CHAIN_ID, openEmbeddedChain } from "./embedded.ts";
+import { EMBEDDED_CHAIN_ID, type LockWait, openEmbeddedChain } from "./embedded.ts";
 
 export const DEFAULT_DATA_DIR = ".ledgermind";
 
@@ -23,6 +23,8 @@ export interface ConnectOptions {
   dataDir?: string;
   /** A fresh embedded chain in memory, for simulations and tests. */
   ephemeral?: boolean;
+  /** Wait for an embedded chain that another process holds (default: fail at once). */
+  lockWait?: LockWait;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -68,7 +70,9 @@ export async function connect(opts: ConnectOptions = {}): Promise<LedgerChain> {
     }
   } else {
     kind = "embedded";
-    const embedded = await openEmbeddedChain(opts.ephemeral ? {} : { dir: join(dataDir, "chain") });
+    const embedded = await openEmbeddedChain(
+      opts.ephemeral ? {} : { dir: join(dataDir, "chain"), lockWait: opts.lockWait },
+    );
     transport = custom(embedded.provider, { retryCount: 0 });
     chainId = EMBEDDED_CHAIN_ID;
     close = embedded.close;

@@ -3,6 +3,7 @@ import { DEV_ACCOUNT_COUNT, DEV_MNEMONIC } from "./accounts.ts";
 import { PROJECT_ROOT } from "./compile.ts";
 import {
   BLOCK_PRODUCING_METHODS,
+  ChainLockedError,
   Journal,
   type JournalEntry,
   type JournalHeader,
@@ -22,12 +23,43 @@ export interface EmbeddedChain {
   close(): Promise<void>;
 }
 
+/** How long to wait for a chain folder that another process holds, instead of failing at once. */
+export interface LockWait {
+  timeoutMs: number;
+  /** Called once, when the first attempt finds the folder held by process `pid`. */
+  onWait?: (pid: number) => void;
+  /** How often to try again (default: 100 ms). */
+  pollMs?: number;
+}
+
+/**
+ * Takes `dir`'s lock (`lockDir`); with `wait`, retries while a live process holds it, up to
+ * `wait.timeoutMs`, then throws the last `ChainLockedError`.
+ */
+export async function acquireChainLock(dir: string, wait?: LockWait): Promise<() => void> {
+  const deadline = Date.now() + (wait?.timeoutMs ?? 0);
+  let told = false;
+  for (;;) {
+    try {
+      return lockDir(dir);
+    } catch (err) {
+      if (!(err instanceof ChainLockedError) || !wait || Date.now() >= deadline) throw err;
+      if (!told) wait.onWait?.(err.pid);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, wait.pollMs ?? 100));
+    }
+  }
+}
+
 /**
  * Starts Hardhat's EVM engine (EDR) in this process. With `dir`, the chain persists there as a journal
  * that every later process replays, so separate commands see one chain; without, it lives in memory.
+ * With `lockWait`, a folder held by another process is waited for rather than refused.
  */
-export async function openEmbeddedChain(opts: { dir?: string } = {}): Promise<EmbeddedChain> {
-  const release = opts.dir ? lockDir(opts.dir) : () => {};
+export async function openEmbeddedChain(
+  opts: { dir?: string; lockWait?: LockWait } = {},
+): Promise<EmbeddedChain> {
+  const release = opts.dir ? await acquireChainLock(opts.dir, opts.lockWait) : () => {};
   try {
     const fresh: JournalHeader = {
       format: "ledgermind.chain-journal/1",

@@ -56,7 +56,10 @@ export class JournalError extends Error {
 
 export class ChainLockedError extends Error {
   override name = "ChainLockedError";
-  constructor(dir: string, pid: number) {
+  constructor(
+    dir: string,
+    readonly pid: number,
+  ) {
     super(
       `the chain in ${dir} is in use by process ${pid}: wait for it, or run \`ledgermind chain\` to share one chain between processes`,
     );
