@@ -2,9 +2,9 @@ import { CommanderError } from "commander";
 import { ensureDataDir, globalOptions, parseRpc } from "./context.ts";
 import { EXIT_INTERRUPTED, EXIT_USAGE, errorLine, exitCodeOf } from "./errors.ts";
 import { commandPath } from "./help.ts";
-import { createProgram, versionFlagIsGlobal } from "./program.ts";
+import { createProgram, versionFlagIsCommands } from "./program.ts";
 
-const program = createProgram({ versionFlag: versionFlagIsGlobal(process.argv.slice(2)) });
+const program = createProgram({ versionFlag: !versionFlagIsCommands(process.argv.slice(2)) });
 
 /** What Ctrl-C interrupts: the command line's command, once commander has found it. */
 let running = "ledgermind";

@@ -148,12 +148,13 @@ export function registerModelCommands(program: Command): void {
     .action(async (modelArg: string, o: { version?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const modelId = parseModelId(modelArg);
+      const version = o.version === undefined ? undefined : parseVersion(o.version);
       await withChain(
         opts,
         async (chain) => {
           const reg = await openRegistry(chain);
-          if (o.version) {
-            const record = await getVersion(reg, modelId, parseVersion(o.version));
+          if (version !== undefined) {
+            const record = await getVersion(reg, modelId, version);
             emit(opts, record, () => versionLines(record));
             return;
           }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Command } from "commander";
+import { Command, Help } from "commander";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { registerBlobCommands } from "./blob.ts";
 import { registerChainCommands } from "./chain.ts";
@@ -17,23 +17,27 @@ export const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 
-/** The program's options that take a value: what `versionFlagIsGlobal` skips over. */
+/** The program's options that take a value: what `versionFlagIsCommands` skips over. */
 const VALUE_OPTIONS = new Set(["--rpc", "--data-dir", "--lock-timeout"]);
 
 /**
- * Whether `--version` (or `-V`) in `args` (after node and the script) is the program's, that is, comes
- * before the first command word. commander takes a program's option wherever it appears, which would
- * swallow the `--version N` of `model show 1 --version 2`.
+ * Whether a `--version` in `args` (after node and the script) comes after the first command word, so that
+ * it is that command's own option (`model show 1 --version 2`). commander takes a program's option
+ * wherever it appears, and would print the package's version instead.
  */
-export function versionFlagIsGlobal(args: readonly string[]): boolean {
+export function versionFlagIsCommands(args: readonly string[]): boolean {
+  let inCommand = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    if (arg === "--version" || arg === "-V") return true;
+    if (arg === "--version" || arg.startsWith("--version=")) return inCommand;
     if (VALUE_OPTIONS.has(arg)) i++;
-    else if (!arg.startsWith("-")) return false;
+    else if (!arg.startsWith("-")) inCommand = true;
   }
   return false;
 }
+
+/** Global options as listed under a subcommand: all but the program's own `--version`. */
+const globalHelp = Object.assign(new Help(), { showGlobalOptions: true });
 
 /** The whole command tree; `versionFlag: false` leaves `--version` to the subcommands that take one. */
 export function createProgram({ versionFlag = true }: { versionFlag?: boolean } = {}): Command {
@@ -51,7 +55,11 @@ export function createProgram({ versionFlag = true }: { versionFlag?: boolean } 
       String(DEFAULT_LOCK_TIMEOUT_S),
     )
     .option("--json", "print results as JSON")
-    .configureHelp({ showGlobalOptions: true })
+    .configureHelp({
+      showGlobalOptions: true,
+      visibleGlobalOptions: (cmd) =>
+        globalHelp.visibleGlobalOptions(cmd).filter((option) => option.long !== "--version"),
+    })
     .exitOverride()
     .configureOutput({
       // commander's own errors ("unknown command", a missing option) follow the CLI's rule: one line.

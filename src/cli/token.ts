@@ -11,17 +11,22 @@ import {
   withChain,
 } from "./context.ts";
 
-/** An address, or the index of a configured account ("3"). */
-export function parseTarget(text: string, accounts: readonly { address: Address }[]): Address {
+/** An address, or the index of a configured account ("3"), checked before anything connects. */
+export function parseTarget(text: string): Address | number {
   if (/^0x/i.test(text)) return parseAddress(text, "the account");
   if (!/^\d+$/.test(text)) {
     throw new UsageError(
       `expected an address (0x...) or a configured account's index (0, 1, ...), got "${text}"`,
     );
   }
-  const index = parseAccount(text);
-  const account = accounts[index];
-  if (!account) throw new UsageError(`no configured account ${index} (there are ${accounts.length})`);
+  return parseAccount(text);
+}
+
+/** The address of a `parseTarget` result, on this chain's configured accounts. */
+function resolveTarget(target: Address | number, accounts: readonly { address: Address }[]): Address {
+  if (typeof target === "string") return target;
+  const account = accounts[target];
+  if (!account) throw new UsageError(`no configured account ${target} (there are ${accounts.length})`);
   return account.address;
 }
 
@@ -35,10 +40,11 @@ export function registerTokenCommands(program: Command): void {
     .argument("[WHO]", "an address or an account index", "0")
     .action(async (who: string, _o: unknown, cmd: Command) => {
       const opts = globalOptions(cmd);
+      const target = parseTarget(who);
       await withChain(
         opts,
         async (chain) => {
-          const account = parseTarget(who, chain.accounts);
+          const account = resolveTarget(target, chain.accounts);
           const balance = await mindBalance(chain, account);
           emit(opts, { account, balance }, () => [`${account} holds ${formatEther(balance)} MIND`]);
         },
@@ -57,10 +63,12 @@ export function registerTokenCommands(program: Command): void {
     )
     .action(async (to: string, amountText: string, o: { account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
+      const target = parseTarget(to);
       const amount = parseMind(amountText, "amount");
+      const sender = parseAccount(o.account);
       await withChain(opts, async (chain) => {
-        const recipient = parseTarget(to, chain.accounts);
-        await transferMind(chain, recipient, amount, parseAccount(o.account));
+        const recipient = resolveTarget(target, chain.accounts);
+        await transferMind(chain, recipient, amount, sender);
         const balance = await mindBalance(chain, recipient);
         emit(opts, { to: recipient, amount, balance }, () => [
           `sent ${formatEther(amount)} MIND to ${recipient}, who now holds ${formatEther(balance)}`,
