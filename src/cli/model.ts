@@ -225,7 +225,7 @@ export function registerModelCommands(program: Command): void {
     });
 
   model
-    .command("verify [file]")
+    .command("verify [FILE]")
     .description(
       "check a weights file (or a stored CID) and every attestation's two signatures against the chain",
     )
