@@ -42,6 +42,14 @@ import {
 /** "noise" is the issue's and the bench's short name for gaussian-noise. */
 const ATTACK_CHOICES = [...ATTACK_NAMES, "noise"];
 
+/**
+ * The attacks as the help and the README name them: "noise" for gaussian-noise, and without "none"
+ * (no attacker is `--byzantine 0`). Both other names are still accepted.
+ */
+export const ATTACK_HELP_NAMES = ATTACK_NAMES.filter((n) => n !== "none").map((n) =>
+  n === "gaussian-noise" ? "noise" : n,
+);
+
 interface SimulateFlags {
   clients: string;
   validators: string;
@@ -156,7 +164,7 @@ export function printedRound(r: ProtocolRoundReport): PrintedRound {
 export function simulationOptions(o: SimulateFlags): SimulationOptions {
   const clients = parseInteger(o.clients, "--clients", 1, 1024);
   if (!ATTACK_CHOICES.includes(o.attack)) {
-    throw new UsageError(`--attack must be one of ${ATTACK_CHOICES.join(", ")}, got "${o.attack}"`);
+    throw new UsageError(`--attack must be one of ${ATTACK_HELP_NAMES.join(", ")}, got "${o.attack}"`);
   }
   if (!(STRATEGY_NAMES as readonly string[]).includes(o.strategy)) {
     throw new UsageError(`--strategy must be one of ${STRATEGY_NAMES.join(", ")}, got "${o.strategy}"`);
@@ -279,7 +287,7 @@ export function registerFlCommands(program: Command): void {
     .option("--clients <N>", "trainers", "10")
     .option("--validators <N>", "validators, each scoring on its own held-out digits", "3")
     .option("--byzantine <N>", "attackers among the trainers", "0")
-    .option("--attack <NAME>", `what the attackers do: ${ATTACK_CHOICES.join(", ")}`, "sign-flip")
+    .option("--attack <NAME>", `what the attackers do: ${ATTACK_HELP_NAMES.join(", ")}`, "sign-flip")
     .option("--strategy <NAME>", `aggregation: ${STRATEGY_NAMES.join(", ")}`, "fedavg")
     .option("--rounds <N>", "rounds", "20")
     .option("--alpha <A>", "Dirichlet concentration of the label split (smaller: less IID)", "0.5")

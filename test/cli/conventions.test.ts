@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -37,6 +37,7 @@ import {
   UsageError,
 } from "../../src/cli/context.ts";
 import { errorLine, exitCodeOf } from "../../src/cli/errors.ts";
+import { ATTACK_HELP_NAMES } from "../../src/cli/fl.ts";
 import { allCommands, commandPath, EXAMPLES } from "../../src/cli/help.ts";
 import { createProgram, VERSION, versionFlagIsCommands } from "../../src/cli/program.ts";
 import { parseTarget } from "../../src/cli/token.ts";
@@ -193,6 +194,18 @@ describe("help pages", () => {
     assert.doesNotMatch(help, /-V, --version/);
     assert.match(program.helpInformation(), /-V, --version/);
     assert.match(VERSION, /^\d+\.\d+\.\d+/);
+  });
+
+  it("fl simulate --attack lists the attacks the README names, and no others", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const paragraph = readme.match(/^Attacks: ([\s\S]*?); strategies:/m)?.[1];
+    assert.ok(paragraph, "the README's attack list");
+    // Each attack is the first backticked word of its clause (options follow it in parentheses).
+    const named = [...paragraph.replace(/\([^)]*\)/g, "").matchAll(/`([a-z-]+)`/g)].map((m) => m[1]);
+    assert.deepEqual([...named].sort(), [...ATTACK_HELP_NAMES].sort());
+    const simulate = commands.find((c) => commandPath(c) === "fl simulate");
+    const attack = simulate?.options.find((o) => o.long === "--attack");
+    assert.equal(attack?.description, `what the attackers do: ${ATTACK_HELP_NAMES.join(", ")}`);
   });
 
   it("--version after a command word is the command's own (model show 1 --version 2)", () => {
