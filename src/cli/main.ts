@@ -20,12 +20,14 @@ program.hook("preAction", (_program, action) => {
 // release the embedded chain's lock; every journal entry is written synchronously, so none is half done.
 // Commands that serve until stopped (`chain`, `oracle serve`) add their own listener and stop cleanly.
 process.on("SIGINT", () => {
-  if (process.listenerCount("SIGINT") > 1) return;
+  if (process.listenerCount("SIGINT") > ownSigintListeners) return;
   process.stderr.write(
     `ledgermind: interrupted: ${running} (what was confirmed is kept; the chain is released)\n`,
   );
   process.exit(EXIT_INTERRUPTED);
 });
+// Counted after ours: a loader (tsx) may listen too, before any command adds its own.
+const ownSigintListeners = process.listenerCount("SIGINT");
 
 // A reader that stops early (`| head -c 100`) closes the pipe: the rest has nowhere to go, which is not
 // the command's failure.
