@@ -302,10 +302,7 @@ export function registerFlCommands(program: Command): void {
       "the attack's strength: sign-flip's scale, fang-trim's factor b, the backdoor's boost (default: 5, 2, clients / attackers)",
     )
     .option("--attack-z <Z>", "ALIE's shift in standard deviations (default: from clients and attackers)")
-    .option(
-      "--attack-sigma <S>",
-      "noise std in weight units (default: 1 for gaussian-noise, 0.001 for copy-noise)",
-    )
+    .option("--attack-sigma <S>", "noise std in weight units (default: 1 for noise, 0.001 for copy-noise)")
     .option("--attack-norm <R>", "noise-norm's length, times the colluders' mean honest norm (default: 1)")
     .option(
       "--backdoor-target <C>",
