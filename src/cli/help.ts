@@ -24,6 +24,12 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "blob put": ["ledgermind blob put weights.lmq"],
   "blob get": ["ledgermind blob get bafkreih... -o copy.lmq"],
   model: ["ledgermind model register --name digits", "ledgermind model show 1"],
+  "model card": ["ledgermind model card init card.json --name digits --weights w.lmq --licence MIT"],
+  "model card init": ["ledgermind model card init card.json --name digits --weights w.lmq --licence MIT"],
+  "model train": [
+    "ledgermind model train --out w.lmq --data-out digits.bin",
+    "ledgermind model train --task yield --out yield.lmq",
+  ],
   "model register": ['ledgermind model register --name "digits classifier"'],
   "model version": ["ledgermind model version 1 --weights weights.lmq --metric accuracy=0.91 --licence MIT"],
   "model show": ["ledgermind model show 1", "ledgermind model show 1 --version 2"],

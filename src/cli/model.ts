@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { decodeModel } from "../ml/encoding.ts";
 import { VERDICTS, type VerdictName } from "../registry/attestation.ts";
@@ -14,10 +15,11 @@ import {
   registerModel,
   type VersionRecord,
 } from "../registry/client.ts";
-import { encodeModelCard, parseModelCard } from "../registry/model-card.ts";
+import { encodeModelCard, ModelCardError, parseModelCard } from "../registry/model-card.ts";
 import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
 import { verifyVersion } from "../registry/verify.ts";
-import { digestFromCid, sha256Digest } from "../storage/cid.ts";
+import { cidOf, digestFromCid, sha256Digest } from "../storage/cid.ts";
+import { modelCardTemplateText } from "./card-template.ts";
 import {
   blobStore,
   collect,
@@ -25,6 +27,7 @@ import {
   type GlobalOptions,
   globalOptions,
   parseAccount,
+  parseInteger,
   parseModelId,
   parseModelRef,
   parseName,
@@ -71,8 +74,132 @@ export function versionLines(r: VersionRecord): string[] {
   ];
 }
 
+/** A file a command would overwrite: it refuses, unless told --force. Exit 1. */
+export class FileExistsError extends Error {
+  override name = "FileExistsError";
+  constructor(path: string) {
+    super(`${path} already exists; pass --force to overwrite it`);
+  }
+}
+
+/** A file the user named that cannot be written (a missing folder, no permission). Exit 1. */
+export class OutputFileError extends Error {
+  override name = "OutputFileError";
+}
+
+/** Writes a file the user named; overwrites it only when `overwrite` says so. */
+async function writeOutputFile(path: string, data: string | Uint8Array, overwrite: boolean): Promise<void> {
+  try {
+    await writeFile(path, data, { flag: overwrite ? "w" : "wx" });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new FileExistsError(path);
+    throw new OutputFileError(`cannot write ${path}: ${code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+interface TrainFlags {
+  out: string;
+  task: string;
+  from?: string;
+  digits: string;
+  skip: string;
+  epochs?: string;
+  seed?: string;
+  dataOut?: string;
+}
+
+function registerCardCommands(model: Command): void {
+  const card = model.command("card").description("model cards: EU AI Act Annex IV technical documentation");
+  card
+    .command("init")
+    .argument("[FILE]", "where to write the card", "model-card.json")
+    .description(
+      "write a model card template (every Annex IV field, TODOs to replace) that `model version --card` accepts as is",
+    )
+    .option("--name <NAME>", "the model's name")
+    .option("--weights <FILE>", "take the architecture from this weights file (LMQ1)")
+    .option("--licence <SPDX>", "the model's licence, an SPDX id (default: LicenseRef-TODO)")
+    .option("--force", "overwrite the file if it exists")
+    .action(
+      async (
+        file: string,
+        o: { name?: string; weights?: string; licence?: string; force?: boolean },
+        cmd: Command,
+      ) => {
+        const opts = globalOptions(cmd);
+        if (o.name !== undefined && !/\S/.test(o.name)) throw new UsageError("--name must not be empty");
+        const architecture = o.weights ? decodeModel(await readInputFile(o.weights)).architecture : undefined;
+        let text: string;
+        try {
+          text = modelCardTemplateText({ name: o.name, architecture, licence: o.licence });
+        } catch (err) {
+          // Only the options can make the template invalid: a usage error.
+          if (err instanceof ModelCardError) throw new UsageError(err.message);
+          throw err;
+        }
+        await writeOutputFile(file, text, o.force ?? false);
+        emit(opts, { file }, () => [
+          `wrote ${file}: a valid Annex IV model card; replace each TODO before publishing a version with it`,
+        ]);
+      },
+    );
+}
+
+function registerTrainCommand(model: Command): void {
+  model
+    .command("train")
+    .description(
+      "train weights to register: the demo's digit classifier on the MNIST digits shipped with the package, or the crop-insurance yield-risk model",
+    )
+    .requiredOption("--out <FILE>", "where to write the weights (LMQ1)")
+    .option(
+      "--task <TASK>",
+      "digits (mlp-784-64-10, 10 classes) or yield (mlp-4-16-1-sigmoid, 4 inputs)",
+      "digits",
+    )
+    .option("--from <FILE>", "digits: fine-tune these weights instead of starting afresh")
+    .option("--digits <N>", "digits: how many training digits", "2000")
+    .option("--skip <N>", "digits: training digits to pass over first (a fine-tune on unseen digits)", "0")
+    .option("--epochs <N>", "passes over the training data (default: 2 for digits, 30 for yield)")
+    .option(
+      "--seed <N>",
+      "seeds the initial weights and the shuffling (default: 1 for digits, the demo's for yield)",
+    )
+    .option("--data-out <FILE>", "also write the training data, to cite with `model version --dataset`")
+    .action(async (o: TrainFlags, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const { TRAIN_TASKS, trainDigits, trainYield, trainedLine } = await import("./train.ts");
+      if (!(TRAIN_TASKS as readonly string[]).includes(o.task))
+        throw new UsageError(`--task must be one of ${TRAIN_TASKS.join(", ")}, got "${o.task}"`);
+      if (o.task !== "digits" && o.from !== undefined) throw new UsageError("--from fine-tunes digits only");
+      const epochs = o.epochs === undefined ? undefined : parseInteger(o.epochs, "--epochs", 1, 1000);
+      const seed = o.seed === undefined ? undefined : parseInteger(o.seed, "--seed", 0);
+      const trained =
+        o.task === "digits"
+          ? await trainDigits({
+              digits: parseInteger(o.digits, "--digits", 1),
+              skip: parseInteger(o.skip, "--skip", 0),
+              epochs: epochs ?? 2,
+              seed: seed ?? 1,
+              from: o.from === undefined ? undefined : await readInputFile(o.from),
+            })
+          : await trainYield({ epochs, seed });
+      // Training output is rewritten like a compiler's: the run that made it can make it again.
+      await writeOutputFile(o.out, trained.weights, true);
+      if (o.dataOut) await writeOutputFile(o.dataOut, trained.data, true);
+      const { weights: _, data: __, ...summary } = trained;
+      emit(opts, { out: o.out, dataOut: o.dataOut, weightsCid: cidOf(trained.weights), ...summary }, () => [
+        trainedLine(trained, o.out),
+        ...(o.dataOut ? [`wrote ${o.dataOut}: its ${trained.trainSize} training samples`] : []),
+      ]);
+    });
+}
+
 export function registerModelCommands(program: Command): void {
   const model = program.command("model").description("the on-chain model registry");
+  registerTrainCommand(model);
+  registerCardCommands(model);
 
   model
     .command("register")

@@ -483,11 +483,13 @@ export async function runPool(
   const total = runs.length;
   const started = performance.now();
   let done = 0;
-  // The loader that runs this TypeScript runs the worker's too; stdout goes to stderr, so that a
+  // From the sources, the loader that runs this TypeScript runs the worker's too; compiled (the
+  // package's dist/), the worker is JavaScript for plain Node. stdout goes to stderr, so that a
   // library's greeting never mixes with the command's JSON.
+  const fromSource = import.meta.url.endsWith(".ts");
   const spawnWorker = () =>
-    fork(new URL("./evaluate-worker.ts", import.meta.url), [], {
-      execArgv: ["--import", import.meta.resolve("tsx")],
+    fork(new URL(`./evaluate-worker.${fromSource ? "ts" : "js"}`, import.meta.url), [], {
+      execArgv: fromSource ? ["--import", import.meta.resolve("tsx")] : [],
       stdio: ["ignore", 2, 2, "ipc"],
     });
   const worker = async (): Promise<void> => {

@@ -24,9 +24,11 @@
  *     - label consistency (below): C_k < -1 (slashConsistencyBound). Honest updates measured >= -0.49 (the
  *       worst, tiny shards of a 1,000-client round; >= -0.26 with 10 and 30 clients); label flipping
  *       measured -0.2 to -1.2, so only its clearest cases are slashed.
- *  3. Exclusion screens (score 1): ||delta_k|| > 4 x the median (normBound), or C_k < -0.4
- *     (consistencyBound). These catch most of sign flipping at scale 5 and label flipping but also, now
- *     and then, an honest update of a very skewed shard; that is why they exclude and never slash.
+ *  3. Exclusion screens (score 1): ||delta_k|| > 4 x the median (normBound), or C_k < -0.55
+ *     (consistencyBound, below the honest -0.49, so that the 1,000-client round keeps every shard; label
+ *     flipping between -0.55 and -0.2 is left to step 4). These catch most of sign flipping at scale 5
+ *     and label flipping but also, now and then, an honest update of a very skewed shard; that is why
+ *     they exclude and never slash.
  *     Label consistency: with centred log-probabilities z(x) = log p(.|x) - mean_c log p(c|x), let
  *       S_k[y][c] = mean over the validator's samples x of class y of z_{u_k}(x)_c - z_g(x)_c,
  *     how much the update raises class c's score on examples of class y. Training on correctly labelled
@@ -35,17 +37,23 @@
  *       C_k = sum_c (S[c][c] - max_{y != c} S[y][c]) / sum_c max_y S[y][c],   over columns c whose
  *             strongest entry max_y S[y][c] is positive,
  *     is at most 1. It needs per-sample log-probabilities and labels from the evaluator.
- *  4. Marginal value (loss). Among the updates left, A = g + mean_j delta_j (equal weights: sample counts
- *     are unverifiable claims), A_-k the same mean without k, rescaled to A's step length, and
+ *  4. Marginal value (loss). Among the updates left, A = g + sum_j n_j delta_j / sum_j n_j, weighted by
+ *     the sample counts n_j the trainers claim, as FedAvg will aggregate them: the scores measure the
+ *     aggregate that will really be formed, so a large shard's harm is not diluted to 1/n, and a claim
+ *     inflated to dominate the aggregate is weighed as heavily as it would count. A_-k is the same mean
+ *     without k, rescaled to A's step length, and
  *       gain_k = L(A_-k) - L(A)      (L: mean cross-entropy on the validator's data)
  *     what the aggregate would lose without k's direction. Every update whose gain is below -z times its
- *     standard error (paired per-sample differences; significance z, default 3) and below -tolerance x the
- *     best gain is excluded at once, and the others are scored again without them (until none is, and
+ *     standard error (paired per-sample differences; significance z, default 3) and whose harm is
+ *     material, above `materiality` x what the whole aggregate gains, L(g) - L(A) (default 0.5%), is
+ *     excluded at once, and the others are scored again without them (until none is, and
  *     never all of them). This is what stops attacks that keep an honest norm and honest label structure
  *     (sign flipping at scale 1 to 2, ALIE-style shifts): measured at alpha 0.1 with 9 sign-flippers of 30
  *     clients, accuracy 0.787 against 0.771 for the same run in which they never show up (0.614 without
- *     this step). Its cost: now and then an honest update of a skewed shard hurts the validator's balanced
- *     data enough to be excluded (about 15% of honest updates at alpha 0.1, fewer on milder skew).
+ *     this step). With equal weights instead of the claimed counts, 3 sign-flippers of 30 clients at
+ *     alpha 0.3 (seed 2) cost 4.0 and 5.0 points at scale 1 and 2; weighted, 0.9 and 0.8. Its cost: now
+ *     and then an honest update of a skewed shard hurts the validator's balanced data enough to be
+ *     excluded (about 12% of honest updates at alpha 0.1, fewer on milder skew).
  *     Kept updates score max(2, round(SCORE_MAX * gain_k / best)), best = max_k gain_k (normalized per
  *     round and per validator, so scores compare across both).
  *
@@ -75,8 +83,8 @@ export { SCORE_EXCLUDED, SCORE_KEPT };
 export const DEFAULT_ACCEPT_THRESHOLD = SCORE_KEPT;
 /** Default exclusion by magnitude: a delta norm above 4x the round's median. */
 export const DEFAULT_NORM_BOUND = 4;
-/** Default exclusion by label consistency: C_k below -0.4. */
-export const DEFAULT_CONSISTENCY_BOUND = -0.4;
+/** Default exclusion by label consistency: C_k below -0.55. */
+export const DEFAULT_CONSISTENCY_BOUND = -0.55;
 /** Default evidence of malice by magnitude: a delta norm above 20x the round's median. */
 export const DEFAULT_SLASH_NORM_BOUND = 20;
 /** Default evidence of malice by label consistency: C_k below -1. */
@@ -85,6 +93,8 @@ export const DEFAULT_SLASH_CONSISTENCY_BOUND = -1;
 export const DEFAULT_DORMANT_BOUND = 0.25;
 /** Default significance of the harmful-update exclusion (step 4). */
 export const DEFAULT_SIGNIFICANCE = 3;
+/** Default materiality of the harmful-update exclusion (step 4): 0.5% of what the aggregate gains. */
+export const DEFAULT_MATERIALITY = 0.005;
 
 /** What an evaluator reports for a model on the validator's held-out data. */
 export interface Evaluation {
@@ -129,12 +139,16 @@ export interface ScoreOptions {
   slashNormBound?: number;
   /** Evidence of malice by label consistency (score 0): C_k below it; -Infinity disables. */
   slashConsistencyBound?: number;
-  /** Weights of the leave-one-out aggregate: "equal" (default) or the claimed "samples". */
+  /** Weights of the leave-one-out aggregate: the claimed "samples" (default, as FedAvg weighs them) or "equal". */
   weighting?: "equal" | "samples";
   /** Significance z for excluding harmful updates by their loss (step 4); default 3, Infinity never. */
   significance?: number;
-  /** With significance: the harm must also exceed tolerance * best gain; default 0. */
-  tolerance?: number;
+  /**
+   * With significance: the harm must also exceed this share of what the aggregate gains over the global
+   * model, L(g) - L(A); default DEFAULT_MATERIALITY. Without it, a shard of a few digits whose tiny
+   * effect is consistent is "significantly" harmful while weighing nothing in the aggregate.
+   */
+  materiality?: number;
   /** rule "step": fraction of each delta applied before evaluation; default 1 / n. */
   step?: number;
 }
@@ -345,19 +359,19 @@ export async function scoreUpdates(
   const dormantBound = options.dormantBound ?? DEFAULT_DORMANT_BOUND;
   const slashConsistencyBound = options.slashConsistencyBound ?? DEFAULT_SLASH_CONSISTENCY_BOUND;
   const z = options.significance ?? DEFAULT_SIGNIFICANCE;
-  const tolerance = options.tolerance ?? 0;
+  const materiality = options.materiality ?? DEFAULT_MATERIALITY;
   checkOption("normBound", normBound, normBound >= 1);
   checkOption("consistencyBound", consistencyBound, consistencyBound <= 1);
   checkOption("slashNormBound", slashNormBound, slashNormBound >= 1);
   checkOption("dormantBound", dormantBound, dormantBound >= 0 && dormantBound <= 1);
   checkOption("slashConsistencyBound", slashConsistencyBound, slashConsistencyBound <= 1);
   checkOption("significance", z, z >= 0);
-  checkOption("tolerance", tolerance, tolerance >= 0 && Number.isFinite(tolerance));
+  checkOption("materiality", materiality, materiality >= 0 && Number.isFinite(materiality));
 
   const items = updates.map((u) => ("model" in u ? u : { model: u }));
   const models = items.map((u) => u.model);
   const weights = items.map((u) =>
-    (options.weighting ?? "equal") === "samples" ? checkWeight(u.samples) : 1,
+    (options.weighting ?? "samples") === "samples" ? checkWeight(u.samples) : 1,
   );
   const n = models.length;
   const scores = new Array<number>(n).fill(0);
@@ -411,9 +425,9 @@ export async function scoreUpdates(
   live.forEach((k, j) => {
     normRatios[k] = median > 0 ? (norms[j] as number) / median : 1;
   });
+  const start = await run(global);
   if (consistencyBound > Number.NEGATIVE_INFINITY || slashConsistencyBound > Number.NEGATIVE_INFINITY) {
-    const base = await run(global);
-    for (const k of live) consistency[k] = labelConsistency(await run(models[k] as CanonicalModel), base);
+    for (const k of live) consistency[k] = labelConsistency(await run(models[k] as CanonicalModel), start);
   }
   live = live.filter((k) => {
     if ((normRatios[k] as number) > slashNormBound) verdicts[k] = "extreme";
@@ -469,13 +483,14 @@ export async function scoreUpdates(
       gains[live[j] as number] = g;
     });
     best = Math.max(0, ...round.filter((g) => Number.isFinite(g)));
+    const material = materiality * Math.max(0, start.loss - base.loss);
     // Every significantly harmful update leaves at once (removing them one at a time costs a pass each),
     // and the rest are scored again without them, never below one kept update.
     const harmful = Number.isFinite(z)
       ? round
           .map((g, j) => {
             const se = standardErrors[live[j] as number] as number;
-            return g < -tolerance * best && (se > 0 ? g < -z * se : g < 0) ? j : -1;
+            return g < -material && (se > 0 ? g < -z * se : g < 0) ? j : -1;
           })
           .filter((j) => j >= 0)
       : [];
