@@ -13,6 +13,7 @@ import {
 } from "viem";
 import { type LocalAccount, resolveAccounts } from "./accounts.ts";
 import { EMBEDDED_CHAIN_ID, openEmbeddedChain } from "./embedded.ts";
+import type { LockWait } from "./lock.ts";
 
 export const DEFAULT_DATA_DIR = ".ledgermind";
 
@@ -26,6 +27,8 @@ export interface ConnectOptions {
   dataDir?: string;
   /** A fresh embedded chain in memory, for simulations and tests. */
   ephemeral?: boolean;
+  /** Wait for an embedded chain that another process holds (default: fail at once). */
+  lockWait?: LockWait;
   env?: NodeJS.ProcessEnv;
   /** Hears what opening the embedded chain did on the user's behalf (default: one line on stderr). */
   onNotice?: (message: string) => void;
@@ -74,7 +77,13 @@ export async function connect(opts: ConnectOptions = {}): Promise<LedgerChain> {
   } else {
     kind = "embedded";
     const embedded = await openEmbeddedChain(
-      opts.ephemeral ? {} : { dir: chainDir(dataDir), onNotice: opts.onNotice },
+      opts.ephemeral
+        ? {}
+        : {
+            dir: chainDir(dataDir),
+            onNotice: opts.onNotice,
+            ...(opts.lockWait ? { lockWait: opts.lockWait } : {}),
+          },
     );
     transport = custom(embedded.provider, { retryCount: 0 });
     chainId = EMBEDDED_CHAIN_ID;

@@ -8,7 +8,7 @@ import {
   type JournalHeader,
   STATE_SETTING_METHODS,
 } from "./journal.ts";
-import { acquireChainLock } from "./lock.ts";
+import { acquireChainLock, type LockWait } from "./lock.ts";
 
 export const EMBEDDED_CHAIN_ID = 31337;
 export const HARDFORK = "prague";
@@ -41,12 +41,13 @@ export const stderrNotice = (message: string): void => {
  * Starts Hardhat's EVM engine (EDR) in this process. With `dir`, the chain persists there as a journal
  * that every later process replays, so separate commands see one chain; without, it lives in memory.
  * `onNotice` hears of what was done to open it: a torn journal recovered, a dead holder's anvil stopped.
+ * With `lockWait`, a folder that another command holds is waited for rather than refused.
  */
 export async function openEmbeddedChain(
-  opts: { dir?: string; onNotice?: (message: string) => void } = {},
+  opts: { dir?: string; onNotice?: (message: string) => void; lockWait?: LockWait } = {},
 ): Promise<EmbeddedChain> {
   const onNotice = opts.onNotice ?? stderrNotice;
-  const lock = opts.dir ? await acquireChainLock(opts.dir, "embedded", onNotice) : undefined;
+  const lock = opts.dir ? await acquireChainLock(opts.dir, "embedded", onNotice, opts.lockWait) : undefined;
   let journal: Journal | undefined;
   const release = () => {
     journal?.close();

@@ -136,6 +136,37 @@ export async function acquireChainLock(
   dir: string,
   command: LockHolder["command"],
   onNotice: (message: string) => void = () => {},
+  wait?: LockWait,
+): Promise<ChainLock> {
+  const deadline = Date.now() + (wait?.timeoutMs ?? 0);
+  let told = false;
+  for (;;) {
+    try {
+      return await takeChainLock(dir, command, onNotice);
+    } catch (err) {
+      // `ledgermind chain` serves until someone stops it: waiting for it would only delay the refusal.
+      const waitable = err instanceof ChainLockedError && err.holder.command !== "chain";
+      if (!waitable || !wait || Date.now() >= deadline) throw err;
+      if (!told) wait.onWait?.(err.holder.pid);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, wait.pollMs ?? 100));
+    }
+  }
+}
+
+/** How long to wait for a chain folder that another command holds, instead of failing at once. */
+export interface LockWait {
+  timeoutMs: number;
+  /** Called once, when the first attempt finds the folder held by process `pid`. */
+  onWait?: (pid: number) => void;
+  /** How often to try again (default: 100 ms). */
+  pollMs?: number;
+}
+
+async function takeChainLock(
+  dir: string,
+  command: LockHolder["command"],
+  onNotice: (message: string) => void,
 ): Promise<ChainLock> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "lock");

@@ -6,7 +6,7 @@ import { readInputFile } from "./files.ts";
 export function registerBlobCommands(program: Command): void {
   const blob = program.command("blob").description("content-addressed storage: CID v1, raw, sha256");
   blob
-    .command("put <file>")
+    .command("put <FILE>")
     .description("store a file and print its CID")
     .action(async (file: string, _o, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -15,9 +15,9 @@ export function registerBlobCommands(program: Command): void {
       emit(opts, { cid, bytes: bytes.length }, () => [cid]);
     });
   blob
-    .command("get <cid>")
+    .command("get <CID>")
     .description("fetch content by CID, verified against its digest")
-    .option("-o, --out <file>", "write to a file instead of standard output")
+    .option("-o, --out <FILE>", "write to a file instead of standard output")
     .action(async (cid: string, o: { out?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const bytes = await blobStore(opts).get(cid);

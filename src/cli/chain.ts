@@ -54,8 +54,8 @@ export function registerChainCommands(program: Command): void {
     .description(
       "run a JSON-RPC development chain (anvil) that several processes can share; state kept in --data-dir",
     )
-    .option("--port <port>", "port to listen on", "8545")
-    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <PORT>", "port to listen on", "8545")
+    .option("--host <HOST>", "address to listen on", "127.0.0.1")
     .action(async (o: { port: string; host: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       refuseRpc(opts, "chain");
@@ -107,7 +107,7 @@ export function registerChainCommands(program: Command): void {
     });
 
   program
-    .command("advance-time <seconds>")
+    .command("advance-time <SECONDS>")
     .description("development chains only: move the clock forward and mine a block")
     .action(async (seconds: string, _o, cmd: Command) => {
       const opts = globalOptions(cmd);

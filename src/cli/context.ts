@@ -1,6 +1,7 @@
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { parseEther } from "viem";
+import { type Address, isAddress, parseEther } from "viem";
 import { connect, DEFAULT_DATA_DIR, type LedgerChain } from "../chain/connect.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 
@@ -9,24 +10,83 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** The data folder cannot be created or written: printed as one line, exit code 1. */
+export class DataDirError extends Error {
+  override name = "DataDirError";
+}
+
+/** How long a read-only command waits for an embedded chain that another process holds, by default. */
+export const DEFAULT_LOCK_TIMEOUT_S = 30;
+
 export interface GlobalOptions {
   rpc?: string;
   dataDir: string;
   json?: boolean;
+  /** How long read-only commands wait for the embedded chain's lock. */
+  lockTimeoutMs: number;
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
-  const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
-  return { rpc: o.rpc, dataDir: resolve(o.dataDir ?? DEFAULT_DATA_DIR), json: o.json };
+  const o = cmd.optsWithGlobals() as { rpc?: string; dataDir?: string; json?: boolean; lockTimeout?: string };
+  return {
+    rpc: o.rpc,
+    dataDir: resolve(o.dataDir ?? DEFAULT_DATA_DIR),
+    json: o.json,
+    lockTimeoutMs:
+      parseInteger(o.lockTimeout ?? String(DEFAULT_LOCK_TIMEOUT_S), "--lock-timeout", 0, 86_400) * 1000,
+  };
+}
+
+/** `--rpc URL`: an http(s) URL, checked before anything connects. */
+export function parseRpc(text: string): string {
+  if (!/^https?:\/\/[^\s/]+/.test(text)) {
+    throw new UsageError(`--rpc takes an http(s) URL (for example http://127.0.0.1:8545), got "${text}"`);
+  }
+  return text;
+}
+
+/**
+ * Creates the data folder if it is missing and checks that it takes files. Each missing level is made on
+ * its own: Node's recursive mkdir never returns for a path under /proc, where mkdir answers ENOENT.
+ */
+export function ensureDataDir(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  const probe = join(dir, `.write-test-${process.pid}`);
+  try {
+    for (const d of missing) mkdirSync(d);
+    writeFileSync(probe, "");
+    unlinkSync(probe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new DataDirError(`--data-dir ${dir} is not a folder this process can write to (${code})`);
+  }
 }
 
 export function blobStore(opts: GlobalOptions): FsBlobStore {
   return new FsBlobStore(join(opts.dataDir, "blobs"));
 }
 
-/** Connects for one command and always releases the chain, even when the command fails. */
-export async function withChain<T>(opts: GlobalOptions, fn: (chain: LedgerChain) => Promise<T>): Promise<T> {
-  const chain = await connect({ rpc: opts.rpc, dataDir: opts.dataDir });
+/**
+ * Connects for one command and always releases the chain, even when the command fails. A `readOnly`
+ * command waits (up to --lock-timeout) for an embedded chain that another process holds, saying so once.
+ */
+export async function withChain<T>(
+  opts: GlobalOptions,
+  fn: (chain: LedgerChain) => Promise<T>,
+  { readOnly = false }: { readOnly?: boolean } = {},
+): Promise<T> {
+  const seconds = opts.lockTimeoutMs / 1000;
+  const lockWait = readOnly
+    ? {
+        timeoutMs: opts.lockTimeoutMs,
+        onWait: (pid: number) =>
+          process.stderr.write(
+            `ledgermind: waiting for the chain held by pid ${pid} (up to ${seconds} s)...\n`,
+          ),
+      }
+    : undefined;
+  const chain = await connect({ rpc: opts.rpc, dataDir: opts.dataDir, lockWait });
   try {
     return await fn(chain);
   } finally {
@@ -51,11 +111,31 @@ export function parseModelId(text: string): bigint {
   return BigInt(text);
 }
 
+/** Versions are uint32 on-chain. */
+export const MAX_VERSION = 0xffffffff;
+
 export function parseVersion(text: string): number {
-  if (!/^[1-9]\d*$/.test(text) || Number(text) > 0xffffffff) {
-    throw new UsageError(`version must be a positive integer, got "${text}"`);
+  if (!/^[1-9]\d*$/.test(text)) throw new UsageError(`version must be a positive integer, got "${text}"`);
+  if (Number(text) > MAX_VERSION) {
+    throw new UsageError(`version must be at most ${MAX_VERSION} (2^32-1, a uint32 on-chain), got ${text}`);
   }
   return Number(text);
+}
+
+/** A name that must say something: not empty, not only spaces. */
+export function parseName(text: string, option: string): string {
+  if (text.trim() === "") throw new UsageError(`${option} must not be empty`);
+  return text;
+}
+
+/** An address: 0x and 40 hex digits, its checksum right if it has mixed case. */
+export function parseAddress(text: string, what: string): Address {
+  if (!isAddress(text)) {
+    throw new UsageError(
+      `${what} "${text}" is not a valid address (0x followed by 40 hex digits, with a correct checksum if mixed-case)`,
+    );
+  }
+  return text;
 }
 
 /** Parses `MODEL@VERSION`, as in `--parent 3@2`. */

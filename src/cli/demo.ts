@@ -12,7 +12,7 @@ export function registerDemoCommand(program: Command): void {
     .description(
       "end to end: train on real digits, register two versions, attest, verify, print the lineage; five hospitals train one model on-chain, a poisoner is slashed; crop insurance paid through the inference oracle",
     )
-    .option("--part <part>", `which part to run: ${PARTS.join(", ")}`, "all")
+    .option("--part <PART>", `which part to run: ${PARTS.join(", ")}`, "all")
     .action(async (o: { part: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       if (!(PARTS as readonly string[]).includes(o.part))

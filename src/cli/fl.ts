@@ -42,6 +42,14 @@ import {
 /** "noise" is the issue's and the bench's short name for gaussian-noise. */
 const ATTACK_CHOICES = [...ATTACK_NAMES, "noise"];
 
+/**
+ * The attacks as the help and the README name them: "noise" for gaussian-noise, and without "none"
+ * (no attacker is `--byzantine 0`). Both other names are still accepted.
+ */
+export const ATTACK_HELP_NAMES = ATTACK_NAMES.filter((n) => n !== "none").map((n) =>
+  n === "gaussian-noise" ? "noise" : n,
+);
+
 interface SimulateFlags {
   clients: string;
   validators: string;
@@ -156,7 +164,7 @@ export function printedRound(r: ProtocolRoundReport): PrintedRound {
 export function simulationOptions(o: SimulateFlags): SimulationOptions {
   const clients = parseInteger(o.clients, "--clients", 1, 1024);
   if (!ATTACK_CHOICES.includes(o.attack)) {
-    throw new UsageError(`--attack must be one of ${ATTACK_CHOICES.join(", ")}, got "${o.attack}"`);
+    throw new UsageError(`--attack must be one of ${ATTACK_HELP_NAMES.join(", ")}, got "${o.attack}"`);
   }
   if (!(STRATEGY_NAMES as readonly string[]).includes(o.strategy)) {
     throw new UsageError(`--strategy must be one of ${STRATEGY_NAMES.join(", ")}, got "${o.strategy}"`);
@@ -276,29 +284,29 @@ export function registerFlCommands(program: Command): void {
     .description(
       "federated learning on real MNIST digits: non-IID clients, attackers, validators scoring every update, slashing",
     )
-    .option("--clients <n>", "trainers", "10")
-    .option("--validators <n>", "validators, each scoring on its own held-out digits", "3")
-    .option("--byzantine <n>", "attackers among the trainers", "0")
-    .option("--attack <name>", `what the attackers do: ${ATTACK_CHOICES.join(", ")}`, "sign-flip")
-    .option("--strategy <name>", `aggregation: ${STRATEGY_NAMES.join(", ")}`, "fedavg")
-    .option("--rounds <n>", "rounds", "20")
-    .option("--alpha <a>", "Dirichlet concentration of the label split (smaller: less IID)", "0.5")
-    .option("--seed <n>", "makes a run reproducible", "1")
-    .option("--epochs <n>", "local epochs per round", "1")
-    .option("--lr <x>", "local learning rate", "0.1")
-    .option("--batch <n>", "local batch size", "32")
-    .option("--model <id>", "logreg-784-10 or mlp-784-...-10", "logreg-784-10")
-    .option("--samples-per-client <n>", "digits per client on average (default: all that are left)")
+    .option("--clients <N>", "trainers", "10")
+    .option("--validators <N>", "validators, each scoring on its own held-out digits", "3")
+    .option("--byzantine <N>", "attackers among the trainers", "0")
+    .option("--attack <NAME>", `what the attackers do: ${ATTACK_HELP_NAMES.join(", ")}`, "sign-flip")
+    .option("--strategy <NAME>", `aggregation: ${STRATEGY_NAMES.join(", ")}`, "fedavg")
+    .option("--rounds <N>", "rounds", "20")
+    .option("--alpha <A>", "Dirichlet concentration of the label split (smaller: less IID)", "0.5")
+    .option("--seed <N>", "makes a run reproducible", "1")
+    .option("--epochs <N>", "local epochs per round", "1")
+    .option("--lr <X>", "local learning rate", "0.1")
+    .option("--batch <N>", "local batch size", "32")
+    .option("--model <ID>", "logreg-784-10 or mlp-784-...-10", "logreg-784-10")
+    .option("--samples-per-client <N>", "digits per client on average (default: all that are left)")
     .option(
-      "--attack-scale <s>",
-      "sign-flip's scale (default 5), fang-trim's factor b (default 2), the backdoor's boost (default clients / attackers)",
+      "--attack-scale <S>",
+      "the attack's strength: sign-flip's scale, fang-trim's factor b, the backdoor's boost (default: 5, 2, clients / attackers)",
     )
-    .option("--attack-z <z>", "ALIE's shift in standard deviations (default: from clients and attackers)")
-    .option("--attack-sigma <s>", "noise std in weight units (gaussian-noise default 1, copy-noise 0.001)")
-    .option("--attack-norm <r>", "noise-norm's length, times the colluders' mean honest norm (default 1)")
+    .option("--attack-z <Z>", "ALIE's shift in standard deviations (default: from clients and attackers)")
+    .option("--attack-sigma <S>", "noise std in weight units (default: 1 for noise, 0.001 for copy-noise)")
+    .option("--attack-norm <R>", "noise-norm's length, times the colluders' mean honest norm (default: 1)")
     .option(
-      "--backdoor-target <c>",
-      "the class the backdoor aims at, and that backdoorSuccess measures (default 0)",
+      "--backdoor-target <C>",
+      "the class the backdoor aims at, and that backdoorSuccess measures (default: 0)",
     )
     .option("--baseline", "also run without attackers (same seed) and report the accuracy the attack costs")
     .option(
@@ -383,21 +391,21 @@ function registerEvaluateCommand(fl: Command): void {
     .description(
       "the evaluation grid: every attack against the protocol and each aggregator alone, over skews, sizes, attacker shares and seeds (resumable)",
     )
-    .option("--grid <name>", `which grid: ${EVALUATE_GRIDS.join(", ")}`, "full")
+    .option("--grid <NAME>", `which grid: ${EVALUATE_GRIDS.join(", ")}`, "full")
     .option(
-      "--out <file>",
-      "results file, one JSON line per run (default: <data-dir>/fl-evaluate/<grid>.jsonl)",
+      "--out <FILE>",
+      "results file, one JSON line per run (default: <DATA-DIR>/fl-evaluate/<GRID>.jsonl)",
     )
-    .option("--workers <n>", "worker processes, one run each at a time", "2")
-    .option("--seeds <list>", "seeds, for example 1,2,3 (default: the grid's)")
-    .option("--alphas <list>", "only these Dirichlet alphas of the grid")
-    .option("--attacks <list>", "only these attack variants (for example label-flip,sign-flip-x2)")
+    .option("--workers <N>", "worker processes, one run each at a time", "2")
+    .option("--seeds <LIST>", "seeds, for example 1,2,3 (default: the grid's)")
+    .option("--alphas <LIST>", "only these Dirichlet alphas of the grid")
+    .option("--attacks <LIST>", "only these attack variants (for example label-flip,sign-flip-x2)")
     .option(
-      "--runs <list>",
+      "--runs <LIST>",
       "only these runs of each cell: protocol, fedavg, median, trimmed-mean, krum, multi-krum",
     )
-    .option("--rounds <n>", "rounds per run (default 15)")
-    .option("--samples-per-client <n>", "digits per client on average (default: all that are left)")
+    .option("--rounds <N>", "rounds per run (default: 15)")
+    .option("--samples-per-client <N>", "digits per client on average (default: all that are left)")
     .option("--markdown", "print the tables as Markdown (for the README)")
     .action(async (o: EvaluateFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -525,19 +533,19 @@ function registerTaskCommands(fl: Command): void {
     .description(
       "create a task on a registered model version and fund its reward pool (you must own the model)",
     )
-    .requiredOption("--model <id@version>", "the model version the first round starts from, e.g. 1@1")
-    .option("--rounds <n>", "rounds the task runs at most", "10")
-    .option("--reward <mind>", "MIND paid out per round", "100")
-    .option("--trainers <n>", "trainers expected (sizes the commit window on development chains)", "10")
-    .option("--validators <n>", "validators expected, at least 3 (sizes the score windows)", "3")
-    .option("--min-trainer-stake <mind>", "least stake of a trainer (default 10)")
-    .option("--min-validator-stake <mind>", "least stake of a validator (default 20)")
-    .option("--slash-bps <bps>", "share of its stake a slashed member loses, in basis points (default 1000)")
+    .requiredOption("--model <MODEL@VERSION>", "the model version the first round starts from, e.g. 1@1")
+    .option("--rounds <N>", "rounds the task runs at most", "10")
+    .option("--reward <MIND>", "MIND paid out per round", "100")
+    .option("--trainers <N>", "trainers expected (sizes the commit window on development chains)", "10")
+    .option("--validators <N>", "validators expected, at least 3 (sizes the score windows)", "3")
+    .option("--min-trainer-stake <MIND>", "least stake of a trainer (default: 10)")
+    .option("--min-validator-stake <MIND>", "least stake of a validator (default: 20)")
+    .option("--slash-bps <BPS>", "share of its stake a slashed member loses, in basis points (default: 1000)")
     .option(
-      "--quorum-bps <bps>",
-      "share of the revealed validator stake, in basis points, whose attestations make an aggregate the next version: more than 5000 (default 6667)",
+      "--quorum-bps <BPS>",
+      "share of the revealed validator stake, in basis points, whose attestations make an aggregate the next version: more than 5000 (default: 6667)",
     )
-    .option("--account <k>", "the creator's account index (the model's owner)")
+    .option("--account <INDEX>", "the creator's account index (the model's owner)")
     .action(async (o: CreateFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
       const { modelId, version } = parseModelRef(o.model);
@@ -567,10 +575,10 @@ function registerTaskCommands(fl: Command): void {
     .description(
       "join a task as a trainer or a validator, staking MIND (adds to the stake if already a member)",
     )
-    .argument("<task>", "task id")
-    .requiredOption("--as <role>", "trainer or validator")
-    .requiredOption("--stake <mind>", "MIND to stake")
-    .option("--account <k>", "the member's account index")
+    .argument("<TASK>", "task id")
+    .requiredOption("--as <ROLE>", "trainer or validator")
+    .requiredOption("--stake <MIND>", "MIND to stake")
+    .option("--account <INDEX>", "the member's account index")
     .action(async (task: string, o: { as: string; stake: string; account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const taskId = parseTaskId(task);
@@ -590,8 +598,8 @@ function registerTaskCommands(fl: Command): void {
 
   fl.command("start")
     .description("start the task's next round (the creator)")
-    .argument("<task>", "task id")
-    .option("--account <k>", "the creator's account index")
+    .argument("<TASK>", "task id")
+    .option("--account <INDEX>", "the creator's account index")
     .action(async (task: string, o: { account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const taskId = parseTaskId(task);
@@ -607,50 +615,54 @@ function registerTaskCommands(fl: Command): void {
 
   fl.command("status")
     .description("a task: parameters, members with stakes and earnings, and its rounds")
-    .argument("<task>", "task id")
+    .argument("<TASK>", "task id")
     .action(async (task: string, _o: unknown, cmd: Command) => {
       const opts = globalOptions(cmd);
       const taskId = parseTaskId(task);
-      await withChain(opts, async (chain) => {
-        const tasks = await openTasks(chain);
-        const { params, state } = await getTask(tasks, taskId);
-        const members = async (role: MemberRole, accounts: readonly `0x${string}`[]) =>
-          Promise.all(
-            accounts.map(async (account) => ({
-              account,
-              role,
-              ...(await memberOf(tasks, taskId, role, account)),
-            })),
+      await withChain(
+        opts,
+        async (chain) => {
+          const tasks = await openTasks(chain);
+          const { params, state } = await getTask(tasks, taskId);
+          const members = async (role: MemberRole, accounts: readonly `0x${string}`[]) =>
+            Promise.all(
+              accounts.map(async (account) => ({
+                account,
+                role,
+                ...(await memberOf(tasks, taskId, role, account)),
+              })),
+            );
+          const all = [
+            ...(await members("trainer", await trainersOf(tasks, taskId))),
+            ...(await members("validator", await validatorsOf(tasks, taskId))),
+          ];
+          const rounds = await Promise.all(
+            Array.from({ length: state.roundCount }, (_, i) =>
+              getRound(tasks, taskId, i + 1).then((info) => ({ round: i + 1, ...info })),
+            ),
           );
-        const all = [
-          ...(await members("trainer", await trainersOf(tasks, taskId))),
-          ...(await members("validator", await validatorsOf(tasks, taskId))),
-        ];
-        const rounds = await Promise.all(
-          Array.from({ length: state.roundCount }, (_, i) =>
-            getRound(tasks, taskId, i + 1).then((info) => ({ round: i + 1, ...info })),
-          ),
-        );
-        emit(opts, { taskId, params, state, members: all, rounds }, () => [
-          `task ${taskId}: model ${params.modelId}, now at version ${state.currentVersion}; ${state.roundCount}/${params.rounds} rounds${state.closed ? " (closed)" : ""}; pool left ${formatEther(state.poolLeft)} MIND`,
-          `members (${state.activeTrainers} trainers, ${state.activeValidators} validators active):`,
-          ...all.map(
-            (m) =>
-              `  ${m.role.padEnd(9)} ${m.account}  stake ${formatEther(m.stake)}  earned ${formatEther(m.earned)}${m.status === 2 ? "  (left)" : ""}`,
-          ),
-          ...rounds.map(
-            (r) =>
-              `round ${r.round}: ${r.phase}; ${r.commits} updates, ${r.reveals} validators revealed, ${r.accepted} accepted${r.newVersion > 0 ? `, became version ${r.newVersion}` : ""}`,
-          ),
-        ]);
-      });
+          emit(opts, { taskId, params, state, members: all, rounds }, () => [
+            `task ${taskId}: model ${params.modelId}, now at version ${state.currentVersion}; ${state.roundCount}/${params.rounds} rounds${state.closed ? " (closed)" : ""}; pool left ${formatEther(state.poolLeft)} MIND`,
+            `members (${state.activeTrainers} trainers, ${state.activeValidators} validators active):`,
+            ...all.map(
+              (m) =>
+                `  ${m.role.padEnd(9)} ${m.account}  stake ${formatEther(m.stake)}  earned ${formatEther(m.earned)}${m.status === 2 ? "  (left)" : ""}`,
+            ),
+            ...rounds.map(
+              (r) =>
+                `round ${r.round}: ${r.phase}; ${r.commits} updates, ${r.reveals} validators revealed, ${r.accepted} accepted${r.newVersion > 0 ? `, became version ${r.newVersion}` : ""}`,
+            ),
+          ]);
+        },
+        { readOnly: true },
+      );
     });
 
   fl.command("claim")
     .description("move your rewards in a task to your withdrawable balance")
-    .argument("<task>", "task id")
-    .requiredOption("--as <role>", "trainer or validator")
-    .option("--account <k>", "the member's account index")
+    .argument("<TASK>", "task id")
+    .requiredOption("--as <ROLE>", "trainer or validator")
+    .option("--account <INDEX>", "the member's account index")
     .action(async (task: string, o: { as: string; account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const taskId = parseTaskId(task);
@@ -668,7 +680,7 @@ function registerTaskCommands(fl: Command): void {
 
   fl.command("withdraw")
     .description("pay out your withdrawable balance (claimed rewards and returned stakes)")
-    .option("--account <k>", "the account index")
+    .option("--account <INDEX>", "the account index")
     .action(async (o: { account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       await withChain(opts, async (chain) => {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { type Address, formatEther, isAddress } from "viem";
+import { type Address, formatEther } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
 import {
   assessRegion,
@@ -27,6 +27,7 @@ import {
   emit,
   globalOptions,
   parseAccount,
+  parseAddress,
   parseMind,
   parseModelRef,
   UsageError,
@@ -57,30 +58,29 @@ export function parseConditions(text: string): RawConditions {
 
 function pool(chain: LedgerChain, o: { pool?: string }): Address {
   if (o.pool === undefined) return defaultPool(chain);
-  if (!isAddress(o.pool)) throw new UsageError(`--pool must be an address, got "${o.pool}"`);
-  return o.pool;
+  return parseAddress(o.pool, "--pool");
 }
 
 export function registerInsuranceCommands(program: Command): void {
   const ins = program
     .command("insurance")
     .description("parametric crop insurance paid on the oracle's risk score");
-  const poolOption = ["--pool <address>", "the pool (default: the last one created on this chain)"] as const;
+  const poolOption = ["--pool <ADDRESS>", "the pool (default: the last one created on this chain)"] as const;
 
   ins
     .command("create")
     .description("deploy a pool priced by a registered yield-risk model version")
-    .requiredOption("--model <model@version>", "the risk model")
-    .option("--premium <rate>", "premium as a fraction of coverage", "0.08")
-    .option("--deductible <score>", "scores up to this pay nothing", "0.2")
-    .option("--oracle-fee <mind>", "fee per assessment", "1")
+    .requiredOption("--model <MODEL@VERSION>", "the risk model")
+    .option("--premium <RATE>", "premium as a fraction of coverage", "0.08")
+    .option("--deductible <SCORE>", "scores up to this pay nothing", "0.2")
+    .option("--oracle-fee <MIND>", "fee per assessment", "1")
     .option(
-      "--sales-close <seconds>",
+      "--sales-close <SECONDS>",
       "sales close this long before a season's end, when its weather is largely known",
       String(30 * 86_400),
     )
     .option(
-      "--assessment-window <seconds>",
+      "--assessment-window <SECONDS>",
       "after a season's end, how long its regions may be assessed before they can be expired and refunded",
       String(30 * 86_400),
     )
@@ -109,10 +109,10 @@ export function registerInsuranceCommands(program: Command): void {
     });
 
   ins
-    .command("fund <amount>")
+    .command("fund <AMOUNT>")
     .description("add capital (MIND) to the pool")
     .option(...poolOption)
-    .option("--account <index>", "which configured account pays")
+    .option("--account <INDEX>", "which configured account pays")
     .action(async (amount: string, o, cmd: Command) => {
       const opts = globalOptions(cmd);
       const value = parseMind(amount, "amount");
@@ -123,9 +123,9 @@ export function registerInsuranceCommands(program: Command): void {
     });
 
   ins
-    .command("season <season>")
+    .command("season <SEASON>")
     .description("open a season: policies sell until it ends, then regions are assessed")
-    .requiredOption("--ends-in <seconds>", "seconds from now")
+    .requiredOption("--ends-in <SECONDS>", "seconds from now")
     .option(...poolOption)
     .action(async (season: string, o, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -143,11 +143,11 @@ export function registerInsuranceCommands(program: Command): void {
   ins
     .command("buy")
     .description("buy a policy on a region and season")
-    .requiredOption("--region <n>", "the region")
-    .requiredOption("--season <n>", "the season")
-    .requiredOption("--coverage <mind>", "the most it pays")
+    .requiredOption("--region <N>", "the region")
+    .requiredOption("--season <N>", "the season")
+    .requiredOption("--coverage <MIND>", "the most it pays")
     .option(...poolOption)
-    .option("--account <index>", "which configured account is the farmer")
+    .option("--account <INDEX>", "which configured account is the farmer")
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
       const coverage = parseMind(o.coverage, "--coverage");
@@ -167,9 +167,9 @@ export function registerInsuranceCommands(program: Command): void {
   ins
     .command("report")
     .description("report a region-season's observed conditions (the pool's reporter only)")
-    .requiredOption("--region <n>", "the region")
-    .requiredOption("--season <n>", "the season")
-    .requiredOption("--conditions <list>", FEATURE_NAMES.map((n) => `${n}=X`).join(","))
+    .requiredOption("--region <N>", "the region")
+    .requiredOption("--season <N>", "the season")
+    .requiredOption("--conditions <LIST>", FEATURE_NAMES.map((n) => `${n}=X`).join(","))
     .option(...poolOption)
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -189,8 +189,8 @@ export function registerInsuranceCommands(program: Command): void {
   ins
     .command("assess")
     .description("ask the oracle to score a region-season after the season ended (anyone may)")
-    .requiredOption("--region <n>", "the region")
-    .requiredOption("--season <n>", "the season")
+    .requiredOption("--region <N>", "the region")
+    .requiredOption("--season <N>", "the season")
     .option(...poolOption)
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -208,8 +208,8 @@ export function registerInsuranceCommands(program: Command): void {
   ins
     .command("expire")
     .description("expire a region-season left unscored past its assessment window: premiums are refunded")
-    .requiredOption("--region <n>", "the region")
-    .requiredOption("--season <n>", "the season")
+    .requiredOption("--region <N>", "the region")
+    .requiredOption("--season <N>", "the season")
     .option(...poolOption)
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -241,7 +241,7 @@ export function registerInsuranceCommands(program: Command): void {
     });
 
   ins
-    .command("settle <policy>")
+    .command("settle <POLICY>")
     .description("settle a policy of a scored region-season (its payout) or an expired one (its premium)")
     .option(...poolOption)
     .action(async (policy: string, o, cmd: Command) => {
@@ -256,7 +256,7 @@ export function registerInsuranceCommands(program: Command): void {
     .command("claim")
     .description("withdraw the payouts owed to the account")
     .option(...poolOption)
-    .option("--account <index>", "which configured account is the farmer")
+    .option("--account <INDEX>", "which configured account is the farmer")
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
       await withChain(opts, async (chain) => {
@@ -271,15 +271,19 @@ export function registerInsuranceCommands(program: Command): void {
     .option(...poolOption)
     .action(async (o, cmd: Command) => {
       const opts = globalOptions(cmd);
-      await withChain(opts, async (chain) => {
-        const s = await poolStatus(chain, pool(chain, o));
-        emit(opts, s, () => [
-          `pool ${s.address}: balance ${formatEther(s.balance)}, reserved ${formatEther(s.reserved)}, committed ${formatEther(s.committed)}, owed ${formatEther(s.owed)}, free ${formatEther(s.free)} MIND`,
-          ...s.policies.map(
-            (p) =>
-              `  policy ${p.policyId} region ${p.region} season ${p.season} ${p.status}: coverage ${formatEther(p.coverage)}, score ${p.score === undefined ? "pending" : p.score.toFixed(3)}, payout ${formatEther(p.payout)}`,
-          ),
-        ]);
-      });
+      await withChain(
+        opts,
+        async (chain) => {
+          const s = await poolStatus(chain, pool(chain, o));
+          emit(opts, s, () => [
+            `pool ${s.address}: balance ${formatEther(s.balance)}, reserved ${formatEther(s.reserved)}, committed ${formatEther(s.committed)}, owed ${formatEther(s.owed)}, free ${formatEther(s.free)} MIND`,
+            ...s.policies.map(
+              (p) =>
+                `  policy ${p.policyId} region ${p.region} season ${p.season} ${p.status}: coverage ${formatEther(p.coverage)}, score ${p.score === undefined ? "pending" : p.score.toFixed(3)}, payout ${formatEther(p.payout)}`,
+            ),
+          ]);
+        },
+        { readOnly: true },
+      );
     });
 }

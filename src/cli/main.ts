@@ -1,51 +1,33 @@
-import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
-import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
-import { registerBlobCommands } from "./blob.ts";
-import { registerChainCommands } from "./chain.ts";
-import { UsageError } from "./context.ts";
-import { registerDemoCommand } from "./demo.ts";
-import { registerFlCommands } from "./fl.ts";
-import { registerInsuranceCommands } from "./insurance.ts";
-import { registerModelCommands } from "./model.ts";
-import { registerOracleCommands } from "./oracle.ts";
-import { registerTokenCommands } from "./token.ts";
+import { CommanderError } from "commander";
+import { ensureDataDir, globalOptions, parseRpc } from "./context.ts";
+import { EXIT_INTERRUPTED, EXIT_USAGE, errorLine, exitCodeOf } from "./errors.ts";
+import { commandPath } from "./help.ts";
+import { createProgram, versionFlagIsCommands } from "./program.ts";
 
-// package.json is two levels up from src/cli and from dist/cli alike.
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
+const program = createProgram({ versionFlag: !versionFlagIsCommands(process.argv.slice(2)) });
 
-const program = new Command("ledgermind")
-  .description("Accountable AI on an EVM chain: model registry, attestations, verification")
-  .option("--rpc <url>", "an EVM JSON-RPC endpoint (default: the embedded EVM, persisted in --data-dir)")
-  .option("--data-dir <dir>", "where the embedded chain, deployments, keys and blobs live", DEFAULT_DATA_DIR)
-  .option("--json", "print results as JSON")
-  .exitOverride()
-  .configureOutput({
-    // commander's own errors ("unknown command", a missing option) follow the CLI's rule: one line.
-    outputError: (text, write) =>
-      write(
-        `ledgermind: ${text
-          .replace(/^error: /, "")
-          .trim()
-          .replace(/\s*\n\s*/g, " ")}\n`,
-      ),
-  });
+/** What Ctrl-C interrupts: the command line's command, once commander has found it. */
+let running = "ledgermind";
 
-registerChainCommands(program);
-registerTokenCommands(program);
-registerBlobCommands(program);
-registerModelCommands(program);
-registerOracleCommands(program);
-registerInsuranceCommands(program);
-registerFlCommands(program);
-registerDemoCommand(program);
+program.hook("preAction", (_program, action) => {
+  running = `ledgermind ${commandPath(action)}`;
+  const opts = globalOptions(action);
+  if (opts.rpc !== undefined) parseRpc(opts.rpc);
+  ensureDataDir(opts.dataDir);
+});
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split("\n")[0]?.trim() || String(err);
-}
+// Ctrl-C: one line, then exit 130. Leaving through process.exit runs the 'exit' listeners, which
+// release the embedded chain's lock; every journal entry is written synchronously, so none is half done.
+// Commands that serve until stopped (`chain`, `oracle serve`) add their own listener and stop cleanly.
+process.on("SIGINT", () => {
+  if (process.listenerCount("SIGINT") > ownSigintListeners) return;
+  process.stderr.write(
+    `ledgermind: interrupted: ${running} (what was confirmed is kept; the chain is released)\n`,
+  );
+  process.exit(EXIT_INTERRUPTED);
+});
+// Counted after ours: a loader (tsx) may listen too, before any command adds its own.
+const ownSigintListeners = process.listenerCount("SIGINT");
 
 // A reader that stops early (`| head -c 100`) closes the pipe: the rest has nowhere to go, which is not
 // the command's failure.
@@ -68,21 +50,15 @@ async function exit(code: number): Promise<never> {
   process.exit(code);
 }
 
-// `ledgermind --version` alone: commander's .version() would also take the subcommands' own `--version <n>`.
-if (process.argv.length === 3 && ["--version", "-V"].includes(process.argv[2] as string)) {
-  console.log(version);
-  await exit(0);
-}
-
 try {
   await program.parseAsync(process.argv);
   await exit(Number(process.exitCode ?? 0));
 } catch (err) {
   if (err instanceof CommanderError) {
     // commander already printed its one-line message (or the help, or the version)
-    await exit(err.exitCode === 0 ? 0 : 2);
+    await exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   }
   if (process.env.LEDGERMIND_DEBUG) console.error(err);
-  console.error(`ledgermind: ${oneLine(err)}`);
-  await exit(err instanceof UsageError ? 2 : 1);
+  console.error(`ledgermind: ${errorLine(err)}`);
+  await exit(exitCodeOf(err));
 }

