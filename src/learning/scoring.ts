@@ -37,11 +37,9 @@
  *       C_k = sum_c (S[c][c] - max_{y != c} S[y][c]) / sum_c max_y S[y][c],   over columns c whose
  *             strongest entry max_y S[y][c] is positive,
  *     is at most 1. It needs per-sample log-probabilities and labels from the evaluator.
- *  4. Marginal value (loss). Among the updates left, A = g + sum_j n_j delta_j / sum_j n_j, weighted by
- *     the sample counts n_j the trainers claim, as FedAvg will aggregate them: the scores measure the
- *     aggregate that will really be formed, so a large shard's harm is not diluted to 1/n, and a claim
- *     inflated to dominate the aggregate is weighed as heavily as it would count. A_-k is the same mean
- *     without k, rescaled to A's step length, and
+ *  4. Marginal value (loss). Among the updates left, A = g + mean_j delta_j (equal weights by default:
+ *     sample counts are unverifiable claims), A_-k the same mean without k, rescaled to A's step length,
+ *     and
  *       gain_k = L(A_-k) - L(A)      (L: mean cross-entropy on the validator's data)
  *     what the aggregate would lose without k's direction. Every update whose gain is below -z times its
  *     standard error (paired per-sample differences; significance z, default 3) and whose harm is
@@ -50,10 +48,14 @@
  *     never all of them). This is what stops attacks that keep an honest norm and honest label structure
  *     (sign flipping at scale 1 to 2, ALIE-style shifts): measured at alpha 0.1 with 9 sign-flippers of 30
  *     clients, accuracy 0.787 against 0.771 for the same run in which they never show up (0.614 without
- *     this step). With equal weights instead of the claimed counts, 3 sign-flippers of 30 clients at
- *     alpha 0.3 (seed 2) cost 4.0 and 5.0 points at scale 1 and 2; weighted, 0.9 and 0.8. Its cost: now
- *     and then an honest update of a skewed shard hurts the validator's balanced data enough to be
- *     excluded (about 12% of honest updates at alpha 0.1, fewer on milder skew).
+ *     this step). Weighting A by the claimed counts instead (option weighting "samples", as FedAvg
+ *     aggregates) helped most sign-flip cells (4.0 and 5.0 points down to 0.9 and 0.8 with 3 of 30 at
+ *     alpha 0.3) but let one run collapse (alpha 0.1, 10 clients, 3 sign-flippers x2 with large shards,
+ *     seed 2: 0.509 against 0.823): a flipper's harm sits on its few classes, so its per-sample standard
+ *     error is large and it passes the z-test, while honest updates with small, even harms are excluded
+ *     and the flippers' share grows. Its cost: now and then an honest update of a skewed shard hurts the
+ *     validator's balanced data enough to be excluded (about 15% of honest updates at alpha 0.1, fewer
+ *     on milder skew).
  *     Kept updates score max(2, round(SCORE_MAX * gain_k / best)), best = max_k gain_k (normalized per
  *     round and per validator, so scores compare across both).
  *
@@ -139,7 +141,7 @@ export interface ScoreOptions {
   slashNormBound?: number;
   /** Evidence of malice by label consistency (score 0): C_k below it; -Infinity disables. */
   slashConsistencyBound?: number;
-  /** Weights of the leave-one-out aggregate: the claimed "samples" (default, as FedAvg weighs them) or "equal". */
+  /** Weights of the leave-one-out aggregate: "equal" (default) or the claimed "samples" (step 4 says why not). */
   weighting?: "equal" | "samples";
   /** Significance z for excluding harmful updates by their loss (step 4); default 3, Infinity never. */
   significance?: number;
@@ -371,7 +373,7 @@ export async function scoreUpdates(
   const items = updates.map((u) => ("model" in u ? u : { model: u }));
   const models = items.map((u) => u.model);
   const weights = items.map((u) =>
-    (options.weighting ?? "samples") === "samples" ? checkWeight(u.samples) : 1,
+    (options.weighting ?? "equal") === "samples" ? checkWeight(u.samples) : 1,
   );
   const n = models.length;
   const scores = new Array<number>(n).fill(0);

@@ -175,13 +175,16 @@ describe("scoring: scoreUpdates with a stub evaluator", () => {
     assert.equal(removed.scores[2], SCORE_EXCLUDED, "harm excludes; it is no evidence of malice");
   });
 
-  it("the leave-one-out aggregate weighs updates by their claimed samples, the aggregate FedAvg will form", async () => {
+  it("the leave-one-out aggregate has equal weights; with weighting samples, the aggregate FedAvg will form", async () => {
     const calls: CanonicalModel[] = [];
+    const equalCalls: CanonicalModel[] = [];
     const updates = [
       { model: mk([4, 4, 4]), samples: 1 },
       { model: mk([0, 0, 8]), samples: 3 },
     ];
-    await scoreUpdates(g, updates, evaluator(calls), { consistencyBound: Number.NEGATIVE_INFINITY });
+    const options = { consistencyBound: Number.NEGATIVE_INFINITY };
+    await scoreUpdates(g, updates, evaluator(calls), { ...options, weighting: "samples" });
+    await scoreUpdates(g, updates, evaluator(equalCalls), options);
     const formed = fedAvg().aggregate(
       g,
       updates.map((u, i) => ({ participant: participantAddress(i), ...u })),
@@ -190,9 +193,13 @@ describe("scoring: scoreUpdates with a stub evaluator", () => {
     assert.deepEqual(flat(formed), "1,1,7");
     assert.ok(
       calls.some((m) => flat(m) === flat(formed)),
-      "the validator evaluated FedAvg's aggregate",
+      "weighting samples: FedAvg's aggregate",
     );
-    assert.ok(!calls.some((m) => flat(m) === "2,2,6"), "not the equal-weight mean");
+    assert.ok(!calls.some((m) => flat(m) === "2,2,6"), "weighting samples: not the equal-weight mean");
+    assert.ok(
+      equalCalls.some((m) => flat(m) === "2,2,6"),
+      "by default, the equal-weight mean",
+    );
   });
 
   it("a harmful update that weighs nothing in the aggregate is not excluded: the harm must be material", async () => {
@@ -206,7 +213,11 @@ describe("scoring: scoreUpdates with a stub evaluator", () => {
       { model: mk([4000, 4000, 4000]), samples: 1000 },
       { model: mk([4000, -4000, 4000]), samples: 1 },
     ];
-    const options = { consistencyBound: Number.NEGATIVE_INFINITY, normBound: Number.POSITIVE_INFINITY };
+    const options = {
+      consistencyBound: Number.NEGATIVE_INFINITY,
+      normBound: Number.POSITIVE_INFINITY,
+      weighting: "samples" as const,
+    };
     const strict = await scoreUpdates(g, updates, far, { ...options, materiality: 0 });
     assert.equal(strict.verdicts[1], "harmful", "without materiality the tiny harm excludes it");
     const r = await scoreUpdates(g, updates, far, options);
