@@ -11,6 +11,7 @@ import {
   decodeErrorResult,
   formatUnits,
   type Hex,
+  parseAbi,
   toFunctionSelector,
 } from "viem";
 import * as contracts from "./generated/contracts.ts";
@@ -34,6 +35,9 @@ export const CONTRACT_ERRORS: readonly AbiError[] = (() => {
   return [...bySelector.values()];
 })();
 
+/** Solidity's own errors, which viem decodes without an ABI: `require` messages and panics. */
+const SOLIDITY_ERRORS = parseAbi(["error Error(string message)", "error Panic(uint256 reason)"]);
+
 /** A decoded contract error: its name and its arguments by name (by position where unnamed). */
 export interface ContractErrorData {
   name: string;
@@ -56,7 +60,9 @@ export function decodeContractError(data: Hex): ContractErrorData | undefined {
  * other arguments (`NoCommit(requestId, operator)`, `NoCommit(taskId, round, account)`): the count tells them apart.
  */
 export function errorArgsByName(name: string, args: readonly unknown[]): Record<string, unknown> {
-  const item = CONTRACT_ERRORS.find((e) => e.name === name && e.inputs.length === args.length);
+  const item = [...CONTRACT_ERRORS, ...SOLIDITY_ERRORS].find(
+    (e) => e.name === name && e.inputs.length === args.length,
+  );
   return namedArgs(item?.inputs ?? [], args);
 }
 

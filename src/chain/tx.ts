@@ -1,5 +1,12 @@
-import { BaseError, ContractFunctionRevertedError, type Hash, type TransactionReceipt } from "viem";
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  decodeErrorResult,
+  type Hash,
+  type TransactionReceipt,
+} from "viem";
 import type { LedgerChain } from "./connect.ts";
+import { CONTRACT_ERRORS } from "./errors.ts";
 
 /** A contract refused a call: `errorName` is its custom error, `args` the error's arguments. */
 export class ContractRefusedError extends Error {
@@ -20,12 +27,25 @@ function formatArg(a: unknown): string {
   return typeof a === "bigint" ? a.toString() : JSON.stringify(a);
 }
 
-/** Turns viem's revert errors into `ContractRefusedError` naming the custom error; other errors pass. */
+/**
+ * Turns viem's revert errors into `ContractRefusedError` naming the custom error; other errors pass.
+ * viem decodes only the errors of the called contract's ABI: an error a nested call raised (the oracle's,
+ * under CropInsurance.assess) arrives as raw data, decoded here against every Ledgermind contract.
+ */
 export function decodeRevert(err: unknown): unknown {
   if (err instanceof BaseError) {
     const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (revert instanceof ContractFunctionRevertedError && revert.data?.errorName) {
-      return new ContractRefusedError(revert.data.errorName, revert.data.args ?? []);
+    if (revert instanceof ContractFunctionRevertedError) {
+      if (revert.data?.errorName)
+        return new ContractRefusedError(revert.data.errorName, revert.data.args ?? []);
+      if (revert.raw) {
+        try {
+          const { errorName, args } = decodeErrorResult({ abi: CONTRACT_ERRORS, data: revert.raw });
+          return new ContractRefusedError(errorName, args ?? []);
+        } catch {
+          // not an error of ours: left as viem reported it
+        }
+      }
     }
   }
   return err;

@@ -3,8 +3,8 @@
  * Pure: no I/O.
  */
 import { BaseError, ContractFunctionRevertedError } from "viem";
-import { decodeContractError, describeContractError, errorArgsByName } from "../chain/errors.ts";
-import { ContractRefusedError } from "../chain/tx.ts";
+import { describeContractError, errorArgsByName } from "../chain/errors.ts";
+import { ContractRefusedError, decodeRevert } from "../chain/tx.ts";
 import { InvalidCidError } from "../storage/cid.ts";
 import { UsageError } from "./context.ts";
 
@@ -15,16 +15,13 @@ export const EXIT_INTERRUPTED = 130;
 
 /** The one line to print for `err`: contract errors as sentences, anything else as its first line. */
 export function errorLine(err: unknown): string {
-  if (err instanceof ContractRefusedError) {
-    return describeContractError(err.errorName, errorArgsByName(err.errorName, err.args));
+  const refused = decodeRevert(err);
+  if (refused instanceof ContractRefusedError) {
+    return describeContractError(refused.errorName, errorArgsByName(refused.errorName, refused.args));
   }
   if (err instanceof BaseError) {
     const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
     if (revert instanceof ContractFunctionRevertedError) {
-      // Decoded by viem only when the called contract's ABI declares the error; a nested call's error
-      // (the oracle's, under CropInsurance.assess) arrives as raw data.
-      const decoded = revert.raw ? decodeContractError(revert.raw) : undefined;
-      if (decoded) return describeContractError(decoded.name, decoded.args);
       if (revert.reason) return `the contract refused: ${revert.reason}`;
       if (revert.signature)
         return `the contract refused with an unknown error (selector ${revert.signature})`;

@@ -27,7 +27,7 @@ import {
 import * as contracts from "../../src/chain/generated/contracts.ts";
 import { ChainLockedError } from "../../src/chain/journal.ts";
 import { acquireChainLock } from "../../src/chain/lock.ts";
-import { ContractRefusedError } from "../../src/chain/tx.ts";
+import { ContractRefusedError, decodeRevert } from "../../src/chain/tx.ts";
 import {
   DataDirError,
   ensureDataDir,
@@ -142,6 +142,30 @@ describe("contract errors as sentences", () => {
     assert.equal(
       errorLine(err),
       "the model version has 0 active operator(s); a request needs 1: start more with `ledgermind oracle serve` (NotEnoughOperators)",
+    );
+  });
+
+  it("the library decodes that nested error too: decodeRevert gives a ContractRefusedError naming it", () => {
+    const data = encodeErrorResult({
+      abi: contracts.InferenceOracle.abi,
+      errorName: "NotEnoughOperators",
+      args: [0n, 1n],
+    });
+    const err = new ContractFunctionExecutionError(
+      new ContractFunctionRevertedError({ abi: contracts.CropInsurance.abi, data, functionName: "assess" }),
+      { abi: contracts.CropInsurance.abi, functionName: "assess", args: [9, 7] },
+    );
+    const refused = decodeRevert(err);
+    assert.ok(refused instanceof ContractRefusedError);
+    assert.equal(refused.errorName, "NotEnoughOperators");
+    assert.deepEqual(refused.args, [0n, 1n]);
+  });
+
+  it("Solidity's own Error(string) and Panic print their message, as ContractRefusedError too", () => {
+    assert.equal(errorLine(new ContractRefusedError("Error", ["boom"])), "the contract refused: boom");
+    assert.equal(
+      errorLine(new ContractRefusedError("Panic", [17n])),
+      "the contract panicked: an arithmetic operation overflowed",
     );
   });
 
