@@ -179,8 +179,7 @@ export async function benchOracleGas(): Promise<Figures> {
     const params = await getOracleParams(oracle);
     if (params.maxOperators < largest || params.minResponses > SIZES[0]) {
       // The deployed oracle cannot take every size: a separate one, same windows, room for all.
-      const deployed = await sendAndWait(
-        chain,
+      const deployed = await sendAndWait(chain, () =>
         chain.wallet(0).deployContract({
           abi: InferenceOracle.abi,
           bytecode: InferenceOracle.bytecode,
@@ -205,8 +204,7 @@ export async function benchOracleGas(): Promise<Figures> {
     for (let i = 1; i <= largest; i++) {
       const who = (chain.accounts[i] as { address: Address }).address;
       const versions = SIZES.filter((k) => i <= k).map(versionOf);
-      await sendAndWait(
-        chain,
+      await sendAndWait(chain, () =>
         chain.wallet(0).writeContract({
           address: token,
           abi: MindToken.abi,
@@ -214,8 +212,7 @@ export async function benchOracleGas(): Promise<Figures> {
           args: [who, ORACLE_PARAMS.minStake * BigInt(versions.length)],
         }),
       );
-      await sendAndWait(
-        chain,
+      await sendAndWait(chain, () =>
         chain.wallet(i).writeContract({
           address: token,
           abi: MindToken.abi,
@@ -227,8 +224,7 @@ export async function benchOracleGas(): Promise<Figures> {
         await write(chain, oracle, i, "registerOperator", [modelId, v, ORACLE_PARAMS.minStake])();
       }
     }
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(0).writeContract({
         address: token,
         abi: MindToken.abi,

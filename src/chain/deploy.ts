@@ -78,8 +78,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
   };
   for (const name of CONTRACT_NAMES) {
     const { abi, bytecode } = artifacts[name];
-    const receipt = await sendAndWait(
-      chain,
+    const receipt = await sendAndWait(chain, () =>
       wallet.deployContract({ abi, bytecode, args: constructorArgs(name) } as Parameters<
         typeof wallet.deployContract
       >[0]),

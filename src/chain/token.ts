@@ -19,8 +19,7 @@ export async function mindBalance(chain: LedgerChain, account: Address): Promise
 
 /** Sends MIND from configured account `from` (0: the deployer, who holds the supply). */
 export async function transferMind(chain: LedgerChain, to: Address, amount: bigint, from = 0): Promise<void> {
-  await sendAndWait(
-    chain,
+  await sendAndWait(chain, async () =>
     chain.wallet(from).writeContract({
       address: await tokenAddress(chain),
       abi: MindToken.abi,
@@ -45,8 +44,7 @@ export async function approveMind(
     args: [chain.wallet(owner).account.address, spender],
   });
   if (allowance >= amount) return;
-  await sendAndWait(
-    chain,
+  await sendAndWait(chain, async () =>
     chain.wallet(owner).writeContract({
       address: await tokenAddress(chain),
       abi: MindToken.abi,

@@ -3,6 +3,7 @@ import {
   ContractFunctionRevertedError,
   decodeErrorResult,
   type Hash,
+  NonceTooLowError,
   type TransactionReceipt,
 } from "viem";
 import type { LedgerChain } from "./connect.ts";
@@ -51,13 +52,39 @@ export function decodeRevert(err: unknown): unknown {
   return err;
 }
 
-/** Sends (awaits the hash) and waits for the receipt; a revert becomes `ContractRefusedError`. */
-export async function sendAndWait(chain: LedgerChain, sending: Promise<Hash>): Promise<TransactionReceipt> {
-  let hash: Hash;
-  try {
-    hash = await sending;
-  } catch (err) {
-    throw decodeRevert(err);
+/** How many times a write is sent again after another sender took its nonce. */
+const NONCE_RACE_RETRIES = 8;
+
+/**
+ * Whether a write failed only because its nonce was taken: another process (two `oracle serve` funding
+ * their stakes from one account) or another call in this one sent from the same account between the
+ * nonce's read and the send. Nothing ran, so sending again with a fresh nonce is safe.
+ */
+function nonceTaken(err: unknown): boolean {
+  if (!(err instanceof BaseError)) return false;
+  return (
+    err.walk((e) => e instanceof NonceTooLowError) instanceof NonceTooLowError ||
+    /replacement transaction underpriced|nonce too low|already known/i.test(err.details ?? err.message)
+  );
+}
+
+/**
+ * Sends (`send` signs with a fresh nonce each call) and waits for the receipt; a revert becomes
+ * `ContractRefusedError`. A send whose nonce another sender took is retried, after a short random pause
+ * so that racing senders spread out.
+ */
+export async function sendAndWait(
+  chain: LedgerChain,
+  send: () => Promise<Hash>,
+): Promise<TransactionReceipt> {
+  let hash: Hash | undefined;
+  for (let attempt = 0; hash === undefined; attempt++) {
+    try {
+      hash = await send();
+    } catch (err) {
+      if (attempt >= NONCE_RACE_RETRIES || !nonceTaken(err)) throw decodeRevert(err);
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40 * (attempt + 1)));
+    }
   }
   const receipt = await chain.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
   if (receipt.status !== "success") throw new TransactionFailedError(`transaction ${hash} reverted`);

@@ -62,8 +62,7 @@ export async function deployInsurancePool(
       throw new InsuranceError(`${name} must be a whole number of seconds above 0, got ${value}`);
   }
   const wallet = chain.wallet(account);
-  const receipt = await sendAndWait(
-    chain,
+  const receipt = await sendAndWait(chain, () =>
     wallet.deployContract({
       abi: CropInsurance.abi,
       bytecode: CropInsurance.bytecode,
@@ -112,8 +111,7 @@ export function defaultPool(chain: LedgerChain): Address {
 
 function write(chain: LedgerChain, pool: Address, account: number) {
   return <const F extends string>(functionName: F, args: readonly unknown[]) =>
-    sendAndWait(
-      chain,
+    sendAndWait(chain, () =>
       chain
         .wallet(account)
         .writeContract({ address: pool, abi: CropInsurance.abi, functionName, args } as never),

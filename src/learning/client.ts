@@ -241,8 +241,7 @@ async function write(
   } catch (err) {
     throw decodeRevert(err);
   }
-  return sendAndWait(
-    tasks.chain,
+  return sendAndWait(tasks.chain, () =>
     wallet.writeContract({ ...(call as object), ...(gas ? { gas } : {}) } as never),
   );
 }
@@ -285,8 +284,7 @@ async function ensureAllowance(tasks: Tasks, signer: Signer, amount: bigint): Pr
     );
   }
   if (allowance >= amount) return;
-  await sendAndWait(
-    tasks.chain,
+  await sendAndWait(tasks.chain, () =>
     walletOf(tasks.chain, signer).writeContract({
       address: tasks.token,
       abi: MindToken.abi,
@@ -400,8 +398,7 @@ export async function createTask(
     args: [me, tasks.address],
   });
   if (!approved) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       walletOf(chain, creator).writeContract({
         address: tasks.registry,
         abi: ModelRegistry.abi,

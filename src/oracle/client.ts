@@ -186,8 +186,7 @@ function writeOracle(
   functionName: string,
   args: readonly unknown[],
 ): Promise<TransactionReceipt> {
-  return sendAndWait(
-    oracle.chain,
+  return sendAndWait(oracle.chain, () =>
     oracle.chain
       .wallet(account)
       .writeContract({ address: oracle.address, abi: InferenceOracle.abi, functionName, args } as never),

@@ -338,8 +338,7 @@ export class InferenceOperator {
   }
 
   private send(functionName: string, args: readonly unknown[]) {
-    return sendAndWait(
-      this.chain,
+    return sendAndWait(this.chain, () =>
       this.chain.wallet(this.opts.account).writeContract({
         address: this.oracle.address,
         abi: InferenceOracle.abi,

@@ -106,8 +106,7 @@ export async function submitSignedReport(
   const oracle = await asOracle(target);
   const sorted = sortBySigner(signatures);
   const signers = sorted.map((s) => s.signer);
-  const receipt = await sendAndWait(
-    oracle.chain,
+  const receipt = await sendAndWait(oracle.chain, () =>
     oracle.chain.wallet(account).writeContract({
       address: oracle.address,
       abi: InferenceOracle.abi,

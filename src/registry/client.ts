@@ -172,8 +172,7 @@ export async function registerModel(
   name: string,
   account = 0,
 ): Promise<{ modelId: bigint; gasUsed: bigint }> {
-  const receipt = await sendAndWait(
-    reg.chain,
+  const receipt = await sendAndWait(reg.chain, () =>
     reg.chain.wallet(account).writeContract({
       address: reg.address,
       abi: ModelRegistry.abi,
@@ -193,8 +192,7 @@ export async function addVersion(
   account = 0,
 ): Promise<{ version: number; gasUsed: bigint }> {
   await requireModel(reg, modelId);
-  const receipt = await sendAndWait(
-    reg.chain,
+  const receipt = await sendAndWait(reg.chain, () =>
     reg.chain.wallet(account).writeContract({
       address: reg.address,
       abi: ModelRegistry.abi,
@@ -215,8 +213,7 @@ export async function deprecateVersion(
   account = 0,
 ): Promise<void> {
   await getVersion(reg, modelId, version);
-  await sendAndWait(
-    reg.chain,
+  await sendAndWait(reg.chain, () =>
     reg.chain.wallet(account).writeContract({
       address: reg.address,
       abi: ModelRegistry.abi,
@@ -385,8 +382,7 @@ export async function ensurePqKeyBound(reg: Registry, pqKey: PqKeyPair, account 
       `${address} bound a different ML-DSA key on-chain: use that key (LEDGERMIND_MLDSA_SEED)`,
     );
   }
-  await sendAndWait(
-    reg.chain,
+  await sendAndWait(reg.chain, () =>
     reg.chain.wallet(account).writeContract({
       address: reg.address,
       abi: ModelRegistry.abi,
@@ -445,8 +441,7 @@ export async function submitAttestation(
   pqSignature: Hex,
   account = 0,
 ): Promise<{ index: number; gasUsed: bigint }> {
-  const receipt = await sendAndWait(
-    reg.chain,
+  const receipt = await sendAndWait(reg.chain, () =>
     reg.chain.wallet(account).writeContract({
       address: reg.address,
       abi: ModelRegistry.abi,

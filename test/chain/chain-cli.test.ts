@@ -92,7 +92,7 @@ async function startChain(port: number): Promise<Running> {
 /** Sends `value` wei to `to` and returns once the transaction is confirmed. */
 async function pay(url: string, to: Address, value: bigint): Promise<void> {
   const chain = await connect({ rpc: url, env: {} });
-  await sendAndWait(chain, chain.wallet(0).sendTransaction({ to, value }));
+  await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to, value }));
 }
 
 async function balanceOf(url: string, address: Address): Promise<bigint> {

@@ -35,8 +35,7 @@ describe("development chains: node signing and the block's gas limit", () => {
       assert.ok(wallet);
       assert.equal(wallet.account.type, "json-rpc");
       assert.equal(dev.nodeWallet(sender.toLowerCase() as typeof sender), wallet, "one wallet per address");
-      const receipt = await sendAndWait(
-        chain,
+      const receipt = await sendAndWait(chain, () =>
         wallet.sendTransaction({ to: stranger, value: parseEther("1.5"), gas: dev.gas }),
       );
       assert.equal(receipt.from.toLowerCase(), sender.toLowerCase());
@@ -55,7 +54,7 @@ describe("development chains: node signing and the block's gas limit", () => {
       const dev = await devSending(first);
       const wallet = dev?.nodeWallet(first.wallet(2).account.address);
       assert.ok(wallet);
-      await sendAndWait(first, wallet.sendTransaction({ to: recipient, value: 7n }));
+      await sendAndWait(first, () => wallet.sendTransaction({ to: recipient, value: 7n }));
     } finally {
       await first.close();
     }

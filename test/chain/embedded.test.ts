@@ -95,10 +95,9 @@ describe("embedded chain journal", { concurrency: false }, () => {
       const registry = manifest.contracts.ModelRegistry.address;
       watch = [a0, a1, a2, token, registry, "0x000000000000000000000000000000000000bEEF"];
 
-      await sendAndWait(chain, chain.wallet(0).sendTransaction({ to: a1, value: parseEther("1.5") }));
+      await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to: a1, value: parseEther("1.5") }));
       // Token storage changes, from a second account too.
-      await sendAndWait(
-        chain,
+      await sendAndWait(chain, () =>
         chain.wallet(0).writeContract({
           address: token,
           abi: MindToken.abi,
@@ -106,8 +105,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
           args: [a2, 12345n],
         }),
       );
-      await sendAndWait(
-        chain,
+      await sendAndWait(chain, () =>
         chain.wallet(1).writeContract({
           address: registry,
           abi: ModelRegistry.abi,
@@ -117,7 +115,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
       );
       // Time shifts are not journaled: the blocks' recorded timestamps must carry them.
       await rpc(chain, "evm_increaseTime", ["0xe10"]);
-      await sendAndWait(chain, chain.wallet(2).sendTransaction({ to: a0, value: 7n }));
+      await sendAndWait(chain, () => chain.wallet(2).sendTransaction({ to: a0, value: 7n }));
       await rpc(chain, "evm_setNextBlockTimestamp", [`0x${(4_000_000_000).toString(16)}`]);
       await rpc(chain, "evm_mine");
       // Several blocks from one call, 100 s apart.
@@ -163,7 +161,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
       assert.equal(times[d + 5], 4_000_000_000);
       assert.deepEqual(times.slice(d + 6, d + 9), [4_000_000_001, 4_000_000_101, 4_000_000_201]);
       // The chain goes on from where it was.
-      await sendAndWait(chain, chain.wallet(0).sendTransaction({ to: watch[1] as Address, value: 1n }));
+      await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to: watch[1] as Address, value: 1n }));
       const block = await rpc<{ timestamp: Hex }>(chain, "eth_getBlockByNumber", ["latest", false]);
       assert.ok(BigInt(block.timestamp) > BigInt(saved.blocks.at(-1)?.timestamp ?? "0x0"));
       saved = await snapshot(chain, watch);
@@ -252,7 +250,7 @@ describe("embedded chain journal", { concurrency: false }, () => {
     const a1 = watch[1] as Address;
     let chain = await connect({ dataDir: dir, onNotice: () => {} });
     try {
-      await sendAndWait(chain, chain.wallet(0).sendTransaction({ to: a1, value: 1n }));
+      await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to: a1, value: 1n }));
     } finally {
       await chain.close();
     }
@@ -323,12 +321,12 @@ describe("embedded chain journal", { concurrency: false }, () => {
     const to = "0x000000000000000000000000000000000000cafE";
     let before: Snapshot;
     try {
-      await sendAndWait(chain, chain.wallet(0).sendTransaction({ to, value: 1n }));
+      await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to, value: 1n }));
       const id = await rpc<Hex>(chain, "evm_snapshot");
-      await sendAndWait(chain, chain.wallet(0).sendTransaction({ to, value: 2n }));
+      await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to, value: 2n }));
       assert.equal(await rpc(chain, "evm_revert", [id]), true);
       await sleep(1100);
-      await sendAndWait(chain, chain.wallet(0).sendTransaction({ to, value: 4n }));
+      await sendAndWait(chain, () => chain.wallet(0).sendTransaction({ to, value: 4n }));
       before = await snapshot(chain, [to, chain.accounts[0]?.address as Address]);
     } finally {
       await chain.close();

@@ -97,8 +97,7 @@ before(async () => {
   const { modelId } = await registerModel(reg, "crop-yield-risk");
   await addVersion(reg, modelId, { weightsCid });
   for (const i of [1, 3, 4]) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(0).writeContract({
         address: manifest.contracts.MindToken.address,
         abi: MindToken.abi,

@@ -185,7 +185,7 @@ describe(`README "${SECTION}" runs as written, top to bottom, in an empty folder
       if (r.code === 0 && !r.timedOut) return;
       failed = block.line;
       assert.fail(
-        `the block at README.md line ${block.line} ${r.timedOut ? `ran past ${BLOCK_TIMEOUT_MS / 1000} s` : `exited ${r.code ?? r.signal}`}; its output (bash -x traces each command with +):\n${r.output.slice(-6000)}${logTails()}`,
+        `the block at README.md line ${block.line} ${r.timedOut ? `ran past ${BLOCK_TIMEOUT_MS / 1000} s` : `exited ${r.code ?? r.signal}`}; the logs it wrote first (background jobs write there), then its output (bash -x traces each command with +):${logTails()}\n--- output (end) ---\n${r.output.slice(-4000)}`,
       );
     });
   }

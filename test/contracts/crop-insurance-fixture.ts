@@ -105,8 +105,7 @@ export async function deploy(
   const wallet = chain.wallet(OWNER);
   let receipt: TransactionReceipt;
   try {
-    receipt = await sendAndWait(
-      chain,
+    receipt = await sendAndWait(chain, () =>
       wallet.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args } as Parameters<
         typeof wallet.deployContract
       >[0]),
@@ -147,8 +146,7 @@ export function send(
   functionName: string,
   args: readonly unknown[] = [],
 ) {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain
       .wallet(from)
       .writeContract({ address, abi, functionName, args } as Parameters<

@@ -160,15 +160,13 @@ export function send<N extends WriteName>(
   at: Address = oracle,
   gas?: bigint,
 ): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     walletOf(who).writeContract({ address: at, abi, functionName, args, gas } as never),
   );
 }
 
 export function tokenTx(i: number, functionName: "transfer" | "approve", to: Address, value: bigint) {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(i).writeContract({ address: token, abi: MindToken.abi, functionName, args: [to, value] }),
   );
 }
@@ -232,8 +230,7 @@ export async function deploy(
   args: readonly unknown[],
 ): Promise<Address> {
   const wallet = chain.wallet(TREASURY);
-  const receipt = await sendAndWait(
-    chain,
+  const receipt = await sendAndWait(chain, () =>
     wallet.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args } as Parameters<
       typeof wallet.deployContract
     >[0]),
@@ -318,8 +315,7 @@ export async function newRequest(i: number, o: RequestOpts = {}): Promise<bigint
 
 /** A request sent by a test consumer contract (the oracle will call it back). */
 export async function consumerRequest(consumer: Address, o: RequestOpts = {}): Promise<bigint> {
-  const receipt = await sendAndWait(
-    chain,
+  const receipt = await sendAndWait(chain, () =>
     chain.wallet(OWNER).writeContract({
       address: consumer,
       abi: RecordingConsumer.abi,
@@ -477,8 +473,7 @@ export async function setupOracleFixture(): Promise<void> {
 
   const owner = chain.wallet(OWNER);
   const reg = (functionName: "registerModel", args: readonly [string]) =>
-    sendAndWait(
-      chain,
+    sendAndWait(chain, () =>
       owner.writeContract({ address: registry, abi: ModelRegistry.abi, functionName, args }),
     );
   const receipt = await reg("registerModel", ["oracle-test-model"]);
@@ -490,8 +485,7 @@ export async function setupOracleFixture(): Promise<void> {
   assert.ok(registered);
   modelId = registered.args.modelId;
   for (let v = 1; v <= 5; v++) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       owner.writeContract({
         address: registry,
         abi: ModelRegistry.abi,
@@ -522,8 +516,7 @@ export async function setupOracleFixture(): Promise<void> {
     await tokenTx(i, "approve", oracle, maxUint256);
   }
   for (const v of [1, 2, 3, 4]) await send(OWNER, "setModelSpec", [modelId, v, INPUT.length]);
-  await sendAndWait(
-    chain,
+  await sendAndWait(chain, () =>
     owner.writeContract({
       address: registry,
       abi: ModelRegistry.abi,
@@ -656,7 +649,7 @@ export async function largestRequest(
 ): Promise<LargestRequest> {
   const deployer = on.wallet(0);
   const call = (address: Address, contractAbi: readonly unknown[], functionName: string, args: unknown[]) =>
-    sendAndWait(on, deployer.writeContract({ address, abi: contractAbi, functionName, args } as never));
+    sendAndWait(on, () => deployer.writeContract({ address, abi: contractAbi, functionName, args } as never));
   const registered = await call(contracts.registry, ModelRegistry.abi, "registerModel", ["largest-request"]);
   const [model] = parseEventLogs({
     abi: ModelRegistry.abi,
@@ -680,8 +673,7 @@ export async function largestRequest(
     },
   ]);
   const minStake = parseEther("100");
-  const deployed = await sendAndWait(
-    on,
+  const deployed = await sendAndWait(on, () =>
     deployer.deployContract({
       abi,
       bytecode: InferenceOracle.bytecode,
@@ -704,8 +696,7 @@ export async function largestRequest(
   );
   const at = deployed.contractAddress as Address;
   await call(at, abi, "setModelSpec", [id, 1, 1]);
-  const consumerDeployed = await sendAndWait(
-    on,
+  const consumerDeployed = await sendAndWait(on, () =>
     deployer.deployContract({
       abi: GasBurningConsumer.abi,
       bytecode: GasBurningConsumer.bytecode,
@@ -728,8 +719,7 @@ export async function largestRequest(
     await call(contracts.token, MindToken.abi, "transfer", [o.address, 2n * minStake]);
   }
   const send = (k: number, address: Address, contractAbi: readonly unknown[], fn: string, args: unknown[]) =>
-    sendAndWait(
-      on,
+    sendAndWait(on, () =>
       (wallets[k] as WalletClient<Transport, Chain, Account>).writeContract({
         address,
         abi: contractAbi,
@@ -779,8 +769,7 @@ export async function largestRequest(
     );
   }
   // An explicit limit: the embedded EVM will not estimate a call whose callee runs out of gas.
-  const finalize = await sendAndWait(
-    on,
+  const finalize = await sendAndWait(on, () =>
     deployer.writeContract({
       address: at,
       abi,
@@ -819,8 +808,7 @@ export async function largestRequest(
       }),
     ),
   );
-  const report = await sendAndWait(
-    on,
+  const report = await sendAndWait(on, () =>
     deployer.writeContract({
       address: at,
       abi,

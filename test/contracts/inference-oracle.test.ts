@@ -369,8 +369,7 @@ describe("InferenceOracle refusals", () => {
 
   it("OnlyOracle: a consumer accepts results only from its oracle", async () => {
     await refused(
-      sendAndWait(
-        chain,
+      sendAndWait(chain, () =>
         chain.wallet(STRANGER).writeContract({
           address: consumers.recording as Address,
           abi: RecordingConsumer.abi,

@@ -207,7 +207,9 @@ export function learningFixture(env: () => LearningEnv) {
 
   function send(who: Actor, functionName: string, args: readonly unknown[]) {
     const { chain, tasks } = env();
-    return sendAndWait(chain, who.wallet.writeContract({ address: tasks, abi, functionName, args } as never));
+    return sendAndWait(chain, () =>
+      who.wallet.writeContract({ address: tasks, abi, functionName, args } as never),
+    );
   }
 
   function view<R = unknown>(functionName: string, args: readonly unknown[] = []): Promise<R> {
@@ -219,8 +221,7 @@ export function learningFixture(env: () => LearningEnv) {
 
   function registryTx(who: Actor, functionName: string, args: readonly unknown[]) {
     const { chain, registry } = env();
-    return sendAndWait(
-      chain,
+    return sendAndWait(chain, () =>
       who.wallet.writeContract({ address: registry, abi: ModelRegistry.abi, functionName, args } as never),
     );
   }

@@ -45,15 +45,13 @@ function nonces(a: Address): Promise<bigint> {
 }
 
 function transfer(from: number, to: Address, value: bigint): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(from).writeContract({ address: token, abi, functionName: "transfer", args: [to, value] }),
   );
 }
 
 function delegate(from: number, to: Address): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(from).writeContract({ address: token, abi, functionName: "delegate", args: [to] }),
   );
 }
@@ -190,8 +188,7 @@ describe("MindToken", () => {
     const sig = await signPermit(owner, owner.address, addr(spender), value, nonce, deadline);
 
     const permit = (s: { r: `0x${string}`; s: `0x${string}`; v: number }, d = deadline, v = value) =>
-      sendAndWait(
-        chain,
+      sendAndWait(chain, () =>
         chain.wallet(relayer).writeContract({
           address: token,
           abi,
@@ -217,8 +214,7 @@ describe("MindToken", () => {
 
     const ownerBefore = await balanceOf(owner.address);
     const spenderBefore = await balanceOf(addr(spender));
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(spender).writeContract({
         address: token,
         abi,
@@ -238,8 +234,7 @@ describe("MindToken", () => {
       parseEther("40"),
     );
     await refused(
-      sendAndWait(
-        chain,
+      sendAndWait(chain, () =>
         chain.wallet(spender).writeContract({
           address: token,
           abi,
@@ -342,8 +337,7 @@ describe("MindToken", () => {
       }),
     );
     const submit = () =>
-      sendAndWait(
-        chain,
+      sendAndWait(chain, () =>
         chain.wallet(0).writeContract({
           address: token,
           abi,

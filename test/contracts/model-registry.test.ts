@@ -149,8 +149,7 @@ async function registerModel(
   i: number,
   name = "model",
 ): Promise<{ modelId: bigint; receipt: TransactionReceipt }> {
-  const receipt = await sendAndWait(
-    chain,
+  const receipt = await sendAndWait(chain, () =>
     chain.wallet(i).writeContract({ address: registry, abi, functionName: "registerModel", args: [name] }),
   );
   const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "ModelRegistered" });
@@ -165,8 +164,7 @@ async function addVersion(
   modelId: bigint,
   input: VersionInput,
 ): Promise<{ version: number; receipt: TransactionReceipt }> {
-  const receipt = await sendAndWait(
-    chain,
+  const receipt = await sendAndWait(chain, () =>
     chain
       .wallet(i)
       .writeContract({ address: registry, abi, functionName: "addVersion", args: [modelId, input] }),
@@ -177,8 +175,7 @@ async function addVersion(
 }
 
 function tryAddVersion(i: number, modelId: bigint, input: VersionInput): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain
       .wallet(i)
       .writeContract({ address: registry, abi, functionName: "addVersion", args: [modelId, input] }),
@@ -186,8 +183,7 @@ function tryAddVersion(i: number, modelId: bigint, input: VersionInput): Promise
 }
 
 function deprecate(i: number, modelId: bigint, version: number, reason: string): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(i).writeContract({
       address: registry,
       abi,
@@ -198,8 +194,7 @@ function deprecate(i: number, modelId: bigint, version: number, reason: string):
 }
 
 function bindPqKey(i: number, publicKey: Hex): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(i).writeContract({ address: registry, abi, functionName: "bindPqKey", args: [publicKey] }),
   );
 }
@@ -210,8 +205,7 @@ function attest(
   ecdsaSignature: Hex,
   pqSignature: Hex,
 ): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(submitter).writeContract({
       address: registry,
       abi,
@@ -653,8 +647,7 @@ describe("ModelRegistry behaviour", () => {
       modelId,
       addr(approved),
     ]);
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(owner).writeContract({
         address: registry,
         abi,
@@ -668,8 +661,7 @@ describe("ModelRegistry behaviour", () => {
     assert.ok(log && isAddressEqual(log.args.publisher, addr(approved)));
     await deprecate(approved, modelId, 1, "approved accounts may deprecate too");
     assert.equal((await getVersion(modelId, 1)).deprecated, true);
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain
         .wallet(owner)
         .writeContract({ address: registry, abi, functionName: "approve", args: [zeroAddress, modelId] }),
@@ -684,8 +676,7 @@ describe("ModelRegistry behaviour", () => {
     const owner = 7;
     const operator = 9;
     const { modelId } = await registerModel(owner, "operators");
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(owner).writeContract({
         address: registry,
         abi,
@@ -694,8 +685,7 @@ describe("ModelRegistry behaviour", () => {
       }),
     );
     assert.equal((await addVersion(operator, modelId, versionInput("op-1"))).version, 1);
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(owner).writeContract({
         address: registry,
         abi,
@@ -714,8 +704,7 @@ describe("ModelRegistry behaviour", () => {
     const newOwner = 8;
     const { modelId } = await registerModel(oldOwner, "transfer");
     await addVersion(oldOwner, modelId, versionInput("tr-1"));
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(oldOwner).writeContract({
         address: registry,
         abi,
@@ -1082,8 +1071,7 @@ describe("ModelRegistry immutability of versions", () => {
     expectedMutable.set(`${a}/${a2}`, { deprecated: false, attestationCount: 1 });
     await assertUnchanged("attest");
 
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain
         .wallet(owner)
         .writeContract({ address: registry, abi, functionName: "approve", args: [addr(approved), a] }),
@@ -1093,8 +1081,7 @@ describe("ModelRegistry immutability of versions", () => {
     assert.equal(await add(approved, a, versionInput("im-a5")), 5);
     await assertUnchanged("addVersion by the approved account");
 
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(owner).writeContract({
         address: registry,
         abi,
@@ -1107,8 +1094,7 @@ describe("ModelRegistry immutability of versions", () => {
     assert.equal(await add(operator, b, versionInput("im-b2")), 2);
     await assertUnchanged("addVersion by the operator");
 
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(owner).writeContract({
         address: registry,
         abi,
@@ -1120,8 +1106,7 @@ describe("ModelRegistry immutability of versions", () => {
     assert.ok(isAddressEqual(await ownerOf(a), addr(newOwner)));
     await assertUnchanged("transferFrom");
 
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(newOwner).writeContract({
         address: registry,
         abi,
@@ -1133,8 +1118,7 @@ describe("ModelRegistry immutability of versions", () => {
     assert.ok(isAddressEqual(await ownerOf(a), addr(owner)));
     await assertUnchanged("safeTransferFrom(from,to,id)");
 
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(owner).writeContract({
         address: registry,
         abi,

@@ -438,7 +438,9 @@ async function read<R>(p: Promise<R>): Promise<R> {
 }
 
 function send(who: Actor, functionName: string, args: readonly unknown[]): Promise<TransactionReceipt> {
-  return sendAndWait(chain, who.wallet.writeContract({ address: tasks, abi, functionName, args } as never));
+  return sendAndWait(chain, () =>
+    who.wallet.writeContract({ address: tasks, abi, functionName, args } as never),
+  );
 }
 
 function view<R = unknown>(functionName: string, args: readonly unknown[] = []): Promise<R> {
@@ -583,15 +585,13 @@ async function assertConservation(accounts: readonly Actor[] = everyone, supply 
 
 /** Deploys a LearningTasks contract that `actors` may pull MIND for and that may extend model 1. */
 async function deployTasks(actors: readonly Actor[]): Promise<Address> {
-  const deployed = await sendAndWait(
-    chain,
+  const deployed = await sendAndWait(chain, () =>
     chain.wallet(0).deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry] }),
   );
   const at = deployed.contractAddress as Address;
   deployments.push(at);
   for (const a of actors) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       a.wallet.writeContract({
         address: token,
         abi: MindToken.abi,
@@ -600,8 +600,7 @@ async function deployTasks(actors: readonly Actor[]): Promise<Address> {
       }),
     );
   }
-  await sendAndWait(
-    chain,
+  await sendAndWait(chain, () =>
     creator.wallet.writeContract({
       address: registry,
       abi: ModelRegistry.abi,
@@ -633,8 +632,7 @@ before(async () => {
     await rpc("hardhat_setBalance", [a.address, toHex(parseEther("1000"))]);
   }
   for (const a of [...T, ...V, creator, stranger]) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       treasury.writeContract({
         address: token,
         abi: MindToken.abi,
@@ -644,8 +642,7 @@ before(async () => {
     );
   }
   const reg = (functionName: string, args: readonly unknown[]) =>
-    sendAndWait(
-      chain,
+    sendAndWait(chain, () =>
       creator.wallet.writeContract({
         address: registry,
         abi: ModelRegistry.abi,

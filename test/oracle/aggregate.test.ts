@@ -304,8 +304,7 @@ function addr(i: number): Address {
 }
 
 async function send(i: number, functionName: string, args: readonly unknown[]): Promise<TransactionReceipt> {
-  return sendAndWait(
-    chain,
+  return sendAndWait(chain, () =>
     chain.wallet(i).writeContract({ address: oracle, abi, functionName, args } as never),
   );
 }
@@ -385,8 +384,7 @@ before(async () => {
   token = manifest.contracts.MindToken.address;
   const registry = manifest.contracts.ModelRegistry.address;
   const owner = chain.wallet(OWNER);
-  await sendAndWait(
-    chain,
+  await sendAndWait(chain, () =>
     owner.writeContract({
       address: registry,
       abi: ModelRegistry.abi,
@@ -394,8 +392,7 @@ before(async () => {
       args: ["m"],
     }),
   );
-  await sendAndWait(
-    chain,
+  await sendAndWait(chain, () =>
     owner.writeContract({
       address: registry,
       abi: ModelRegistry.abi,
@@ -417,16 +414,14 @@ before(async () => {
     }),
   );
   const deployer = chain.wallet(0);
-  const deployed = await sendAndWait(
-    chain,
+  const deployed = await sendAndWait(chain, () =>
     deployer.deployContract({ abi, bytecode: InferenceOracle.bytecode, args: [token, registry, PARAMS] }),
   );
   oracle = deployed.contractAddress as Address;
   await send(OWNER, "setModelSpec", [MODEL, 1, 2]);
   const r = rng(SEED ^ 0x5eed);
   for (const i of [...OPERATORS, REQUESTER]) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       deployer.writeContract({
         address: token,
         abi: MindToken.abi,
@@ -434,8 +429,7 @@ before(async () => {
         args: [addr(i), parseEther("100000")],
       }),
     );
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(i).writeContract({
         address: token,
         abi: MindToken.abi,

@@ -143,8 +143,7 @@ before(async () => {
   await addVersion(reg, modelId, { weightsCid, metrics: { rmse: 0.05 } }, OWNER);
   await setModelSpec(chain, modelId, VERSION, 4, OWNER);
   for (const i of [...OPS, REQUESTER]) {
-    await sendAndWait(
-      chain,
+    await sendAndWait(chain, () =>
       chain.wallet(0).writeContract({
         address: manifest.contracts.MindToken.address,
         abi: MindToken.abi,
