@@ -485,7 +485,7 @@ function registerEvaluateCommand(fl: Command): void {
             r === null
               ? [`${fairPayGroups[i]?.[0]?.cell}: incomplete`]
               : [
-                  `${r.cell}: accuracy ${r.accuracy.toFixed(4)}, Spearman(earnings, contribution) ${r.spearman === null ? "- (no earnings)" : r.spearman.toFixed(3)}`,
+                  `${r.cell}: accuracy ${r.accuracy.toFixed(4)}, Spearman(earnings, contribution) ${r.spearman === null ? "- (no earnings)" : r.spearman.toFixed(3)}, against the loss contribution ${r.spearmanLoss === null ? "-" : r.spearmanLoss.toFixed(3)}`,
                   ...r.trainers.map(
                     (t) =>
                       `  ${t.participant}  contribution ${(100 * t.contribution).toFixed(2)} pts  earnings ${t.earnings === null ? "-" : `${mind(BigInt(t.earnings))} MIND`}`,

@@ -364,6 +364,8 @@ export interface RunResult {
   cell: string;
   kind: RunKind;
   finalAccuracy: number;
+  /** Final test cross-entropy; absent in older results files. */
+  finalLoss?: number;
   /** Honest trainer-rounds slashed. */
   falseSlashes: number;
   /** Attacker-rounds slashed, of attackerRounds. */
@@ -383,6 +385,7 @@ export interface RunResult {
 /** The engine's summary as the grid reads it: earnings and backdoorSuccess are newer fields. */
 export interface SummaryFigures {
   finalAccuracy: number;
+  finalLoss: number;
   falseSlashes: number;
   attackersSlashed: number;
   attackersExcluded?: number;
@@ -412,6 +415,7 @@ export function runResult(run: GridRun, summary: SummaryFigures): RunResult {
     cell: run.cell,
     kind: run.kind,
     finalAccuracy: summary.finalAccuracy,
+    finalLoss: summary.finalLoss,
     falseSlashes: summary.falseSlashes,
     attackersSlashed: summary.attackersSlashed,
     attackersExcluded: summary.attackersExcluded ?? 0,
@@ -844,9 +848,21 @@ export interface FairPayReport {
   seed: number;
   /** Final accuracy with every trainer. */
   accuracy: number;
-  trainers: { participant: string; earnings: string | null; contribution: number }[];
+  /**
+   * contribution: final accuracy with every trainer less without this one (the issue's measure, in steps
+   * of one test digit); lossContribution: the final test loss without it less with every trainer (null
+   * when a results file predates finalLoss), which the same runs give without the accuracy's rounding.
+   */
+  trainers: {
+    participant: string;
+    earnings: string | null;
+    contribution: number;
+    lossContribution: number | null;
+  }[];
   /** Spearman of earnings against contribution (null: no earnings, or missing runs). */
   spearman: number | null;
+  /** Spearman of earnings against lossContribution (null as spearman, or without losses). */
+  spearmanLoss: number | null;
 }
 
 /** Fair pay from the results of fairPayRuns(alpha, seed, clients); null until its runs are all done. */
@@ -859,25 +875,31 @@ export function fairPayReport(
   if (!all || !full || without.some((r) => !results.has(r.id))) return null;
   const trainers = without.map((run, i) => {
     const participant = participantAddress(i);
+    const withoutIt = results.get(run.id) as RunResult;
     return {
       participant,
       earnings: full.earnings?.[participant] ?? null,
-      contribution: full.finalAccuracy - (results.get(run.id) as RunResult).finalAccuracy,
+      contribution: full.finalAccuracy - withoutIt.finalAccuracy,
+      lossContribution:
+        full.finalLoss === undefined || withoutIt.finalLoss === undefined
+          ? null
+          : withoutIt.finalLoss - full.finalLoss,
     };
   });
   const paid = trainers.every((t) => t.earnings !== null);
-  const rho = paid
-    ? spearman(
-        trainers.map((t) => Number(t.earnings)),
-        trainers.map((t) => t.contribution),
-      )
-    : Number.NaN;
+  const earnings = trainers.map((t) => Number(t.earnings));
+  const rankAgainst = (contributions: readonly (number | null)[]): number | null => {
+    if (!paid || contributions.some((c) => c === null)) return null;
+    const rho = spearman(earnings, contributions as number[]);
+    return Number.isNaN(rho) ? null : rho;
+  };
   return {
     cell: all.cell,
     alpha: all.options.alpha,
     seed: Number(all.options.seed),
     accuracy: full.finalAccuracy,
     trainers,
-    spearman: Number.isNaN(rho) ? null : rho,
+    spearman: rankAgainst(trainers.map((t) => t.contribution)),
+    spearmanLoss: rankAgainst(trainers.map((t) => t.lossContribution)),
   };
 }

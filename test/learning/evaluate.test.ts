@@ -152,6 +152,7 @@ describe("results and report", () => {
     const [a, b, c] = [0, 1, 2].map(participantAddress) as [string, string, string];
     const base = {
       finalAccuracy: 0.9,
+      finalLoss: 0.35,
       falseSlashes: 1,
       attackersSlashed: 5,
       attackers: [c],
@@ -163,6 +164,7 @@ describe("results and report", () => {
     assert.equal(plain.backdoorSuccess, null);
     assert.equal(plain.honestEarnings, null);
     assert.equal(plain.attackerRounds, 3);
+    assert.equal(plain.finalLoss, 0.35);
     const paid = runResult(run, {
       ...base,
       backdoorSuccess: 0.12,
@@ -276,16 +278,36 @@ describe("fair pay", () => {
     const earnings = Object.fromEntries([40, 10, 30, 20].map((e, i) => [participantAddress(i), String(e)]));
     const results = new Map<string, RunResult>();
     const add = (r: RunResult) => results.set(r.id, r);
-    add(resultOf(runs[0] as GridRun, 0.9, { earnings }));
+    add(resultOf(runs[0] as GridRun, 0.9, { earnings, finalLoss: 0.3 }));
     assert.equal(fairPayReport(runs, results), null, "incomplete until every run is done");
-    for (const [i, acc] of [0.85, 0.89, 0.86, 0.88].entries()) add(resultOf(runs[i + 1] as GridRun, acc));
+    // Without trainer i: the accuracy, and a loss that ranks trainers 1 and 3 the other way round.
+    const without = [
+      [0.85, 0.5],
+      [0.89, 0.34],
+      [0.86, 0.32],
+      [0.88, 0.4],
+    ] as const;
+    for (const [i, [acc, loss]] of without.entries())
+      add(resultOf(runs[i + 1] as GridRun, acc, { finalLoss: loss }));
     const report = fairPayReport(runs, results);
     assert.ok(report);
     assert.deepEqual(
       report.trainers.map((t) => Math.round(t.contribution * 100) / 100),
       [0.05, 0.01, 0.04, 0.02],
     );
+    assert.deepEqual(
+      report.trainers.map((t) => Math.round((t.lossContribution ?? Number.NaN) * 100) / 100),
+      [0.2, 0.04, 0.02, 0.1],
+    );
     assert.equal(report.spearman, 1);
+    // Ranks 4,2,1,3 against the earnings' 4,1,3,2: 1 - 6 * 6 / (4 * 15).
+    assert.equal(report.spearmanLoss, 0.4);
+    results.set(runs[1]?.id as string, resultOf(runs[1] as GridRun, 0.85));
+    assert.equal(
+      fairPayReport(runs, results)?.spearmanLoss,
+      null,
+      "a result without its loss: no loss ranking",
+    );
     results.set(runs[0]?.id as string, resultOf(runs[0] as GridRun, 0.9));
     assert.equal(fairPayReport(runs, results)?.spearman, null, "no earnings: no correlation");
   });
