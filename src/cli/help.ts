@@ -21,9 +21,21 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     "ledgermind token transfer 1 250",
     "ledgermind token transfer 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.5 --account 1",
   ],
-  blob: ["ledgermind blob put weights.lmq", "ledgermind blob get CID -o copy.lmq"],
+  blob: [
+    "ledgermind blob put weights.lmq",
+    "ledgermind blob get CID -o copy.lmq",
+    "ledgermind blob serve --port 8600",
+    "ledgermind blob fetch CID --from http://10.0.0.2:8600 -o copy.lmq",
+  ],
   "blob put": ["ledgermind blob put weights.lmq"],
   "blob get": ["ledgermind blob get bafkreih... -o copy.lmq"],
+  "blob serve": [
+    "ledgermind blob serve",
+    "ledgermind --data-dir hospital blob serve --host 0.0.0.0 --port 8600",
+  ],
+  "blob fetch": [
+    "ledgermind blob fetch bafkreih... --from http://10.0.0.2:8600,http://10.0.0.3:8600 -o update.lmq",
+  ],
   model: ["ledgermind model register --name digits", "ledgermind model show 1"],
   "model card": ["ledgermind model card init card.json --name digits --weights w.lmq --licence MIT"],
   "model card init": ["ledgermind model card init card.json --name digits --weights w.lmq --licence MIT"],
