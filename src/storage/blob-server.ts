@@ -72,6 +72,15 @@ export async function createBlobServer(store: BlobStore, opts: BlobServerOptions
   // HEAD is fastify's automatic HEAD route over this GET: same handler, same headers, no body.
   const app = Fastify({ logger: false, exposeHeadRoutes: true });
 
+  // Every error in the one form a fetcher reads, including fastify's own and a failing disk.
+  app.setNotFoundHandler((request, reply) =>
+    fail(reply, 404, `no such resource ${request.method} ${request.url}; blobs are at /blobs/CID`),
+  );
+  app.setErrorHandler((error, _request, reply) => {
+    const message = error instanceof Error ? error.message : String(error);
+    return fail(reply, 500, `this node could not read the blob (${message.split("\n")[0]})`);
+  });
+
   app.get<{ Params: { cid: string } }>("/blobs/:cid", async (request, reply) => {
     let cid: string;
     try {
@@ -97,6 +106,10 @@ export async function createBlobServer(store: BlobStore, opts: BlobServerOptions
         `${cid} is ${bytes.length} bytes, more than this node serves (${maxBlobBytes})`,
       );
     }
+    const etag = `"${cid}"`;
+    // A cache that holds the content already only needs to hear that it is still the content.
+    if (request.headers["if-none-match"]?.split(/\s*,\s*/).includes(etag))
+      return reply.code(304).header("etag", etag).send();
     const range = parseRange(request.headers.range, bytes.length);
     if (range === "unsatisfiable") {
       reply.header("content-range", `bytes */${bytes.length}`);
@@ -104,7 +117,7 @@ export async function createBlobServer(store: BlobStore, opts: BlobServerOptions
     }
     // The CID names the content, so the answer never changes: cache it forever, validate by the CID.
     reply
-      .header("etag", `"${cid}"`)
+      .header("etag", etag)
       .header("cache-control", "public, max-age=31536000, immutable")
       .header("accept-ranges", "bytes")
       .type("application/octet-stream");

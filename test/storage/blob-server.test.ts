@@ -97,9 +97,17 @@ describe("blob server", () => {
     assert.match(await assertJsonError(await get("/blobs/not-a-cid"), 400), /Invalid CID/);
   });
 
-  it("answers 404 for a CID it does not hold", async () => {
+  it("answers 404 for a CID it does not hold, and for any other path, in the same JSON form", async () => {
     const missing = cidOf(new TextEncoder().encode("never stored"));
     assert.match(await assertJsonError(await get(`/blobs/${missing}`), 404), /does not hold/);
+    assert.match(await assertJsonError(await get("/elsewhere"), 404), /blobs are at \/blobs\/CID/);
+  });
+
+  it("answers 304 without the bytes to a cache that names the CID's ETag", async () => {
+    const response = await get(`/blobs/${CID}`, { headers: { "if-none-match": `"other", "${CID}"` } });
+    assert.equal(response.status, 304);
+    assert.equal(response.headers.get("etag"), `"${CID}"`);
+    assert.equal((await response.arrayBuffer()).byteLength, 0);
   });
 
   it("answers 413 for a blob larger than it serves, without sending it", async () => {
@@ -113,5 +121,21 @@ describe("blob server", () => {
     const cid = await store.put(bytes);
     await writeFile(join(store.dir, cid), "damaged");
     assert.match(await assertJsonError(await get(`/blobs/${cid}`), 500), /fails verification/);
+  });
+
+  it("answers 500 in the same one-line JSON form when its store fails", async () => {
+    const failing = await createBlobServer({
+      put: async () => CID,
+      has: async () => true,
+      get: async () => {
+        throw new Error("EIO: i/o error, read\nsecond line");
+      },
+    });
+    try {
+      const error = await assertJsonError(await fetch(`${failing.url}/blobs/${CID}`), 500);
+      assert.equal(error, "this node could not read the blob (EIO: i/o error, read)");
+    } finally {
+      await failing.close();
+    }
   });
 });
