@@ -130,7 +130,13 @@ export async function createBlobServer(store: BlobStore, opts: BlobServerOptions
       .send(part);
   });
 
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    // A port in use leaves a half-made server behind; free it before saying so.
+    await app.close();
+    throw error;
+  }
   const address = app.server.address() as AddressInfo;
   const hostPart = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return { url: `http://${hostPart}:${address.port}`, close: () => app.close() };

@@ -138,4 +138,9 @@ describe("blob server", () => {
       await failing.close();
     }
   });
+
+  it("refuses a port already in use with the listen error", async () => {
+    const port = Number(new URL(server.url).port);
+    await assert.rejects(createBlobServer(store, { port }), /EADDRINUSE/);
+  });
 });
