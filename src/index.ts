@@ -29,6 +29,8 @@ export * from "./registry/client.ts";
 export * from "./registry/model-card.ts";
 export * from "./registry/pq-keystore.ts";
 export * from "./registry/verify.ts";
+export * from "./storage/blob-server.ts";
 export * from "./storage/blob-store.ts";
 export * from "./storage/cid.ts";
 export * from "./storage/fs-blob-store.ts";
+export * from "./storage/http-blob-store.ts";
