@@ -97,6 +97,8 @@ export const DEFAULT_DORMANT_BOUND = 0.25;
 export const DEFAULT_SIGNIFICANCE = 3;
 /** Default materiality of the harmful-update exclusion (step 4): 0.5% of what the aggregate gains. */
 export const DEFAULT_MATERIALITY = 0.005;
+/** Default standard error of the gains (step 4). */
+export const DEFAULT_STANDARD_ERROR: "pooled" | "stratified" = "stratified";
 
 /** What an evaluator reports for a model on the validator's held-out data. */
 export interface Evaluation {
@@ -151,6 +153,8 @@ export interface ScoreOptions {
    * effect is consistent is "significantly" harmful while weighing nothing in the aggregate.
    */
   materiality?: number;
+  /** The gains' standard error: "pooled" over the samples, or "stratified" by class (pairedStandardError). */
+  standardError?: "pooled" | "stratified";
   /** rule "step": fraction of each delta applied before evaluation; default 1 / n. */
   step?: number;
 }
@@ -255,19 +259,36 @@ export function scoresFromGains(gains: readonly number[]): number[] {
   });
 }
 
-/** Standard error of the mean of a[i] - b[i]; 0 when either is missing. */
+/**
+ * Standard error of the mean of a[i] - b[i]; 0 when either is missing. With `labels` (the samples'
+ * classes), stratified by class: the spread between classes' mean differences is not sampling noise on a
+ * validator's fixed, balanced data, and leaving it in hides a harm concentrated on a few classes (a
+ * sign-flipper's, whose shard holds a few classes) behind a large standard error. Falls back to the
+ * pooled error when a class has fewer than two samples.
+ */
 export function pairedStandardError(
   a: ArrayLike<number> | undefined,
   b: ArrayLike<number> | undefined,
+  labels?: ArrayLike<number>,
 ): number {
   if (!a || !b || a.length !== b.length || a.length < 2) return 0;
   const n = a.length;
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += (a[i] as number) - (b[i] as number);
-  mean /= n;
-  let squares = 0;
-  for (let i = 0; i < n; i++) squares += ((a[i] as number) - (b[i] as number) - mean) ** 2;
-  return Math.sqrt(squares / (n - 1) / n);
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const key = labels && labels.length === n ? (labels[i] as number) : 0;
+    const group = groups.get(key) ?? [];
+    group.push((a[i] as number) - (b[i] as number));
+    groups.set(key, group);
+  }
+  if ([...groups.values()].some((g) => g.length < 2)) return labels ? pairedStandardError(a, b) : 0;
+  // Var(mean) = sum over classes of (n_c / n)^2 * s_c^2 / n_c.
+  let variance = 0;
+  for (const g of groups.values()) {
+    const mean = g.reduce((x, y) => x + y, 0) / g.length;
+    const squares = g.reduce((x, y) => x + (y - mean) ** 2, 0);
+    variance += (squares / (g.length - 1)) * (g.length / n ** 2);
+  }
+  return Math.sqrt(variance);
 }
 
 /** Per-sample log-probabilities centred over the classes (the logits up to a per-sample constant). */
@@ -362,6 +383,7 @@ export async function scoreUpdates(
   const slashConsistencyBound = options.slashConsistencyBound ?? DEFAULT_SLASH_CONSISTENCY_BOUND;
   const z = options.significance ?? DEFAULT_SIGNIFICANCE;
   const materiality = options.materiality ?? DEFAULT_MATERIALITY;
+  const stratify = (options.standardError ?? DEFAULT_STANDARD_ERROR) === "stratified";
   checkOption("normBound", normBound, normBound >= 1);
   checkOption("consistencyBound", consistencyBound, consistencyBound <= 1);
   checkOption("slashNormBound", slashNormBound, slashNormBound >= 1);
@@ -479,7 +501,7 @@ export async function scoreUpdates(
       const e = await run(without);
       const gain = e.loss - base.loss;
       round.push(Number.isNaN(gain) ? Number.NEGATIVE_INFINITY : gain);
-      standardErrors[k] = pairedStandardError(e.losses, base.losses);
+      standardErrors[k] = pairedStandardError(e.losses, base.losses, stratify ? base.labels : undefined);
     }
     round.forEach((g, j) => {
       gains[live[j] as number] = g;

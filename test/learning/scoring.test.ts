@@ -94,6 +94,21 @@ describe("scoring: consensus and pure helpers", () => {
     assert.equal(pairedStandardError(undefined, [1]), 0);
   });
 
+  it("pairedStandardError by class leaves out the spread between classes, the concentrated harm's cover", () => {
+    const a = [1, 3, 10, 14];
+    const b = [0, 0, 0, 0];
+    // Pooled: the differences' variance 110 / 3 over 4 samples.
+    assert.ok(Math.abs(pairedStandardError(a, b) - Math.sqrt(110 / 3 / 4)) < 1e-12);
+    // By class: variances 2 and 8, each class 2 of 4 samples: 2 * 2 / 16 + 8 * 2 / 16.
+    assert.ok(Math.abs(pairedStandardError(a, b, [0, 0, 1, 1]) - Math.sqrt(1.25)) < 1e-12);
+    assert.equal(pairedStandardError(a, b, [5, 5, 5, 5]), pairedStandardError(a, b), "one class: pooled");
+    assert.equal(
+      pairedStandardError(a, b, [0, 0, 0, 1]),
+      pairedStandardError(a, b),
+      "a class of one: pooled",
+    );
+  });
+
   it("labelConsistency: positive when a class's score rises most on its own examples, negative for a flip", () => {
     const labels = [0, 0, 1, 1, 2, 2];
     const flat = Math.log(1 / 3);
