@@ -98,7 +98,10 @@ describe("simulateFederated", () => {
       samplesPerClient: 200,
     });
     assert.equal(s.falseSlashes, 0);
-    assert.ok(s.rounds.every((r) => r.falseSlashes === 0 && r.accepted >= 7));
+    // The stratified standard error leaves more of this round's updates out (5 to 9 of 20 accepted)
+    // and learns more from what it keeps: 0.61 here, against 0.38 with the pooled error (13 accepted).
+    assert.ok(s.rounds.every((r) => r.falseSlashes === 0 && r.accepted >= 5));
+    assert.ok(s.finalAccuracy > 0.55, `accuracy ${s.finalAccuracy}`);
   });
 
   it("free riders and no-shows are slashed, honest trainers are not", async () => {
