@@ -1,5 +1,6 @@
 /** The node's config file: what a valid one becomes, and the one line each kind of mistake gets. Pure. */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseEther } from "viem";
 import { ConfigError, DEFAULT_NODE_PORT, formatPath, parseNodeConfig } from "../../src/node/config.ts";
@@ -126,6 +127,15 @@ roles:
     assert.match(errorOf("a: ["), /^not valid YAML \(/);
     assert.match(errorOf("- 1\n- 2"), /^expected a mapping of settings/);
     assert.match(errorOf(""), /^expected a mapping of settings/);
+  });
+
+  it("the README's example is a valid config", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const example = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example, "a yaml block in the README");
+    const config = parseNodeConfig(example, "/srv/node.yaml");
+    assert.equal(config.dataDir, "/srv/hospital-a");
+    assert.deepEqual(config.roles.oracle?.models, [{ modelId: 1n, version: 1 }]);
   });
 
   it("paths print as in the file", () => {
