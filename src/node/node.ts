@@ -33,7 +33,7 @@ import { HttpBlobStore } from "../storage/http-blob-store.ts";
 import type { NodeConfig } from "./config.ts";
 import { countOperatorEvent, createNodeMetrics, type NodeMetrics } from "./metrics.ts";
 
-/** How long /health waits for the chain before answering 503. */
+/** How long /health waits for the chain before answering 503, and /metrics before leaving a value as it was. */
 export const HEALTH_CHAIN_TIMEOUT_MS = 2_000;
 
 export interface StartNodeOptions {
@@ -133,11 +133,12 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   const models = oracle?.models ?? [];
   const roles = Object.keys(config.roles);
 
+  // A stalled chain must not stall a scrape: each read gets the health check's time, no more.
   const metrics = createNodeMetrics(
-    () => chain.publicClient.getBlockNumber(),
+    () => withTimeout(chain.publicClient.getBlockNumber(), HEALTH_CHAIN_TIMEOUT_MS, "the block number"),
     async () => {
       const target = await openOracle(chain);
-      return Promise.all(
+      const reads = Promise.all(
         models.map(async (m) => {
           const info = await chain.publicClient.readContract({
             address: target.address,
@@ -148,6 +149,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
           return { model: modelRef(m), stake: info.stake };
         }),
       );
+      return withTimeout(reads, HEALTH_CHAIN_TIMEOUT_MS, "the stakes");
     },
   );
 
