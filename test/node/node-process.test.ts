@@ -84,11 +84,19 @@ function logLines(out: string): Record<string, unknown>[] {
 }
 
 describe("ledgermind node (anvil, separate processes)", { concurrency: false }, () => {
-  it("a config that is not valid is one line naming the path, exit 2", async () => {
+  it("a config that is not valid, or --rpc beside it, is one line, exit 2", async () => {
     const file = join(TMP, "bad.yaml");
     writeFileSync(file, `chain: { rpc: ${dev.url} }\nroles: { oracle: { models: ["one"] } }\n`);
-    const r = await cli(["node", "--config", file]);
+    const [r, rpc] = await Promise.all([
+      cli(["node", "--config", file]),
+      cli(["--rpc", dev.url, "node", "--config", file]),
+    ]);
     assertOneLineError(r, /^ledgermind: .*bad\.yaml: roles\.oracle\.models\[0\]: expected MODEL@VERSION/, 2);
+    assertOneLineError(
+      rpc,
+      /^ledgermind: node takes its chain from the config \(chain\.rpc\), not from --rpc$/,
+      2,
+    );
   });
 
   it("operates its model, serves blobs, /health and /metrics, and stops cleanly on SIGTERM", async () => {
