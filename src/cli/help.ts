@@ -55,6 +55,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "oracle serve": ["ledgermind oracle serve --model 1@1 --account 3 --fund-from 0"],
   "oracle request": ["ledgermind oracle request --model 1@1 --input 0.1,0.2,0.3,0.4 --wait"],
   "oracle show": ["ledgermind oracle show 1"],
+  node: ["ledgermind node --config node.yaml", "ledgermind node --config /etc/ledgermind/node.yaml"],
   insurance: ["ledgermind insurance create --model 1@1", "ledgermind insurance status"],
   "insurance create": ["ledgermind insurance create --model 1@1 --premium 0.1"],
   "insurance fund": ["ledgermind insurance fund 5000"],

@@ -1,14 +1,9 @@
-import { join } from "node:path";
 import type { Command } from "commander";
 import { formatEther } from "viem";
-import type { LedgerChain } from "../chain/connect.ts";
-import { InferenceOracle } from "../chain/generated/contracts.ts";
-import { mindBalance, transferMind } from "../chain/token.ts";
 import {
   explainResult,
   explanationLines,
   formatFixed,
-  getOracleParams,
   openOracle,
   type RequestStatus,
   requestInference,
@@ -16,7 +11,13 @@ import {
   toFixedInput,
   waitForResult,
 } from "../oracle/client.ts";
-import { formatOperatorEvent, type OperatorEvent, startOperator } from "../oracle/operator.ts";
+import {
+  formatOperatorEvent,
+  fundStake,
+  type OperatorEvent,
+  operatorStateFile,
+  startOperator,
+} from "../oracle/operator.ts";
 import { openRegistry } from "../registry/client.ts";
 import {
   blobStore,
@@ -62,29 +63,6 @@ function statusLine(s: RequestStatus): string {
   if (s.state === "failed")
     return `request ${s.requestId}: failed (too few operators answered, or no value had a strict majority of their stake), fee refunded`;
   return `request ${s.requestId}: open (${s.commits} commit(s), ${s.reveals} reveal(s))`;
-}
-
-/** Sends an unregistered operator what it lacks of its stake, from another configured account. */
-async function fundStake(
-  chain: LedgerChain,
-  account: number,
-  from: number,
-  modelId: bigint,
-  version: number,
-  stake: bigint | undefined,
-): Promise<void> {
-  const oracle = await openOracle(chain);
-  const address = chain.wallet(account).account.address;
-  const info = await chain.publicClient.readContract({
-    address: oracle.address,
-    abi: InferenceOracle.abi,
-    functionName: "operatorInfo",
-    args: [modelId, version, address],
-  });
-  if (info.slot !== 0) return;
-  const need = stake ?? (await getOracleParams(oracle)).minStake;
-  const balance = await mindBalance(chain, address);
-  if (balance < need) await transferMind(chain, address, need - balance, from);
 }
 
 export function registerOracleCommands(program: Command): void {
@@ -144,11 +122,7 @@ export function registerOracleCommands(program: Command): void {
         const pollMs = parsePositiveInt(o.pollMs, "--poll-ms", 3_600_000);
         await withChain(opts, async (chain) => {
           const address = chain.wallet(account).account.address;
-          const stateFile = join(
-            opts.dataDir,
-            "oracle",
-            `operator-${chain.manifestKey}-${address.toLowerCase()}-${modelId}@${version}.json`,
-          );
+          const stateFile = operatorStateFile(opts.dataDir, chain, address, modelId, version);
           if (o.fundFrom !== undefined)
             await fundStake(chain, account, parseAccount(o.fundFrom), modelId, version, stake);
           const log = (e: OperatorEvent) => {

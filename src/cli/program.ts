@@ -9,6 +9,7 @@ import { registerFlCommands } from "./fl.ts";
 import { finishHelp } from "./help.ts";
 import { registerInsuranceCommands } from "./insurance.ts";
 import { registerModelCommands } from "./model.ts";
+import { registerNodeCommand } from "./node.ts";
 import { registerOracleCommands } from "./oracle.ts";
 import { registerTokenCommands } from "./token.ts";
 
@@ -80,6 +81,7 @@ export function createProgram({ versionFlag = true }: { versionFlag?: boolean } 
   registerOracleCommands(program);
   registerInsuranceCommands(program);
   registerFlCommands(program);
+  registerNodeCommand(program);
   registerDemoCommand(program);
   finishHelp(program);
   return program;

@@ -31,11 +31,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type Address, formatEther, type Hex, parseEventLogs, toHex } from "viem";
 import { isDevChain, type LocalAccount } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
 import { InferenceOracle } from "../chain/generated/contracts.ts";
-import { approveMind, mindBalance } from "../chain/token.ts";
+import { approveMind, mindBalance, transferMind } from "../chain/token.ts";
 import { ContractRefusedError, sendAndWait, TransactionFailedError } from "../chain/tx.ts";
 import { decodeModel } from "../ml/encoding.ts";
 import { getVersion, openRegistry, type Registry } from "../registry/client.ts";
@@ -815,6 +816,50 @@ function loadState(opts: OperatorOptions, oracle: Oracle, operator: Address): Op
       `${opts.stateFile} belongs to another operator, oracle or model version (${state.operator} on chain ${state.chainId}, model ${state.modelId}@${state.version})`,
     );
   return state;
+}
+
+/**
+ * Where an operator keeps its state in a data folder: one file per chain deployment, operator and model
+ * version, so that `oracle serve` and the node resume each other's work on the same folder.
+ */
+export function operatorStateFile(
+  dataDir: string,
+  chain: LedgerChain,
+  operator: Address,
+  modelId: bigint,
+  version: number,
+): string {
+  return join(
+    dataDir,
+    "oracle",
+    `operator-${chain.manifestKey}-${operator.toLowerCase()}-${modelId}@${version}.json`,
+  );
+}
+
+/**
+ * Sends an unregistered operator what it lacks of its stake (`stake`, default the oracle's minimum) from
+ * another configured account; does nothing once it is registered.
+ */
+export async function fundStake(
+  chain: LedgerChain,
+  account: number,
+  from: number,
+  modelId: bigint,
+  version: number,
+  stake: bigint | undefined,
+): Promise<void> {
+  const oracle = await openOracle(chain);
+  const address = chain.wallet(account).account.address;
+  const info = await chain.publicClient.readContract({
+    address: oracle.address,
+    abi: InferenceOracle.abi,
+    functionName: "operatorInfo",
+    args: [modelId, version, address],
+  });
+  if (info.slot !== 0) return;
+  const need = stake ?? (await getOracleParams(oracle)).minStake;
+  const balance = await mindBalance(chain, address);
+  if (balance < need) await transferMind(chain, address, need - balance, from);
 }
 
 /** Creates (verifying weights, registering) an operator: `InferenceOperator.create`. */

@@ -9,7 +9,7 @@
  */
 
 import type { AddressInfo } from "node:net";
-import Fastify, { type FastifyReply } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "./blob-store.ts";
 import { canonicalCid, InvalidCidError } from "./cid.ts";
 
@@ -23,6 +23,11 @@ export interface BlobServerOptions {
   port?: number;
   /** Blobs larger than this are answered 413, never read out. */
   maxBlobBytes?: number;
+  /**
+   * Adds routes and hooks on the same server before the blob route (a node's /health and /metrics). Hooks
+   * added here also see every blob request.
+   */
+  routes?: (app: FastifyInstance) => void;
 }
 
 export interface BlobServer {
@@ -80,6 +85,7 @@ export async function createBlobServer(store: BlobStore, opts: BlobServerOptions
     const message = error instanceof Error ? error.message : String(error);
     return fail(reply, 500, `this node could not read the blob (${message.split("\n")[0]})`);
   });
+  opts.routes?.(app);
 
   app.get<{ Params: { cid: string } }>("/blobs/:cid", async (request, reply) => {
     let cid: string;

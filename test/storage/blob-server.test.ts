@@ -139,6 +139,25 @@ describe("blob server", () => {
     }
   });
 
+  it("takes extra routes on the same server, and their hooks see blob requests too", async () => {
+    const seen: string[] = [];
+    const extended = await createBlobServer(store, {
+      routes: (app) => {
+        app.addHook("onResponse", async (request, reply) => {
+          seen.push(`${request.routeOptions.url} ${reply.statusCode}`);
+        });
+        app.get("/health", async () => ({ status: "ok" }));
+      },
+    });
+    try {
+      assert.deepEqual(await (await fetch(`${extended.url}/health`)).json(), { status: "ok" });
+      assert.equal((await fetch(`${extended.url}/blobs/${CID}`)).status, 200);
+      assert.deepEqual(seen, ["/health 200", "/blobs/:cid 200"]);
+    } finally {
+      await extended.close();
+    }
+  });
+
   it("refuses a port already in use with the listen error", async () => {
     const port = Number(new URL(server.url).port);
     await assert.rejects(createBlobServer(store, { port }), /EADDRINUSE/);

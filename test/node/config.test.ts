@@ -1,0 +1,145 @@
+/** The node's config file: what a valid one becomes, and the one line each kind of mistake gets. Pure. */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { parseEther } from "viem";
+import { ConfigError, DEFAULT_NODE_PORT, formatPath, parseNodeConfig } from "../../src/node/config.ts";
+
+const FILE = "/etc/ledgermind/node.yaml";
+const RPC = "chain:\n  rpc: http://127.0.0.1:8545\n";
+
+/** The ConfigError message for `text`, after the file name. */
+function errorOf(text: string): string {
+  try {
+    parseNodeConfig(text, FILE);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.doesNotMatch(error.message, /\n/, "one line");
+    assert.ok(error.message.startsWith(`${FILE}: `), error.message);
+    return error.message.slice(FILE.length + 2);
+  }
+  assert.fail(`accepted: ${text}`);
+}
+
+describe("node config", () => {
+  it("a full file becomes a typed config; relative paths are the config folder's", () => {
+    const config = parseNodeConfig(
+      `${RPC}  deployment: deployments/1337.json
+dataDir: hospital-a
+account: 3
+http: { host: 0.0.0.0, port: 8700 }
+peers: [http://10.0.0.2:8600/]
+roles:
+  oracle:
+    models: ["1@1", "2@4"]
+    stake: "150.5"
+    fundFrom: 0
+    pollMs: 200
+`,
+      FILE,
+    );
+    assert.deepEqual(config, {
+      dataDir: "/etc/ledgermind/hospital-a",
+      chain: { rpc: "http://127.0.0.1:8545", deployment: "/etc/ledgermind/deployments/1337.json" },
+      account: 3,
+      http: { host: "0.0.0.0", port: 8700 },
+      peers: ["http://10.0.0.2:8600"],
+      roles: {
+        oracle: {
+          models: [
+            { modelId: 1n, version: 1 },
+            { modelId: 2n, version: 4 },
+          ],
+          stake: parseEther("150.5"),
+          fundFrom: 0,
+          pollMs: 200,
+        },
+      },
+    });
+  });
+
+  it("defaults: the data folder beside the config, account 0, port 8600 on localhost, no roles", () => {
+    assert.deepEqual(parseNodeConfig(RPC, "conf/node.yaml"), {
+      dataDir: `${process.cwd()}/conf/.ledgermind`,
+      chain: { rpc: "http://127.0.0.1:8545" },
+      account: 0,
+      http: { host: "127.0.0.1", port: DEFAULT_NODE_PORT },
+      peers: [],
+      roles: {},
+    });
+  });
+
+  it("each mistake names its path in the file", () => {
+    assert.equal(
+      errorOf(`${RPC}roles: { oracle: { models: ["x"] } }`),
+      'roles.oracle.models[0]: expected MODEL@VERSION (for example 1@2), got "x"',
+    );
+    assert.equal(
+      errorOf(`${RPC}roles: { oracle: { models: ["1@1"], stake: lots } }`),
+      'roles.oracle.stake: stake takes an amount of MIND (for example 1.5), got "lots"',
+    );
+    assert.match(errorOf(`${RPC}roles: { oracle: { models: [] } }`), /^roles\.oracle\.models: /);
+    assert.match(errorOf(`${RPC}account: -1`), /^account: .*>=0/);
+    assert.match(errorOf(`${RPC}http: { port: 70000 }`), /^http\.port: /);
+    assert.equal(errorOf("chain: { rpc: ftp://x }"), "chain.rpc: expected an http(s) URL");
+    assert.equal(errorOf(`${RPC}peers: [nowhere]`), "peers[0]: expected an http(s) URL");
+  });
+
+  it("unknown keys are refused, at the top and inside", () => {
+    assert.equal(errorOf(`${RPC}colour: blue`), 'top level: unknown key "colour"');
+    assert.equal(errorOf("chain: { rpc: http://x, id: 1 }"), 'chain: unknown key "id"');
+    assert.equal(errorOf(`${RPC}roles: { miner: {} }`), 'roles: unknown key "miner"');
+  });
+
+  it("trainer, validator and aggregator roles are named as not yet supported", () => {
+    for (const role of ["trainer", "validator", "aggregator"])
+      assert.equal(
+        errorOf(`${RPC}roles: { ${role}: { task: 1 } }`),
+        `roles.${role}: not yet supported by this node; use fl simulate/fl commands`,
+      );
+  });
+
+  it("a private key or mnemonic in the file is refused wherever it is, and says where keys come from", () => {
+    const key = `0x${"ab".repeat(32)}`;
+    for (const [text, path] of [
+      [`${RPC}account: 1\nprivateKey: "${key}"`, "privateKey"],
+      [`${RPC}extra: ["${key.slice(2)}"]`, "extra[0]"],
+      [
+        `${RPC}wallet: { words: "test test test test test test test test test test test junk" }`,
+        "wallet.words",
+      ],
+      [`${RPC}mnemonic: x`, "mnemonic"],
+    ] as const)
+      assert.equal(
+        errorOf(text),
+        `${path}: looks like a private key or mnemonic; keys never go in the config: set LEDGERMIND_KEYS in the node's environment and name the account by its index (account: 1)`,
+      );
+  });
+
+  it("no chain.rpc: the embedded chain is one process's", () => {
+    assert.match(
+      errorOf("account: 1"),
+      /^chain\.rpc: required: .*the embedded chain belongs to one process$/,
+    );
+  });
+
+  it("not YAML, or not a mapping", () => {
+    assert.match(errorOf("a: ["), /^not valid YAML \(/);
+    assert.match(errorOf("- 1\n- 2"), /^expected a mapping of settings/);
+    assert.match(errorOf(""), /^expected a mapping of settings/);
+  });
+
+  it("the README's example is a valid config", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const example = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example, "a yaml block in the README");
+    const config = parseNodeConfig(example, "/srv/node.yaml");
+    assert.equal(config.dataDir, "/srv/hospital-a");
+    assert.deepEqual(config.roles.oracle?.models, [{ modelId: 1n, version: 1 }]);
+  });
+
+  it("paths print as in the file", () => {
+    assert.equal(formatPath(["roles", "oracle", "models", 0]), "roles.oracle.models[0]");
+    assert.equal(formatPath([]), "top level");
+  });
+});
