@@ -17,6 +17,8 @@ export * from "./ml/mnist.ts";
 export * from "./ml/models.ts";
 export * from "./ml/partition.ts";
 export * from "./ml/train.ts";
+export * from "./node/config.ts";
+export * from "./node/node.ts";
 export * from "./oracle/aggregate.ts";
 export * from "./oracle/client.ts";
 export * from "./oracle/fixed-point.ts";
