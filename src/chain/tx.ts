@@ -58,13 +58,18 @@ const NONCE_RACE_RETRIES = 8;
 /**
  * Whether a write failed only because its nonce was taken: another process (two `oracle serve` funding
  * their stakes from one account) or another call in this one sent from the same account between the
- * nonce's read and the send. Nothing ran, so sending again with a fresh nonce is safe.
+ * nonce's read and the send. Nothing ran, so sending again with a fresh nonce is safe. "already known"
+ * and "already imported" (which viem also reports as NonceTooLowError) are left out: they say that this
+ * very transaction is already in the node's pool (a transport retry), and sending it again would run it
+ * twice.
  */
-function nonceTaken(err: unknown): boolean {
+export function nonceTaken(err: unknown): boolean {
   if (!(err instanceof BaseError)) return false;
+  const text = `${err.details ?? ""} ${err.message}`;
+  if (/already known|already imported/i.test(text)) return false;
   return (
     err.walk((e) => e instanceof NonceTooLowError) instanceof NonceTooLowError ||
-    /replacement transaction underpriced|nonce too low|already known/i.test(err.details ?? err.message)
+    /replacement transaction underpriced|nonce too low|lower than the current nonce/i.test(text)
   );
 }
 

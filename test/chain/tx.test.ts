@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Address } from "viem";
+import { type Address, BaseError, NonceTooLowError } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
 import { MindToken } from "../../src/chain/generated/contracts.ts";
 import { mindBalance, transferMind } from "../../src/chain/token.ts";
-import { ContractRefusedError, sendAndWait } from "../../src/chain/tx.ts";
+import { ContractRefusedError, nonceTaken, sendAndWait } from "../../src/chain/tx.ts";
 
 describe("sendAndWait", () => {
   let chain: LedgerChain;
@@ -42,5 +42,16 @@ describe("sendAndWait", () => {
       (err: unknown) => err instanceof ContractRefusedError && err.errorName === "ERC20InsufficientBalance",
     );
     assert.equal(sends, 1);
+  });
+});
+
+describe("nonceTaken", () => {
+  it("a nonce another sender took is sent again; this transaction already in the pool is not (it would run twice)", () => {
+    assert.equal(nonceTaken(new NonceTooLowError()), true);
+    assert.equal(nonceTaken(new BaseError("x", { details: "replacement transaction underpriced" })), true);
+    const pooled = new NonceTooLowError({ cause: new BaseError("x", { details: "already known" }) });
+    assert.equal(nonceTaken(pooled), false);
+    assert.equal(nonceTaken(new BaseError("x", { details: "transaction already imported" })), false);
+    assert.equal(nonceTaken(new Error("nonce too low")), false, "only viem's errors from a node");
   });
 });
