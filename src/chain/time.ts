@@ -23,3 +23,13 @@ export async function advanceTime(chain: LedgerChain, seconds: number): Promise<
   await chain.publicClient.request({ method: "evm_mine", params: [] } as never);
   return target;
 }
+
+/**
+ * Mines `blocks` empty blocks (at least one) on a development chain, whose windows counted in blocks would
+ * otherwise close only as transactions come. EDR and anvil both answer `hardhat_mine`.
+ */
+export async function mineBlocks(chain: LedgerChain, blocks: bigint): Promise<void> {
+  if (!isDevChain(chain.chainId)) throw new NotADevChainError(chain.chainId);
+  const count = blocks > 0n ? blocks : 1n;
+  await chain.publicClient.request({ method: "hardhat_mine", params: [`0x${count.toString(16)}`] } as never);
+}

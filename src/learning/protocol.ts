@@ -29,6 +29,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { isDevChain } from "../chain/accounts.ts";
 import { connect, type LedgerChain } from "../chain/connect.ts";
 import { deployAll, requireDeployment } from "../chain/deploy.ts";
+import { mineBlocks } from "../chain/time.ts";
 import { transferMind } from "../chain/token.ts";
 import { initBackend } from "../ml/backend.ts";
 import { type CanonicalModel, encodeCanonical, toFloatTensors } from "../ml/encoding.ts";
@@ -272,11 +273,6 @@ function rpc(chain: LedgerChain, method: string, params: unknown[]): Promise<unk
   return chain.publicClient.request({ method, params } as never);
 }
 
-/** Mines `blocks` empty blocks (development chains only: EDR and anvil both answer hardhat_mine). */
-async function mine(chain: LedgerChain, blocks: bigint): Promise<void> {
-  await rpc(chain, "hardhat_mine", [toHex(blocks > 0n ? blocks : 1n)]);
-}
-
 /** How often a run over an RPC node checks for transactions left waiting in the node's pool. */
 const STALL_CHECK_MS = 1_000;
 
@@ -385,6 +381,53 @@ function checkMirror(actual: ChainSettlement, expected: ReturnType<typeof settle
   });
 }
 
+export interface FederatedTaskSpec {
+  architecture: string;
+  /** Seeds the initial weights. */
+  seed: number | string;
+  rounds: number;
+  /** Trainers and validators expected (they size the windows). */
+  trainers: number;
+  validators: number;
+  /** Overrides of defaultTaskParams (modelId and baseVersion are the new model's). */
+  params?: Partial<Omit<TaskParams, "modelId" | "baseVersion">>;
+  creator?: number;
+}
+
+/**
+ * Registers a model `fl-ARCHITECTURE` with seeded initial weights (kept in `store`, which must serve them
+ * to the task's members) as its first version, and creates a task on it funded by `creator` (account 0 by
+ * default, the MIND holder on development chains).
+ */
+export async function createFederatedTask(
+  tasks: Tasks,
+  store: BlobStore,
+  spec: FederatedTaskSpec,
+): Promise<{ modelId: bigint; baseVersion: number; taskId: bigint; params: TaskParams }> {
+  const creator = spec.creator ?? 0;
+  const initial = canonicalOf(spec.architecture, initialWeights(spec.architecture, spec.seed));
+  const registry = await openRegistry(tasks.chain);
+  const { modelId } = await registerModel(registry, `fl-${spec.architecture}`, creator);
+  const { version: baseVersion } = await addVersion(
+    registry,
+    modelId,
+    { weightsCid: await store.put(encodeCanonical(initial)) },
+    creator,
+  );
+  const params: TaskParams = {
+    ...defaultTaskParams({
+      modelId,
+      baseVersion,
+      rounds: spec.rounds,
+      trainers: spec.trainers,
+      validators: spec.validators,
+    }),
+    ...spec.params,
+  };
+  const { taskId } = await createTask(tasks, params, creator);
+  return { modelId, baseVersion, taskId, params };
+}
+
 /** Runs a federated training through LearningTasks (see the module doc). */
 export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSummary> {
   const started = performance.now();
@@ -427,27 +470,15 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
     const shared = options.store ?? memoryBlobStore();
     const tasks: Tasks = await openTasks(chain);
 
-    // The initial model, registered by the creator (account 0, who also holds the MIND supply).
-    const initial = canonicalOf(architecture, initialWeights(architecture, options.seed));
-    const registry = await openRegistry(chain);
-    const { modelId } = await registerModel(registry, `fl-${architecture}`, 0);
-    const { version: baseVersion } = await addVersion(
-      registry,
-      modelId,
-      { weightsCid: await shared.put(encodeCanonical(initial)) },
-      0,
-    );
-    const params: TaskParams = {
-      ...defaultTaskParams({
-        modelId,
-        baseVersion,
-        rounds: options.rounds,
-        trainers: n,
-        validators: options.validators,
-      }),
-      ...options.params,
-    };
-    const { taskId } = await createTask(tasks, params, 0);
+    // The creator is account 0, who also holds the MIND supply.
+    const { modelId, baseVersion, taskId, params } = await createFederatedTask(tasks, shared, {
+      architecture,
+      seed: options.seed,
+      rounds: options.rounds,
+      trainers: n,
+      validators: options.validators,
+      params: options.params,
+    });
 
     // Participants: trainers then validators; funded by the creator, then they join concurrently.
     const signers = await participantSigners(chain, n + options.validators);
@@ -608,7 +639,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         const head = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
         const opensAfter = previous.finalizedAt + BigInt(params.exitWindow);
         // Past it at the head, where the start's gas is estimated.
-        if (head <= opensAfter) await mine(chain, opensAfter + 1n - head);
+        if (head <= opensAfter) await mineBlocks(chain, opensAfter + 1n - head);
       }
       const opened = await startRound(tasks, taskId, 0);
       if (opened.round !== round)
@@ -666,7 +697,7 @@ export async function runProtocol(options: ProtocolOptions): Promise<ProtocolSum
         if (end !== undefined) waits.push(end);
         let target = snap.head + 1n;
         for (const [k, w] of waits.entries()) if (k === 0 || w < target) target = w;
-        await mine(chain, target - snap.head);
+        await mineBlocks(chain, target - snap.head);
       }
       while (progress < 1 + round * PHASES_PER_ROUND) tick();
       if (!settlement || !mirrorCheck)

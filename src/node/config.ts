@@ -13,14 +13,12 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { parseMind, parseModelRef } from "../cli/context.ts";
+import { STRATEGY_NAMES } from "../learning/index.ts";
 
 /** The file is not a valid node configuration: one line naming the place in the file. */
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
-
-/** Roles a later node will run; named here so that a config using them hears so, not "unknown key". */
-export const RESERVED_ROLES = ["trainer", "validator", "aggregator"] as const;
 
 /** The port the node's HTTP server takes unless the config names one. */
 export const DEFAULT_NODE_PORT = 8600;
@@ -36,6 +34,52 @@ export interface OracleRoleConfig {
   pollMs: number;
 }
 
+/**
+ * The MNIST split a federated task's members agree on (as `fl simulate` makes it): the held-out digits of
+ * `validators` validators first, then the Dirichlet(alpha) label split of the rest over `clients` trainers.
+ * Each member takes its own part by index and never sees the others'.
+ */
+export interface MnistSplitConfig {
+  clients: number;
+  validators: number;
+  alpha: number;
+  seed: number;
+  samplesPerClient?: number;
+  validatorSamples?: number;
+}
+
+/** Membership of a task: staked when the node first joins (or tops up after a slash). */
+interface MembershipConfig {
+  task: bigint;
+  /** Stake to join with (MIND wei); default twice the task's minimum, so that a slash leaves it active. */
+  stake?: bigint;
+  /** Another configured account that first sends what the node's account lacks of its stake. */
+  fundFrom?: number;
+}
+
+export interface TrainerRoleConfig extends MembershipConfig {
+  /** This node's shard: trainer `index` of the split. */
+  data: { mnist: MnistSplitConfig & { index: number } };
+  training: { epochs: number; batch: number; lr: number };
+}
+
+export interface ValidatorRoleConfig extends MembershipConfig {
+  /** This node's held-out digits: validator `index` of the split. */
+  data: { mnist: MnistSplitConfig & { index: number } };
+  /** The aggregation every validator of the task recomputes (strategyByName); default fedavg. */
+  strategy: string;
+}
+
+/**
+ * The task's keeper, its creator: starts each round once the exit window has passed and finalizes it. On a
+ * development chain, where blocks come only with transactions, it also closes windows: at once when every
+ * active member has acted in it, otherwise one block whenever none came for `blockTimeMs`.
+ */
+export interface KeeperRoleConfig {
+  task: bigint;
+  blockTimeMs: number;
+}
+
 export interface NodeConfig {
   /** Absolute: the node's own folder (blobs, operator state, deployment manifest). */
   dataDir: string;
@@ -49,7 +93,16 @@ export interface NodeConfig {
   http: { host: string; port: number };
   /** Other nodes' base URLs, asked for blobs this node lacks (every byte checked against its CID). */
   peers: string[];
-  roles: { oracle?: OracleRoleConfig };
+  roles: {
+    oracle?: OracleRoleConfig;
+    trainer?: TrainerRoleConfig;
+    validator?: ValidatorRoleConfig;
+    /** Proposes each round's aggregate; the node must validate the same task (a proposal is a vote). */
+    aggregator?: { task: bigint };
+    keeper?: KeeperRoleConfig;
+  };
+  /** How often the learning roles read the chain, ms. */
+  learningPollMs: number;
 }
 
 const HEX_KEY = /^(0x)?[0-9a-fA-F]{64}$/;
@@ -76,7 +129,8 @@ function findSecret(value: unknown, path: PropertyKey[] = []): PropertyKey[] | u
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      if (KEY_NAME.test(k)) return [...path, k];
+      // A number is never a key (a data split's seed is one); a seed phrase or key text is.
+      if (KEY_NAME.test(k) && typeof v !== "number") return [...path, k];
       const found = findSecret(v, [...path, k]);
       if (found) return found;
     }
@@ -102,6 +156,34 @@ const httpUrl = z
   .string()
   .refine((s) => /^https?:\/\/[^\s/]+/.test(s), { message: "expected an http(s) URL" });
 
+const mind = (what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v) => String(v))
+    .transform(via((s) => parseMind(s, what)));
+
+const taskId = z
+  .number()
+  .int()
+  .min(1)
+  .transform((n) => BigInt(n));
+
+const mnistPart = z.strictObject({
+  clients: z.number().int().min(1),
+  validators: z.number().int().min(1),
+  alpha: z.number().positive(),
+  seed: z.number().int(),
+  samplesPerClient: z.number().int().min(1).optional(),
+  validatorSamples: z.number().int().min(1).optional(),
+  index: z.number().int().min(0),
+});
+
+const membership = {
+  task: taskId,
+  stake: mind("stake").optional(),
+  fundFrom: accountIndex.optional(),
+};
+
 const schema = z.strictObject({
   dataDir: z.string().min(1).optional(),
   chain: z.strictObject({ rpc: httpUrl.optional(), deployment: z.string().min(1).optional() }).optional(),
@@ -118,17 +200,43 @@ const schema = z.strictObject({
       oracle: z
         .strictObject({
           models: z.array(z.string().transform(via(parseModelRef))).min(1),
-          stake: z
-            .union([z.string(), z.number()])
-            .transform((v) => String(v))
-            .transform(via((s) => parseMind(s, "stake")))
-            .optional(),
+          stake: mind("stake").optional(),
           fundFrom: accountIndex.optional(),
           pollMs: z.number().int().min(10).max(3_600_000).default(500),
         })
         .optional(),
+      trainer: z
+        .strictObject({
+          ...membership,
+          data: z.strictObject({ mnist: mnistPart }),
+          training: z
+            .strictObject({
+              epochs: z.number().int().min(1).default(1),
+              batch: z.number().int().min(1).default(32),
+              lr: z.number().positive().default(0.1),
+            })
+            .default({ epochs: 1, batch: 32, lr: 0.1 }),
+        })
+        .optional(),
+      validator: z
+        .strictObject({
+          ...membership,
+          data: z.strictObject({ mnist: mnistPart }),
+          strategy: z
+            .string()
+            .refine((s) => (STRATEGY_NAMES as readonly string[]).includes(s), {
+              message: `expected one of ${STRATEGY_NAMES.join(", ")}`,
+            })
+            .default("fedavg"),
+        })
+        .optional(),
+      aggregator: z.strictObject({ task: taskId }).optional(),
+      keeper: z
+        .strictObject({ task: taskId, blockTimeMs: z.number().int().min(10).max(600_000).default(1_000) })
+        .optional(),
     })
     .default({}),
+  learningPollMs: z.number().int().min(10).max(3_600_000).default(250),
 });
 
 /** The one line for a zod issue: where in the file, and what was expected there. */
@@ -161,12 +269,6 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     throw fail(
       `${formatPath(secret)}: looks like a private key or mnemonic; keys never go in the config: set LEDGERMIND_KEYS in the node's environment and name the account by its index (account: 1)`,
     );
-  const roles = (raw as { roles?: unknown }).roles;
-  if (roles !== null && typeof roles === "object")
-    for (const role of RESERVED_ROLES)
-      if (role in roles)
-        throw fail(`roles.${role}: not yet supported by this node; use fl simulate/fl commands`);
-
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw fail(issueLine(parsed.error.issues[0] as z.core.$ZodIssue));
   const c = parsed.data;
@@ -175,7 +277,31 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
       "chain.rpc: required: a node needs a chain other processes share (start one with `ledgermind chain`); the embedded chain belongs to one process",
     );
   const base = dirname(resolve(configPath));
-  const oracle = c.roles.oracle;
+  const { oracle, trainer, validator, aggregator, keeper } = c.roles;
+  for (const [role, part] of [
+    ["trainer", trainer?.data.mnist],
+    ["validator", validator?.data.mnist],
+  ] as const) {
+    const count = role === "trainer" ? part?.clients : part?.validators;
+    if (part && count !== undefined && part.index >= count)
+      throw fail(
+        `roles.${role}.data.mnist.index: ${part.index} is not one of the split's ${count} ${role}s (0 to ${count - 1})`,
+      );
+  }
+  if (aggregator && aggregator.task !== validator?.task)
+    throw fail(
+      `roles.aggregator: the aggregator must also validate task ${aggregator.task} (roles.validator.task): its proposal counts as its vote`,
+    );
+  const member = <T extends { stake?: bigint; fundFrom?: number }>(r: T) => {
+    const { stake, fundFrom, ...rest } = r;
+    return {
+      ...rest,
+      ...(stake === undefined ? {} : { stake }),
+      ...(fundFrom === undefined ? {} : { fundFrom }),
+    };
+  };
+  const dropUndefined = <T extends object>(o: T): T =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
   return {
     dataDir: resolve(base, c.dataDir ?? DEFAULT_DATA_DIR),
     chain: {
@@ -185,15 +311,17 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     account: c.account,
     http: c.http,
     peers: c.peers,
-    roles: oracle
-      ? {
-          oracle: {
-            models: oracle.models,
-            pollMs: oracle.pollMs,
-            ...(oracle.stake === undefined ? {} : { stake: oracle.stake }),
-            ...(oracle.fundFrom === undefined ? {} : { fundFrom: oracle.fundFrom }),
-          },
-        }
-      : {},
+    roles: {
+      ...(oracle ? { oracle: member(oracle) } : {}),
+      ...(trainer
+        ? { trainer: member({ ...trainer, data: { mnist: dropUndefined(trainer.data.mnist) } }) }
+        : {}),
+      ...(validator
+        ? { validator: member({ ...validator, data: { mnist: dropUndefined(validator.data.mnist) } }) }
+        : {}),
+      ...(aggregator ? { aggregator } : {}),
+      ...(keeper ? { keeper } : {}),
+    },
+    learningPollMs: c.learningPollMs,
   };
 }

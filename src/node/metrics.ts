@@ -5,6 +5,7 @@
 
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { OperatorEvent } from "../oracle/operator.ts";
+import type { LearningAction } from "./learning.ts";
 
 export interface NodeMetrics {
   registry: Registry;
@@ -13,6 +14,8 @@ export interface NodeMetrics {
   bytesServed: Counter;
   operatorEvents: Counter<"type" | "model">;
   oracleAnswered: Counter<"model">;
+  learningActions: Counter<"role" | "kind">;
+  gasSpent: Counter<"role">;
   blockHeight: Gauge;
   stake: Gauge<"model">;
 }
@@ -59,6 +62,18 @@ export function createNodeMetrics(
       labelNames: ["model"],
       registers,
     }),
+    learningActions: new Counter({
+      name: "ledgermind_node_learning_actions_total",
+      help: "Federated-learning actions of this node (commit, publish, scoreCommit, reveal, propose, attest, refuse; the keeper's start, finalize, mine), by role",
+      labelNames: ["role", "kind"],
+      registers,
+    }),
+    gasSpent: new Counter({
+      name: "ledgermind_node_gas_spent_total",
+      help: "Gas of the transactions this node's learning roles sent, by role",
+      labelNames: ["role"],
+      registers,
+    }),
     blockHeight: new Gauge({
       name: "ledgermind_node_chain_block_height",
       help: "The chain's latest block number, read at scrape time",
@@ -91,4 +106,11 @@ export function createNodeMetrics(
 export function countOperatorEvent(m: NodeMetrics, model: string, e: OperatorEvent): void {
   m.operatorEvents.inc({ type: e.type, model });
   if (e.type === "revealed") m.oracleAnswered.inc({ model });
+}
+
+/** Counts one learning action and its gas. */
+export function countLearningAction(m: NodeMetrics, a: LearningAction): void {
+  if (a.kind === "skip") return;
+  m.learningActions.inc({ role: a.role, kind: a.kind });
+  if (a.gasUsed > 0n) m.gasSpent.inc({ role: a.role }, Number(a.gasUsed));
 }

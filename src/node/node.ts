@@ -31,7 +31,8 @@ import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { HttpBlobStore } from "../storage/http-blob-store.ts";
 import type { NodeConfig } from "./config.ts";
-import { countOperatorEvent, createNodeMetrics, type NodeMetrics } from "./metrics.ts";
+import { type RunningLearning, startLearningRoles } from "./learning.ts";
+import { countLearningAction, countOperatorEvent, createNodeMetrics, type NodeMetrics } from "./metrics.ts";
 
 /** How long /health waits for the chain before answering 503, and /metrics before leaving a value as it was. */
 export const HEALTH_CHAIN_TIMEOUT_MS = 2_000;
@@ -154,9 +155,10 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   );
 
   const operators: RunningOperator[] = [];
+  let learning: RunningLearning | undefined;
   let server: BlobServer | undefined;
   const stopAll = async () => {
-    await Promise.all(operators.map((o) => o.stop()));
+    await Promise.all([...operators.map((o) => o.stop()), learning?.stop()]);
     await server?.close();
     await chain.close();
   };
@@ -191,10 +193,18 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
       models: models.map(modelRef),
       uptimeS: Math.round((Date.now() - started) / 1000),
     });
+    // Served before the roles start: a joining trainer's peers may ask for its blobs at once.
     server = await createBlobServer(local, {
       host: config.http.host,
       port: config.http.port,
       routes: (app) => operationsRoutes(app, chain, metrics, status),
+    });
+    learning = await startLearningRoles({
+      chain,
+      config,
+      store,
+      logger,
+      onAction: (a) => countLearningAction(metrics, a),
     });
   } catch (error) {
     await stopAll();

@@ -55,6 +55,7 @@ roles:
           pollMs: 200,
         },
       },
+      learningPollMs: 250,
     });
   });
 
@@ -66,6 +67,7 @@ roles:
       http: { host: "127.0.0.1", port: DEFAULT_NODE_PORT },
       peers: [],
       roles: {},
+      learningPollMs: 250,
     });
   });
 
@@ -91,12 +93,50 @@ roles:
     assert.equal(errorOf(`${RPC}roles: { miner: {} }`), 'roles: unknown key "miner"');
   });
 
-  it("trainer, validator and aggregator roles are named as not yet supported", () => {
-    for (const role of ["trainer", "validator", "aggregator"])
-      assert.equal(
-        errorOf(`${RPC}roles: { ${role}: { task: 1 } }`),
-        `roles.${role}: not yet supported by this node; use fl simulate/fl commands`,
-      );
+  it("learning roles: a trainer's and a validator's part of the split, the aggregator beside its validator, the keeper", () => {
+    const split = "{ clients: 4, validators: 3, alpha: 0.5, seed: 7";
+    const config = parseNodeConfig(
+      `${RPC}learningPollMs: 100
+roles:
+  trainer: { task: 2, stake: 25, fundFrom: 0, data: { mnist: ${split}, index: 3 } }, training: { lr: 0.05 } }
+  validator: { task: 2, data: { mnist: ${split}, validatorSamples: 300, index: 0 } }, strategy: median }
+  aggregator: { task: 2 }
+  keeper: { task: 2 }
+`,
+      FILE,
+    );
+    const mnist = { clients: 4, validators: 3, alpha: 0.5, seed: 7 };
+    assert.deepEqual(config.roles, {
+      trainer: {
+        task: 2n,
+        stake: parseEther("25"),
+        fundFrom: 0,
+        data: { mnist: { ...mnist, index: 3 } },
+        training: { epochs: 1, batch: 32, lr: 0.05 },
+      },
+      validator: {
+        task: 2n,
+        data: { mnist: { ...mnist, validatorSamples: 300, index: 0 } },
+        strategy: "median",
+      },
+      aggregator: { task: 2n },
+      keeper: { task: 2n, blockTimeMs: 1000 },
+    });
+    assert.equal(config.learningPollMs, 100);
+    assert.equal(
+      errorOf(`${RPC}roles: { trainer: { task: 1, data: { mnist: ${split}, index: 4 } } } }`),
+      "roles.trainer.data.mnist.index: 4 is not one of the split's 4 trainers (0 to 3)",
+    );
+    assert.equal(
+      errorOf(`${RPC}roles: { aggregator: { task: 1 } }`),
+      "roles.aggregator: the aggregator must also validate task 1 (roles.validator.task): its proposal counts as its vote",
+    );
+    assert.match(
+      errorOf(
+        `${RPC}roles: { validator: { task: 1, strategy: best, data: { mnist: ${split}, index: 0 } } } }`,
+      ),
+      /^roles\.validator\.strategy: expected one of fedavg, /,
+    );
   });
 
   it("a private key or mnemonic in the file is refused wherever it is, and says where keys come from", () => {

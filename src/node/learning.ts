@@ -1,0 +1,359 @@
+/**
+ * The node's federated-learning roles: trainer, validator, aggregator and keeper of a LearningTasks task,
+ * each doing its part of every round from the chain's state alone, in this process, with this node's key,
+ * data and folder. The roles are the step machines `fl simulate --protocol` drives in one process
+ * (src/learning/trainer.ts, validator.ts, aggregator.ts): here each runs in its own node, reads the chain
+ * on a timer, keeps what it must not lose in its own folder (so a restarted node resumes its round), and
+ * gets the others' updates and aggregates over HTTP by digest (the node's blob store).
+ *
+ * The keeper is the task's creator. It starts rounds and finalizes them; on a development chain, where
+ * blocks come only with transactions, it is also the block clock of the task's windows (`keeperMove`).
+ */
+
+import { join } from "node:path";
+import type * as tf from "@tensorflow/tfjs";
+import type { Logger } from "pino";
+import type { Address } from "viem";
+import { isDevChain } from "../chain/accounts.ts";
+import type { LedgerChain } from "../chain/connect.ts";
+import { mineBlocks } from "../chain/time.ts";
+import { mindBalance, transferMind } from "../chain/token.ts";
+import { Aggregator } from "../learning/aggregator.ts";
+import {
+  fileRoleStore,
+  finalizeRound,
+  getRound,
+  joinTask,
+  MEMBER_ACTIVE,
+  type MemberRole,
+  memberOf,
+  openTasks,
+  type RoleAction,
+  type RoundSnapshot,
+  snapshotOf,
+  startRound,
+  type Tasks,
+} from "../learning/client.ts";
+import { datasetEvaluator, federatedData, trainLocal, validatorScoring } from "../learning/simulate.ts";
+import { Trainer } from "../learning/trainer.ts";
+import { Validator } from "../learning/validator.ts";
+import { initBackend } from "../ml/backend.ts";
+import { createModel } from "../ml/models.ts";
+import type { Dataset } from "../ml/partition.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import type { MnistSplitConfig, NodeConfig } from "./config.ts";
+
+/** What the keeper does next; `keeperMove` decides it from a snapshot, and nothing else. */
+export type KeeperMove =
+  | { kind: "start" }
+  | { kind: "finalize"; round: number }
+  | { kind: "mine"; blocks: bigint; why: string }
+  | { kind: "wait" }
+  | { kind: "finished" };
+
+export interface KeeperView {
+  /** Whether the chain mines only on demand (a development chain): then the keeper closes windows. */
+  devChain: boolean;
+  /** Milliseconds since the chain's head last changed. */
+  idleMs: number;
+  blockTimeMs: number;
+  /** Least active trainers and validators before a round starts. */
+  minTrainers: number;
+  minValidators: number;
+}
+
+/**
+ * The keeper's decision. Rounds start once the previous one settled and its exit window passed, with
+ * enough members. On a development chain a window is closed at once when every active member has acted in
+ * it (nobody is left to wait for), else by one block whenever the chain has been idle for a block time, so
+ * that a member that went silent (a crashed node) delays the round by its window only, as on a real chain.
+ */
+export function keeperMove(snap: RoundSnapshot, view: KeeperView): KeeperMove {
+  const { state, params, info, head } = snap;
+  const tick = (why: string): KeeperMove =>
+    view.devChain && view.idleMs >= view.blockTimeMs ? { kind: "mine", blocks: 1n, why } : { kind: "wait" };
+  const closeAt = (deadline: bigint, why: string): KeeperMove =>
+    view.devChain ? { kind: "mine", blocks: deadline + 1n - head, why } : { kind: "wait" };
+  const phase = info?.phase ?? "None";
+  switch (phase) {
+    case "None":
+    case "Done":
+    case "Expired": {
+      if (state.closed || state.roundCount >= params.rounds || state.poolLeft < params.rewardPerRound)
+        return { kind: "finished" };
+      if (state.activeTrainers < view.minTrainers || state.activeValidators < view.minValidators)
+        return tick("waiting for members");
+      const opensAfter = info ? info.finalizedAt + BigInt(params.exitWindow) : 0n;
+      if (info && head <= opensAfter) return closeAt(opensAfter, "exit window");
+      return { kind: "start" };
+    }
+    case "Commit":
+      return info && info.commits >= state.activeTrainers
+        ? closeAt(info.commitDeadline, "every trainer committed")
+        : tick("commit window");
+    case "ScoreCommit":
+      return info && info.scoreCommits >= state.activeValidators
+        ? closeAt(info.scoreDeadline, "every validator scored")
+        : tick("score window");
+    case "Reveal":
+      return info && info.reveals >= state.activeValidators
+        ? closeAt(info.revealDeadline, "every validator revealed")
+        : tick("reveal window");
+    case "Finalize":
+      return { kind: "finalize", round: snap.round };
+    case "Aggregate":
+      return tick("aggregate window");
+  }
+}
+
+/** One thing a learning role did: a role step's action, or the keeper's start, finalize or block. */
+export interface LearningAction {
+  role: RoleAction["role"] | "keeper";
+  kind: RoleAction["kind"] | "start" | "finalize" | "mine";
+  round: number;
+  gasUsed: bigint;
+  reason?: string;
+}
+
+export interface LearningRolesOptions {
+  chain: LedgerChain;
+  config: NodeConfig;
+  /** The node's blob store: its own blobs, and the peers' fetched by digest. */
+  store: BlobStore;
+  logger: Logger;
+  /** Counts every action (and its gas) of every role. */
+  onAction?: (action: LearningAction) => void;
+}
+
+export interface RunningLearning {
+  /** Stops after the step in progress; every role's state stays in its folder. */
+  stop(): Promise<void>;
+}
+
+interface Stepper {
+  step(snap: RoundSnapshot): Promise<LearningAction[]>;
+}
+
+/** Joins `role` of the task with `stake` (default twice the task's minimum) unless already active. */
+async function ensureMember(
+  tasks: Tasks,
+  taskId: bigint,
+  role: MemberRole,
+  account: number,
+  stake: bigint | undefined,
+  fundFrom: number | undefined,
+): Promise<boolean> {
+  const address = tasks.chain.wallet(account).account.address;
+  const member = await memberOf(tasks, taskId, role, address);
+  if (member.status === MEMBER_ACTIVE) return false;
+  const snap = await snapshotOf(tasks, taskId);
+  const minimum = role === "trainer" ? snap.params.minTrainerStake : snap.params.minValidatorStake;
+  const amount = stake ?? 2n * minimum;
+  if (fundFrom !== undefined) {
+    const balance = await mindBalance(tasks.chain, address);
+    if (balance < amount) await transferMind(tasks.chain, address, amount - balance, fundFrom);
+  }
+  await joinTask(tasks, taskId, role, amount, account);
+  return true;
+}
+
+/** One tfjs scratch model per architecture, made when first needed (the task's model decides it). */
+function scratchModels(): (architecture: string) => tf.LayersModel {
+  const models = new Map<string, tf.LayersModel>();
+  return (architecture) => {
+    let model = models.get(architecture);
+    if (!model) {
+      model = createModel(architecture, 0);
+      models.set(architecture, model);
+    }
+    return model;
+  };
+}
+
+/** This node's part of the agreed MNIST split: a trainer's shard or a validator's held-out digits. */
+function ownPart(split: MnistSplitConfig & { index: number }, role: MemberRole): Dataset {
+  const data = federatedData(split);
+  const part = role === "trainer" ? data.clients[split.index] : data.validators[split.index];
+  if (!part) throw new Error(`the split has no ${role} ${split.index}`);
+  return part;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Joins the configured tasks and starts every learning role of the config on a timer. Resolves once the
+ * node is a member of each task; undefined when the config names no learning role.
+ */
+export async function startLearningRoles(o: LearningRolesOptions): Promise<RunningLearning | undefined> {
+  const { chain, config, store, logger } = o;
+  const { trainer, validator, aggregator, keeper } = config.roles;
+  if (!trainer && !validator && !aggregator && !keeper) return undefined;
+  await initBackend();
+  const tasks = await openTasks(chain);
+  const account = config.account;
+  const address: Address = chain.wallet(account).account.address;
+  const roleDir = (name: string, task: bigint) =>
+    join(config.dataDir, "learning", `${chain.manifestKey}-${address.toLowerCase()}`, `${name}-${task}`);
+  const scratch = scratchModels();
+  const steppers = new Map<bigint, Stepper[]>();
+  const add = (task: bigint, s: Stepper) => steppers.set(task, [...(steppers.get(task) ?? []), s]);
+
+  if (trainer) {
+    const split = trainer.data.mnist;
+    const shard = ownPart(split, "trainer");
+    if (await ensureMember(tasks, trainer.task, "trainer", account, trainer.stake, trainer.fundFrom))
+      logger.info({ role: "trainer", task: String(trainer.task), samples: shard.n }, "joined as a trainer");
+    const role = new Trainer({
+      tasks,
+      taskId: trainer.task,
+      signer: account,
+      store,
+      own: fileRoleStore(roleDir("trainer", trainer.task)),
+      samples: Math.max(1, shard.n),
+      produce: ({ base, round }) =>
+        trainLocal(scratch(base.architecture), base, shard, {
+          ...trainer.training,
+          seed: `${split.seed}/${round}/${split.index}`,
+        }),
+    });
+    add(trainer.task, { step: async (snap) => (await role.step(snap)).actions });
+  }
+  if (validator) {
+    const shard = ownPart(validator.data.mnist, "validator");
+    if (await ensureMember(tasks, validator.task, "validator", account, validator.stake, validator.fundFrom))
+      logger.info(
+        { role: "validator", task: String(validator.task), samples: shard.n },
+        "joined as a validator",
+      );
+    const role = new Validator({
+      tasks,
+      taskId: validator.task,
+      signer: account,
+      store,
+      own: fileRoleStore(roleDir("validator", validator.task)),
+      strategy: validator.strategy,
+      evaluate: (model) => datasetEvaluator(scratch(model.architecture), shard)(model),
+      scoring: validatorScoring(shard),
+    });
+    // The aggregator proposes before its own validator attests, as in one process.
+    if (aggregator) {
+      const proposer = new Aggregator({
+        tasks,
+        taskId: aggregator.task,
+        signer: account,
+        store,
+        own: fileRoleStore(roleDir("aggregator", aggregator.task)),
+        strategy: validator.strategy,
+      });
+      add(aggregator.task, { step: async (snap) => (await proposer.step(snap)).actions });
+    }
+    add(validator.task, { step: async (snap) => (await role.step(snap)).actions });
+  }
+  if (keeper) add(keeper.task, keeperStepper(tasks, keeper.task, account, keeper.blockTimeMs, logger));
+
+  let stopped = false;
+  const loops = [...steppers].map(async ([taskId, roles]) => {
+    while (!stopped) {
+      try {
+        const snap = await snapshotOf(tasks, taskId);
+        for (const r of roles) {
+          if (stopped) break;
+          for (const action of await r.step(snap)) {
+            o.onAction?.(action);
+            // The keeper logs its own lines, with what it read; skips and blocks are not news.
+            if (action.role === "keeper" || action.kind === "skip") continue;
+            const level = action.kind === "refuse" ? "warn" : "info";
+            logger[level](
+              {
+                role: action.role,
+                task: String(taskId),
+                round: action.round,
+                action: action.kind,
+                gasUsed: String(action.gasUsed),
+                ...(action.reason === undefined ? {} : { reason: action.reason }),
+              },
+              `${action.role} ${action.kind} in round ${action.round}${action.reason ? `: ${action.reason}` : ""}`,
+            );
+          }
+        }
+      } catch (error) {
+        // A failed read or send is retried at the next tick from the chain's state: steps are idempotent.
+        logger.error(
+          { task: String(taskId), error: (error as Error).message.split("\n")[0] },
+          "learning step failed",
+        );
+      }
+      await sleep(config.learningPollMs);
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** The keeper as a stepper: applies `keeperMove`, measuring the chain's idleness itself. */
+function keeperStepper(
+  tasks: Tasks,
+  taskId: bigint,
+  account: number,
+  blockTimeMs: number,
+  logger: Logger,
+): Stepper {
+  const chain = tasks.chain;
+  const devChain = isDevChain(chain.chainId);
+  let lastHead = -1n;
+  let headSince = Date.now();
+  let finished = false;
+  return {
+    async step(snap) {
+      if (snap.head !== lastHead) {
+        lastHead = snap.head;
+        headSince = Date.now();
+      }
+      const move = keeperMove(snap, {
+        devChain,
+        idleMs: Date.now() - headSince,
+        blockTimeMs,
+        minTrainers: 1,
+        minValidators: 3,
+      });
+      switch (move.kind) {
+        case "start": {
+          const { round, receipt } = await startRound(tasks, taskId, account);
+          const info = await getRound(tasks, taskId, round);
+          logger.info(
+            { role: "keeper", task: String(taskId), round, commitDeadline: String(info.commitDeadline) },
+            `round ${round} started`,
+          );
+          return [{ role: "keeper", kind: "start", round, gasUsed: receipt.gasUsed }];
+        }
+        case "finalize": {
+          const receipt = await finalizeRound(tasks, taskId, move.round, account);
+          const info = await getRound(tasks, taskId, move.round);
+          logger.info(
+            { role: "keeper", task: String(taskId), round: move.round, accepted: info.accepted },
+            `round ${move.round} finalized: ${info.accepted} updates accepted`,
+          );
+          return [{ role: "keeper", kind: "finalize", round: move.round, gasUsed: receipt.gasUsed }];
+        }
+        case "mine":
+          await mineBlocks(chain, move.blocks);
+          return [{ role: "keeper", kind: "mine", round: snap.round, gasUsed: 0n, reason: move.why }];
+        case "finished":
+          if (!finished) {
+            finished = true;
+            logger.info(
+              { role: "keeper", task: String(taskId), rounds: snap.state.roundCount },
+              "task finished",
+            );
+          }
+          return [];
+        case "wait":
+          return [];
+      }
+    },
+  };
+}
