@@ -51,7 +51,8 @@ export const ORACLE_PARAMS = {
   maxOperators: 32,
 } as const;
 
-function manifestPath(chain: LedgerChain): string {
+/** Where a chain's deployment manifest is kept: the data folder's deployments/, by chain. */
+export function manifestPath(chain: LedgerChain): string {
   return join(chain.dataDir, "deployments", `${chain.manifestKey}.json`);
 }
 

@@ -5,6 +5,7 @@ import { registerBlobCommands } from "./blob.ts";
 import { registerChainCommands } from "./chain.ts";
 import { DEFAULT_LOCK_TIMEOUT_S } from "./context.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerDevnetCommand } from "./devnet.ts";
 import { registerFlCommands } from "./fl.ts";
 import { finishHelp } from "./help.ts";
 import { registerInsuranceCommands } from "./insurance.ts";
@@ -82,6 +83,7 @@ export function createProgram({ versionFlag = true }: { versionFlag?: boolean } 
   registerInsuranceCommands(program);
   registerFlCommands(program);
   registerNodeCommand(program);
+  registerDevnetCommand(program);
   registerDemoCommand(program);
   finishHelp(program);
   return program;

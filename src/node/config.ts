@@ -32,6 +32,11 @@ export interface OracleRoleConfig {
   fundFrom?: number;
   /** How often each operator looks for work, ms. */
   pollMs: number;
+  /**
+   * On a development chain, whether its operators mine a block when the chain idles (default true). One
+   * clock is enough: operators of one machine's devnet leave it to one node.
+   */
+  mine: boolean;
 }
 
 /**
@@ -78,6 +83,8 @@ export interface ValidatorRoleConfig extends MembershipConfig {
 export interface KeeperRoleConfig {
   task: bigint;
   blockTimeMs: number;
+  /** Active trainers a round waits for before it starts (default 1). */
+  minTrainers: number;
 }
 
 export interface NodeConfig {
@@ -203,6 +210,7 @@ const schema = z.strictObject({
           stake: mind("stake").optional(),
           fundFrom: accountIndex.optional(),
           pollMs: z.number().int().min(10).max(3_600_000).default(500),
+          mine: z.boolean().default(true),
         })
         .optional(),
       trainer: z
@@ -232,7 +240,11 @@ const schema = z.strictObject({
         .optional(),
       aggregator: z.strictObject({ task: taskId }).optional(),
       keeper: z
-        .strictObject({ task: taskId, blockTimeMs: z.number().int().min(10).max(600_000).default(1_000) })
+        .strictObject({
+          task: taskId,
+          blockTimeMs: z.number().int().min(10).max(600_000).default(1_000),
+          minTrainers: z.number().int().min(1).default(1),
+        })
         .optional(),
     })
     .default({}),

@@ -26,6 +26,7 @@ import {
   joinTask,
   MEMBER_ACTIVE,
   type MemberRole,
+  MIN_VALIDATORS,
   memberOf,
   openTasks,
   type RoleAction,
@@ -41,7 +42,7 @@ import { initBackend } from "../ml/backend.ts";
 import { createModel } from "../ml/models.ts";
 import type { Dataset } from "../ml/partition.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
-import type { MnistSplitConfig, NodeConfig } from "./config.ts";
+import type { KeeperRoleConfig, MnistSplitConfig, NodeConfig } from "./config.ts";
 
 /** What the keeper does next; `keeperMove` decides it from a snapshot, and nothing else. */
 export type KeeperMove =
@@ -249,7 +250,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     }
     add(validator.task, { step: async (snap) => (await role.step(snap)).actions });
   }
-  if (keeper) add(keeper.task, keeperStepper(tasks, keeper.task, account, keeper.blockTimeMs, logger));
+  if (keeper) add(keeper.task, keeperStepper(tasks, keeper, account, logger));
 
   let stopped = false;
   const loops = [...steppers].map(async ([taskId, roles]) => {
@@ -295,14 +296,9 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
 }
 
 /** The keeper as a stepper: applies `keeperMove`, measuring the chain's idleness itself. */
-function keeperStepper(
-  tasks: Tasks,
-  taskId: bigint,
-  account: number,
-  blockTimeMs: number,
-  logger: Logger,
-): Stepper {
+function keeperStepper(tasks: Tasks, keeper: KeeperRoleConfig, account: number, logger: Logger): Stepper {
   const chain = tasks.chain;
+  const taskId = keeper.task;
   const devChain = isDevChain(chain.chainId);
   let lastHead = -1n;
   let headSince = Date.now();
@@ -316,9 +312,9 @@ function keeperStepper(
       const move = keeperMove(snap, {
         devChain,
         idleMs: Date.now() - headSince,
-        blockTimeMs,
-        minTrainers: 1,
-        minValidators: 3,
+        blockTimeMs: keeper.blockTimeMs,
+        minTrainers: keeper.minTrainers,
+        minValidators: MIN_VALIDATORS,
       });
       switch (move.kind) {
         case "start": {
@@ -339,9 +335,14 @@ function keeperStepper(
           );
           return [{ role: "keeper", kind: "finalize", round: move.round, gasUsed: receipt.gasUsed }];
         }
-        case "mine":
+        case "mine": {
+          // Another process may have mined since the snapshot: blocks counted from an old head would
+          // overshoot into the next window.
+          const head = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
+          if (head !== snap.head) return [];
           await mineBlocks(chain, move.blocks);
           return [{ role: "keeper", kind: "mine", round: snap.round, gasUsed: 0n, reason: move.why }];
+        }
         case "finished":
           if (!finished) {
             finished = true;

@@ -183,6 +183,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
           stateFile: operatorStateFile(config.dataDir, chain, address, m.modelId, m.version),
           log,
           pollMs: oracle?.pollMs,
+          mine: oracle?.mine,
         }),
       );
     }

@@ -693,12 +693,16 @@ export class InferenceOperator {
 
   /**
    * Polls `step()` every `pollMs` until `signal` aborts. On a development chain, while it waits for a
-   * height and the chain has produced no block for `blockTimeMs`, it mines one empty block.
+   * height and the chain has produced no block for one to two `blockTimeMs` (drawn at random), it mines one
+   * empty block.
    */
   async run(signal: AbortSignal): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500;
     const blockTimeMs = this.opts.blockTimeMs ?? 1_000;
-    let idle: { head: bigint; since: number } | undefined;
+    // Each idle spell waits a random 1 to 2 block times: operators in other processes, idle since the same
+    // block, would otherwise all mine at once, and a burst of blocks can close a window of a few blocks
+    // before a slower operator reveals (which would cost it its stake).
+    let idle: { head: bigint; since: number; wait: number } | undefined;
     while (!signal.aborted) {
       let result: StepResult | undefined;
       try {
@@ -718,8 +722,8 @@ export class InferenceOperator {
         result.head < result.waitingFor
       ) {
         if (idle?.head !== result.head) {
-          idle = { head: result.head, since: Date.now() };
-        } else if (Date.now() - idle.since >= blockTimeMs) {
+          idle = { head: result.head, since: Date.now(), wait: blockTimeMs * (1 + Math.random()) };
+        } else if (Date.now() - idle.since >= idle.wait) {
           try {
             await this.mineTo(result.head + 1n);
           } catch (err) {

@@ -53,6 +53,7 @@ roles:
           stake: parseEther("150.5"),
           fundFrom: 0,
           pollMs: 200,
+          mine: true,
         },
       },
       learningPollMs: 250,
@@ -120,7 +121,7 @@ roles:
         strategy: "median",
       },
       aggregator: { task: 2n },
-      keeper: { task: 2n, blockTimeMs: 1000 },
+      keeper: { task: 2n, blockTimeMs: 1000, minTrainers: 1 },
     });
     assert.equal(config.learningPollMs, 100);
     assert.equal(

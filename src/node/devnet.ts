@@ -1,0 +1,419 @@
+/**
+ * A whole consortium on one machine: a development chain (anvil, as `ledgermind chain` runs it) or a chain
+ * that already runs, and N `ledgermind node` processes, each with its own account, folder, port and data.
+ * Nodes 0 to 2 validate a federated task (node 0 also aggregates and keeps the task, as its creator) and
+ * operate the crop-insurance model in the oracle; nodes 3 and up are hospitals that train on their own
+ * MNIST shards. The devnet sets the task and the model up as their owner (account 0), starts the nodes,
+ * follows the rounds, asks the oracle, prints what happened, and stops every process it started, also when
+ * it is interrupted.
+ *
+ * The devnet process itself only sets up, watches and asks: every round's work is done by the nodes,
+ * which share nothing but the chain and each other's blobs over HTTP.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseEther } from "viem";
+import { connect, type LedgerChain } from "../chain/connect.ts";
+import { deployAll, manifestPath, NotDeployedError, requireDeployment } from "../chain/deploy.ts";
+import { type DevNode, startDevNode } from "../chain/devnode.ts";
+import { fetchVersionModel, getRound, getTask, memberOf, openTasks } from "../learning/client.ts";
+import { createFederatedTask } from "../learning/protocol.ts";
+import { federatedData } from "../learning/simulate.ts";
+import { initBackend } from "../ml/backend.ts";
+import { toFloatTensors } from "../ml/encoding.ts";
+import { createModel, setWeights } from "../ml/models.ts";
+import { evaluate } from "../ml/train.ts";
+import { openOracle, requestInference, setModelSpec, waitForResult } from "../oracle/client.ts";
+import { fromFixed } from "../oracle/fixed-point.ts";
+import { FEATURE_COUNT, normalizeFeatures, type RawConditions, toOracleInput } from "../oracle/yield-data.ts";
+import { trainYieldModel } from "../oracle/yield-model.ts";
+import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
+import { FsBlobStore } from "../storage/fs-blob-store.ts";
+import { freePort } from "./free-port.ts";
+
+export class DevnetError extends Error {
+  override name = "DevnetError";
+}
+
+/** Validators (and oracle operators): the contract's minimum of three. */
+export const DEVNET_VALIDATORS = 3;
+/** The most nodes: one development account each. */
+export const DEVNET_MAX_NODES = 20;
+/** How long a node may take to answer /health after it starts. */
+const NODE_START_MS = 90_000;
+/** How long a node may take to stop after SIGTERM before it is killed. */
+const NODE_STOP_MS = 15_000;
+
+export interface DevnetOptions {
+  /** Node processes: 3 validators and operators, the rest trainers; at least 4. */
+  nodes: number;
+  rounds: number;
+  /** A chain that already runs; default a fresh development chain, stopped at the end. */
+  rpc?: string;
+  /** The devnet's folder: node configs, folders and logs. */
+  dir: string;
+  /** Where the deployment manifest of `rpc` is (its data folder), when it is already deployed. */
+  dataDir?: string;
+  /** Seeds the split and the initial weights. */
+  seed: number;
+  alpha: number;
+  /** Digits per hospital. */
+  samplesPerClient: number;
+  /** A line of progress. */
+  log: (line: string) => void;
+  /** Aborted on Ctrl-C: everything started is stopped. */
+  signal?: AbortSignal;
+}
+
+export interface DevnetRound {
+  round: number;
+  commits: number;
+  accepted: number;
+  aggregated: boolean;
+  version: number;
+  accuracy: number;
+}
+
+export interface DevnetResult {
+  chain: string;
+  taskId: string;
+  nodes: { index: number; account: string; roles: string[]; url: string; log: string }[];
+  rounds: DevnetRound[];
+  finalAccuracy: number;
+  slashedMembers: number;
+  oracle: { region: string; requestId: string; score: number; reveals: number }[];
+}
+
+/** Crop conditions the devnet asks the oracle about, from a drought to a good season. */
+const DEVNET_REGIONS: { label: string; conditions: RawConditions }[] = [
+  {
+    label: "severe drought",
+    conditions: { rainfallDeficit: 0.7, heatDays: 22, soilMoisture: 0.11, growingDegreeDays: 1900 },
+  },
+  {
+    label: "near-normal season",
+    conditions: { rainfallDeficit: 0.12, heatDays: 3, soilMoisture: 0.26, growingDegreeDays: 1550 },
+  },
+  {
+    label: "good season",
+    conditions: { rainfallDeficit: 0.0, heatDays: 0, soilMoisture: 0.31, growingDegreeDays: 1450 },
+  },
+];
+
+/** What node `i` does: the roles part of its config, and their names. */
+export function devnetRoles(
+  i: number,
+  o: {
+    taskId: bigint;
+    oracleModel: string;
+    nodes: number;
+    seed: number;
+    alpha: number;
+    samplesPerClient: number;
+  },
+): { yaml: string; roles: string[] } {
+  const split = `{ clients: ${o.nodes - DEVNET_VALIDATORS}, validators: ${DEVNET_VALIDATORS}, alpha: ${o.alpha}, seed: ${o.seed}, samplesPerClient: ${o.samplesPerClient}`;
+  if (i >= DEVNET_VALIDATORS)
+    return {
+      yaml: `  trainer: { task: ${o.taskId}, fundFrom: 0, data: { mnist: ${split}, index: ${i - DEVNET_VALIDATORS} } } }`,
+      roles: ["trainer"],
+    };
+  const lines = [
+    `  validator: { task: ${o.taskId}, fundFrom: 0, data: { mnist: ${split}, index: ${i} } } }`,
+    // Node 0 alone keeps the oracle's block clock: clocks in several processes could close a window early.
+    `  oracle: { models: ["${o.oracleModel}"], fundFrom: 0, pollMs: 200${i === 0 ? "" : ", mine: false"} }`,
+  ];
+  const roles = ["validator", "oracle"];
+  if (i === 0) {
+    lines.push(
+      `  aggregator: { task: ${o.taskId} }`,
+      `  keeper: { task: ${o.taskId}, blockTimeMs: 500, minTrainers: ${o.nodes - DEVNET_VALIDATORS} }`,
+    );
+    roles.push("aggregator", "keeper");
+  }
+  return { yaml: lines.join("\n"), roles };
+}
+
+/** The command that runs the CLI in a child process: the sources through tsx, or the package's build. */
+function cliCommand(): { file: string; args: string[] } {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const main = fileURLToPath(new URL(`../cli/main.${fromSource ? "ts" : "js"}`, import.meta.url));
+  return {
+    file: process.execPath,
+    args: [...(fromSource ? ["--import", import.meta.resolve("tsx")] : []), main],
+  };
+}
+
+interface NodeProcess {
+  index: number;
+  child: ChildProcess;
+  url: string;
+  log: string;
+  exited: Promise<void>;
+}
+
+/** The last line of a node's log, for an error that says why it stopped. */
+function lastLogLine(file: string): string {
+  try {
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    const last = lines.at(-1) ?? "";
+    try {
+      const entry = JSON.parse(last) as { msg?: string; error?: string };
+      return entry.error ?? entry.msg ?? last;
+    } catch {
+      return last;
+    }
+  } catch {
+    return "(no log)";
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DevnetError("interrupted: every process the devnet started was stopped");
+}
+
+/** Starts node `index` from its config and waits until it answers /health. */
+async function startNodeProcess(
+  index: number,
+  config: string,
+  url: string,
+  log: string,
+  signal?: AbortSignal,
+) {
+  const { file, args } = cliCommand();
+  const out = openSync(log, "a");
+  const child = spawn(file, [...args, "node", "--config", config], { stdio: ["ignore", out, out] });
+  closeSync(out);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const node: NodeProcess = { index, child, url, log, exited };
+  const deadline = Date.now() + NODE_START_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw Object.assign(
+        new DevnetError(`node ${index} stopped while starting: ${lastLogLine(log)} (see ${log})`),
+        {
+          node,
+        },
+      );
+    try {
+      if ((await fetch(`${url}/health`)).ok) return node;
+    } catch {
+      // not listening yet
+    }
+    if (signal?.aborted || Date.now() > deadline)
+      throw Object.assign(
+        new DevnetError(
+          signal?.aborted
+            ? "interrupted while nodes started"
+            : `node ${index} did not answer within ${NODE_START_MS / 1000} s (see ${log})`,
+        ),
+        { node },
+      );
+    await sleep(250);
+  }
+}
+
+/** SIGTERM, then SIGKILL after NODE_STOP_MS; resolves once every process has exited. */
+async function stopNodes(nodes: readonly NodeProcess[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (n) => {
+      if (n.child.exitCode !== null || n.child.signalCode !== null) return;
+      n.child.kill("SIGTERM");
+      const timer = setTimeout(() => n.child.kill("SIGKILL"), NODE_STOP_MS);
+      await n.exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** Runs the devnet (see the module doc). */
+export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
+  if (!Number.isInteger(o.nodes) || o.nodes < DEVNET_VALIDATORS + 1 || o.nodes > DEVNET_MAX_NODES)
+    throw new DevnetError(
+      `--nodes must be ${DEVNET_VALIDATORS + 1} to ${DEVNET_MAX_NODES} (${DEVNET_VALIDATORS} validators and at least one hospital), got ${o.nodes}`,
+    );
+  mkdirSync(o.dir, { recursive: true });
+  const nodes: NodeProcess[] = [];
+  let devChain: DevNode | undefined;
+  let chain: LedgerChain | undefined;
+  try {
+    let rpc = o.rpc;
+    if (!rpc) {
+      devChain = await startDevNode({ port: 0 });
+      rpc = devChain.url;
+      o.log(`development chain on ${rpc}`);
+    }
+    const creatorDir = join(o.dir, "node-0");
+    const creator = await connect({ rpc, dataDir: o.rpc && o.dataDir ? o.dataDir : creatorDir });
+    chain = creator;
+    try {
+      await requireDeployment(creator);
+    } catch (error) {
+      if (!(error instanceof NotDeployedError)) throw error;
+      await deployAll(creator);
+      o.log("deployed the Ledgermind contracts");
+    }
+    const deployment = manifestPath(creator);
+    checkAborted(o.signal);
+
+    // As their owner (account 0): the task's initial model and the oracle's model, both kept in node 0's
+    // blob folder, which node 0 serves to the others.
+    const creatorStore = new FsBlobStore(join(creatorDir, "blobs"));
+    const tasks = await openTasks(creator);
+    const trainers = o.nodes - DEVNET_VALIDATORS;
+    const { taskId, modelId: flModel } = await createFederatedTask(tasks, creatorStore, {
+      architecture: "logreg-784-10",
+      seed: o.seed,
+      rounds: o.rounds,
+      trainers,
+      validators: DEVNET_VALIDATORS,
+    });
+    o.log(
+      `task ${taskId}: ${o.rounds} rounds of model ${flModel}, ${trainers} hospitals, ${DEVNET_VALIDATORS} validators`,
+    );
+    const trained = await trainYieldModel();
+    const registry = await openRegistry(creator);
+    const { modelId } = await registerModel(registry, "maize-yield-risk");
+    const { version } = await addVersion(registry, modelId, {
+      weightsCid: await creatorStore.put(trained.canonical),
+    });
+    const oracle = await openOracle(creator);
+    await setModelSpec(oracle, modelId, version, FEATURE_COUNT);
+    const oracleModel = `${modelId}@${version}`;
+    o.log(`oracle model ${oracleModel}: the crop-insurance yield-risk model`);
+    checkAborted(o.signal);
+
+    const ports = await Promise.all(Array.from({ length: o.nodes }, () => freePort()));
+    const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+    const described: DevnetResult["nodes"] = [];
+    const configs = urls.map((url, i) => {
+      const { yaml, roles } = devnetRoles(i, { ...o, taskId, oracleModel });
+      const file = join(o.dir, `node-${i}.yaml`);
+      writeFileSync(
+        file,
+        [
+          `dataDir: node-${i}`,
+          `chain: { rpc: ${rpc}, deployment: ${JSON.stringify(deployment)} }`,
+          `account: ${i}`,
+          `http: { port: ${ports[i]} }`,
+          `peers: [${urls.filter((_, j) => j !== i).join(", ")}]`,
+          "learningPollMs: 200",
+          "roles:",
+          yaml,
+          "",
+        ].join("\n"),
+      );
+      const log = join(o.dir, `node-${i}.log`);
+      described.push({ index: i, account: creator.wallet(i).account.address, roles, url, log });
+      return { file, url, log };
+    });
+    // One at a time: each node joins and funds itself from account 0, and the 2-core machine starts each
+    // process faster alone.
+    for (const [i, c] of configs.entries()) {
+      try {
+        nodes.push(await startNodeProcess(i, c.file, c.url, c.log, o.signal));
+      } catch (error) {
+        const started = (error as { node?: NodeProcess }).node;
+        if (started) nodes.push(started);
+        throw error;
+      }
+      o.log(`node ${i} (${described[i]?.roles.join(", ")}) serving on ${c.url}`);
+    }
+
+    // Follow the rounds; each settled round's version is tested here, on MNIST's test digits.
+    await initBackend();
+    const { test } = federatedData({
+      clients: trainers,
+      validators: DEVNET_VALIDATORS,
+      alpha: o.alpha,
+      seed: o.seed,
+      samplesPerClient: o.samplesPerClient,
+    });
+    const scratch = createModel("logreg-784-10", 0);
+    const rounds: DevnetRound[] = [];
+    try {
+      const deadline = Date.now() + 120_000 * o.rounds;
+      while (rounds.length < o.rounds) {
+        checkAborted(o.signal);
+        for (const n of nodes)
+          if (n.child.exitCode !== null || n.child.signalCode !== null)
+            throw new DevnetError(`node ${n.index} stopped: ${lastLogLine(n.log)} (see ${n.log})`);
+        const { state } = await getTask(tasks, taskId);
+        const next = rounds.length + 1;
+        if (state.roundCount >= next) {
+          const info = await getRound(tasks, taskId, next);
+          if (info.phase === "Done" || info.phase === "Expired") {
+            const v = info.aggregated ? info.newVersion : (rounds.at(-1)?.version ?? 1);
+            const { model } = await fetchVersionModel(tasks, nodeStore(o.dir, 0), flModel, v);
+            setWeights(scratch, toFloatTensors(model));
+            const { accuracy } = await evaluate(scratch, test, 2048);
+            const r = {
+              round: next,
+              commits: info.commits,
+              accepted: info.accepted,
+              aggregated: info.aggregated,
+              version: v,
+              accuracy,
+            };
+            rounds.push(r);
+            o.log(
+              `round ${next}/${o.rounds}: ${r.accepted} of ${r.commits} updates accepted, ${r.aggregated ? `aggregated as version ${v}` : "no aggregate"}, test accuracy ${accuracy.toFixed(4)}`,
+            );
+            continue;
+          }
+        }
+        if (Date.now() > deadline)
+          throw new DevnetError(`round ${next} did not settle in time (see the node logs in ${o.dir})`);
+        await sleep(300);
+      }
+    } finally {
+      scratch.dispose();
+    }
+    let slashedMembers = 0;
+    const { params } = await getTask(tasks, taskId);
+    for (const n of described) {
+      const role = n.roles.includes("trainer") ? "trainer" : "validator";
+      const m = await memberOf(tasks, taskId, role, n.account as `0x${string}`);
+      const min = role === "trainer" ? params.minTrainerStake : params.minValidatorStake;
+      if (m.stake < 2n * min) slashedMembers++;
+    }
+
+    const answers: DevnetResult["oracle"] = [];
+    for (const region of DEVNET_REGIONS) {
+      checkAborted(o.signal);
+      const input = toOracleInput(normalizeFeatures(region.conditions));
+      const { requestId } = await requestInference(oracle, { modelId, version, input, fee: parseEther("1") });
+      const status = await waitForResult(oracle, requestId, { timeoutMs: 90_000, signal: o.signal });
+      if (status.state !== "finalized" || status.output === undefined)
+        throw new DevnetError(`oracle request ${requestId} ${status.state}`);
+      const score = fromFixed(status.output);
+      answers.push({ region: region.label, requestId: String(requestId), score, reveals: status.reveals });
+      o.log(
+        `oracle request ${requestId} (${region.label}): yield-loss score ${score.toFixed(3)}, ${status.reveals} operators revealed`,
+      );
+    }
+    return {
+      chain: rpc,
+      taskId: String(taskId),
+      nodes: described,
+      rounds,
+      finalAccuracy: rounds.at(-1)?.accuracy ?? Number.NaN,
+      slashedMembers,
+      oracle: answers,
+    };
+  } finally {
+    await stopNodes(nodes);
+    await chain?.close();
+    await devChain?.stop();
+  }
+}
+
+/** Node `i`'s blob folder: the devnet reads versions from node 0's, which holds every aggregate it attested. */
+function nodeStore(dir: string, i: number): FsBlobStore {
+  return new FsBlobStore(join(dir, `node-${i}`, "blobs"));
+}
