@@ -7,11 +7,18 @@ import {
   LearningTasks,
   MindToken,
   ModelRegistry,
+  NodeDirectory,
   sourceHash,
 } from "./generated/contracts.ts";
 import { sendAndWait } from "./tx.ts";
 
-export const CONTRACT_NAMES = ["MindToken", "ModelRegistry", "InferenceOracle", "LearningTasks"] as const;
+export const CONTRACT_NAMES = [
+  "MindToken",
+  "ModelRegistry",
+  "InferenceOracle",
+  "LearningTasks",
+  "NodeDirectory",
+] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface Manifest {
@@ -63,7 +70,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
   const wallet = chain.wallet(0);
   const deployer = wallet.account.address;
   const deployed = {} as Manifest["contracts"];
-  const artifacts = { MindToken, ModelRegistry, InferenceOracle, LearningTasks };
+  const artifacts = { MindToken, ModelRegistry, InferenceOracle, LearningTasks, NodeDirectory };
   // Each constructor may name the contracts deployed before it.
   const constructorArgs = (name: ContractName): readonly unknown[] => {
     switch (name) {
@@ -75,6 +82,8 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
         return [deployed.MindToken.address, deployed.ModelRegistry.address, ORACLE_PARAMS];
       case "LearningTasks":
         return [deployed.MindToken.address, deployed.ModelRegistry.address];
+      case "NodeDirectory":
+        return [];
     }
   };
   for (const name of CONTRACT_NAMES) {

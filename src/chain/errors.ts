@@ -297,6 +297,14 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   UnknownParentVersion: (a) => `the parent ${s(a.parentModel)}@${s(a.parentVersion)} does not exist`,
   UnknownVersion: (a) => `model ${s(a.modelId)} has no version ${s(a.version)}`,
   VersionAlreadyDeprecated: (a) => `model ${s(a.modelId)} version ${s(a.version)} is already deprecated`,
+  // NodeDirectory
+  EmptyUrl: () => "the URL is empty (an entry is cleared by withdrawing it)",
+  ForbiddenCharacter: (a) => `the URL holds a space or a control character at byte ${s(a.position)}`,
+  NoEndpoint: (a) => `${s(a.node)} announces no URL`,
+  TooManyAddresses: (a) =>
+    `${s(a.count)} addresses asked for at once; the directory answers at most ${s(a.max)}`,
+  UnsupportedScheme: () => "the URL must start with http:// or https:// (lower case) and name a host",
+  UrlTooLong: (a) => `the URL is ${s(a.length)} bytes long; the directory takes at most ${s(a.max)}`,
   // OpenZeppelin, as inherited by MindToken, ModelRegistry and the pools
   CheckpointUnorderedInsertion: () => "a vote checkpoint was written out of order",
   ECDSAInvalidSignature: () => "the signature is invalid",

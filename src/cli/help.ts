@@ -55,7 +55,16 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "oracle serve": ["ledgermind oracle serve --model 1@1 --account 3 --fund-from 0"],
   "oracle request": ["ledgermind oracle request --model 1@1 --input 0.1,0.2,0.3,0.4 --wait"],
   "oracle show": ["ledgermind oracle show 1"],
-  node: ["ledgermind node --config node.yaml", "ledgermind node --config /etc/ledgermind/node.yaml"],
+  node: [
+    "ledgermind node --config node.yaml",
+    "ledgermind node --config /etc/ledgermind/node.yaml",
+    "ledgermind --rpc http://127.0.0.1:8545 node endpoints",
+  ],
+  "node announce": ["ledgermind --rpc http://127.0.0.1:8545 node announce http://10.0.0.2:8600 --account 2"],
+  "node endpoints": [
+    "ledgermind --rpc http://127.0.0.1:8545 node endpoints",
+    "ledgermind node endpoints 0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+  ],
   insurance: ["ledgermind insurance create --model 1@1", "ledgermind insurance status"],
   "insurance create": ["ledgermind insurance create --model 1@1 --premium 0.1"],
   "insurance fund": ["ledgermind insurance fund 5000"],

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { pino } from "pino";
+import type { Address } from "viem";
 import { ConfigError, parseNodeConfig } from "../node/config.ts";
+import { announcedNodes, announceEndpoint, endpointsOf, openDirectory } from "../node/directory.ts";
 import { startNode } from "../node/node.ts";
-import { globalOptions, UsageError } from "./context.ts";
+import { emit, globalOptions, parseAccount, parseAddress, UsageError, withChain } from "./context.ts";
 import { EXIT_INTERRUPTED } from "./errors.ts";
 
 /** Reads and checks the config; a missing or invalid file is a usage error (one line, exit 2). */
@@ -22,14 +24,19 @@ function loadConfig(file: string) {
   }
 }
 
+/** `node --config FILE` runs a node; `node announce | endpoints` manage the node directory. */
 export function registerNodeCommand(program: Command): void {
-  program
+  const node = program
     .command("node")
     .description(
-      "run a node from a config file: its roles (oracle operator), its blobs, /health and /metrics over HTTP, JSON logs on stdout; stops on SIGTERM or SIGINT",
+      "run a node from a config file: its roles (oracle operator), its blobs, /health and /metrics over HTTP, JSON logs on stdout; stops on SIGTERM or SIGINT. `node announce` and `node endpoints` manage the node directory, where nodes find each other",
     )
-    .requiredOption("--config <FILE>", "the node's YAML config (see the README)")
-    .action(async (o: { config: string }, cmd: Command) => {
+    // Checked in the action, not by commander: a required option here would be required by the
+    // subcommands too.
+    .option("--config <FILE>", "the node's YAML config (see the README); required to run a node")
+    .action(async (o: { config?: string }, cmd: Command) => {
+      if (o.config === undefined)
+        throw new UsageError("node needs --config FILE (or a subcommand: announce, endpoints)");
       if (globalOptions(cmd).rpc !== undefined)
         throw new UsageError("node takes its chain from the config (chain.rpc), not from --rpc");
       const config = loadConfig(o.config);
@@ -57,5 +64,50 @@ export function registerNodeCommand(program: Command): void {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }
+    });
+
+  node
+    .command("announce")
+    .description(
+      "announce the URL other nodes fetch this account's blobs from (GET URL/blobs/CID) in the node directory; a running node announces its own on start",
+    )
+    .argument("<URL>", "the node's base URL: http:// or https://, at most 256 bytes")
+    .option("--account <INDEX>", "the account whose node it is (default: 0)")
+    .action(async (url: string, o: { account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const account = parseAccount(o.account);
+      await withChain(opts, async (chain) => {
+        const receipt = await announceEndpoint(await openDirectory(chain), url, account);
+        const node = chain.wallet(account).account.address;
+        emit(opts, { node, url, gasUsed: receipt.gasUsed }, () => [`${node} serves its blobs at ${url}`]);
+      });
+    });
+
+  node
+    .command("endpoints")
+    .description(
+      "list the URLs nodes announced in the node directory: of the addresses given, or of every node that announced one",
+    )
+    .argument("[ADDRESS...]", "the accounts to look up (default: every account that announced a URL)")
+    .action(async (given: string[], _o: unknown, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const asked = given.map((a) => parseAddress(a, "the account"));
+      await withChain(
+        opts,
+        async (chain) => {
+          const directory = await openDirectory(chain);
+          const nodes: Address[] = asked.length > 0 ? asked : await announcedNodes(directory);
+          const urls = await endpointsOf(directory, nodes);
+          const rows = nodes.map((node, i) => ({ node, url: urls[i] ?? null }));
+          // Listing everyone shows the live entries only; an address asked for by name is always answered.
+          const shown = asked.length > 0 ? rows : rows.filter((r) => r.url !== null);
+          emit(opts, shown, () =>
+            shown.length === 0
+              ? ["no node has announced a URL"]
+              : shown.map((r) => `${r.node} ${r.url ?? "(none announced)"}`),
+          );
+        },
+        { readOnly: true },
+      );
     });
 }

@@ -97,7 +97,12 @@ export interface NodeConfig {
   };
   /** The configured account (from the environment) the node signs with. */
   account: number;
-  http: { host: string; port: number };
+  http: {
+    host: string;
+    port: number;
+    /** The base URL other nodes reach this one at, announced in the node directory; default the server's own. */
+    publicUrl?: string;
+  };
   /** Other nodes' base URLs, asked for blobs this node lacks (every byte checked against its CID). */
   peers: string[];
   roles: {
@@ -111,6 +116,9 @@ export interface NodeConfig {
   /** How often the learning roles read the chain, ms. */
   learningPollMs: number;
 }
+
+/** Hosts that listen on every interface: the server's own URL then names no address a peer can reach. */
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
 
 const HEX_KEY = /^(0x)?[0-9a-fA-F]{64}$/;
 const KEY_NAME = /private|secret|mnemonic|seed|^keys?$/i;
@@ -199,6 +207,7 @@ const schema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default("127.0.0.1"),
       port: z.number().int().min(0).max(65_535).default(DEFAULT_NODE_PORT),
+      publicUrl: httpUrl.transform((s) => s.replace(/\/+$/, "")).optional(),
     })
     .default({ host: "127.0.0.1", port: DEFAULT_NODE_PORT }),
   peers: z.array(httpUrl.transform((s) => s.replace(/\/+$/, ""))).default([]),
@@ -288,6 +297,10 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     throw fail(
       "chain.rpc: required: a node needs a chain other processes share (start one with `ledgermind chain`); the embedded chain belongs to one process",
     );
+  if (WILDCARD_HOSTS.has(c.http.host) && c.http.publicUrl === undefined)
+    throw fail(
+      `http.publicUrl: required when http.host is ${c.http.host}: other nodes cannot reach a wildcard address, so name the URL they reach this node at (http://10.0.0.2:${c.http.port})`,
+    );
   const base = dirname(resolve(configPath));
   const { oracle, trainer, validator, aggregator, keeper } = c.roles;
   for (const [role, part] of [
@@ -321,7 +334,11 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
       ...(c.chain.deployment === undefined ? {} : { deployment: resolve(base, c.chain.deployment) }),
     },
     account: c.account,
-    http: c.http,
+    http: {
+      host: c.http.host,
+      port: c.http.port,
+      ...(c.http.publicUrl === undefined ? {} : { publicUrl: c.http.publicUrl }),
+    },
     peers: c.peers,
     roles: {
       ...(oracle ? { oracle: member(oracle) } : {}),

@@ -301,7 +301,6 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
           `chain: { rpc: ${rpc}, deployment: ${JSON.stringify(deployment)} }`,
           `account: ${i}`,
           `http: { port: ${ports[i]} }`,
-          `peers: [${urls.filter((_, j) => j !== i).join(", ")}]`,
           "learningPollMs: 200",
           "roles:",
           yaml,

@@ -23,6 +23,7 @@ import {
   fileRoleStore,
   finalizeRound,
   getRound,
+  getTask,
   joinTask,
   MEMBER_ACTIVE,
   type MemberRole,
@@ -34,6 +35,8 @@ import {
   snapshotOf,
   startRound,
   type Tasks,
+  trainersOf,
+  validatorsOf,
 } from "../learning/client.ts";
 import { datasetEvaluator, federatedData, trainLocal, validatorScoring } from "../learning/simulate.ts";
 import { Trainer } from "../learning/trainer.ts";
@@ -119,8 +122,8 @@ export interface LearningAction {
 export interface LearningRolesOptions {
   chain: LedgerChain;
   config: NodeConfig;
-  /** The node's blob store: its own blobs, and the peers' fetched by digest. */
-  store: BlobStore;
+  /** The node's blob store, fetching what it lacks from these accounts' announced nodes (and static peers). */
+  storeFor: (accounts: () => Promise<readonly Address[]>) => BlobStore;
   logger: Logger;
   /** Counts every action (and its gas) of every role. */
   onAction?: (action: LearningAction) => void;
@@ -186,7 +189,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * node is a member of each task; undefined when the config names no learning role.
  */
 export async function startLearningRoles(o: LearningRolesOptions): Promise<RunningLearning | undefined> {
-  const { chain, config, store, logger } = o;
+  const { chain, config, logger } = o;
   const { trainer, validator, aggregator, keeper } = config.roles;
   if (!trainer && !validator && !aggregator && !keeper) return undefined;
   await initBackend();
@@ -196,6 +199,16 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
   const roleDir = (name: string, task: bigint) =>
     join(config.dataDir, "learning", `${chain.manifestKey}-${address.toLowerCase()}`, `${name}-${task}`);
   const scratch = scratchModels();
+  // A task's content is held by its members and its creator (the initial weights).
+  const storeOf = (task: bigint) =>
+    o.storeFor(async () => {
+      const [{ state }, trainers, validators] = await Promise.all([
+        getTask(tasks, task),
+        trainersOf(tasks, task),
+        validatorsOf(tasks, task),
+      ]);
+      return [state.creator, ...trainers, ...validators];
+    });
   const steppers = new Map<bigint, Stepper[]>();
   const add = (task: bigint, s: Stepper) => steppers.set(task, [...(steppers.get(task) ?? []), s]);
 
@@ -208,7 +221,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
       tasks,
       taskId: trainer.task,
       signer: account,
-      store,
+      store: storeOf(trainer.task),
       own: fileRoleStore(roleDir("trainer", trainer.task)),
       samples: Math.max(1, shard.n),
       produce: ({ base, round }) =>
@@ -230,7 +243,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
       tasks,
       taskId: validator.task,
       signer: account,
-      store,
+      store: storeOf(validator.task),
       own: fileRoleStore(roleDir("validator", validator.task)),
       strategy: validator.strategy,
       evaluate: (model) => datasetEvaluator(scratch(model.architecture), shard)(model),
@@ -242,7 +255,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
         tasks,
         taskId: aggregator.task,
         signer: account,
-        store,
+        store: storeOf(aggregator.task),
         own: fileRoleStore(roleDir("aggregator", aggregator.task)),
         strategy: validator.strategy,
       });

@@ -7,17 +7,20 @@
  * It composes what the CLI commands use, and holds no protocol logic: the operators are exactly those of
  * `oracle serve` (same state files, so either resumes the other's work on the same folder), and the blob
  * server is `blob serve`'s. Blobs this node lacks (a model's weights) are fetched from its configured
- * peers, every byte checked against the CID, and kept.
+ * peers and from the nodes that the accounts holding them announced in the node directory (for a model
+ * version: its model's owner and its operators), every byte checked against the CID, and kept. On start
+ * the node announces its own URL there, unless the directory already holds it.
  */
 
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { type Address, isAddressEqual } from "viem";
 import { connect, type LedgerChain } from "../chain/connect.ts";
 import { requireDeployment } from "../chain/deploy.ts";
-import { InferenceOracle } from "../chain/generated/contracts.ts";
-import { openOracle } from "../oracle/client.ts";
+import { InferenceOracle, ModelRegistry } from "../chain/generated/contracts.ts";
+import { type Oracle, openOracle, operatorsOf } from "../oracle/client.ts";
 import {
   formatOperatorEvent,
   fundStake,
@@ -31,6 +34,7 @@ import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { HttpBlobStore } from "../storage/http-blob-store.ts";
 import type { NodeConfig } from "./config.ts";
+import { announceEndpoint, type Directory, directoryPeers, endpointOf, openDirectory } from "./directory.ts";
 import { type RunningLearning, startLearningRoles } from "./learning.ts";
 import { countLearningAction, countOperatorEvent, createNodeMetrics, type NodeMetrics } from "./metrics.ts";
 
@@ -48,7 +52,15 @@ export interface StartNodeOptions {
 export interface RunningNode {
   /** The base URL of the node's HTTP server. */
   url: string;
+  /** The URL other nodes reach this one at, as announced in the node directory. */
+  publicUrl: string;
   chainId: number;
+  /**
+   * A blob store for content that `accounts` hold: this node's own, backed by its configured peers and by
+   * the nodes those accounts announced (asked again at most every few seconds). For the roles, which know
+   * whose content they need (a round's trainers, an aggregator).
+   */
+  storeFor(accounts: () => Promise<readonly Address[]>): BlobStore;
   /** Stops the operators after their step in progress (state files kept), then the HTTP server. */
   stop(): Promise<void>;
 }
@@ -69,6 +81,35 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Who holds a model version's weights: its model's owner, who published them, and its operators. */
+async function versionHolders(oracle: Oracle, modelId: bigint, version: number): Promise<Address[]> {
+  const [owner, operators] = await Promise.all([
+    oracle.chain.publicClient.readContract({
+      address: oracle.registry,
+      abi: ModelRegistry.abi,
+      functionName: "ownerOf",
+      args: [modelId],
+    }),
+    operatorsOf(oracle, modelId, version),
+  ]);
+  return [owner, ...operators];
+}
+
+/**
+ * Announces `url` as this node's, unless the directory already holds exactly it: a restart costs no gas.
+ * @returns whether a transaction was sent
+ */
+async function ensureAnnounced(
+  directory: Directory,
+  account: number,
+  address: Address,
+  url: string,
+): Promise<boolean> {
+  if ((await endpointOf(directory, address)) === url) return false;
+  await announceEndpoint(directory, url, account);
+  return true;
 }
 
 /** Puts the configured deployment manifest where every command looks for it, unless one is there. */
@@ -127,9 +168,17 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   installDeployment(config, chain);
   await requireDeployment(chain);
   const address = chain.wallet(config.account).account.address;
+  const directory = await openDirectory(chain);
   const local = new FsBlobStore(join(config.dataDir, "blobs"));
-  const store: BlobStore =
-    config.peers.length > 0 ? new HttpBlobStore(local, { peers: config.peers }) : local;
+  // The node's own entry is left out: it holds nothing it would fetch from itself.
+  const storeFor = (accounts: () => Promise<readonly Address[]>): BlobStore => {
+    const announced = directoryPeers(directory, async () =>
+      (await accounts()).filter((a) => !isAddressEqual(a, address)),
+    );
+    return new HttpBlobStore(local, {
+      peers: async () => [...new Set([...config.peers, ...(await announced())])],
+    });
+  };
   const oracle = config.roles.oracle;
   const models = oracle?.models ?? [];
   const roles = Object.keys(config.roles);
@@ -157,12 +206,15 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   const operators: RunningOperator[] = [];
   let learning: RunningLearning | undefined;
   let server: BlobServer | undefined;
+  let publicUrl = "";
+  let announced = false;
   const stopAll = async () => {
     await Promise.all([...operators.map((o) => o.stop()), learning?.stop()]);
     await server?.close();
     await chain.close();
   };
   try {
+    const versionOracle = await openOracle(chain);
     for (const m of models) {
       const model = modelRef(m);
       if (oracle?.fundFrom !== undefined)
@@ -176,7 +228,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
         await startOperator({
           chain,
           account: config.account,
-          store,
+          store: storeFor(() => versionHolders(versionOracle, m.modelId, m.version)),
           modelId: m.modelId,
           version: m.version,
           stake: oracle?.stake,
@@ -200,10 +252,12 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
       port: config.http.port,
       routes: (app) => operationsRoutes(app, chain, metrics, status),
     });
+    publicUrl = config.http.publicUrl ?? server.url;
+    announced = await ensureAnnounced(directory, config.account, address, publicUrl);
     learning = await startLearningRoles({
       chain,
       config,
-      store,
+      storeFor,
       logger,
       onAction: (a) => countLearningAction(metrics, a),
     });
@@ -215,6 +269,8 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   logger.info(
     {
       url,
+      publicUrl,
+      announced,
       chainId: chain.chainId,
       account: address,
       roles,
@@ -226,7 +282,9 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   let stopping: Promise<void> | undefined;
   return {
     url,
+    publicUrl,
     chainId: chain.chainId,
+    storeFor,
     stop() {
       stopping ??= stopAll().then(() =>
         logger.info({ uptimeS: Math.round((Date.now() - started) / 1000) }, "stopped"),

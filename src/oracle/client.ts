@@ -180,6 +180,23 @@ export async function getOracleParams(target: OracleTarget): Promise<OracleParam
   return { ...p };
 }
 
+/** The accounts that operate a model version (an exit moves the last into the leaver's place). */
+export async function operatorsOf(
+  target: OracleTarget,
+  modelId: bigint,
+  version: number,
+): Promise<Address[]> {
+  const oracle = await asOracle(target);
+  return [
+    ...(await oracle.chain.publicClient.readContract({
+      address: oracle.address,
+      abi: InferenceOracle.abi,
+      functionName: "operatorsOf",
+      args: [modelId, version],
+    })),
+  ];
+}
+
 function writeOracle(
   oracle: Oracle,
   account: number,

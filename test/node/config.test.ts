@@ -27,7 +27,7 @@ describe("node config", () => {
       `${RPC}  deployment: deployments/1337.json
 dataDir: hospital-a
 account: 3
-http: { host: 0.0.0.0, port: 8700 }
+http: { host: 0.0.0.0, port: 8700, publicUrl: https://hospital-a.example.org/ledgermind/ }
 peers: [http://10.0.0.2:8600/]
 roles:
   oracle:
@@ -42,7 +42,7 @@ roles:
       dataDir: "/etc/ledgermind/hospital-a",
       chain: { rpc: "http://127.0.0.1:8545", deployment: "/etc/ledgermind/deployments/1337.json" },
       account: 3,
-      http: { host: "0.0.0.0", port: 8700 },
+      http: { host: "0.0.0.0", port: 8700, publicUrl: "https://hospital-a.example.org/ledgermind" },
       peers: ["http://10.0.0.2:8600"],
       roles: {
         oracle: {
@@ -86,6 +86,18 @@ roles:
     assert.match(errorOf(`${RPC}http: { port: 70000 }`), /^http\.port: /);
     assert.equal(errorOf("chain: { rpc: ftp://x }"), "chain.rpc: expected an http(s) URL");
     assert.equal(errorOf(`${RPC}peers: [nowhere]`), "peers[0]: expected an http(s) URL");
+  });
+
+  it("a wildcard host needs http.publicUrl: the server's own URL would name no reachable address", () => {
+    for (const host of ["0.0.0.0", "'::'"])
+      assert.match(
+        errorOf(`${RPC}http: { host: ${host}, port: 8700 }`),
+        /^http\.publicUrl: required when http\.host is (0\.0\.0\.0|::): .*\(http:\/\/10\.0\.0\.2:8700\)$/,
+      );
+    assert.equal(
+      errorOf(`${RPC}http: { publicUrl: "10.0.0.2:8600" }`),
+      "http.publicUrl: expected an http(s) URL",
+    );
   });
 
   it("unknown keys are refused, at the top and inside", () => {

@@ -2,7 +2,8 @@
  * The node's learning roles. `keeperMove` directly (pure), then a federated task run by six nodes in this
  * process on one anvil, each with its own account, folder, HTTP server and data part: a keeper (the
  * creator, holding the initial weights), two trainers, three validators (one also aggregating). They share
- * nothing but the chain and each other's blobs over HTTP.
+ * nothing but the chain and each other's blobs over HTTP, found through the endpoints they announce
+ * on-chain (no static peers).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -24,7 +25,6 @@ import {
 } from "../../src/learning/client.ts";
 import { createFederatedTask } from "../../src/learning/protocol.ts";
 import { parseNodeConfig } from "../../src/node/config.ts";
-import { freePort } from "../../src/node/free-port.ts";
 import { type KeeperView, keeperMove } from "../../src/node/learning.ts";
 import { type RunningNode, startNode } from "../../src/node/node.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
@@ -138,8 +138,6 @@ describe("nodes run a federated task together", { timeout: 240_000 }, () => {
         trainers: 2,
         validators: 3,
       });
-      const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-      const urls = ports.map((p) => `http://127.0.0.1:${p}`);
       const roles = [
         `keeper: { task: ${taskId}, blockTimeMs: 300 }`,
         `trainer: { task: ${taskId}, fundFrom: 0, data: { mnist: ${SPLIT}, index: 0 } } }`,
@@ -156,8 +154,7 @@ describe("nodes run a federated task together", { timeout: 240_000 }, () => {
             `dataDir: ${dir}`,
             `chain: { rpc: ${chainNode.url}, deployment: keeper/deployments/1337.json }`,
             `account: ${i}`,
-            `http: { port: ${ports[i]} }`,
-            `peers: [${urls.filter((_, j) => j !== i).join(", ")}]`,
+            "http: { port: 0 }",
             "learningPollMs: 100",
             `roles:\n  ${role}`,
           ].join("\n"),

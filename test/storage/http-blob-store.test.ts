@@ -324,6 +324,27 @@ describe("HttpBlobStore", () => {
     assert.equal(await local.has(CID), false);
   });
 
+  it("asks an async peer lookup at every fetch and keeps none of its answers", async () => {
+    const gone = await vanishedPeer();
+    let answer = [gone];
+    let lookups = 0;
+    const store = new HttpBlobStore(freshStore(), {
+      ...FAST,
+      peers: async () => {
+        lookups++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return answer;
+      },
+    });
+    await assert.rejects(
+      store.get(CID),
+      (err: unknown) => err instanceof BlobUnavailableError && err.faulty[0]?.peer === gone,
+    );
+    answer = [gone, honest.url];
+    assert.deepEqual(await store.get(CID), BYTES, "the second fetch asked again and found the new peer");
+    assert.equal(lookups, 2);
+  });
+
   it("with no peer known, says so", async () => {
     const store = new HttpBlobStore(freshStore(), { ...FAST, peers: [] });
     await assert.rejects(store.get(CID), /no peer is known to hold it/);
