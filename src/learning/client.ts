@@ -38,6 +38,7 @@ import { CANONICAL_FORMAT } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
+import { BlobUnavailableError } from "../storage/http-blob-store.ts";
 import { bindingMismatch, EnvelopeError, openUpdate, type UpdateBinding } from "./envelope.ts";
 import {
   REVEAL_PAGE_WORDS,
@@ -752,6 +753,9 @@ async function fetchBlob(
     bytes = await store.get(cidFromDigest(digest));
   } catch (err) {
     if (err instanceof BlobNotFoundError) return { reason: `not published (no blob ${err.cid})` };
+    // No peer delivered it: not published yet, or its holder serves wrong bytes, stalls or is gone. The
+    // caller waits while the window allows, then scores it 0: one node's fault never stops a validator.
+    if (err instanceof BlobUnavailableError) return { reason: `unavailable: ${err.message}` };
     if (err instanceof BlobIntegrityError)
       return { reason: `bytes hash to ${err.actualDigest}, not ${digest}` };
     throw err;

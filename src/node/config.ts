@@ -103,6 +103,11 @@ export interface NodeConfig {
     /** The base URL other nodes reach this one at, announced in the node directory; default the server's own. */
     publicUrl?: string;
   };
+  /**
+   * How blobs are fetched from other nodes (http-blob-store.ts's defaults where absent). A validator waits
+   * for a stalled peer at most about (retries + 1) * stallTimeoutMs: keep that well inside a score window.
+   */
+  fetch: { timeoutMs?: number; stallTimeoutMs?: number; retries?: number };
   /** Other nodes' base URLs, asked for blobs this node lacks (every byte checked against its CID). */
   peers: string[];
   roles: {
@@ -210,6 +215,13 @@ const schema = z.strictObject({
       publicUrl: httpUrl.transform((s) => s.replace(/\/+$/, "")).optional(),
     })
     .default({ host: "127.0.0.1", port: DEFAULT_NODE_PORT }),
+  fetch: z
+    .strictObject({
+      timeoutMs: z.number().int().min(100).max(3_600_000).optional(),
+      stallTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
+      retries: z.number().int().min(0).max(10).optional(),
+    })
+    .default({}),
   peers: z.array(httpUrl.transform((s) => s.replace(/\/+$/, ""))).default([]),
   roles: z
     .strictObject({
@@ -339,6 +351,7 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
       port: c.http.port,
       ...(c.http.publicUrl === undefined ? {} : { publicUrl: c.http.publicUrl }),
     },
+    fetch: dropUndefined(c.fetch),
     peers: c.peers,
     roles: {
       ...(oracle ? { oracle: member(oracle) } : {}),

@@ -19,7 +19,15 @@ import { parseEther } from "viem";
 import { connect, type LedgerChain } from "../chain/connect.ts";
 import { deployAll, manifestPath, NotDeployedError, requireDeployment } from "../chain/deploy.ts";
 import { type DevNode, startDevNode } from "../chain/devnode.ts";
-import { fetchVersionModel, getRound, getTask, memberOf, openTasks } from "../learning/client.ts";
+import {
+  defaultTaskParams,
+  fetchVersionModel,
+  getRound,
+  getTask,
+  memberOf,
+  openTasks,
+  type TaskParams,
+} from "../learning/client.ts";
 import { createFederatedTask } from "../learning/protocol.ts";
 import { federatedData } from "../learning/simulate.ts";
 import { initBackend } from "../ml/backend.ts";
@@ -103,6 +111,33 @@ const DEVNET_REGIONS: { label: string; conditions: RawConditions }[] = [
   },
 ];
 
+/**
+ * Blocks of slack in every window beyond the default one block per member: the keeper closes a window as
+ * soon as everyone acted, so the slack costs nothing in a round where every node is well; when a node is
+ * slow, stalls or is gone, the others get DEVNET_WINDOW_SLACK block times (DEVNET_BLOCK_TIME_MS each) to
+ * give up on it (DEVNET_FETCH: a stalled peer costs at most about 2 stall timeouts) and still act in time.
+ */
+export const DEVNET_WINDOW_SLACK = 30;
+export const DEVNET_BLOCK_TIME_MS = 500;
+export const DEVNET_FETCH = "{ timeoutMs: 20000, stallTimeoutMs: 2000, retries: 1 }";
+
+/** The devnet task's windows: the defaults for its members plus DEVNET_WINDOW_SLACK. */
+export function devnetWindows(trainers: number): Partial<TaskParams> {
+  const base = defaultTaskParams({
+    modelId: 1,
+    baseVersion: 1,
+    rounds: 1,
+    trainers,
+    validators: DEVNET_VALIDATORS,
+  });
+  return {
+    commitWindow: base.commitWindow + DEVNET_WINDOW_SLACK,
+    scoreWindow: base.scoreWindow + DEVNET_WINDOW_SLACK,
+    revealWindow: base.revealWindow + DEVNET_WINDOW_SLACK,
+    aggregateWindow: base.aggregateWindow + DEVNET_WINDOW_SLACK,
+  };
+}
+
 /** What node `i` does: the roles part of its config, and their names. */
 export function devnetRoles(
   i: number,
@@ -130,7 +165,7 @@ export function devnetRoles(
   if (i === 0) {
     lines.push(
       `  aggregator: { task: ${o.taskId} }`,
-      `  keeper: { task: ${o.taskId}, blockTimeMs: 500, minTrainers: ${o.nodes - DEVNET_VALIDATORS} }`,
+      `  keeper: { task: ${o.taskId}, blockTimeMs: ${DEVNET_BLOCK_TIME_MS}, minTrainers: ${o.nodes - DEVNET_VALIDATORS} }`,
     );
     roles.push("aggregator", "keeper");
   }
@@ -272,6 +307,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       rounds: o.rounds,
       trainers,
       validators: DEVNET_VALIDATORS,
+      params: devnetWindows(trainers),
     });
     o.log(
       `task ${taskId}: ${o.rounds} rounds of model ${flModel}, ${trainers} hospitals, ${DEVNET_VALIDATORS} validators`,
@@ -301,6 +337,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
           `chain: { rpc: ${rpc}, deployment: ${JSON.stringify(deployment)} }`,
           `account: ${i}`,
           `http: { port: ${ports[i]} }`,
+          `fetch: ${DEVNET_FETCH}`,
           "learningPollMs: 200",
           "roles:",
           yaml,

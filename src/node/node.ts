@@ -176,6 +176,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
       (await accounts()).filter((a) => !isAddressEqual(a, address)),
     );
     return new HttpBlobStore(local, {
+      ...config.fetch,
       peers: async () => [...new Set([...config.peers, ...(await announced())])],
     });
   };

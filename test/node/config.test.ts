@@ -43,6 +43,7 @@ roles:
       chain: { rpc: "http://127.0.0.1:8545", deployment: "/etc/ledgermind/deployments/1337.json" },
       account: 3,
       http: { host: "0.0.0.0", port: 8700, publicUrl: "https://hospital-a.example.org/ledgermind" },
+      fetch: {},
       peers: ["http://10.0.0.2:8600"],
       roles: {
         oracle: {
@@ -66,6 +67,7 @@ roles:
       chain: { rpc: "http://127.0.0.1:8545" },
       account: 0,
       http: { host: "127.0.0.1", port: DEFAULT_NODE_PORT },
+      fetch: {},
       peers: [],
       roles: {},
       learningPollMs: 250,
