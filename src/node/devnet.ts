@@ -11,10 +11,8 @@
  * which share nothing but the chain and each other's blobs over HTTP.
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseEther } from "viem";
 import { connect, type LedgerChain } from "../chain/connect.ts";
 import { deployAll, manifestPath, NotDeployedError, requireDeployment } from "../chain/deploy.ts";
@@ -41,6 +39,7 @@ import { trainYieldModel } from "../oracle/yield-model.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { freePort } from "./free-port.ts";
+import { lastLogLine, type NodeProcess, startNodeProcess } from "./process.ts";
 
 export class DevnetError extends Error {
   override name = "DevnetError";
@@ -50,11 +49,6 @@ export class DevnetError extends Error {
 export const DEVNET_VALIDATORS = 3;
 /** The most nodes: one development account each. */
 export const DEVNET_MAX_NODES = 20;
-/** How long a node may take to answer /health after it starts. */
-const NODE_START_MS = 90_000;
-/** How long a node may take to stop after SIGTERM before it is killed. */
-const NODE_STOP_MS = 15_000;
-
 export interface DevnetOptions {
   /** Node processes: 3 validators and operators, the rest trainers; at least 4. */
   nodes: number;
@@ -172,98 +166,10 @@ export function devnetRoles(
   return { yaml: lines.join("\n"), roles };
 }
 
-/** The command that runs the CLI in a child process: the sources through tsx, or the package's build. */
-function cliCommand(): { file: string; args: string[] } {
-  const fromSource = import.meta.url.endsWith(".ts");
-  const main = fileURLToPath(new URL(`../cli/main.${fromSource ? "ts" : "js"}`, import.meta.url));
-  return {
-    file: process.execPath,
-    args: [...(fromSource ? ["--import", import.meta.resolve("tsx")] : []), main],
-  };
-}
-
-interface NodeProcess {
-  index: number;
-  child: ChildProcess;
-  url: string;
-  log: string;
-  exited: Promise<void>;
-}
-
-/** The last line of a node's log, for an error that says why it stopped. */
-function lastLogLine(file: string): string {
-  try {
-    const lines = readFileSync(file, "utf8").trim().split("\n");
-    const last = lines.at(-1) ?? "";
-    try {
-      const entry = JSON.parse(last) as { msg?: string; error?: string };
-      return entry.error ?? entry.msg ?? last;
-    } catch {
-      return last;
-    }
-  } catch {
-    return "(no log)";
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new DevnetError("interrupted: every process the devnet started was stopped");
-}
-
-/** Starts node `index` from its config and waits until it answers /health. */
-async function startNodeProcess(
-  index: number,
-  config: string,
-  url: string,
-  log: string,
-  signal?: AbortSignal,
-) {
-  const { file, args } = cliCommand();
-  const out = openSync(log, "a");
-  const child = spawn(file, [...args, "node", "--config", config], { stdio: ["ignore", out, out] });
-  closeSync(out);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const node: NodeProcess = { index, child, url, log, exited };
-  const deadline = Date.now() + NODE_START_MS;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw Object.assign(
-        new DevnetError(`node ${index} stopped while starting: ${lastLogLine(log)} (see ${log})`),
-        {
-          node,
-        },
-      );
-    try {
-      if ((await fetch(`${url}/health`)).ok) return node;
-    } catch {
-      // not listening yet
-    }
-    if (signal?.aborted || Date.now() > deadline)
-      throw Object.assign(
-        new DevnetError(
-          signal?.aborted
-            ? "interrupted while nodes started"
-            : `node ${index} did not answer within ${NODE_START_MS / 1000} s (see ${log})`,
-        ),
-        { node },
-      );
-    await sleep(250);
-  }
-}
-
-/** SIGTERM, then SIGKILL after NODE_STOP_MS; resolves once every process has exited. */
-async function stopNodes(nodes: readonly NodeProcess[]): Promise<void> {
-  await Promise.all(
-    nodes.map(async (n) => {
-      if (n.child.exitCode !== null || n.child.signalCode !== null) return;
-      n.child.kill("SIGTERM");
-      const timer = setTimeout(() => n.child.kill("SIGKILL"), NODE_STOP_MS);
-      await n.exited;
-      clearTimeout(timer);
-    }),
-  );
 }
 
 /** Runs the devnet (see the module doc). */
@@ -348,18 +254,16 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       described.push({ index: i, account: creator.wallet(i).account.address, roles, url, log });
       return { file, url, log };
     });
-    // One at a time: each node joins and funds itself from account 0, and the 2-core machine starts each
-    // process faster alone.
-    for (const [i, c] of configs.entries()) {
-      try {
-        nodes.push(await startNodeProcess(i, c.file, c.url, c.log, o.signal));
-      } catch (error) {
-        const started = (error as { node?: NodeProcess }).node;
-        if (started) nodes.push(started);
-        throw error;
-      }
-      o.log(`node ${i} (${described[i]?.roles.join(", ")}) serving on ${c.url}`);
-    }
+    // Node 0 first: it holds the initial model and the oracle's weights, which the others fetch as they
+    // start. Then the others all at once: each joins and funds itself from account 0 (sends retry on a
+    // nonce race).
+    const start = (c: (typeof configs)[number], i: number) =>
+      startNodeProcess({ name: `node ${i}`, config: c.file, url: c.url, log: c.log, signal: o.signal });
+    nodes.push(await start(configs[0] as (typeof configs)[number], 0));
+    const started = await Promise.allSettled(configs.slice(1).map((c, i) => start(c, i + 1)));
+    for (const r of started) if (r.status === "fulfilled") nodes.push(r.value);
+    for (const r of started) if (r.status === "rejected") throw r.reason;
+    for (const n of described) o.log(`node ${n.index} (${n.roles.join(", ")}) serving on ${n.url}`);
 
     // Follow the rounds; each settled round's version is tested here, on MNIST's test digits.
     await initBackend();
@@ -376,9 +280,8 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       const deadline = Date.now() + 120_000 * o.rounds;
       while (rounds.length < o.rounds) {
         checkAborted(o.signal);
-        for (const n of nodes)
-          if (n.child.exitCode !== null || n.child.signalCode !== null)
-            throw new DevnetError(`node ${n.index} stopped: ${lastLogLine(n.log)} (see ${n.log})`);
+        for (const [i, n] of nodes.entries())
+          if (n.done) throw new DevnetError(`node ${i} stopped: ${lastLogLine(n.log)} (see ${n.log})`);
         const { state } = await getTask(tasks, taskId);
         const next = rounds.length + 1;
         if (state.roundCount >= next) {
@@ -443,7 +346,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       oracle: answers,
     };
   } finally {
-    await stopNodes(nodes);
+    await Promise.all(nodes.map((n) => n.stop()));
     await chain?.close();
     await devChain?.stop();
   }

@@ -126,6 +126,7 @@ function operationsRoutes(
   chain: LedgerChain,
   metrics: NodeMetrics,
   status: () => Record<string, unknown>,
+  ready: () => boolean,
 ): void {
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
@@ -137,6 +138,8 @@ function operationsRoutes(
       metrics.bytesServed.inc(Number(reply.getHeader("content-length") ?? 0));
   });
   app.get("/health", async (_request, reply) => {
+    // Served while its roles start (other nodes may need its blobs to start theirs), but not yet healthy.
+    if (!ready()) return reply.code(503).send({ status: "starting", ...status() });
     try {
       const block = await withTimeout(
         chain.publicClient.getBlockNumber({ cacheTime: 0 }),
@@ -209,12 +212,29 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   let server: BlobServer | undefined;
   let publicUrl = "";
   let announced = false;
+  let ready = false;
   const stopAll = async () => {
     await Promise.all([...operators.map((o) => o.stop()), learning?.stop()]);
     await server?.close();
     await chain.close();
   };
   try {
+    const status = () => ({
+      chainId: chain.chainId,
+      account: address,
+      roles,
+      models: models.map(modelRef),
+      uptimeS: Math.round((Date.now() - started) / 1000),
+    });
+    // Served and announced before the roles start: other nodes may need its blobs (a model's weights, the
+    // initial model) to start their own roles.
+    server = await createBlobServer(local, {
+      host: config.http.host,
+      port: config.http.port,
+      routes: (app) => operationsRoutes(app, chain, metrics, status, () => ready),
+    });
+    publicUrl = config.http.publicUrl ?? server.url;
+    announced = await ensureAnnounced(directory, config.account, address, publicUrl);
     const versionOracle = await openOracle(chain);
     for (const m of models) {
       const model = modelRef(m);
@@ -240,21 +260,6 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
         }),
       );
     }
-    const status = () => ({
-      chainId: chain.chainId,
-      account: address,
-      roles,
-      models: models.map(modelRef),
-      uptimeS: Math.round((Date.now() - started) / 1000),
-    });
-    // Served before the roles start: a joining trainer's peers may ask for its blobs at once.
-    server = await createBlobServer(local, {
-      host: config.http.host,
-      port: config.http.port,
-      routes: (app) => operationsRoutes(app, chain, metrics, status),
-    });
-    publicUrl = config.http.publicUrl ?? server.url;
-    announced = await ensureAnnounced(directory, config.account, address, publicUrl);
     learning = await startLearningRoles({
       chain,
       config,
@@ -262,6 +267,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
       logger,
       onAction: (a) => countLearningAction(metrics, a),
     });
+    ready = true;
   } catch (error) {
     await stopAll();
     throw error;
