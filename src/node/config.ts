@@ -13,6 +13,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { parseMind, parseModelRef } from "../cli/context.ts";
+import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../oracle/report-exchange.ts";
 
 /** The file is not a valid node configuration: one line naming the place in the file. */
 export class ConfigError extends Error {
@@ -34,6 +35,10 @@ export interface OracleRoleConfig {
   fundFrom?: number;
   /** How often each operator looks for work, ms. */
   pollMs: number;
+  /** With peers: how long a report leader has before the next operator takes over, ms. */
+  leaderTimeoutMs: number;
+  /** With peers: how long reveals wait for a report before commit-reveal decides, ms. */
+  reportWindowMs: number;
 }
 
 export interface NodeConfig {
@@ -47,7 +52,10 @@ export interface NodeConfig {
   /** The configured account (from the environment) the node signs with. */
   account: number;
   http: { host: string; port: number };
-  /** Other nodes' base URLs, asked for blobs this node lacks (every byte checked against its CID). */
+  /**
+   * Other nodes' base URLs, asked for blobs this node lacks (every byte checked against its CID); an oracle
+   * node also exchanges signed observations and report signatures with those that operate its models.
+   */
   peers: string[];
   roles: { oracle?: OracleRoleConfig };
 }
@@ -125,6 +133,8 @@ const schema = z.strictObject({
             .optional(),
           fundFrom: accountIndex.optional(),
           pollMs: z.number().int().min(10).max(3_600_000).default(500),
+          leaderTimeoutMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_LEADER_TIMEOUT_MS),
+          reportWindowMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_REPORT_WINDOW_MS),
         })
         .optional(),
     })
@@ -190,6 +200,8 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
           oracle: {
             models: oracle.models,
             pollMs: oracle.pollMs,
+            leaderTimeoutMs: oracle.leaderTimeoutMs,
+            reportWindowMs: oracle.reportWindowMs,
             ...(oracle.stake === undefined ? {} : { stake: oracle.stake }),
             ...(oracle.fundFrom === undefined ? {} : { fundFrom: oracle.fundFrom }),
           },

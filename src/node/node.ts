@@ -2,7 +2,9 @@
  * The node: one participant as one long-running process. It connects to a shared chain with its own
  * account, keeps its own blob store and state in its own folder, runs the roles its config names (today:
  * the oracle operator, one per model version) and serves, on one HTTP port, its blobs to other nodes
- * (`/blobs/CID`), `/health` and Prometheus `/metrics`. Every event is one JSON line on the logger.
+ * (`/blobs/CID`), `/health` and Prometheus `/metrics`. Every event is one JSON line on the logger. An
+ * oracle node with peers also serves the report routes (report-exchange.ts) and answers by signed reports,
+ * commit-reveal being the fallback.
  *
  * It composes what the CLI commands use, and holds no protocol logic: the operators are exactly those of
  * `oracle serve` (same state files, so either resumes the other's work on the same folder), and the blob
@@ -26,6 +28,7 @@ import {
   type RunningOperator,
   startOperator,
 } from "../oracle/operator.ts";
+import { ReportExchange, reportRoutes, staticPeerResolver } from "../oracle/report-exchange.ts";
 import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
@@ -154,6 +157,9 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   );
 
   const operators: RunningOperator[] = [];
+  const exchanges: ReportExchange[] = [];
+  const reports = oracle !== undefined && config.peers.length > 0;
+  const peers = staticPeerResolver(config.peers);
   let server: BlobServer | undefined;
   const stopAll = async () => {
     await Promise.all(operators.map((o) => o.stop()));
@@ -171,17 +177,27 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
         logger[level]({ role: "oracle", model, ...eventFields(e) }, formatOperatorEvent(e));
       };
       operators.push(
-        await startOperator({
-          chain,
-          account: config.account,
-          store,
-          modelId: m.modelId,
-          version: m.version,
-          stake: oracle?.stake,
-          stateFile: operatorStateFile(config.dataDir, chain, address, m.modelId, m.version),
-          log,
-          pollMs: oracle?.pollMs,
-        }),
+        await startOperator(
+          {
+            chain,
+            account: config.account,
+            store,
+            modelId: m.modelId,
+            version: m.version,
+            stake: oracle?.stake,
+            stateFile: operatorStateFile(config.dataDir, chain, address, m.modelId, m.version),
+            log,
+            pollMs: oracle?.pollMs,
+            ...(reports ? { reportWindowMs: oracle.reportWindowMs } : {}),
+          },
+          reports
+            ? (operator) => {
+                const x = new ReportExchange({ operator, peers, leaderTimeoutMs: oracle.leaderTimeoutMs });
+                exchanges.push(x);
+                return () => x.lead();
+              }
+            : undefined,
+        ),
       );
     }
     const status = () => ({
@@ -194,7 +210,10 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
     server = await createBlobServer(local, {
       host: config.http.host,
       port: config.http.port,
-      routes: (app) => operationsRoutes(app, chain, metrics, status),
+      routes: (app) => {
+        operationsRoutes(app, chain, metrics, status);
+        if (exchanges.length > 0) reportRoutes(app, exchanges);
+      },
     });
   } catch (error) {
     await stopAll();
