@@ -121,7 +121,7 @@ export function registerOracleCommands(program: Command): void {
     .option("--faulty-offset <X>", "add x to every answer: a faulty operator, for demonstrations")
     .option("--poll-ms <MS>", "how often to look for work", "500")
     .option(
-      "--listen <HOST:PORT>",
+      "--listen <HOST_PORT>",
       "serve signed observations and report signatures to the other operators, and answer by signed reports",
     )
     .option(
