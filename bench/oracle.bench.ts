@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   type Address,
   type Hash,
@@ -16,14 +19,19 @@ import {
   commitmentOf,
   computeAnswer,
   getOracleParams,
+  getRequestStatus,
   type Oracle,
   openOracle,
   requestInference,
   setModelSpec,
 } from "../src/oracle/client.ts";
+import { type RunningOperator, startOperator } from "../src/oracle/operator.ts";
 import { reportDomain, signReport, submitSignedReport } from "../src/oracle/report.ts";
+import { ReportExchange, reportRoutes } from "../src/oracle/report-exchange.ts";
 import { addVersion, openRegistry, registerModel } from "../src/registry/client.ts";
+import { type BlobServer, createBlobServer } from "../src/storage/blob-server.ts";
 import { cidOf, sha256Digest } from "../src/storage/cid.ts";
+import { FsBlobStore } from "../src/storage/fs-blob-store.ts";
 import { heaviestGas, largestRequest } from "../test/contracts/inference-oracle-fixture.ts";
 import type { Figures } from "./results-file.ts";
 
@@ -265,5 +273,111 @@ export async function benchOracleGas(): Promise<Figures> {
     return figures;
   } finally {
     await chain.close();
+  }
+}
+
+/** Requests timed by `benchOracleReportLatency`; the figure is their median. */
+const LATENCY_REQUESTS = 5;
+
+/**
+ * `oracle.report.latency_s.n7`: seconds from sending a request to its result on chain through the report
+ * path, with 7 operators exchanging observations and signatures over HTTP, each with its own server, its
+ * own polling loop (100 ms) and its own state file, but all in this one process on the embedded chain
+ * (the median of LATENCY_REQUESTS requests). The oracle here has 16-block windows: on the embedded chain
+ * every transaction is a block of its own, and 7 commits do not fit the deployed 4-block commit window
+ * (on a chain with real blocks they do); the report path itself does not depend on the windows.
+ */
+export async function benchOracleReportLatency(): Promise<Figures> {
+  const n = 7;
+  const chain = await connect({ ephemeral: true });
+  const running: RunningOperator[] = [];
+  const servers: BlobServer[] = [];
+  let cleanup = () => {};
+  try {
+    const manifest = await requireDeployment(chain);
+    const deployed = await sendAndWait(chain, () =>
+      chain.wallet(0).deployContract({
+        abi: InferenceOracle.abi,
+        bytecode: InferenceOracle.bytecode,
+        args: [
+          manifest.contracts.MindToken.address,
+          manifest.contracts.ModelRegistry.address,
+          { ...ORACLE_PARAMS, commitWindow: 16, revealWindow: 16 },
+        ],
+      }),
+    );
+    const oracle = await openOracle(chain, { address: deployed.contractAddress as Address });
+    const reg = await openRegistry(chain);
+    const dir = mkdtempSync(join(tmpdir(), "ledgermind-bench-report-"));
+    cleanup = () => rmSync(dir, { recursive: true, force: true });
+    const store = new FsBlobStore(join(dir, "blobs"));
+    const weightsCid = await store.put(WEIGHTS);
+    const { modelId } = await registerModel(reg, "bench-report-latency");
+    await addVersion(reg, modelId, { weightsCid });
+    await setModelSpec(oracle, modelId, 1, INPUT.length);
+    for (const i of [...Array(n).keys()].map((k) => k + 1).concat(REQUESTER)) {
+      await sendAndWait(chain, () =>
+        chain.wallet(0).writeContract({
+          address: manifest.contracts.MindToken.address,
+          abi: MindToken.abi,
+          functionName: "transfer",
+          args: [(chain.accounts[i] as { address: Address }).address, parseEther("1000")],
+        }),
+      );
+    }
+    const urls = new Map<string, string>();
+    for (let i = 1; i <= n; i++) {
+      let exchange: ReportExchange | undefined;
+      const op = await startOperator(
+        {
+          chain,
+          account: i,
+          store,
+          modelId,
+          version: 1,
+          oracle,
+          stateFile: join(dir, `op-${i}.json`),
+          pollMs: 100,
+          reportWindowMs: 10_000,
+        },
+        (operator) => {
+          const x = new ReportExchange({ operator, peers: async (a) => urls.get(a.toLowerCase()) });
+          exchange = x;
+          return () => x.lead();
+        },
+      );
+      running.push(op);
+      const served = exchange as ReportExchange;
+      const server = await createBlobServer(store, { routes: (app) => reportRoutes(app, served) });
+      servers.push(server);
+      urls.set(op.operator.address.toLowerCase(), server.url);
+    }
+    const seconds: number[] = [];
+    for (let k = 0; k < LATENCY_REQUESTS; k++) {
+      const started = performance.now();
+      const { requestId } = await requestInference(
+        oracle,
+        { modelId, version: 1, input: INPUT, fee: parseEther("1") },
+        REQUESTER,
+      );
+      for (;;) {
+        const status = await getRequestStatus(oracle, requestId);
+        if (status.state !== "open") {
+          if (status.reveals !== 0 || status.state !== "finalized")
+            throw new Error(`request ${requestId} was not answered by a report (${status.state})`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      seconds.push((performance.now() - started) / 1000);
+    }
+    seconds.sort((a, b) => a - b);
+    const median = seconds[Math.floor(seconds.length / 2)] as number;
+    return { [`oracle.report.latency_s.n${n}`]: Math.round(median * 100) / 100 };
+  } finally {
+    await Promise.all(running.map((r) => r.stop()));
+    await Promise.all(servers.map((s) => s.close()));
+    await chain.close();
+    cleanup();
   }
 }

@@ -13,12 +13,12 @@ import {
 } from "./context.ts";
 import { readInputFile } from "./files.ts";
 
-/** `--from URL[,URL...]`, repeatable: the peers' base URLs, checked before any request. */
-export function parsePeers(values: readonly string[]): string[] {
+/** `--from URL[,URL...]` (or `option`), repeatable: the peers' base URLs, checked before any request. */
+export function parsePeers(values: readonly string[], option = "--from"): string[] {
   const peers = values.flatMap((v) => v.split(",")).map((p) => p.trim());
   for (const peer of peers) {
     if (!/^https?:\/\/[^\s/]+/.test(peer))
-      throw new UsageError(`--from takes http(s) URLs (for example http://127.0.0.1:8600), got "${peer}"`);
+      throw new UsageError(`${option} takes http(s) URLs (for example http://127.0.0.1:8600), got "${peer}"`);
   }
   return peers;
 }

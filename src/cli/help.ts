@@ -52,7 +52,10 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "model deprecate": ['ledgermind model deprecate 1 --version 1 --reason "superseded by version 2"'],
   oracle: ["ledgermind oracle spec --model 1@1 --input-size 4", "ledgermind oracle show 1"],
   "oracle spec": ["ledgermind oracle spec --model 1@1 --input-size 4"],
-  "oracle serve": ["ledgermind oracle serve --model 1@1 --account 3 --fund-from 0"],
+  "oracle serve": [
+    "ledgermind oracle serve --model 1@1 --account 3 --fund-from 0",
+    "ledgermind oracle serve --model 1@1 --account 3 --listen 127.0.0.1:8601 --peer http://10.0.0.2:8601,http://10.0.0.3:8601",
+  ],
   "oracle request": ["ledgermind oracle request --model 1@1 --input 0.1,0.2,0.3,0.4 --wait"],
   "oracle show": ["ledgermind oracle show 1"],
   node: [

@@ -18,14 +18,25 @@ import {
   operatorStateFile,
   startOperator,
 } from "../oracle/operator.ts";
+import {
+  DEFAULT_LEADER_TIMEOUT_MS,
+  DEFAULT_REPORT_WINDOW_MS,
+  ReportExchange,
+  reportRoutes,
+  staticPeerResolver,
+} from "../oracle/report-exchange.ts";
 import { openRegistry } from "../registry/client.ts";
+import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
+import { parsePeers } from "./blob.ts";
 import {
   blobStore,
+  collect,
   emit,
   type GlobalOptions,
   globalOptions,
   jsonReplacer,
   parseAccount,
+  parseInteger,
   parseMind,
   parseModelRef,
   UsageError,
@@ -48,6 +59,16 @@ function parsePositiveInt(text: string, option: string, max: number): number {
   if (!/^[1-9]\d*$/.test(text) || Number(text) > max)
     throw new UsageError(`${option} must be an integer from 1 to ${max}, got "${text}"`);
   return Number(text);
+}
+
+/** `--listen HOST:PORT` (an IPv6 host in brackets). */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(text.trim());
+  if (!m) throw new UsageError(`--listen takes HOST:PORT (for example 127.0.0.1:8601), got "${text}"`);
+  return {
+    host: (m[1] as string).replace(/^\[|\]$/g, ""),
+    port: parseInteger(m[2] as string, "--listen's port", 0, 65_535),
+  };
 }
 
 function parseInput(text: string): bigint[] {
@@ -99,6 +120,25 @@ export function registerOracleCommands(program: Command): void {
     .option("--fund-from <INDEX>", "first send the stake from this configured account, if short of MIND")
     .option("--faulty-offset <X>", "add x to every answer: a faulty operator, for demonstrations")
     .option("--poll-ms <MS>", "how often to look for work", "500")
+    .option(
+      "--listen <HOST_PORT>",
+      "serve signed observations and report signatures to the other operators, and answer by signed reports",
+    )
+    .option(
+      "--peer <URL>",
+      "another operator's base URL; several comma-separated or repeated (needs --listen)",
+      collect,
+    )
+    .option(
+      "--leader-timeout-ms <MS>",
+      "how long a report leader has before the next takes over",
+      String(DEFAULT_LEADER_TIMEOUT_MS),
+    )
+    .option(
+      "--report-window-ms <MS>",
+      "how long reveals wait for a report before commit-reveal decides",
+      String(DEFAULT_REPORT_WINDOW_MS),
+    )
     .action(
       async (
         o: {
@@ -108,12 +148,24 @@ export function registerOracleCommands(program: Command): void {
           fundFrom?: string;
           faultyOffset?: string;
           pollMs: string;
+          listen?: string;
+          peer?: string[];
+          leaderTimeoutMs: string;
+          reportWindowMs: string;
         },
         cmd: Command,
       ) => {
         const opts = globalOptions(cmd);
         const { modelId, version } = parseModelRef(o.model);
         const account = parseAccount(o.account);
+        const listen = o.listen === undefined ? undefined : parseListen(o.listen);
+        const peers = parsePeers(o.peer ?? [], "--peer");
+        if (peers.length > 0 && !listen)
+          throw new UsageError(
+            "--peer needs --listen: the other operators ask this one for its observation and signature",
+          );
+        const leaderTimeoutMs = parsePositiveInt(o.leaderTimeoutMs, "--leader-timeout-ms", 3_600_000);
+        const reportWindowMs = parsePositiveInt(o.reportWindowMs, "--report-window-ms", 3_600_000);
         const stake = o.stake === undefined ? undefined : parseMind(o.stake, "--stake");
         const faultyOffset =
           o.faultyOffset === undefined
@@ -129,18 +181,42 @@ export function registerOracleCommands(program: Command): void {
             if (opts.json) console.log(JSON.stringify(e, jsonReplacer));
             else console.log(formatOperatorEvent(e));
           };
-          const running = await startOperator({
-            chain,
-            account,
-            store: blobStore(opts),
-            modelId,
-            version,
-            stake,
-            stateFile,
-            faultyOffset,
-            log,
-            pollMs,
-          });
+          let exchange: ReportExchange | undefined;
+          const running = await startOperator(
+            {
+              chain,
+              account,
+              store: blobStore(opts),
+              modelId,
+              version,
+              stake,
+              stateFile,
+              faultyOffset,
+              log,
+              pollMs,
+              ...(listen ? { reportWindowMs } : {}),
+            },
+            listen &&
+              ((operator) => {
+                const x = new ReportExchange({ operator, peers: staticPeerResolver(peers), leaderTimeoutMs });
+                exchange = x;
+                return () => x.lead();
+              }),
+          );
+          let server: BlobServer | undefined;
+          if (listen && exchange) {
+            const served = exchange;
+            try {
+              server = await createBlobServer(blobStore(opts), {
+                ...listen,
+                routes: (app) => reportRoutes(app, served),
+              });
+            } catch (error) {
+              await running.stop();
+              throw error;
+            }
+            if (!opts.json) console.log(`reports: serving on ${server.url}, ${peers.length} peer(s)`);
+          }
           const stop = () => void running.stop();
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
@@ -149,6 +225,7 @@ export function registerOracleCommands(program: Command): void {
           } finally {
             process.off("SIGINT", stop);
             process.off("SIGTERM", stop);
+            await server?.close();
           }
           if (!opts.json) console.log(`stopped; state kept in ${stateFile}`);
         });

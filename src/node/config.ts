@@ -14,6 +14,7 @@ import { z } from "zod";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { parseMind, parseModelRef } from "../cli/context.ts";
 import { STRATEGY_NAMES } from "../learning/index.ts";
+import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../oracle/report-exchange.ts";
 
 /** The file is not a valid node configuration: one line naming the place in the file. */
 export class ConfigError extends Error {
@@ -37,6 +38,10 @@ export interface OracleRoleConfig {
    * clock is enough: operators of one machine's devnet leave it to one node.
    */
   mine: boolean;
+  /** How long a report leader has before the next operator takes over, ms. */
+  leaderTimeoutMs: number;
+  /** How long reveals wait for a signed report before commit-reveal decides, ms. */
+  reportWindowMs: number;
 }
 
 /**
@@ -108,7 +113,11 @@ export interface NodeConfig {
    * for a stalled peer at most about (retries + 1) * stallTimeoutMs: keep that well inside a score window.
    */
   fetch: { timeoutMs?: number; stallTimeoutMs?: number; retries?: number };
-  /** Other nodes' base URLs, asked for blobs this node lacks (every byte checked against its CID). */
+  /**
+   * Other nodes' base URLs, besides those announced on-chain: asked for blobs this node lacks (every byte
+   * checked against its CID); an oracle node also exchanges signed observations and report signatures with
+   * those that operate its models.
+   */
   peers: string[];
   roles: {
     oracle?: OracleRoleConfig;
@@ -232,6 +241,8 @@ const schema = z.strictObject({
           fundFrom: accountIndex.optional(),
           pollMs: z.number().int().min(10).max(3_600_000).default(500),
           mine: z.boolean().default(true),
+          leaderTimeoutMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_LEADER_TIMEOUT_MS),
+          reportWindowMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_REPORT_WINDOW_MS),
         })
         .optional(),
       trainer: z

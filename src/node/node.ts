@@ -2,7 +2,10 @@
  * The node: one participant as one long-running process. It connects to a shared chain with its own
  * account, keeps its own blob store and state in its own folder, runs the roles its config names (today:
  * the oracle operator, one per model version) and serves, on one HTTP port, its blobs to other nodes
- * (`/blobs/CID`), `/health` and Prometheus `/metrics`. Every event is one JSON line on the logger.
+ * (`/blobs/CID`), `/health` and Prometheus `/metrics`. Every event is one JSON line on the logger. An
+ * oracle node also serves the report routes (report-exchange.ts) and answers by signed reports exchanged
+ * with the other operators it finds in the node directory (or its static peers), commit-reveal being the
+ * fallback.
  *
  * It composes what the CLI commands use, and holds no protocol logic: the operators are exactly those of
  * `oracle serve` (same state files, so either resumes the other's work on the same folder), and the blob
@@ -29,6 +32,12 @@ import {
   type RunningOperator,
   startOperator,
 } from "../oracle/operator.ts";
+import {
+  type PeerResolver,
+  ReportExchange,
+  reportRoutes,
+  staticPeerResolver,
+} from "../oracle/report-exchange.ts";
 import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
@@ -208,6 +217,11 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   );
 
   const operators: RunningOperator[] = [];
+  const exchanges: ReportExchange[] = [];
+  const staticPeers = staticPeerResolver(config.peers);
+  // The other operators' report routes: where they announced themselves, else among the static peers.
+  const operatorUrl: PeerResolver = async (operator) =>
+    (await endpointOf(directory, operator)) ?? (await staticPeers(operator));
   let learning: RunningLearning | undefined;
   let server: BlobServer | undefined;
   let publicUrl = "";
@@ -231,7 +245,10 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
     server = await createBlobServer(local, {
       host: config.http.host,
       port: config.http.port,
-      routes: (app) => operationsRoutes(app, chain, metrics, status, () => ready),
+      routes: (app) => {
+        operationsRoutes(app, chain, metrics, status, () => ready);
+        if (oracle) reportRoutes(app, exchanges);
+      },
     });
     publicUrl = config.http.publicUrl ?? server.url;
     announced = await ensureAnnounced(directory, config.account, address, publicUrl);
@@ -246,18 +263,30 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
         logger[level]({ role: "oracle", model, ...eventFields(e) }, formatOperatorEvent(e));
       };
       operators.push(
-        await startOperator({
-          chain,
-          account: config.account,
-          store: storeFor(() => versionHolders(versionOracle, m.modelId, m.version)),
-          modelId: m.modelId,
-          version: m.version,
-          stake: oracle?.stake,
-          stateFile: operatorStateFile(config.dataDir, chain, address, m.modelId, m.version),
-          log,
-          pollMs: oracle?.pollMs,
-          mine: oracle?.mine,
-        }),
+        await startOperator(
+          {
+            chain,
+            account: config.account,
+            store: storeFor(() => versionHolders(versionOracle, m.modelId, m.version)),
+            modelId: m.modelId,
+            version: m.version,
+            stake: oracle?.stake,
+            stateFile: operatorStateFile(config.dataDir, chain, address, m.modelId, m.version),
+            log,
+            pollMs: oracle?.pollMs,
+            mine: oracle?.mine,
+            reportWindowMs: oracle?.reportWindowMs,
+          },
+          (operator) => {
+            const exchange = new ReportExchange({
+              operator,
+              peers: operatorUrl,
+              leaderTimeoutMs: oracle?.leaderTimeoutMs,
+            });
+            exchanges.push(exchange);
+            return () => exchange.lead();
+          },
+        ),
       );
     }
     learning = await startLearningRoles({

@@ -100,6 +100,14 @@ export interface OperatorOptions {
   mine?: boolean;
   /** The most blocks one `eth_getLogs` covers (default 5000). */
   logRange?: bigint;
+  /**
+   * Report mode (report-exchange.ts): hold each reveal until this long (ms) after the operator first saw
+   * the request, so that a signed report can land first and release the commits; it reveals anyway in the
+   * reveal window's last block. Unset (the default): reveal as soon as the window opens.
+   */
+  reportWindowMs?: number;
+  /** The clock of `reportWindowMs`, ms since the epoch (default `Date.now`). */
+  now?: () => number;
 }
 
 interface Tx {
@@ -138,6 +146,16 @@ export type OperatorEvent =
       slashed?: bigint;
     }
   | { type: "missed"; operator: Address; requestId: bigint; reason: string }
+  | ({
+      type: "reported";
+      operator: Address;
+      requestId: bigint;
+      output: bigint;
+      signers: Address[];
+      attempt: number;
+    } & Tx)
+  | { type: "signed"; operator: Address; requestId: bigint; output: bigint; signers: Address[] }
+  | { type: "unreported"; operator: Address; requestId: bigint; attempt: number; reason: string }
   | { type: "error"; operator: Address; requestId?: bigint; message: string };
 
 /** One line per event, as `oracle serve` prints them. */
@@ -158,6 +176,12 @@ export function formatOperatorEvent(e: OperatorEvent): string {
       return `${who} request ${e.requestId} was settled by another party: ${e.outcome}${e.output !== undefined ? ` ${formatFixed(e.output)}` : ""}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""}`;
     case "missed":
       return `${who} missed request ${e.requestId}: ${e.reason}`;
+    case "reported":
+      return `${who} submitted the report for request ${e.requestId} as leader of attempt ${e.attempt}: ${formatFixed(e.output)} signed by ${e.signers.length} operator(s) (block ${e.block}, gas ${e.gasUsed})`;
+    case "signed":
+      return `${who} signed the report of request ${e.requestId}: ${formatFixed(e.output)} with ${e.signers.length} signer(s)`;
+    case "unreported":
+      return `${who} could not lead a report for request ${e.requestId} (attempt ${e.attempt}): ${e.reason}`;
     case "error":
       return `${who} error${e.requestId !== undefined ? ` on request ${e.requestId}` : ""}: ${e.message}`;
   }
@@ -186,6 +210,8 @@ interface TrackedRequest {
   commitDeadline: string;
   revealDeadline: string;
   phase: Phase;
+  /** When this operator first saw the request, ms since the epoch: the start of its report window. */
+  seenAt?: number;
   /** The answer committed to; written with the salt before the commit is sent. */
   output?: string;
   salt?: Hex;
@@ -291,6 +317,32 @@ export class InferenceOperator {
     return operator;
   }
 
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  /** Reports an event that another part of the operator (its report exchange) produced. */
+  log(event: OperatorEvent): void {
+    this.emit(event);
+  }
+
+  /**
+   * The answer this operator computed for a request it tracks, once on disk (it is written, fsynced, before
+   * the commit is sent, and never recomputed: a restart finds the same output); undefined otherwise.
+   */
+  observed(requestId: bigint): { output: bigint; seenAt: number } | undefined {
+    const entry = this.state.requests[requestId.toString()];
+    if (entry?.output === undefined) return undefined;
+    return { output: BigInt(entry.output), seenAt: entry.seenAt ?? 0 };
+  }
+
+  /** The requests this operator tracks, oldest first, and when it first saw each. */
+  tracked(): { requestId: bigint; seenAt: number }[] {
+    return Object.values(this.state.requests)
+      .map((e) => ({ requestId: BigInt(e.requestId), seenAt: e.seenAt ?? 0 }))
+      .sort((a, b) => (a.requestId < b.requestId ? -1 : 1));
+  }
+
   private emit(event: OperatorEvent, into?: OperatorEvent[]): void {
     into?.push(event);
     this.opts.log?.(event);
@@ -379,6 +431,7 @@ export class InferenceOperator {
           commitDeadline: r.commitDeadline.toString(),
           revealDeadline: r.revealDeadline.toString(),
           phase: "seen",
+          seenAt: this.now(),
         };
       }
       from = to + 1n;
@@ -574,6 +627,17 @@ export class InferenceOperator {
             }
             return this.missed(entry, "the reveal window closed before the operator revealed", actions);
           }
+          const holdUntil =
+            this.opts.reportWindowMs === undefined
+              ? undefined
+              : (entry.seenAt ?? 0) + this.opts.reportWindowMs;
+          if (holdUntil !== undefined && this.now() < holdUntil && next < w.revealDeadline) {
+            // A report may still land: it releases this commit, and there is nothing to reveal. No height
+            // to wait for, so `run` mines no block meanwhile and the reveal window stays whole.
+            if ((await getRequestStatus(this.oracle, requestId)).state !== "open")
+              return this.settled(entry, actions);
+            return undefined;
+          }
           if (this.unverified.has(entry.requestId)) {
             this.unverified.delete(entry.requestId);
             if (await this.logged("Revealed", entry)) {
@@ -696,7 +760,7 @@ export class InferenceOperator {
    * height and the chain has produced no block for one to two `blockTimeMs` (drawn at random), it mines one
    * empty block.
    */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(signal: AbortSignal, duty?: () => Promise<OperatorEvent[]>): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500;
     const blockTimeMs = this.opts.blockTimeMs ?? 1_000;
     // Each idle spell waits a random 1 to 2 block times: operators in other processes, idle since the same
@@ -705,6 +769,12 @@ export class InferenceOperator {
     let idle: { head: bigint; since: number; wait: number } | undefined;
     while (!signal.aborted) {
       let result: StepResult | undefined;
+      try {
+        // Before the step, in the same loop: both send from this account, so never concurrently.
+        for (const e of (await duty?.()) ?? []) this.emit(e);
+      } catch (err) {
+        this.emit({ type: "error", operator: this.address, message: firstLine(err) });
+      }
       try {
         result = await this.step();
       } catch (err) {
@@ -737,6 +807,10 @@ export class InferenceOperator {
       await sleep(pollMs, signal);
     }
   }
+}
+
+function firstLine(err: unknown): string {
+  return err instanceof Error ? (err.message.split("\n")[0] ?? err.name) : String(err);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -882,11 +956,15 @@ export interface RunningOperator {
 /**
  * Creates the operator (weights verified, registered) and runs its polling loop. Rejects when the
  * operator cannot start (e.g. WeightsMismatchError); the loop itself reports errors as events and goes on.
+ * `duty`, given the created operator, returns work to do before each step (a report exchange's leading).
  */
-export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
+export async function startOperator(
+  opts: OperatorOptions,
+  duty?: (operator: InferenceOperator) => () => Promise<OperatorEvent[]>,
+): Promise<RunningOperator> {
   const operator = await InferenceOperator.create(opts);
   const controller = new AbortController();
-  const done = operator.run(controller.signal);
+  const done = operator.run(controller.signal, duty?.(operator));
   return {
     operator,
     done,

@@ -117,6 +117,63 @@ export async function submitSignedReport(
   return { gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, signers };
 }
 
+/** One operator's answer and its stake, as a report round weighs them. */
+export interface ObservedAnswer {
+  operator: Address;
+  output: bigint;
+  stake: bigint;
+}
+
+/** The output a report round proposes, its backers (sorted, the signer list) and whether they suffice. */
+export interface ReportChoice {
+  output: bigint;
+  signers: Address[];
+  stake: bigint;
+  /** Whether the backers pass the contract's thresholds (`hasReportQuorum`). */
+  quorum: boolean;
+  /** Every distinct output's backing, for messages. */
+  groups: { output: bigint; count: number; stake: bigint }[];
+}
+
+/** The contract's report thresholds: more than 2/3 of `base` (the request's `stakeBase`), and `minResponses` signers. */
+export function hasReportQuorum(stake: bigint, signers: number, base: bigint, minResponses: number): boolean {
+  return signers >= minResponses && stake * 3n > base * 2n;
+}
+
+/**
+ * The output backed by the most stake (the smallest on a tie, so that every leader picks the same one).
+ * The models are deterministic fixed-point programs, so honest operators give the same output to the bit:
+ * the stake-heaviest output is then the median (and the mode) of the honest answers, and a deviating
+ * operator only ever backs an output of its own. Undefined when nothing was observed. Pure.
+ */
+export function pickReportOutput(
+  observed: readonly ObservedAnswer[],
+  base: bigint,
+  minResponses: number,
+): ReportChoice | undefined {
+  const byOutput = new Map<bigint, { signers: Address[]; stake: bigint }>();
+  for (const o of observed) {
+    const group = byOutput.get(o.output) ?? { signers: [], stake: 0n };
+    group.signers.push(o.operator);
+    group.stake += o.stake;
+    byOutput.set(o.output, group);
+  }
+  let best: [bigint, { signers: Address[]; stake: bigint }] | undefined;
+  for (const entry of byOutput) {
+    if (!best || entry[1].stake > best[1].stake || (entry[1].stake === best[1].stake && entry[0] < best[0]))
+      best = entry;
+  }
+  if (!best) return undefined;
+  const [output, group] = best;
+  return {
+    output,
+    signers: sortSigners(group.signers),
+    stake: group.stake,
+    quorum: hasReportQuorum(group.stake, group.signers.length, base, minResponses),
+    groups: [...byOutput].map(([out, g]) => ({ output: out, count: g.signers.length, stake: g.stake })),
+  };
+}
+
 export interface ReportOutcome {
   requestId: bigint;
   output: bigint;
@@ -159,7 +216,8 @@ export async function fulfilWithReport(opts: {
     } as never) as Promise<unknown>;
   const base = (await read("stakeBase", [requestId])) as bigint;
   const leftOut: ReportOutcome["leftOut"] = [];
-  const byOutput = new Map<bigint, { operators: InferenceOperator[]; stake: bigint }>();
+  const observed: ObservedAnswer[] = [];
+  const byAddress = new Map<Address, InferenceOperator>();
   for (const op of opts.operators) {
     if (
       op.modelId !== status.modelId ||
@@ -176,32 +234,34 @@ export async function fulfilWithReport(opts: {
       leftOut.push({ operator: op.address, reason: "stake below the oracle's minimum" });
       continue;
     }
-    const output = op.answer(await inputOf(logged, op.store));
-    const group = byOutput.get(output) ?? { operators: [], stake: 0n };
-    group.operators.push(op);
-    group.stake += info.stake;
-    byOutput.set(output, group);
+    byAddress.set(op.address, op);
+    observed.push({
+      operator: op.address,
+      output: op.answer(await inputOf(logged, op.store)),
+      stake: info.stake,
+    });
   }
-  let best: [bigint, { operators: InferenceOperator[]; stake: bigint }] | undefined;
-  for (const entry of byOutput) {
-    if (!best || entry[1].stake > best[1].stake || (entry[1].stake === best[1].stake && entry[0] < best[0]))
-      best = entry;
-  }
-  if (!best || best[1].operators.length < params.minResponses || best[1].stake * 3n <= base * 2n)
+  const choice = pickReportOutput(observed, base, params.minResponses);
+  if (!choice?.quorum)
     throw new OracleError(
-      `no output has signers holding more than 2/3 of the active stake ${base} and at least ${params.minResponses} of them (${[...byOutput.values()].map((g) => `${g.operators.length} holding ${g.stake}`).join(", ") || "none"})`,
+      `no output has signers holding more than 2/3 of the active stake ${base} and at least ${params.minResponses} of them (${choice?.groups.map((g) => `${g.count} holding ${g.stake}`).join(", ") || "none"})`,
     );
-  const [output, group] = best;
-  for (const [other, g] of byOutput) {
-    if (other !== output)
-      for (const op of g.operators)
-        leftOut.push({ operator: op.address, output: other, reason: "signed another output" });
+  const { output, signers } = choice;
+  for (const o of observed) {
+    if (o.output !== output)
+      leftOut.push({ operator: o.operator, output: o.output, reason: "signed another output" });
   }
   const domain = reportDomain(oracle);
-  const signers = group.operators.map((op) => op.address);
   const signatures = await Promise.all(
-    group.operators.map((op) =>
-      signReport(op.account, domain, requestId, output, status.weightsDigest, signers),
+    signers.map((signer) =>
+      signReport(
+        (byAddress.get(signer) as InferenceOperator).account,
+        domain,
+        requestId,
+        output,
+        status.weightsDigest,
+        signers,
+      ),
     ),
   );
   const submitter = opts.submitter ?? first.accountIndex;

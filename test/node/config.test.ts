@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseEther } from "viem";
 import { ConfigError, DEFAULT_NODE_PORT, formatPath, parseNodeConfig } from "../../src/node/config.ts";
+import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../../src/oracle/report-exchange.ts";
 
 const FILE = "/etc/ledgermind/node.yaml";
 const RPC = "chain:\n  rpc: http://127.0.0.1:8545\n";
@@ -55,6 +56,8 @@ roles:
           fundFrom: 0,
           pollMs: 200,
           mine: true,
+          leaderTimeoutMs: DEFAULT_LEADER_TIMEOUT_MS,
+          reportWindowMs: DEFAULT_REPORT_WINDOW_MS,
         },
       },
       learningPollMs: 250,
