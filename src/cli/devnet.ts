@@ -53,8 +53,8 @@ export function registerDevnetCommand(program: Command): void {
           signal: controller.signal,
         });
         emit(opts, result, () => [
-          `task ${result.taskId}: final accuracy ${result.finalAccuracy.toFixed(4)} after ${result.rounds.length} rounds across ${result.nodes.length} node processes; ${result.slashedMembers} members slashed`,
-          `oracle answers: ${result.oracle.map((a) => `${a.region} ${a.score.toFixed(3)}`).join(", ")}`,
+          `task ${result.taskId}: final accuracy ${result.finalAccuracy.toFixed(4)} after ${result.rounds.length} rounds across ${result.nodes.length} node processes; ${result.slashedMembers} members slashed; ${(result.bytesServed / 1024).toFixed(0)} KiB of blobs served between nodes`,
+          `oracle answers: ${result.oracle.map((a) => `${a.region} ${a.score.toFixed(3)} (${a.path})`).join(", ")}`,
           `every node stopped; configs and logs in ${dir}`,
         ]);
       } finally {

@@ -13,7 +13,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { parseMind, parseModelRef } from "../cli/context.ts";
-import { STRATEGY_NAMES } from "../learning/index.ts";
+import { ATTACK_NAMES, attackByName, STRATEGY_NAMES } from "../learning/index.ts";
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../oracle/report-exchange.ts";
 
 /** The file is not a valid node configuration: one line naming the place in the file. */
@@ -71,6 +71,11 @@ export interface TrainerRoleConfig extends MembershipConfig {
   /** This node's shard: trainer `index` of the split. */
   data: { mnist: MnistSplitConfig & { index: number } };
   training: { epochs: number; batch: number; lr: number };
+  /**
+   * For demonstrations and tests: the node attacks as adversaries.ts's attack of this name. Only attacks
+   * that need no other node's update (label-flip, sign-flip, noise, free-ride, backdoor, no-show).
+   */
+  attack?: string;
 }
 
 export interface ValidatorRoleConfig extends MembershipConfig {
@@ -197,6 +202,11 @@ const taskId = z
   .min(1)
   .transform((n) => BigInt(n));
 
+/** Attacks a single node can make: those that see no other trainer's update. */
+const SOLO_ATTACKS: readonly string[] = ATTACK_NAMES.filter(
+  (name) => name !== "none" && attackByName(name).sees === "nothing",
+);
+
 const mnistPart = z.strictObject({
   clients: z.number().int().min(1),
   validators: z.number().int().min(1),
@@ -249,6 +259,12 @@ const schema = z.strictObject({
         .strictObject({
           ...membership,
           data: z.strictObject({ mnist: mnistPart }),
+          attack: z
+            .string()
+            .refine((name) => SOLO_ATTACKS.includes(name), {
+              message: `expected an attack one node can make alone: ${SOLO_ATTACKS.join(", ")}`,
+            })
+            .optional(),
           training: z
             .strictObject({
               epochs: z.number().int().min(1).default(1),

@@ -32,7 +32,7 @@ import { initBackend } from "../ml/backend.ts";
 import { toFloatTensors } from "../ml/encoding.ts";
 import { createModel, setWeights } from "../ml/models.ts";
 import { evaluate } from "../ml/train.ts";
-import { openOracle, requestInference, setModelSpec, waitForResult } from "../oracle/client.ts";
+import { requestInference, setModelSpec, waitForResult } from "../oracle/client.ts";
 import { fromFixed } from "../oracle/fixed-point.ts";
 import { FEATURE_COUNT, normalizeFeatures, type RawConditions, toOracleInput } from "../oracle/yield-data.ts";
 import { trainYieldModel } from "../oracle/yield-model.ts";
@@ -64,6 +64,10 @@ export interface DevnetOptions {
   alpha: number;
   /** Digits per hospital. */
   samplesPerClient: number;
+  /** Whether the three validators also operate the oracle and the devnet asks it (default true). */
+  oracle?: boolean;
+  /** For demonstrations: hospital `hospital` (0-based) attacks with adversaries.ts's `name`. */
+  attack?: { hospital: number; name: string };
   /** A line of progress. */
   log: (line: string) => void;
   /** Aborted on Ctrl-C: everything started is stopped. */
@@ -77,6 +81,8 @@ export interface DevnetRound {
   aggregated: boolean;
   version: number;
   accuracy: number;
+  /** From the devnet seeing the round start to seeing it settled (polled every 100 ms). */
+  seconds: number;
 }
 
 export interface DevnetResult {
@@ -86,7 +92,9 @@ export interface DevnetResult {
   rounds: DevnetRound[];
   finalAccuracy: number;
   slashedMembers: number;
-  oracle: { region: string; requestId: string; score: number; reveals: number }[];
+  oracle: { region: string; requestId: string; score: number; path: "signed report" | "commit-reveal" }[];
+  /** Blob bytes the nodes served each other over the whole run (their /metrics, read before they stop). */
+  bytesServed: number;
 }
 
 /** Crop conditions the devnet asks the oracle about, from a drought to a good season. */
@@ -137,7 +145,9 @@ export function devnetRoles(
   i: number,
   o: {
     taskId: bigint;
-    oracleModel: string;
+    /** The oracle model the validators operate, if any. */
+    oracleModel?: string;
+    attack?: { hospital: number; name: string };
     nodes: number;
     seed: number;
     alpha: number;
@@ -145,17 +155,23 @@ export function devnetRoles(
   },
 ): { yaml: string; roles: string[] } {
   const split = `{ clients: ${o.nodes - DEVNET_VALIDATORS}, validators: ${DEVNET_VALIDATORS}, alpha: ${o.alpha}, seed: ${o.seed}, samplesPerClient: ${o.samplesPerClient}`;
-  if (i >= DEVNET_VALIDATORS)
+  if (i >= DEVNET_VALIDATORS) {
+    const hospital = i - DEVNET_VALIDATORS;
+    const attack = o.attack?.hospital === hospital ? `, attack: ${o.attack.name}` : "";
     return {
-      yaml: `  trainer: { task: ${o.taskId}, fundFrom: 0, data: { mnist: ${split}, index: ${i - DEVNET_VALIDATORS} } } }`,
+      yaml: `  trainer: { task: ${o.taskId}, fundFrom: 0${attack}, data: { mnist: ${split}, index: ${hospital} } } }`,
       roles: ["trainer"],
     };
-  const lines = [
-    `  validator: { task: ${o.taskId}, fundFrom: 0, data: { mnist: ${split}, index: ${i} } } }`,
+  }
+  const lines = [`  validator: { task: ${o.taskId}, fundFrom: 0, data: { mnist: ${split}, index: ${i} } } }`];
+  const roles = ["validator"];
+  if (o.oracleModel) {
     // Node 0 alone keeps the oracle's block clock: clocks in several processes could close a window early.
-    `  oracle: { models: ["${o.oracleModel}"], fundFrom: 0, pollMs: 200${i === 0 ? "" : ", mine: false"} }`,
-  ];
-  const roles = ["validator", "oracle"];
+    lines.push(
+      `  oracle: { models: ["${o.oracleModel}"], fundFrom: 0, pollMs: 200${i === 0 ? "" : ", mine: false"} }`,
+    );
+    roles.push("oracle");
+  }
   if (i === 0) {
     lines.push(
       `  aggregator: { task: ${o.taskId} }`,
@@ -218,23 +234,29 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
     o.log(
       `task ${taskId}: ${o.rounds} rounds of model ${flModel}, ${trainers} hospitals, ${DEVNET_VALIDATORS} validators`,
     );
-    const trained = await trainYieldModel();
-    const registry = await openRegistry(creator);
-    const { modelId } = await registerModel(registry, "maize-yield-risk");
-    const { version } = await addVersion(registry, modelId, {
-      weightsCid: await creatorStore.put(trained.canonical),
-    });
-    const oracle = await openOracle(creator);
-    await setModelSpec(oracle, modelId, version, FEATURE_COUNT);
-    const oracleModel = `${modelId}@${version}`;
-    o.log(`oracle model ${oracleModel}: the crop-insurance yield-risk model`);
+    let oracleModel: { modelId: bigint; version: number } | undefined;
+    if (o.oracle !== false) {
+      const trained = await trainYieldModel();
+      const registry = await openRegistry(creator);
+      const { modelId } = await registerModel(registry, "maize-yield-risk");
+      const { version } = await addVersion(registry, modelId, {
+        weightsCid: await creatorStore.put(trained.canonical),
+      });
+      await setModelSpec(creator, modelId, version, FEATURE_COUNT);
+      oracleModel = { modelId, version };
+      o.log(`oracle model ${modelId}@${version}: the crop-insurance yield-risk model`);
+    }
     checkAborted(o.signal);
 
     const ports = await Promise.all(Array.from({ length: o.nodes }, () => freePort()));
     const urls = ports.map((p) => `http://127.0.0.1:${p}`);
     const described: DevnetResult["nodes"] = [];
     const configs = urls.map((url, i) => {
-      const { yaml, roles } = devnetRoles(i, { ...o, taskId, oracleModel });
+      const { yaml, roles } = devnetRoles(i, {
+        ...o,
+        taskId,
+        ...(oracleModel ? { oracleModel: `${oracleModel.modelId}@${oracleModel.version}` } : {}),
+      });
       const file = join(o.dir, `node-${i}.yaml`);
       writeFileSync(
         file,
@@ -278,6 +300,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
     const rounds: DevnetRound[] = [];
     try {
       const deadline = Date.now() + 120_000 * o.rounds;
+      const startedAt = new Map<number, number>();
       while (rounds.length < o.rounds) {
         checkAborted(o.signal);
         for (const [i, n] of nodes.entries())
@@ -285,8 +308,10 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
         const { state } = await getTask(tasks, taskId);
         const next = rounds.length + 1;
         if (state.roundCount >= next) {
+          if (!startedAt.has(next)) startedAt.set(next, performance.now());
           const info = await getRound(tasks, taskId, next);
           if (info.phase === "Done" || info.phase === "Expired") {
+            const seconds = (performance.now() - (startedAt.get(next) ?? 0)) / 1000;
             const v = info.aggregated ? info.newVersion : (rounds.at(-1)?.version ?? 1);
             const { model } = await fetchVersionModel(tasks, nodeStore(o.dir, 0), flModel, v);
             setWeights(scratch, toFloatTensors(model));
@@ -298,6 +323,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
               aggregated: info.aggregated,
               version: v,
               accuracy,
+              seconds,
             };
             rounds.push(r);
             o.log(
@@ -308,7 +334,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
         }
         if (Date.now() > deadline)
           throw new DevnetError(`round ${next} did not settle in time (see the node logs in ${o.dir})`);
-        await sleep(300);
+        await sleep(100);
       }
     } finally {
       scratch.dispose();
@@ -324,18 +350,22 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
 
     const answers: DevnetResult["oracle"] = [];
     for (const region of DEVNET_REGIONS) {
+      if (!oracleModel) break;
       checkAborted(o.signal);
       const input = toOracleInput(normalizeFeatures(region.conditions));
-      const { requestId } = await requestInference(oracle, { modelId, version, input, fee: parseEther("1") });
-      const status = await waitForResult(oracle, requestId, { timeoutMs: 90_000, signal: o.signal });
+      const { requestId } = await requestInference(creator, { ...oracleModel, input, fee: parseEther("1") });
+      const status = await waitForResult(creator, requestId, { timeoutMs: 90_000, signal: o.signal });
       if (status.state !== "finalized" || status.output === undefined)
         throw new DevnetError(`oracle request ${requestId} ${status.state}`);
       const score = fromFixed(status.output);
-      answers.push({ region: region.label, requestId: String(requestId), score, reveals: status.reveals });
+      // A signed report settles a request with no reveal; commit-reveal needs them.
+      const path = status.reveals === 0 ? "signed report" : "commit-reveal";
+      answers.push({ region: region.label, requestId: String(requestId), score, path });
       o.log(
-        `oracle request ${requestId} (${region.label}): yield-loss score ${score.toFixed(3)}, ${status.reveals} operators revealed`,
+        `oracle request ${requestId} (${region.label}): yield-loss score ${score.toFixed(3)}, by ${path}`,
       );
     }
+    const bytesServed = (await Promise.all(nodes.map((n) => servedBytes(n.url)))).reduce((a, b) => a + b, 0);
     return {
       chain: rpc,
       taskId: String(taskId),
@@ -344,12 +374,20 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       finalAccuracy: rounds.at(-1)?.accuracy ?? Number.NaN,
       slashedMembers,
       oracle: answers,
+      bytesServed,
     };
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
     await chain?.close();
     await devChain?.stop();
   }
+}
+
+/** The blob bytes a node has served, from its Prometheus metrics. */
+async function servedBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("ledgermind_node_blob_bytes_served_total "));
+  return line ? Number(line.split(" ")[1]) : 0;
 }
 
 /** Node `i`'s blob folder: the devnet reads versions from node 0's, which holds every aggregate it attested. */

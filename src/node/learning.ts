@@ -18,6 +18,7 @@ import { isDevChain } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
 import { mineBlocks } from "../chain/time.ts";
 import { mindBalance, transferMind } from "../chain/token.ts";
+import { attackByName } from "../learning/adversaries.ts";
 import { Aggregator } from "../learning/aggregator.ts";
 import {
   fileRoleStore,
@@ -42,8 +43,9 @@ import { datasetEvaluator, federatedData, trainLocal, validatorScoring } from ".
 import { Trainer } from "../learning/trainer.ts";
 import { Validator } from "../learning/validator.ts";
 import { initBackend } from "../ml/backend.ts";
+import type { CanonicalModel } from "../ml/encoding.ts";
 import { createModel } from "../ml/models.ts";
-import type { Dataset } from "../ml/partition.ts";
+import { createRng, type Dataset } from "../ml/partition.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { KeeperRoleConfig, MnistSplitConfig, NodeConfig } from "./config.ts";
 
@@ -217,6 +219,14 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     const shard = ownPart(split, "trainer");
     if (await ensureMember(tasks, trainer.task, "trainer", account, trainer.stake, trainer.fundFrom))
       logger.info({ role: "trainer", task: String(trainer.task), samples: shard.n }, "joined as a trainer");
+    const attack = trainer.attack === undefined ? undefined : attackByName(trainer.attack);
+    const data = attack ? attack.poisonData(shard) : shard;
+    const train = (base: CanonicalModel, round: number) =>
+      trainLocal(scratch(base.architecture), base, data, {
+        ...trainer.training,
+        seed: `${split.seed}/${round}/${split.index}`,
+      });
+    if (attack) logger.warn({ role: "trainer", attack: attack.name }, `this trainer attacks: ${attack.name}`);
     const role = new Trainer({
       tasks,
       taskId: trainer.task,
@@ -224,11 +234,12 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
       store: storeOf(trainer.task),
       own: fileRoleStore(roleDir("trainer", trainer.task)),
       samples: Math.max(1, shard.n),
-      produce: ({ base, round }) =>
-        trainLocal(scratch(base.architecture), base, shard, {
-          ...trainer.training,
-          seed: `${split.seed}/${round}/${split.index}`,
-        }),
+      produce: async ({ base, round }) => {
+        if (!attack) return train(base, round);
+        const own = attack.trains ? await train(base, round) : undefined;
+        const rng = createRng(`${split.seed}/${round}/${split.index}/${attack.name}`);
+        return attack.craft({ global: base, ...(own ? { own } : {}), rng });
+      },
     });
     add(trainer.task, { step: async (snap) => (await role.step(snap)).actions });
   }

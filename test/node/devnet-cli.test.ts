@@ -1,0 +1,90 @@
+/**
+ * `ledgermind devnet` as a user runs it: a chain and five node processes run a federated task and oracle
+ * requests, print the results and exit 0 leaving no process behind; Ctrl-C while the nodes start stops
+ * every process it started. Processes are found by the devnet folder in their command lines, and the
+ * chain by its port.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { assertOk, cli, spawnCli } from "../cli/cli-process.ts";
+
+const TMP = mkdtempSync(join(tmpdir(), "ledgermind-devnet-"));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+/** Processes whose command line names `text`, other than this test's own search. */
+function processesNaming(text: string): string[] {
+  try {
+    return execFileSync("pgrep", ["-af", text], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter((line) => line !== "" && !line.includes("pgrep"));
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+/** Whether something accepts connections on the URL's port. */
+function listening(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname, port: Number(port) });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+describe("ledgermind devnet", { timeout: 300_000 }, () => {
+  it("--nodes 5: a federated task and oracle answers across processes, exit 0, nothing left running", async () => {
+    const dir = join(TMP, "run");
+    const run = await cli(["devnet", "--nodes", "5", "--dir", dir], { dataDir: TMP, timeoutMs: 240_000 });
+    const out = assertOk(run);
+    assert.match(out, /^node 4 \(trainer\) serving on http:\/\/127\.0\.0\.1:\d+$/m);
+    assert.match(
+      out,
+      /^round 2\/2: 2 of 2 updates accepted, aggregated as version 3, test accuracy 0\.\d+$/m,
+    );
+    assert.match(out, /; 0 members slashed; \d+ KiB of blobs served between nodes$/m);
+    assert.match(out, /^oracle answers: severe drought 0\.\d+ \(signed report\), /m);
+    const chain = /^development chain on (http:\/\/\S+)$/m.exec(out)?.[1];
+    assert.ok(chain, out);
+    assert.deepEqual(processesNaming(dir), [], "no node process left");
+    assert.equal(await listening(chain), false, "the chain stopped");
+  });
+
+  it("Ctrl-C while the nodes start: every process it started stops, and it says so", async () => {
+    const dir = join(TMP, "interrupted");
+    const child = spawnCli(["devnet", "--nodes", "4", "--dir", dir], { dataDir: TMP });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    let err = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const deadline = Date.now() + 120_000;
+    while (!/^oracle model /m.test(out)) {
+      assert.ok(Date.now() < deadline, `the devnet never set up: ${out}${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 1_500)); // node processes are starting
+    child.kill("SIGINT");
+    const code = await exited;
+    assert.notEqual(code, 0);
+    assert.match(err, /interrupted/);
+    assert.doesNotMatch(err, /\n\s+at /, "no stack trace");
+    const chain = /^development chain on (http:\/\/\S+)$/m.exec(out)?.[1];
+    assert.ok(chain, out);
+    assert.deepEqual(processesNaming(dir), [], "no node process left");
+    assert.equal(await listening(chain), false, "the chain stopped");
+  });
+});
