@@ -3,6 +3,7 @@
 import { benchFederated, benchGrid } from "./fl.bench.ts";
 import { benchLearningGas } from "./fl-gas.bench.ts";
 import { benchLearningProtocol } from "./fl-protocol.bench.ts";
+import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
 import { benchCompile, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
@@ -17,6 +18,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["federated learning grid", benchGrid],
   ["federated learning gas", benchLearningGas],
   ["federated learning on-chain", benchLearningProtocol],
+  ["federated learning across processes", benchMultiprocess],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

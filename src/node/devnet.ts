@@ -64,6 +64,8 @@ export interface DevnetOptions {
   alpha: number;
   /** Digits per hospital. */
   samplesPerClient: number;
+  /** The task's model (logreg-784-10 or mlp-784-...-10); default logreg-784-10. */
+  architecture?: string;
   /** Whether the three validators also operate the oracle and the devnet asks it (default true). */
   oracle?: boolean;
   /** For demonstrations: hospital `hospital` (0-based) attacks with adversaries.ts's `name`. */
@@ -224,7 +226,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
     const tasks = await openTasks(creator);
     const trainers = o.nodes - DEVNET_VALIDATORS;
     const { taskId, modelId: flModel } = await createFederatedTask(tasks, creatorStore, {
-      architecture: "logreg-784-10",
+      architecture: o.architecture ?? "logreg-784-10",
       seed: o.seed,
       rounds: o.rounds,
       trainers,
@@ -296,7 +298,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       seed: o.seed,
       samplesPerClient: o.samplesPerClient,
     });
-    const scratch = createModel("logreg-784-10", 0);
+    const scratch = createModel(o.architecture ?? "logreg-784-10", 0);
     const rounds: DevnetRound[] = [];
     try {
       const deadline = Date.now() + 120_000 * o.rounds;
