@@ -6,9 +6,10 @@
  *    (scoring.ts). Bytes that do not hash to the digest, an envelope (envelope.ts) that names another
  *    trainer, task or round than its commit (a copied digest, a replay), bytes that are no canonical model,
  *    a model of another architecture and a blob never published score 0, with the reason recorded. Missing blobs are
- *    waited for until the last blocks of the window (one per validator), then scored 0. The scores and a
- *    fresh random salt are written to its own store BEFORE `commitScores` is sent: a restart reveals what
- *    was committed, never a rescoring.
+ *    waited for until the last blocks of the window (one per validator), then scored 0; a try at fetching
+ *    them that took k blocks (a holder that stalls) ends the wait k blocks earlier, so that the last try
+ *    ends before those blocks. The scores and a fresh random salt are written to its own store BEFORE
+ *    `commitScores` is sent: a restart reveals what was committed, never a rescoring.
  *  - Reveal: reveals the stored scores with the stored salt.
  *  - Aggregate: recomputes the aggregate of the accepted updates (aggregator.ts `roundAggregate`) and
  *    attests a proposal only if its digest equals its own; a different digest is refused, and recorded.
@@ -189,7 +190,10 @@ export class Validator {
       // transaction sent at head h executes in block h + 1).
       const reserve = BigInt((await validatorsOf(this.o.tasks, snap.taskId)).length + 1);
       const lastWait = info.scoreDeadline - reserve;
-      if (snap.head < lastWait) return { waitingFor: lastWait };
+      // The next try costs about as many blocks as this one (a stalling holder costs its stall timeouts
+      // every time): wait only if it ends before the reserve, else one more try makes this validator late.
+      const head = await this.o.tasks.chain.publicClient.getBlockNumber({ cacheTime: 0 });
+      if (head + (head - snap.head) < lastWait) return { waitingFor: lastWait };
     }
     const { model: base } = await fetchVersionModel(
       this.o.tasks,
