@@ -279,12 +279,15 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
   let stopped = false;
   const loops = [...steppers].map(async ([taskId, roles]) => {
     while (!stopped) {
+      // After an action the state has moved: look again at once instead of waiting a poll.
+      let acted = false;
       try {
         const snap = await snapshotOf(tasks, taskId);
         for (const r of roles) {
           if (stopped) break;
           for (const action of await r.step(snap)) {
             o.onAction?.(action);
+            if (action.kind !== "skip" && action.kind !== "refuse") acted = true;
             // The keeper logs its own lines, with what it read; skips and blocks are not news.
             if (action.role === "keeper" || action.kind === "skip") continue;
             const level = action.kind === "refuse" ? "warn" : "info";
@@ -308,7 +311,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
           "learning step failed",
         );
       }
-      await sleep(config.learningPollMs);
+      if (!acted) await sleep(config.learningPollMs);
     }
   });
   return {
