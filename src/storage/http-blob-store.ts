@@ -197,6 +197,35 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   return bytes;
 }
 
+/** How long `holdersFirst` waits for a peer's answer to HEAD, ms. */
+export const PROBE_TIMEOUT_MS = 1_000;
+
+/**
+ * `peers` reordered for fetching `cid`: those that answer HEAD with 200 first, then those that did not
+ * answer in PROBE_TIMEOUT_MS, then those that answered 404 (or anything else), each group in the given
+ * order. One parallel round of HEAD requests instead of one GET after another to peers that do not hold it:
+ * a round's validators ask every member's node for each update, and only its trainer holds it. Nothing is
+ * dropped, and every byte is still verified when fetched.
+ */
+export async function holdersFirst(cid: string, peers: readonly string[]): Promise<string[]> {
+  if (peers.length < 2) return [...peers];
+  const answers = await Promise.all(
+    peers.map(async (peer) => {
+      try {
+        const response = await fetch(blobUrl(peer, cid), {
+          method: "HEAD",
+          redirect: "manual",
+          signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+        });
+        return response.status === 200 ? 0 : 2;
+      } catch {
+        return 1;
+      }
+    }),
+  );
+  return [0, 1, 2].flatMap((rank) => peers.filter((_, i) => answers[i] === rank));
+}
+
 /**
  * The blob named by `cid`, fetched from the first of `peers` that delivers it intact. Peers are tried in
  * order; those whose failure may be transient are tried again in up to `retries` further rounds.
@@ -282,8 +311,8 @@ export class HttpBlobStore implements BlobStore {
 
   private async fetchAndKeep(cid: string): Promise<Uint8Array> {
     const { peers, ...fetchOptions } = this.options;
-    const holders = typeof peers === "function" ? await peers(cid) : peers;
-    const bytes = await fetchBlob(cid, holders, fetchOptions);
+    const known = typeof peers === "function" ? await peers(cid) : peers;
+    const bytes = await fetchBlob(cid, await holdersFirst(cid, [...new Set(known)]), fetchOptions);
     await this.local.put(bytes);
     return bytes;
   }

@@ -19,6 +19,7 @@ import {
   type FetchOptions,
   fetchBlob,
   HttpBlobStore,
+  holdersFirst,
   isFaulty,
   isTransient,
   type PeerFault,
@@ -273,6 +274,31 @@ describe("fetchBlob", () => {
       [1, 2, 3],
       "a refused peer is tried 1 + retries times",
     );
+  });
+});
+
+describe("holdersFirst", () => {
+  it("puts the peers that hold the blob first, then those that did not answer, then those without it", async () => {
+    const empty = await createBlobServer(freshStore());
+    closers.push(() => empty.close());
+    const gone = await vanishedPeer();
+    const order = await holdersFirst(CID, [empty.url, gone, honest.url]);
+    assert.deepEqual(order, [honest.url, gone, empty.url]);
+    assert.deepEqual(await holdersFirst(CID, [empty.url]), [empty.url], "one peer: nothing to ask");
+  });
+
+  it("the store asks the holder after one round of HEAD requests, never a GET to a peer without it", async () => {
+    const asked: string[] = [];
+    const without = await peer((req, res) => {
+      asked.push(req.method ?? "");
+      res.writeHead(404).end();
+    });
+    const store = new HttpBlobStore(freshStore(), {
+      ...FAST,
+      peers: [without, without.replace(/\/$/, ""), honest.url],
+    });
+    assert.deepEqual(await store.get(CID), BYTES);
+    assert.deepEqual(asked, ["HEAD"], "the peer without it was asked once, by HEAD (the duplicate dropped)");
   });
 });
 
