@@ -49,6 +49,7 @@ export class DevnetError extends Error {
 export const DEVNET_VALIDATORS = 3;
 /** The most nodes: one development account each. */
 export const DEVNET_MAX_NODES = 20;
+
 export interface DevnetOptions {
   /** Node processes: 3 validators and operators, the rest trainers; at least 4. */
   nodes: number;

@@ -28,13 +28,13 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { type Address, getAddress, type Hex, isAddress, isAddressEqual, recoverTypedDataAddress } from "viem";
 import { z } from "zod";
-import { InferenceOracle } from "../chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert } from "../chain/tx.ts";
 import { getOracleParams, getRequestStatus, type RequestStatus } from "./client.ts";
 import type { InferenceOperator, OperatorEvent } from "./operator.ts";
 import {
   hasReportQuorum,
   type ObservedAnswer,
+  oracleReader,
   pickReportOutput,
   REPORT_TYPES,
   type ReportDomain,
@@ -318,13 +318,7 @@ export class ReportExchange {
     const oracle = op.oracle;
     const status = await getRequestStatus(oracle, requestId);
     if (status.state !== "open" || status.reveals > 0) return { kind: "settled" };
-    const read = (functionName: string, args: readonly unknown[]) =>
-      oracle.chain.publicClient.readContract({
-        address: oracle.address,
-        abi: InferenceOracle.abi,
-        functionName,
-        args,
-      } as never) as Promise<unknown>;
+    const read = oracleReader(oracle);
     const params = await getOracleParams(oracle);
     const listed = (await read("operatorsOf", [op.modelId, op.version])) as Address[];
     const stakes = new Map<Address, bigint>();

@@ -184,6 +184,19 @@ export interface ReportOutcome {
   blockNumber: bigint;
 }
 
+/** A view of the oracle by name, for the few reads whose result the caller types itself. */
+export function oracleReader(
+  oracle: Oracle,
+): (functionName: string, args: readonly unknown[]) => Promise<unknown> {
+  return (functionName, args) =>
+    oracle.chain.publicClient.readContract({
+      address: oracle.address,
+      abi: InferenceOracle.abi,
+      functionName,
+      args,
+    } as never) as Promise<unknown>;
+}
+
 /**
  * In-process report round: each operator computes its answer to the logged input; the output backed by the
  * most stake (the smallest on a tie) is signed by its backers over their sorted list and submitted, by
@@ -207,13 +220,7 @@ export async function fulfilWithReport(opts: {
   if (status.state !== "open") throw new OracleError(`request ${requestId} is ${status.state}, not open`);
   if (status.reveals > 0)
     throw new OracleError(`request ${requestId} already has reveals: reports are accepted only before them`);
-  const read = (functionName: string, args: readonly unknown[]) =>
-    oracle.chain.publicClient.readContract({
-      address: oracle.address,
-      abi: InferenceOracle.abi,
-      functionName,
-      args,
-    } as never) as Promise<unknown>;
+  const read = oracleReader(oracle);
   const base = (await read("stakeBase", [requestId])) as bigint;
   const leftOut: ReportOutcome["leftOut"] = [];
   const observed: ObservedAnswer[] = [];
