@@ -63,6 +63,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     "ledgermind node --config /etc/ledgermind/node.yaml",
     "ledgermind --rpc http://127.0.0.1:8545 node endpoints",
   ],
+  devnet: [
+    "ledgermind devnet --nodes 5",
+    "ledgermind devnet --nodes 8 --rounds 3 --alpha 0.1 --dir consortium",
+    "ledgermind --rpc http://127.0.0.1:8545 devnet --nodes 4",
+  ],
   "node announce": ["ledgermind --rpc http://127.0.0.1:8545 node announce http://10.0.0.2:8600 --account 2"],
   "node endpoints": [
     "ledgermind --rpc http://127.0.0.1:8545 node endpoints",
