@@ -197,6 +197,23 @@ export async function operatorsOf(
   ];
 }
 
+/** An operator's record for a model version: its stake and earned fees (zeros when it never registered). */
+export async function operatorInfoOf(
+  target: OracleTarget,
+  modelId: bigint,
+  version: number,
+  operator: Address,
+): Promise<{ stake: bigint; fees: bigint; registered: boolean }> {
+  const oracle = await asOracle(target);
+  const op = await oracle.chain.publicClient.readContract({
+    address: oracle.address,
+    abi: InferenceOracle.abi,
+    functionName: "operatorInfo",
+    args: [modelId, version, operator],
+  });
+  return { stake: op.stake, fees: op.fees, registered: op.slot !== 0 };
+}
+
 function writeOracle(
   oracle: Oracle,
   account: number,
