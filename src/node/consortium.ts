@@ -60,7 +60,8 @@ export class Consortium {
     private readonly devChain: DevNode | undefined,
     /** `interrupted: every process WHAT started was stopped`. */
     private readonly what: string,
-    private readonly signal: AbortSignal | undefined,
+    /** Aborted on Ctrl-C: the run stops, and `close` stops everything it started. */
+    readonly signal: AbortSignal | undefined,
   ) {}
 
   /**
@@ -72,7 +73,7 @@ export class Consortium {
     dir: string;
     rpc?: string;
     dataDir?: string;
-    /** Account 0's folder: its data and blobs (default DIR/node-0, as node 0's). */
+    /** Account 0's folder in `dir`: its data and blobs, as its node's (default node-0). */
     creatorDir?: string;
     what: string;
     log: (line: string) => void;
@@ -88,7 +89,7 @@ export class Consortium {
         rpc = devChain.url;
         o.log(`development chain on ${rpc}`);
       }
-      const creatorDir = o.creatorDir ?? join(o.dir, "node-0");
+      const creatorDir = join(o.dir, o.creatorDir ?? "node-0");
       creator = await connect({ rpc, dataDir: o.rpc && o.dataDir ? o.dataDir : creatorDir });
       try {
         await requireDeployment(creator);
