@@ -125,9 +125,10 @@ function operatorSpec(account: number, model: string, first: boolean): NodeSpec 
  * trained and registered, three staked operators serve it (one answers +0.4 too high), farmers buy
  * policies, the season ends, each region is scored through the oracle and payouts follow the scores. With
  * three equal stakes the two honest operators hold exactly 2/3, not more, so no signed report can land and
- * commit-reveal decides, slashing the faulty operator; with its stake cut, the honest ones hold more than
- * 2/3 and the next requests settle by signed report. Then a fourth operator joins, one honest operator's
- * process is killed (SIGKILL), and the last region still settles.
+ * commit-reveal decides, slashing the faulty operator; its stake then falls below the oracle's minimum, so
+ * the honest ones hold all the active stake and the next requests settle by signed report. Then a fourth
+ * operator joins, one honest operator's process is killed (SIGKILL), and the last region still settles: the
+ * two honest operators left hold exactly 2/3 of the active stake, so commit-reveal decides again.
  */
 export async function runInsuranceDemo(opts: {
   consortium: Consortium;
@@ -227,7 +228,7 @@ export async function runInsuranceDemo(opts: {
       if (victim) await consortium.kill(victim);
       killed.add(KILLED);
       log(
-        `operator ${chain.wallet(KILLED).account.address.slice(0, 10)} (honest) killed with SIGKILL: 3 operator processes left, 2 of them honest`,
+        `operator ${chain.wallet(KILLED).account.address.slice(0, 10)} (honest) killed with SIGKILL: ${nodes.size - killed.size} operator processes left`,
       );
     }
     const watched = [...nodes.keys()];

@@ -347,21 +347,25 @@ export interface RequestStatus {
   finalizedAt?: number;
 }
 
-function readRequest(oracle: Oracle, requestId: bigint) {
+function readRequest(oracle: Oracle, requestId: bigint, blockNumber: bigint) {
   return oracle.chain.publicClient.readContract({
     address: oracle.address,
     abi: InferenceOracle.abi,
     functionName: "getRequest",
     args: [requestId],
+    blockNumber,
   });
 }
 
 export async function getRequestStatus(target: OracleTarget, requestId: bigint): Promise<RequestStatus> {
   const oracle = await asOracle(target);
   const read = oracle.chain.publicClient;
+  // Both reads at one block: under load a development chain mining other nodes' transactions has answered
+  // "finalized" to the first and ResultNotReady to the second at "latest".
+  const blockNumber = await read.getBlockNumber({ cacheTime: 0 });
   let r: Awaited<ReturnType<typeof readRequest>>;
   try {
-    r = await readRequest(oracle, requestId);
+    r = await readRequest(oracle, requestId, blockNumber);
   } catch (err) {
     const refused = decodeRevert(err);
     if (refused instanceof ContractRefusedError && refused.errorName === "UnknownRequest")
@@ -391,6 +395,7 @@ export async function getRequestStatus(target: OracleTarget, requestId: bigint):
       abi: InferenceOracle.abi,
       functionName: "getResult",
       args: [requestId],
+      blockNumber,
     });
     status.output = result.output;
   }
