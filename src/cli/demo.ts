@@ -77,7 +77,7 @@ export function registerDemoCommand(program: Command): void {
             section(
               "AI oracle: crop insurance paid on a model's risk score, answered by operator node processes",
             );
-            insurance = await runInsuranceDemo({ consortium, log });
+            insurance = await runInsuranceDemo({ consortium, store: blobStore(opts), log });
           }
         } finally {
           await consortium.close();

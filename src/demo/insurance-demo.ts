@@ -27,6 +27,7 @@ import {
 import { trainYieldModel } from "../oracle/yield-model.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
 import { encodeModelCard } from "../registry/model-card.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 
 /**
@@ -132,20 +133,23 @@ function operatorSpec(account: number, model: string, first: boolean): NodeSpec 
  */
 export async function runInsuranceDemo(opts: {
   consortium: Consortium;
+  /** The model owner's blob store (the command's), where `oracle show` finds the weights afterwards. */
+  store: BlobStore;
   log?: (line: string) => void;
 }): Promise<InsuranceDemoResult> {
   const log = opts.log ?? (() => {});
-  const { consortium } = opts;
+  const { consortium, store } = opts;
   const chain = consortium.creator;
   const reg = await openRegistry(chain);
-  // The model's publisher hands its weights to the first operator's node, which serves them to the others.
-  const store = new FsBlobStore(join(consortium.dir, `operator-${OPERATORS[0]}`, "blobs"));
+  // The model's publisher also hands its weights to the first operator's node, which serves them to the others.
+  const firstOperator = new FsBlobStore(join(consortium.dir, `operator-${OPERATORS[0]}`, "blobs"));
   const trained = await trainYieldModel();
   const m = trained.metrics;
   log(
     `trained the yield-risk model ${trained.architecture} on synthetic agronomic data: held-out MAE ${m.testFixed.mae.toFixed(3)}, R² ${m.testFixed.r2.toFixed(3)} (constant baseline MAE ${m.baseline.mae.toFixed(3)})`,
   );
   const weightsCid = await store.put(trained.canonical);
+  await firstOperator.put(trained.canonical);
   const modelCardCid = await store.put(encodeModelCard(trained.card));
   const datasetCid = await store.put(encodeYieldData(trained.trainData));
   const { modelId } = await registerModel(reg, "maize-yield-risk");
