@@ -169,6 +169,9 @@ interface LearningJson {
   falseSlashes: number;
 }
 
+/** The whole demo's limit: its consortium parts start twelve node processes. */
+const DEMO_TIMEOUT_MS = 420_000;
+
 interface FullDemoJson {
   registry: DemoJson;
   learning: LearningJson;
@@ -499,7 +502,8 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
     it("--json demo: two versions, the second's parent is the first, verified, attested pass", async () => {
       const full = parseJson<FullDemoJson>(
-        await cli(["--json", "demo"], { dataDir: dir, timeoutMs: 180_000 }),
+        // Eight node processes, then four: about 85 s alone on 2 cores, and the --rpc demo may run beside it.
+        await cli(["--json", "demo"], { dataDir: dir, timeoutMs: DEMO_TIMEOUT_MS }),
       );
       assertInsurance(full.insurance);
       assertLearning(full.learning);
@@ -653,7 +657,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       assert.equal(manifest.chainId, 1337);
 
       const full = parseJson<FullDemoJson>(
-        await cli(["--json", "demo"], { dataDir: dir, rpc: url, timeoutMs: 180_000 }),
+        await cli(["--json", "demo"], { dataDir: dir, rpc: url, timeoutMs: DEMO_TIMEOUT_MS }),
       );
       assertInsurance(full.insurance);
       assertLearning(full.learning);
