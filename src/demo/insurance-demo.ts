@@ -1,8 +1,7 @@
 import { join } from "node:path";
 import { type Address, formatEther, parseEther } from "viem";
-import type { LedgerChain } from "../chain/connect.ts";
 import { advanceTime } from "../chain/time.ts";
-import { mindBalance, transferMind } from "../chain/token.ts";
+import { transferMind } from "../chain/token.ts";
 import {
   assessRegion,
   buyPolicy,
@@ -14,9 +13,10 @@ import {
   reportConditions,
   settlePolicy,
 } from "../insurance/client.ts";
-import { explainResult, getRequestStatus, openOracle, setModelSpec } from "../oracle/client.ts";
+import type { Consortium, ConsortiumNode, NodeSpec } from "../node/consortium.ts";
+import { answerPath } from "../node/devnet.ts";
+import { explainResult, operatorInfoOf, setModelSpec, waitForResult } from "../oracle/client.ts";
 import { fromFixed } from "../oracle/fixed-point.ts";
-import { createOperator, driveOperators, type InferenceOperator } from "../oracle/operator.ts";
 import {
   encodeYieldData,
   FEATURE_COUNT,
@@ -28,12 +28,19 @@ import { trainYieldModel } from "../oracle/yield-model.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
 import { encodeModelCard } from "../registry/model-card.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import { FsBlobStore } from "../storage/fs-blob-store.ts";
 
-/** Accounts: 0 deploys, underwrites and reports; 2-4 operate (4 is faulty); 5-8 farm. */
-const OPERATORS = [2, 3, 4] as const;
-const FAULTY = 4;
-const FAULTY_OFFSET = 400_000n; // +0.4 on every answer
-const FARMERS = [5, 6, 7, 8] as const;
+/**
+ * Accounts (after the learning part's 0 to 7): 0 deploys, underwrites and reports; 8 to 10 operate from the
+ * start (10 answers +0.4 too high), 11 joins for the second phase; 12 to 16 farm.
+ */
+const OPERATORS = [8, 9, 10] as const;
+const FAULTY = 10;
+const FAULTY_OFFSET = 0.4;
+const LATE_OPERATOR = 11;
+/** The honest operator killed in the second phase: not the first, which keeps the oracle's block clock. */
+const KILLED = 9;
+const FARMERS = [12, 13, 14, 15, 16] as const;
 const SEASON = 2026;
 const COVERAGE = parseEther("1000");
 
@@ -59,7 +66,19 @@ const REGIONS: { region: number; label: string; conditions: RawConditions }[] = 
     label: "good season",
     conditions: { rainfallDeficit: 0.0, heatDays: 0, soilMoisture: 0.31, growingDegreeDays: 1450 },
   },
+  {
+    region: 5,
+    label: "moderate drought",
+    conditions: { rainfallDeficit: 0.5, heatDays: 15, soilMoisture: 0.15, growingDegreeDays: 1800 },
+  },
 ];
+/** Regions assessed while every operator runs; the rest after one is killed. */
+const FIRST_PHASE = 4;
+
+/** The oracle did not settle a demo request. */
+export class InsuranceDemoError extends Error {
+  override name = "InsuranceDemoError";
+}
 
 export interface InsuranceDemoResult {
   model: { modelId: string; version: number; weightsCid: string; testMae: number; testR2: number };
@@ -72,11 +91,17 @@ export interface InsuranceDemoResult {
     requestId: string;
     score: number;
     matchesRerun: boolean;
+    /** How the oracle answered: a report its operators signed, or commit-reveal when none could land. */
+    path: "signed report" | "commit-reveal";
+    /** The operator processes running when it was asked. */
+    operatorsRunning: number;
     payout: string;
   }[];
   operators: {
     address: Address;
     faulty: boolean;
+    /** SIGKILLed before the last request. */
+    killed: boolean;
     stakeBefore: string;
     stakeAfter: string;
     feesEarned: string;
@@ -84,28 +109,47 @@ export interface InsuranceDemoResult {
   pool_after: { balance: string; reserved: string; committed: string; owed: string };
 }
 
+const mind = (wei: bigint) => formatEther(wei);
+
+/** The operator node of `account`: its name, and its roles (one model; the first keeps the block clock). */
+function operatorSpec(account: number, model: string, first: boolean): NodeSpec {
+  const faulty = account === FAULTY ? `, faultyOffset: ${FAULTY_OFFSET}` : "";
+  return {
+    name: `operator-${account}`,
+    account,
+    roles: `  oracle: { models: ["${model}"], fundFrom: 0, pollMs: 200${first ? "" : ", mine: false"}${faulty} }`,
+  };
+}
+
 /**
- * Parametric crop insurance end to end: a yield-risk model is trained and registered, three staked
- * operators serve it (one answers wrong values), farmers buy policies, the season ends, each region is
- * scored through the oracle's commit/reveal, payouts follow the scores, and the faulty operator is slashed.
+ * Parametric crop insurance end to end, the oracle answered by operator node processes: a yield-risk model is
+ * trained and registered, three staked operators serve it (one answers +0.4 too high), farmers buy
+ * policies, the season ends, each region is scored through the oracle and payouts follow the scores. With
+ * three equal stakes the two honest operators hold exactly 2/3, not more, so no signed report can land and
+ * commit-reveal decides, slashing the faulty operator; its stake then falls below the oracle's minimum, so
+ * the honest ones hold all the active stake and the next requests settle by signed report. Then a fourth
+ * operator joins, one honest operator's process is killed (SIGKILL), and the last region still settles: the
+ * two honest operators left hold exactly 2/3 of the active stake, so commit-reveal decides again.
  */
 export async function runInsuranceDemo(opts: {
-  chain: LedgerChain;
+  consortium: Consortium;
+  /** The model owner's blob store (the command's), where `oracle show` finds the weights afterwards. */
   store: BlobStore;
-  stateDir: string;
   log?: (line: string) => void;
 }): Promise<InsuranceDemoResult> {
   const log = opts.log ?? (() => {});
-  const { chain, store } = opts;
+  const { consortium, store } = opts;
+  const chain = consortium.creator;
   const reg = await openRegistry(chain);
-  const oracle = await openOracle(chain);
-
+  // The model's publisher also hands its weights to the first operator's node, which serves them to the others.
+  const firstOperator = new FsBlobStore(join(consortium.dir, `operator-${OPERATORS[0]}`, "blobs"));
   const trained = await trainYieldModel();
   const m = trained.metrics;
   log(
     `trained the yield-risk model ${trained.architecture} on synthetic agronomic data: held-out MAE ${m.testFixed.mae.toFixed(3)}, R² ${m.testFixed.r2.toFixed(3)} (constant baseline MAE ${m.baseline.mae.toFixed(3)})`,
   );
   const weightsCid = await store.put(trained.canonical);
+  await firstOperator.put(trained.canonical);
   const modelCardCid = await store.put(encodeModelCard(trained.card));
   const datasetCid = await store.put(encodeYieldData(trained.trainData));
   const { modelId } = await registerModel(reg, "maize-yield-risk");
@@ -116,29 +160,23 @@ export async function runInsuranceDemo(opts: {
     licence: "MIT",
     modelCardCid,
   });
-  await setModelSpec(oracle, modelId, version, FEATURE_COUNT);
+  await setModelSpec(chain, modelId, version, FEATURE_COUNT);
   log(`registered model ${modelId}@${version} (${weightsCid}); the oracle takes ${FEATURE_COUNT} features`);
 
-  const operators: InferenceOperator[] = [];
-  for (const account of OPERATORS) {
-    const address = chain.wallet(account).account.address;
-    if ((await mindBalance(chain, address)) < parseEther("500"))
-      await transferMind(chain, address, parseEther("1000"));
-    operators.push(
-      await createOperator({
-        chain,
-        account,
-        store,
-        modelId,
-        version,
-        stateFile: join(opts.stateDir, `operator-${account}-${modelId}-${version}.json`),
-        faultyOffset: account === FAULTY ? FAULTY_OFFSET : undefined,
-      }),
-    );
-  }
-  const stakesBefore = await Promise.all(operators.map((op) => op.info()));
+  const model = `${modelId}@${version}`;
+  const infoOf = (account: number) =>
+    operatorInfoOf(chain, modelId, version, chain.wallet(account).account.address);
+  const nodes = new Map<number, ConsortiumNode>();
+  // The first alone: it holds the weights and keeps the clock; the others find it as an operator of the version.
+  for (const n of await consortium.start(
+    OPERATORS.map((a, i) => operatorSpec(a, model, i === 0)),
+    { firstAlone: true },
+  ))
+    nodes.set(n.account, n);
+  const stakesBefore = new Map<number, { stake: bigint; fees: bigint }>();
+  for (const a of OPERATORS) stakesBefore.set(a, await infoOf(a));
   log(
-    `operators ${operators.map((_, i) => chain.wallet(OPERATORS[i] as number).account.address.slice(0, 10)).join(", ")} staked ${formatEther(stakesBefore[0]?.stake ?? 0n)} MIND each (the last answers +${fromFixed(FAULTY_OFFSET)} too high)`,
+    `operator nodes ${OPERATORS.map((a) => chain.wallet(a).account.address.slice(0, 10)).join(", ")} staked ${mind(stakesBefore.get(OPERATORS[0])?.stake ?? 0n)} MIND each (the last answers +${FAULTY_OFFSET} too high), each its own process exchanging signed observations over HTTP`,
   );
 
   const pool = await deployInsurancePool(chain, {
@@ -182,7 +220,24 @@ export async function runInsuranceDemo(opts: {
   log("the season ended (development chain: time advanced 91 days)");
 
   const policies: InsuranceDemoResult["policies"] = [];
-  for (const { policyId, farmer, region } of bought) {
+  const killed = new Set<number>();
+  for (const [i, { policyId, farmer, region }] of bought.entries()) {
+    consortium.checkNodes();
+    if (i === FIRST_PHASE) {
+      const [late] = await consortium.start([operatorSpec(LATE_OPERATOR, model, false)]);
+      if (late) nodes.set(LATE_OPERATOR, late);
+      stakesBefore.set(LATE_OPERATOR, await infoOf(LATE_OPERATOR));
+      log(`a fourth operator node (${chain.wallet(LATE_OPERATOR).account.address.slice(0, 10)}) joined`);
+      const victim = nodes.get(KILLED);
+      if (victim) await consortium.kill(victim);
+      killed.add(KILLED);
+      log(
+        `operator ${chain.wallet(KILLED).account.address.slice(0, 10)} (honest) killed with SIGKILL: ${nodes.size - killed.size} operator processes left`,
+      );
+    }
+    const watched = [...nodes.keys()];
+    const before = new Map<number, bigint>();
+    for (const a of watched) before.set(a, (await infoOf(a)).stake);
     await reportConditions(
       chain,
       pool.address,
@@ -191,15 +246,23 @@ export async function runInsuranceDemo(opts: {
       toOracleInput(normalizeFeatures(region.conditions)),
     );
     const requestId = await assessRegion(chain, pool.address, region.region, SEASON);
-    const events = await driveOperators(operators, {
-      until: async () => (await getRequestStatus(oracle, requestId)).state !== "open",
+    const status = await waitForResult(chain, requestId, {
+      timeoutMs: 90_000,
+      ...(consortium.signal ? { signal: consortium.signal } : {}),
     });
-    const slashed = events.filter((e) => (e.type === "finalized" || e.type === "settled") && e.slashed);
+    if (status.state !== "finalized")
+      throw new InsuranceDemoError(
+        `oracle request ${requestId} for region ${region.region} ${status.state}: see the operator logs in ${consortium.dir}`,
+      );
+    const path = answerPath(status);
+    const slashed: number[] = [];
+    for (const a of watched) if ((await infoOf(a)).stake < (before.get(a) ?? 0n)) slashed.push(a);
     const explanation = await explainResult(reg, store, requestId);
     const payout = await settlePolicy(chain, pool.address, policyId);
     const score = fromFixed(explanation.onChain ?? 0n);
-    const account = FARMERS[bought.findIndex((b) => b.policyId === policyId)] as number;
+    const account = FARMERS[i] as number;
     if (payout > 0n) await claimPayout(chain, pool.address, account);
+    const operatorsRunning = watched.length - killed.size;
     policies.push({
       policyId: policyId.toString(),
       farmer,
@@ -208,24 +271,39 @@ export async function runInsuranceDemo(opts: {
       requestId: requestId.toString(),
       score,
       matchesRerun: explanation.matches === true,
+      path,
+      operatorsRunning,
       payout: formatEther(payout),
     });
+    const answers =
+      path === "signed report"
+        ? "one report signed by the agreeing operators"
+        : `reveals ${explanation.reveals.map((r) => fromFixed(r.output).toFixed(3)).join(", ")}`;
+    const who = slashed.map((a) =>
+      a === FAULTY ? "the faulty operator" : chain.wallet(a).account.address.slice(0, 10),
+    );
     log(
-      `region ${region.region} (${region.label}): oracle request ${requestId} -> risk score ${score.toFixed(3)}${explanation.matches ? " (matches a re-run from the registry)" : " (DOES NOT match a re-run)"}; reveals ${explanation.reveals.map((r) => fromFixed(r.output).toFixed(3)).join(", ")}; ${slashed.length ? "faulty operator slashed" : "nobody slashed"}; policy ${policyId} pays ${formatEther(payout)} MIND`,
+      `region ${region.region} (${region.label}): oracle request ${requestId} -> risk score ${score.toFixed(3)} by ${path} (${operatorsRunning} operator processes running; ${answers})${explanation.matches ? ", matches a re-run from the registry" : ", DOES NOT match a re-run"}; ${who.length ? `${who.join(", ")} slashed` : "nobody slashed"}; policy ${policyId} pays ${formatEther(payout)} MIND`,
     );
   }
 
-  const stakesAfter = await Promise.all(operators.map((op) => op.info()));
-  const operatorRows = operators.map((_, i) => ({
-    address: chain.wallet(OPERATORS[i] as number).account.address,
-    faulty: OPERATORS[i] === FAULTY,
-    stakeBefore: formatEther(stakesBefore[i]?.stake ?? 0n),
-    stakeAfter: formatEther(stakesAfter[i]?.stake ?? 0n),
-    feesEarned: formatEther((stakesAfter[i]?.fees ?? 0n) - (stakesBefore[i]?.fees ?? 0n)),
-  }));
+  const operatorRows: InsuranceDemoResult["operators"] = [];
+  for (const a of nodes.keys()) {
+    const after = await infoOf(a);
+    const before = stakesBefore.get(a) ?? after;
+    operatorRows.push({
+      address: chain.wallet(a).account.address,
+      faulty: a === FAULTY,
+      killed: killed.has(a),
+      stakeBefore: formatEther(before.stake),
+      stakeAfter: formatEther(after.stake),
+      feesEarned: formatEther(after.fees - before.fees),
+    });
+  }
+  await consortium.stop([...nodes.values()]);
   for (const o of operatorRows) {
     log(
-      `operator ${o.address.slice(0, 10)}${o.faulty ? " (faulty)" : ""}: stake ${o.stakeBefore} -> ${o.stakeAfter} MIND, fees earned ${o.feesEarned} MIND`,
+      `operator ${o.address.slice(0, 10)}${o.faulty ? " (faulty)" : ""}${o.killed ? " (killed)" : ""}: stake ${o.stakeBefore} -> ${o.stakeAfter} MIND, fees earned ${o.feesEarned} MIND`,
     );
   }
   const status = await poolStatus(chain, pool.address);

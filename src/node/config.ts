@@ -14,6 +14,7 @@ import { z } from "zod";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { parseMind, parseModelRef } from "../cli/context.ts";
 import { ATTACK_NAMES, attackByName, STRATEGY_NAMES } from "../learning/index.ts";
+import { toFixedInput } from "../oracle/client.ts";
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../oracle/report-exchange.ts";
 
 /** The file is not a valid node configuration: one line naming the place in the file. */
@@ -42,6 +43,11 @@ export interface OracleRoleConfig {
   leaderTimeoutMs: number;
   /** How long reveals wait for a signed report before commit-reveal decides, ms. */
   reportWindowMs: number;
+  /**
+   * For demonstrations (as `oracle serve --faulty-offset`): added to every answer, in the oracle's fixed
+   * point, so that this operator deviates and is slashed.
+   */
+  faultyOffset?: bigint;
 }
 
 /**
@@ -173,8 +179,8 @@ function findSecret(value: unknown, path: PropertyKey[] = []): PropertyKey[] | u
 }
 
 /** Wraps a CLI parser (which throws a one-line error) as a zod transform. */
-function via<T>(parse: (text: string) => T) {
-  return (text: string, ctx: z.RefinementCtx): T => {
+function via<I, T>(parse: (value: I) => T) {
+  return (text: I, ctx: z.RefinementCtx): T => {
     try {
       return parse(text);
     } catch (error) {
@@ -253,6 +259,13 @@ const schema = z.strictObject({
           mine: z.boolean().default(true),
           leaderTimeoutMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_LEADER_TIMEOUT_MS),
           reportWindowMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_REPORT_WINDOW_MS),
+          faultyOffset: z
+            .number()
+            .refine((x) => x !== 0, {
+              message: "expected a non-zero offset (leave it out for an honest operator)",
+            })
+            .transform(via((x: number) => toFixedInput([x])[0] as bigint))
+            .optional(),
         })
         .optional(),
       trainer: z
@@ -381,7 +394,7 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     fetch: dropUndefined(c.fetch),
     peers: c.peers,
     roles: {
-      ...(oracle ? { oracle: member(oracle) } : {}),
+      ...(oracle ? { oracle: member(dropUndefined(oracle)) } : {}),
       ...(trainer
         ? { trainer: member({ ...trainer, data: { mnist: dropUndefined(trainer.data.mnist) } }) }
         : {}),

@@ -11,20 +11,16 @@
  * which share nothing but the chain and each other's blobs over HTTP.
  */
 
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEther } from "viem";
-import { connect, type LedgerChain } from "../chain/connect.ts";
-import { deployAll, manifestPath, NotDeployedError, requireDeployment } from "../chain/deploy.ts";
-import { type DevNode, startDevNode } from "../chain/devnode.ts";
 import {
   defaultTaskParams,
   fetchVersionModel,
-  getRound,
   getTask,
   memberOf,
   openTasks,
   type TaskParams,
+  type Tasks,
 } from "../learning/client.ts";
 import { createFederatedTask } from "../learning/protocol.ts";
 import { federatedData } from "../learning/simulate.ts";
@@ -37,9 +33,9 @@ import { fromFixed } from "../oracle/fixed-point.ts";
 import { FEATURE_COUNT, normalizeFeatures, type RawConditions, toOracleInput } from "../oracle/yield-data.ts";
 import { trainYieldModel } from "../oracle/yield-model.ts";
 import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
-import { freePort } from "./free-port.ts";
-import { lastLogLine, type NodeProcess, startNodeProcess } from "./process.ts";
+import { Consortium, followRounds, servedBytes } from "./consortium.ts";
 
 export class DevnetError extends Error {
   override name = "DevnetError";
@@ -185,45 +181,25 @@ export function devnetRoles(
   return { yaml: lines.join("\n"), roles };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new DevnetError("interrupted: every process the devnet started was stopped");
-}
-
 /** Runs the devnet (see the module doc). */
 export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
   if (!Number.isInteger(o.nodes) || o.nodes < DEVNET_VALIDATORS + 1 || o.nodes > DEVNET_MAX_NODES)
     throw new DevnetError(
       `--nodes must be ${DEVNET_VALIDATORS + 1} to ${DEVNET_MAX_NODES} (${DEVNET_VALIDATORS} validators and at least one hospital), got ${o.nodes}`,
     );
-  mkdirSync(o.dir, { recursive: true });
-  const nodes: NodeProcess[] = [];
-  let devChain: DevNode | undefined;
-  let chain: LedgerChain | undefined;
+  const consortium = await Consortium.open({
+    dir: o.dir,
+    ...(o.rpc ? { rpc: o.rpc } : {}),
+    ...(o.dataDir ? { dataDir: o.dataDir } : {}),
+    what: "the devnet",
+    log: o.log,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   try {
-    let rpc = o.rpc;
-    if (!rpc) {
-      devChain = await startDevNode({ port: 0 });
-      rpc = devChain.url;
-      o.log(`development chain on ${rpc}`);
-    }
-    const creatorDir = join(o.dir, "node-0");
-    const creator = await connect({ rpc, dataDir: o.rpc && o.dataDir ? o.dataDir : creatorDir });
-    chain = creator;
-    try {
-      await requireDeployment(creator);
-    } catch (error) {
-      if (!(error instanceof NotDeployedError)) throw error;
-      await deployAll(creator);
-      o.log("deployed the Ledgermind contracts");
-    }
-    const deployment = manifestPath(creator);
-    checkAborted(o.signal);
-
+    const { creator, rpc } = consortium;
     // As their owner (account 0): the task's initial model and the oracle's model, both kept in node 0's
     // blob folder, which node 0 serves to the others.
-    const creatorStore = new FsBlobStore(join(creatorDir, "blobs"));
+    const creatorStore = nodeStore(o.dir, 0);
     const tasks = await openTasks(creator);
     const trainers = o.nodes - DEVNET_VALIDATORS;
     const { taskId, modelId: flModel } = await createFederatedTask(tasks, creatorStore, {
@@ -249,99 +225,66 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       oracleModel = { modelId, version };
       o.log(`oracle model ${modelId}@${version}: the crop-insurance yield-risk model`);
     }
-    checkAborted(o.signal);
+    consortium.checkAborted();
 
-    const ports = await Promise.all(Array.from({ length: o.nodes }, () => freePort()));
-    const urls = ports.map((p) => `http://127.0.0.1:${p}`);
     const described: DevnetResult["nodes"] = [];
-    const configs = urls.map((url, i) => {
+    const specs = Array.from({ length: o.nodes }, (_, i) => {
       const { yaml, roles } = devnetRoles(i, {
         ...o,
         taskId,
         ...(oracleModel ? { oracleModel: `${oracleModel.modelId}@${oracleModel.version}` } : {}),
       });
-      const file = join(o.dir, `node-${i}.yaml`);
-      writeFileSync(
-        file,
-        [
-          `dataDir: node-${i}`,
-          `chain: { rpc: ${rpc}, deployment: ${JSON.stringify(deployment)} }`,
-          `account: ${i}`,
-          `http: { port: ${ports[i]} }`,
-          `fetch: ${DEVNET_FETCH}`,
-          "learningPollMs: 200",
-          "roles:",
-          yaml,
-          "",
-        ].join("\n"),
-      );
-      const log = join(o.dir, `node-${i}.log`);
-      described.push({ index: i, account: creator.wallet(i).account.address, roles, url, log });
-      return { file, url, log };
+      return { name: `node-${i}`, account: i, roles: yaml, extra: DEVNET_NODE_EXTRA, names: roles };
     });
     // Node 0 first: it holds the initial model and the oracle's weights, which the others fetch as they
     // start. Then the others all at once: each joins and funds itself from account 0 (sends retry on a
     // nonce race).
-    const start = (c: (typeof configs)[number], i: number) =>
-      startNodeProcess({ name: `node ${i}`, config: c.file, url: c.url, log: c.log, signal: o.signal });
-    nodes.push(await start(configs[0] as (typeof configs)[number], 0));
-    const started = await Promise.allSettled(configs.slice(1).map((c, i) => start(c, i + 1)));
-    for (const r of started) if (r.status === "fulfilled") nodes.push(r.value);
-    for (const r of started) if (r.status === "rejected") throw r.reason;
+    const nodes = await consortium.start(specs, { firstAlone: true });
+    for (const n of nodes) {
+      const i = n.account;
+      described.push({
+        index: i,
+        account: creator.wallet(i).account.address,
+        roles: specs[i]?.names ?? [],
+        url: n.url,
+        log: n.log,
+      });
+    }
+    described.sort((a, b) => a.index - b.index);
     for (const n of described) o.log(`node ${n.index} (${n.roles.join(", ")}) serving on ${n.url}`);
 
     // Follow the rounds; each settled round's version is tested here, on MNIST's test digits.
-    await initBackend();
-    const { test } = federatedData({
+    const test = await mnistTestDigits({
       clients: trainers,
       validators: DEVNET_VALIDATORS,
       alpha: o.alpha,
       seed: o.seed,
       samplesPerClient: o.samplesPerClient,
     });
-    const scratch = createModel(o.architecture ?? "logreg-784-10", 0);
     const rounds: DevnetRound[] = [];
-    try {
-      const deadline = Date.now() + 120_000 * o.rounds;
-      const startedAt = new Map<number, number>();
-      while (rounds.length < o.rounds) {
-        checkAborted(o.signal);
-        for (const [i, n] of nodes.entries())
-          if (n.done) throw new DevnetError(`node ${i} stopped: ${lastLogLine(n.log)} (see ${n.log})`);
-        const { state } = await getTask(tasks, taskId);
-        const next = rounds.length + 1;
-        if (state.roundCount >= next) {
-          if (!startedAt.has(next)) startedAt.set(next, performance.now());
-          const info = await getRound(tasks, taskId, next);
-          if (info.phase === "Done" || info.phase === "Expired") {
-            const seconds = (performance.now() - (startedAt.get(next) ?? 0)) / 1000;
-            const v = info.aggregated ? info.newVersion : (rounds.at(-1)?.version ?? 1);
-            const { model } = await fetchVersionModel(tasks, nodeStore(o.dir, 0), flModel, v);
-            setWeights(scratch, toFloatTensors(model));
-            const { accuracy } = await evaluate(scratch, test, 2048);
-            const r = {
-              round: next,
-              commits: info.commits,
-              accepted: info.accepted,
-              aggregated: info.aggregated,
-              version: v,
-              accuracy,
-              seconds,
-            };
-            rounds.push(r);
-            o.log(
-              `round ${next}/${o.rounds}: ${r.accepted} of ${r.commits} updates accepted, ${r.aggregated ? `aggregated as version ${v}` : "no aggregate"}, test accuracy ${accuracy.toFixed(4)}`,
-            );
-            continue;
-          }
-        }
-        if (Date.now() > deadline)
-          throw new DevnetError(`round ${next} did not settle in time (see the node logs in ${o.dir})`);
-        await sleep(100);
-      }
-    } finally {
-      scratch.dispose();
-    }
+    await followRounds({
+      consortium,
+      tasks,
+      taskId,
+      rounds: o.rounds,
+      onSettled: async (round, info, seconds) => {
+        const v = info.aggregated ? info.newVersion : (rounds.at(-1)?.version ?? 1);
+        const accuracy = await versionAccuracy(tasks, nodeStore(o.dir, 0), flModel, v, test);
+        const r = {
+          round,
+          commits: info.commits,
+          accepted: info.accepted,
+          aggregated: info.aggregated,
+          version: v,
+          accuracy,
+          seconds,
+        };
+        rounds.push(r);
+        o.log(
+          `round ${round}/${o.rounds}: ${r.accepted} of ${r.commits} updates accepted, ${r.aggregated ? `aggregated as version ${v}` : "no aggregate"}, test accuracy ${accuracy.toFixed(4)}`,
+        );
+      },
+    });
     let slashedMembers = 0;
     const { params } = await getTask(tasks, taskId);
     for (const n of described) {
@@ -354,15 +297,14 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
     const answers: DevnetResult["oracle"] = [];
     for (const region of DEVNET_REGIONS) {
       if (!oracleModel) break;
-      checkAborted(o.signal);
+      consortium.checkAborted();
       const input = toOracleInput(normalizeFeatures(region.conditions));
       const { requestId } = await requestInference(creator, { ...oracleModel, input, fee: parseEther("1") });
       const status = await waitForResult(creator, requestId, { timeoutMs: 90_000, signal: o.signal });
       if (status.state !== "finalized" || status.output === undefined)
         throw new DevnetError(`oracle request ${requestId} ${status.state}`);
       const score = fromFixed(status.output);
-      // A signed report settles a request with no reveal; commit-reveal needs them.
-      const path = status.reveals === 0 ? "signed report" : "commit-reveal";
+      const path = answerPath(status);
       answers.push({ region: region.label, requestId: String(requestId), score, path });
       o.log(
         `oracle request ${requestId} (${region.label}): yield-loss score ${score.toFixed(3)}, by ${path}`,
@@ -380,17 +322,40 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       bytesServed,
     };
   } finally {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await chain?.close();
-    await devChain?.stop();
+    await consortium.close();
   }
 }
 
-/** The blob bytes a node has served, from its Prometheus metrics. */
-async function servedBytes(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("ledgermind_node_blob_bytes_served_total "));
-  return line ? Number(line.split(" ")[1]) : 0;
+/** Config lines every devnet (and demo) node shares besides its roles. */
+export const DEVNET_NODE_EXTRA = [`fetch: ${DEVNET_FETCH}`, "learningPollMs: 200"];
+
+/** How a finalized request settled: a signed report settles with no reveal; commit-reveal needs them. */
+export function answerPath(status: { reveals: number }): "signed report" | "commit-reveal" {
+  return status.reveals === 0 ? "signed report" : "commit-reveal";
+}
+
+/** MNIST's test digits, as the split of a federated task's members leaves them (tfjs loaded first). */
+export async function mnistTestDigits(split: Parameters<typeof federatedData>[0]) {
+  await initBackend();
+  return federatedData(split).test;
+}
+
+/** A task model version's accuracy on `test`, its weights read from `store` (checked against the chain). */
+export async function versionAccuracy(
+  tasks: Tasks,
+  store: BlobStore,
+  modelId: bigint,
+  version: number,
+  test: Awaited<ReturnType<typeof mnistTestDigits>>,
+): Promise<number> {
+  const { model } = await fetchVersionModel(tasks, store, modelId, version);
+  const scratch = createModel(model.architecture, 0);
+  try {
+    setWeights(scratch, toFloatTensors(model));
+    return (await evaluate(scratch, test, 2048)).accuracy;
+  } finally {
+    scratch.dispose();
+  }
 }
 
 /** Node `i`'s blob folder: the devnet reads versions from node 0's, which holds every aggregate it attested. */

@@ -276,6 +276,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
             pollMs: oracle?.pollMs,
             mine: oracle?.mine,
             reportWindowMs: oracle?.reportWindowMs,
+            faultyOffset: oracle?.faultyOffset,
           },
           (operator) => {
             const exchange = new ReportExchange({

@@ -197,6 +197,23 @@ export async function operatorsOf(
   ];
 }
 
+/** An operator's record for a model version: its stake and earned fees (zeros when it never registered). */
+export async function operatorInfoOf(
+  target: OracleTarget,
+  modelId: bigint,
+  version: number,
+  operator: Address,
+): Promise<{ stake: bigint; fees: bigint; registered: boolean }> {
+  const oracle = await asOracle(target);
+  const op = await oracle.chain.publicClient.readContract({
+    address: oracle.address,
+    abi: InferenceOracle.abi,
+    functionName: "operatorInfo",
+    args: [modelId, version, operator],
+  });
+  return { stake: op.stake, fees: op.fees, registered: op.slot !== 0 };
+}
+
 function writeOracle(
   oracle: Oracle,
   account: number,
@@ -330,21 +347,25 @@ export interface RequestStatus {
   finalizedAt?: number;
 }
 
-function readRequest(oracle: Oracle, requestId: bigint) {
+function readRequest(oracle: Oracle, requestId: bigint, blockNumber: bigint) {
   return oracle.chain.publicClient.readContract({
     address: oracle.address,
     abi: InferenceOracle.abi,
     functionName: "getRequest",
     args: [requestId],
+    blockNumber,
   });
 }
 
 export async function getRequestStatus(target: OracleTarget, requestId: bigint): Promise<RequestStatus> {
   const oracle = await asOracle(target);
   const read = oracle.chain.publicClient;
+  // Both reads at one block: under load a development chain mining other nodes' transactions has answered
+  // "finalized" to the first and ResultNotReady to the second at "latest".
+  const blockNumber = await read.getBlockNumber({ cacheTime: 0 });
   let r: Awaited<ReturnType<typeof readRequest>>;
   try {
-    r = await readRequest(oracle, requestId);
+    r = await readRequest(oracle, requestId, blockNumber);
   } catch (err) {
     const refused = decodeRevert(err);
     if (refused instanceof ContractRefusedError && refused.errorName === "UnknownRequest")
@@ -374,6 +395,7 @@ export async function getRequestStatus(target: OracleTarget, requestId: bigint):
       abi: InferenceOracle.abi,
       functionName: "getResult",
       args: [requestId],
+      blockNumber,
     });
     status.output = result.output;
   }

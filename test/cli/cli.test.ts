@@ -137,8 +137,21 @@ interface DemoJson {
 }
 
 interface InsuranceJson {
-  policies: { region: number; score: number; matchesRerun: boolean; payout: string }[];
-  operators: { faulty: boolean; stakeBefore: string; stakeAfter: string; feesEarned: string }[];
+  policies: {
+    region: number;
+    score: number;
+    matchesRerun: boolean;
+    path: string;
+    operatorsRunning: number;
+    payout: string;
+  }[];
+  operators: {
+    faulty: boolean;
+    killed: boolean;
+    stakeBefore: string;
+    stakeAfter: string;
+    feesEarned: string;
+  }[];
   pool_after: { reserved: string; owed: string };
 }
 
@@ -155,6 +168,9 @@ interface LearningJson {
   poisonerSlashed: boolean;
   falseSlashes: number;
 }
+
+/** The whole demo's limit: its consortium parts start twelve node processes. */
+const DEMO_TIMEOUT_MS = 420_000;
 
 interface FullDemoJson {
   registry: DemoJson;
@@ -178,18 +194,37 @@ function assertLearning(l: LearningJson): void {
   for (const h of hospitals.filter((m) => !m.poisoner)) assert.equal(h.stakeAfter, h.stakeBefore, h.name);
   assert.equal(l.poisonerSlashed, true);
   assert.equal(l.falseSlashes, 0);
-  // Every round registers its aggregate as the next version, and slashes the poisoner only.
+  // Every round registers its aggregate as the next version; a round slashes the poisoner or nobody.
   assert.deepEqual(
     l.rounds.map((r) => r.version),
     l.rounds.map((_, i) => i + 2),
   );
-  for (const r of l.rounds) assert.deepEqual(r.slashed, [poisoner.name]);
+  for (const r of l.rounds)
+    for (const name of r.slashed) assert.equal(name, poisoner.name, `round ${r.round}`);
   assert.ok((l.rounds.at(-1)?.accuracy ?? 0) > (l.rounds[0]?.accuracy ?? 1), "accuracy improves");
 }
 
-/** The oracle part: every score re-checks, payouts follow scores, only the faulty operator loses stake. */
+/**
+ * The oracle part, answered by operator processes: every score re-checks, payouts follow scores, only the
+ * faulty operator loses stake. With the faulty one holding a third of the stake the first request settles
+ * by commit-reveal; once it is slashed below the minimum, by signed report (see below); with an honest one killed,
+ * the last one still settles (by commit-reveal: the two honest ones left hold exactly 2/3).
+ */
 function assertInsurance(ins: InsuranceJson): void {
-  assert.equal(ins.policies.length, 4);
+  // Requests 2 to 4 go by signed report when the leader gathers the signatures in time: on a loaded machine
+  // commit-reveal may decide one instead, so only the two forced paths are asserted.
+  assert.equal(ins.policies.length, 5);
+  assert.equal(
+    ins.policies[0]?.path,
+    "commit-reveal",
+    "two honest of three equal stakes cannot sign a report",
+  );
+  assert.equal(ins.policies[4]?.path, "commit-reveal", "two honest of three active operators cannot either");
+  assert.deepEqual(
+    ins.policies.map((p) => p.operatorsRunning),
+    [3, 3, 3, 3, 3],
+  );
+  assert.equal(ins.operators.filter((o) => o.killed).length, 1);
   for (const p of ins.policies) assert.equal(p.matchesRerun, true, `region ${p.region}'s result re-checks`);
   const byScore = [...ins.policies].sort((a, b) => a.score - b.score);
   for (let i = 1; i < byScore.length; i++) {
@@ -467,7 +502,8 @@ describe("ledgermind CLI", { concurrency: true }, () => {
 
     it("--json demo: two versions, the second's parent is the first, verified, attested pass", async () => {
       const full = parseJson<FullDemoJson>(
-        await cli(["--json", "demo"], { dataDir: dir, timeoutMs: 180_000 }),
+        // Eight node processes, then four: about 85 s alone on 2 cores, and the --rpc demo may run beside it.
+        await cli(["--json", "demo"], { dataDir: dir, timeoutMs: DEMO_TIMEOUT_MS }),
       );
       assertInsurance(full.insurance);
       assertLearning(full.learning);
@@ -621,7 +657,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       assert.equal(manifest.chainId, 1337);
 
       const full = parseJson<FullDemoJson>(
-        await cli(["--json", "demo"], { dataDir: dir, rpc: url, timeoutMs: 180_000 }),
+        await cli(["--json", "demo"], { dataDir: dir, rpc: url, timeoutMs: DEMO_TIMEOUT_MS }),
       );
       assertInsurance(full.insurance);
       assertLearning(full.learning);

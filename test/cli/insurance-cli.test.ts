@@ -1,11 +1,11 @@
 /**
- * `ledgermind insurance` end to end, as separate processes on one embedded chain (persisted in a temp data
- * dir): `demo --part insurance` registers the yield-risk model as 1@1 and deploys the oracle; then a pool is
- * created, funded, a season opened and a policy bought; the contract's refusals come back as one-line errors;
- * after the season a region is reported and assessed. No operator runs in these processes, so the oracle
- * request stays open: the policy cannot be settled, nor its region-season expired.
- * The embedded chain is locked by the process using it, so chain commands run one after another; the usage
- * errors that need no deployment run beside them, each in a scratch data dir of its own.
+ * `ledgermind insurance` end to end, as separate processes on one development chain (anvil, started here):
+ * `demo --part insurance` registers the yield-risk model as 1@1 and its operators (operator node processes,
+ * stopped when the demo ends, their stakes kept); then a pool is created, funded, a season opened and a
+ * policy bought; the contract's refusals come back as one-line errors; after the season a region is reported
+ * and assessed. No operator runs any more, so the oracle request stays open: the policy cannot be settled,
+ * nor its region-season expired. The usage errors that need no deployment run beside them, each in a scratch
+ * data dir of its own, on the embedded chain.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,15 +14,20 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Address, parseEther } from "viem";
 import { devAccounts } from "../../src/chain/accounts.ts";
+import { type DevNode, startDevNode } from "../../src/chain/devnode.ts";
 import { FEATURE_NAMES, normalizeFeatures, toOracleInput } from "../../src/oracle/yield-data.ts";
 import { assertOk, assertOneLineError, cliWith, parseJson, type Run } from "./cli-process.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-insurance-cli-"));
 const DATA = join(TMP, "data");
-after(() => rmSync(TMP, { recursive: true, force: true }));
+let devChain: DevNode | undefined;
+after(async () => {
+  await devChain?.stop();
+  rmSync(TMP, { recursive: true, force: true });
+});
 
-/** `ledgermind --data-dir DATA ...args`, killed after 60 s unless told otherwise. */
-const { cli } = cliWith({ dataDir: DATA, timeoutMs: 60_000 });
+/** `ledgermind --data-dir DATA --rpc CHAIN ...args`, killed after 60 s unless told otherwise. */
+const { cli } = cliWith(() => ({ dataDir: DATA, rpc: devChain?.url, timeoutMs: 60_000 }));
 
 const FARMER = (devAccounts(6)[5] as { address: Address }).address;
 const CONDITIONS = { rainfallDeficit: 0.6, heatDays: 20, soilMoisture: 0.12, growingDegreeDays: 1800 };
@@ -52,15 +57,17 @@ interface StatusJson {
 
 const wei = (mind: string) => parseEther(mind).toString();
 
-describe("ledgermind insurance (embedded chain, separate processes)", { concurrency: false }, () => {
+describe("ledgermind insurance (a development chain, separate processes)", { concurrency: false }, () => {
   let demoPool = "";
   let pool = "";
   let requestId = "";
   // Input mistakes caught before any contract is reached: started beside the demo, on scratch data dirs.
   let notAnAddress: Promise<Run>;
   let emptyValue: Promise<Run>;
-  before(() => {
-    notAnAddress = cli(["insurance", "status", "--pool", "0x123"], { dataDir: join(TMP, "scratch-pool") });
+  before(async () => {
+    devChain = await startDevNode({ port: 0 });
+    const scratch = (name: string) => ({ dataDir: join(TMP, name), rpc: undefined });
+    notAnAddress = cli(["insurance", "status", "--pool", "0x123"], scratch("scratch-pool"));
     emptyValue = cli(
       [
         "insurance",
@@ -72,7 +79,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
         "--conditions",
         "rainfallDeficit=0.6,heatDays=,soilMoisture=0.12,growingDegreeDays=1800",
       ],
-      { dataDir: join(TMP, "scratch-conditions") },
+      scratch("scratch-conditions"),
     );
   });
 
@@ -80,12 +87,14 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     const demo = parseJson<{
       registry?: unknown;
       insurance: { model: { modelId: string; version: number }; pool: string; policies: unknown[] };
-    }>(await cli(["--json", "demo", "--part", "insurance"], { timeoutMs: 120_000 }));
+    }>(await cli(["--json", "demo", "--part", "insurance"], { timeoutMs: 150_000 }));
     assert.equal(demo.registry, undefined, "--part insurance skips the registry demo");
     assert.equal(demo.insurance.model.modelId, "1");
     assert.equal(demo.insurance.model.version, 1);
-    assert.equal(demo.insurance.policies.length, 4);
+    assert.equal(demo.insurance.policies.length, 5);
     demoPool = demo.insurance.pool.toLowerCase();
+    // The demo's farmers are accounts 12 to 16: account 5, this test's farmer, gets its MIND here.
+    assertOk(await cli(["token", "transfer", "5", "1000"]));
   });
 
   it("create, fund, season, buy (premium 8 MIND at the default 0.08), then status", async () => {
@@ -188,7 +197,7 @@ describe("ledgermind insurance (embedded chain, separate processes)", { concurre
     const m = assessed.match(/^assessment requested: oracle request ([1-9]\d*)\n$/);
     assert.ok(m, assessed);
     requestId = m[1] as string;
-    assert.ok(Number(requestId) > 4, "the demo's four assessments came first");
+    assert.ok(Number(requestId) > 5, "the demo's five assessments came first");
 
     const shown = parseJson<{
       requestId: string;

@@ -93,6 +93,21 @@ roles:
     assert.equal(errorOf(`${RPC}peers: [nowhere]`), "peers[0]: expected an http(s) URL");
   });
 
+  it("a faulty oracle operator, for demonstrations: its offset in the oracle's fixed point; 0 is refused", () => {
+    const faulty = parseNodeConfig(`${RPC}roles: { oracle: { models: ["1@1"], faultyOffset: 0.4 } }`, FILE);
+    assert.equal(faulty.roles.oracle?.faultyOffset, 400_000n);
+    const honest = parseNodeConfig(`${RPC}roles: { oracle: { models: ["1@1"] } }`, FILE);
+    assert.equal("faultyOffset" in (honest.roles.oracle ?? {}), false, "an honest operator has no offset");
+    assert.match(
+      errorOf(`${RPC}roles: { oracle: { models: ["1@1"], faultyOffset: 0 } }`),
+      /^roles\.oracle\.faultyOffset: expected a non-zero offset/,
+    );
+    assert.match(
+      errorOf(`${RPC}roles: { oracle: { models: ["1@1"], faultyOffset: 1e300 } }`),
+      /^roles\.oracle\.faultyOffset: /,
+    );
+  });
+
   it("a wildcard host needs http.publicUrl: the server's own URL would name no reachable address", () => {
     for (const host of ["0.0.0.0", "'::'"])
       assert.match(

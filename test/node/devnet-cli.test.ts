@@ -5,41 +5,15 @@
  * chain by its port.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { assertOk, cli, spawnCli } from "../cli/cli-process.ts";
+import { listening, processesNaming } from "./leftovers.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-devnet-"));
 after(() => rmSync(TMP, { recursive: true, force: true }));
-
-/** Processes whose command line names `text`, other than this test's own search. */
-function processesNaming(text: string): string[] {
-  try {
-    return execFileSync("pgrep", ["-af", text], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter((line) => line !== "" && !line.includes("pgrep"));
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
-
-/** Whether something accepts connections on the URL's port. */
-function listening(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: hostname, port: Number(port) });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 describe("ledgermind devnet", { timeout: 300_000 }, () => {
   it("--nodes 5: a federated task and oracle answers across processes, exit 0, nothing left running", async () => {
