@@ -34,13 +34,27 @@ export function registerNodeCommand(program: Command): void {
     // Checked in the action, not by commander: a required option here would be required by the
     // subcommands too.
     .option("--config <FILE>", "the node's YAML config (see the README); required to run a node")
-    .action(async (o: { config?: string }, cmd: Command) => {
+    .option(
+      "--stop-with-stdin",
+      "for a supervisor (devnet, the demo): stop cleanly when stdin closes, so that the node never outlives the process that started it, even one killed with SIGKILL",
+    )
+    .action(async (o: { config?: string; stopWithStdin?: boolean }, cmd: Command) => {
       if (o.config === undefined)
         throw new UsageError("node needs --config FILE (or a subcommand: announce, endpoints)");
       if (globalOptions(cmd).rpc !== undefined)
         throw new UsageError("node takes its chain from the config (chain.rpc), not from --rpc");
       const config = loadConfig(o.config);
       const logger = pino({ base: { pid: process.pid } });
+      // Watched from the start: a supervisor may die while the node still starts.
+      let supervisorGone = false;
+      let onSupervisorGone = () => {
+        supervisorGone = true;
+      };
+      if (o.stopWithStdin) {
+        process.stdin.once("end", () => onSupervisorGone());
+        process.stdin.once("error", () => onSupervisorGone());
+        process.stdin.resume();
+      }
       const node = await startNode({ config, logger });
       // The first signal stops cleanly (operators finish their step, state files kept); a second one
       // means the person will not wait.
@@ -58,11 +72,17 @@ export function registerNodeCommand(program: Command): void {
       });
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
+      onSupervisorGone = () => {
+        logger.warn("the supervisor's pipe closed (stdin): stopping");
+        onSignal("SIGTERM");
+      };
+      if (supervisorGone) onSupervisorGone();
       try {
         await stopped;
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
+        process.stdin.pause();
       }
     });
 

@@ -73,7 +73,10 @@ export async function startNodeProcess(o: {
 }): Promise<NodeProcess> {
   const { file, args } = cliCommand();
   const out = openSync(o.log, "a");
-  const child = spawn(file, [...args, "node", "--config", o.config], { stdio: ["ignore", out, out] });
+  // stdin is a pipe this process holds: when it dies, however, the pipe closes and the node stops.
+  const child = spawn(file, [...args, "node", "--config", o.config, "--stop-with-stdin"], {
+    stdio: ["pipe", out, out],
+  });
   closeSync(out);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const node: NodeProcess = {

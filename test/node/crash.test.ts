@@ -36,7 +36,7 @@ import { parseNodeConfig } from "../../src/node/config.ts";
 import { devnetWindows } from "../../src/node/devnet.ts";
 import { freePort } from "../../src/node/free-port.ts";
 import { type RunningNode, startNode } from "../../src/node/node.ts";
-import { type NodeProcess, startNodeProcess } from "../../src/node/process.ts";
+import { lastLogLine, type NodeProcess, startNodeProcess } from "../../src/node/process.ts";
 import { cidFromDigest } from "../../src/storage/cid.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
 
@@ -54,6 +54,35 @@ after(async () => {
 
 const SPLIT = "{ clients: 3, validators: 3, alpha: 1, seed: 5, samplesPerClient: 300, validatorSamples: 200";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("a node whose supervisor dies", { timeout: 120_000 }, () => {
+  it("stops cleanly when the pipe from the process that started it closes (that process killed with SIGKILL)", async () => {
+    const chain = await connect({ rpc: chainNode.url, dataDir: join(TMP, "supervised") });
+    try {
+      await deployAll(chain);
+      const port = await freePort();
+      const file = join(TMP, "supervised.yaml");
+      writeFileSync(
+        file,
+        `dataDir: supervised\nchain: { rpc: ${chainNode.url}, deployment: ${manifestPath(chain)} }\nhttp: { port: ${port} }\n`,
+      );
+      const log = join(TMP, "supervised.log");
+      const node = await startNodeProcess({
+        name: "supervised",
+        config: file,
+        url: `http://127.0.0.1:${port}`,
+        log,
+      });
+      // What the kernel does to the pipe when its holder dies, however it dies.
+      node.child.stdin?.destroy();
+      await node.exited;
+      assert.equal(node.child.exitCode, 0, lastLogLine(log));
+      assert.equal(lastLogLine(log), "stopped");
+    } finally {
+      await chain.close();
+    }
+  });
+});
 
 describe("a node killed mid-round", { timeout: 400_000 }, () => {
   it("kill -9 of a trainer, a validator and the aggregator: each round settles, the node resumes, nobody honest is slashed", async () => {
