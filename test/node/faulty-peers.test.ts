@@ -109,7 +109,8 @@ async function startProxy(fault: Fault): Promise<FaultyProxy> {
   const server: Server = createServer((req, res) => {
     const blob = req.url?.startsWith("/blobs/") ?? false;
     const mode: Fault = blob ? fault : "forward";
-    if (blob) served[mode]++;
+    // Counted: what carries a blob. Fetchers first ask every peer whether it holds one (HEAD).
+    if (blob && req.method === "GET") served[mode]++;
     if (mode === "stall") {
       res.writeHead(200, { "content-type": "application/octet-stream" });
       res.flushHeaders();
