@@ -64,7 +64,7 @@ export interface MnistSplitConfig {
   validatorSamples?: number;
 }
 
-/** Membership of a task: staked when the node first joins (or tops up after a slash). */
+/** Membership of a task: staked when the node joins, unless it is already an active member. */
 interface MembershipConfig {
   task: bigint;
   /** Stake to join with (MIND wei); default twice the task's minimum, so that a slash leaves it active. */

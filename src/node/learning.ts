@@ -164,15 +164,21 @@ async function ensureMember(
 }
 
 /** One tfjs scratch model per architecture, made when first needed (the task's model decides it). */
-function scratchModels(): (architecture: string) => tf.LayersModel {
+function scratchModels(): { of: (architecture: string) => tf.LayersModel; dispose: () => void } {
   const models = new Map<string, tf.LayersModel>();
-  return (architecture) => {
-    let model = models.get(architecture);
-    if (!model) {
-      model = createModel(architecture, 0);
-      models.set(architecture, model);
-    }
-    return model;
+  return {
+    of(architecture) {
+      let model = models.get(architecture);
+      if (!model) {
+        model = createModel(architecture, 0);
+        models.set(architecture, model);
+      }
+      return model;
+    },
+    dispose() {
+      for (const model of models.values()) model.dispose();
+      models.clear();
+    },
   };
 }
 
@@ -222,7 +228,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     const attack = trainer.attack === undefined ? undefined : attackByName(trainer.attack);
     const data = attack ? attack.poisonData(shard) : shard;
     const train = (base: CanonicalModel, round: number) =>
-      trainLocal(scratch(base.architecture), base, data, {
+      trainLocal(scratch.of(base.architecture), base, data, {
         ...trainer.training,
         seed: `${split.seed}/${round}/${split.index}`,
       });
@@ -257,7 +263,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
       store: storeOf(validator.task),
       own: fileRoleStore(roleDir("validator", validator.task)),
       strategy: validator.strategy,
-      evaluate: (model) => datasetEvaluator(scratch(model.architecture), shard)(model),
+      evaluate: (model) => datasetEvaluator(scratch.of(model.architecture), shard)(model),
       scoring: validatorScoring(shard),
     });
     // The aggregator proposes before its own validator attests, as in one process.
@@ -318,6 +324,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     async stop() {
       stopped = true;
       await Promise.all(loops);
+      scratch.dispose();
     },
   };
 }
