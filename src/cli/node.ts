@@ -29,7 +29,7 @@ export function registerNodeCommand(program: Command): void {
   const node = program
     .command("node")
     .description(
-      "run a node from a config file: its roles (oracle operator), its blobs, /health and /metrics over HTTP, JSON logs on stdout; stops on SIGTERM or SIGINT. `node announce` and `node endpoints` manage the node directory, where nodes find each other",
+      "run a node from a config file: its roles (trainer, validator, aggregator, keeper of a federated task; oracle operator), its blobs, /health and /metrics over HTTP, JSON logs on stdout; stops on SIGTERM or SIGINT. `node announce` and `node endpoints` manage the node directory, where nodes find each other",
     )
     // Checked in the action, not by commander: a required option here would be required by the
     // subcommands too.

@@ -1,7 +1,8 @@
 /**
  * The node: one participant as one long-running process. It connects to a shared chain with its own
- * account, keeps its own blob store and state in its own folder, runs the roles its config names (today:
- * the oracle operator, one per model version) and serves, on one HTTP port, its blobs to other nodes
+ * account, keeps its own blob store and state in its own folder, runs the roles its config names (the
+ * learning roles of learning.ts: trainer, validator, aggregator, keeper; and the oracle operator, one per
+ * model version) and serves, on one HTTP port, its blobs to other nodes
  * (`/blobs/CID`), `/health` and Prometheus `/metrics`. Every event is one JSON line on the logger. An
  * oracle node also serves the report routes (report-exchange.ts) and answers by signed reports exchanged
  * with the other operators it finds in the node directory (or its static peers), commit-reveal being the
@@ -70,7 +71,7 @@ export interface RunningNode {
    * whose content they need (a round's trainers, an aggregator).
    */
   storeFor(accounts: () => Promise<readonly Address[]>): BlobStore;
-  /** Stops the operators after their step in progress (state files kept), then the HTTP server. */
+  /** Stops the roles after their step in progress (state kept in the folder), then the HTTP server. */
   stop(): Promise<void>;
 }
 
