@@ -44,7 +44,9 @@ export function registerNodeCommand(program: Command): void {
       if (globalOptions(cmd).rpc !== undefined)
         throw new UsageError("node takes its chain from the config (chain.rpc), not from --rpc");
       const config = loadConfig(o.config);
-      const logger = pino({ base: { pid: process.pid } });
+      // Written synchronously: the CLI exits as soon as the node has stopped, and an asynchronous
+      // destination would lose the last lines ("stopped") still in its buffer.
+      const logger = pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
       // Watched from the start: a supervisor may die while the node still starts.
       let supervisorGone = false;
       let onSupervisorGone = () => {
