@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
-import { DEVNET_MAX_NODES, runDevnet } from "../node/devnet.ts";
-import { emit, globalOptions, parseInteger } from "./context.ts";
+import { DEVNET_MAX_NODES, DEVNET_VALIDATORS, runDevnet } from "../node/devnet.ts";
+import { emit, globalOptions, parseInteger, parsePositive } from "./context.ts";
 
 interface DevnetFlags {
   nodes: string;
@@ -40,10 +40,10 @@ export function registerDevnetCommand(program: Command): void {
       process.once("SIGTERM", onSignal);
       try {
         const result = await runDevnet({
-          nodes: parseInteger(f.nodes, "--nodes", 1, DEVNET_MAX_NODES),
+          nodes: parseInteger(f.nodes, "--nodes", DEVNET_VALIDATORS + 1, DEVNET_MAX_NODES),
           rounds: parseInteger(f.rounds, "--rounds", 1, 100),
           seed: parseInteger(f.seed, "--seed", 0, 2 ** 31),
-          alpha: Number(f.alpha),
+          alpha: parsePositive(f.alpha, "--alpha"),
           samplesPerClient: parseInteger(f.samplesPerClient, "--samples-per-client", 10, 50_000),
           dir,
           ...(opts.rpc ? { rpc: opts.rpc, dataDir: opts.dataDir } : {}),
