@@ -53,16 +53,16 @@ after(async () => {
 });
 
 /**
- * The devnet's windows, with 60 more blocks (18 s of the keeper's 300 ms clock) to reveal and to aggregate:
- * a node restarted in those phases must start, fetch and recompute before they close, and a loaded
- * machine (CI runs two such files at once) makes that slow. A round where everyone acted ends at once, so
- * the slack costs nothing then.
+ * The devnet's windows, with 300 more blocks (90 s of the keeper's 300 ms clock) to reveal and to
+ * aggregate: a node restarted in those phases must start (load MNIST, tfjs), fetch and recompute before
+ * they close, and on a loaded machine (CI runs two such files at once) 60 more blocks were not enough. A
+ * round where everyone acted ends at once, so the slack costs nothing then.
  */
 const base = devnetWindows(3);
 const crashWindows = {
   ...base,
-  revealWindow: (base.revealWindow ?? 0) + 60,
-  aggregateWindow: (base.aggregateWindow ?? 0) + 60,
+  revealWindow: (base.revealWindow ?? 0) + 300,
+  aggregateWindow: (base.aggregateWindow ?? 0) + 300,
 };
 
 const SPLIT = "{ clients: 3, validators: 3, alpha: 1, seed: 5, samplesPerClient: 300, validatorSamples: 200";
