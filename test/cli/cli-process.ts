@@ -104,9 +104,12 @@ export function cliWith(defaults: CliOptions | (() => CliOptions)): {
   };
 }
 
-/** A run for an assertion message: exit code (and signal), stdout and stderr. */
+/**
+ * A run for an assertion message: exit code (and signal), stderr, then stdout: the error comes before the
+ * long output, so a report that keeps only the start of a failure still shows why.
+ */
 export const show = (r: Run): string =>
-  `exit ${r.code}${r.signal ? ` (${r.signal})` : ""}\n--stdout--\n${r.stdout}\n--stderr--\n${r.stderr}`;
+  `exit ${r.code}${r.signal ? ` (${r.signal})` : ""}\n--stderr--\n${r.stderr}\n--stdout--\n${r.stdout}`;
 
 /** Asserts the run exited 0 with nothing on stderr; returns its stdout. */
 export function assertOk(r: Run): string {
