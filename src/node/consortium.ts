@@ -236,8 +236,16 @@ export async function followRounds(o: {
 }
 
 /** The blob bytes a node has served, from its Prometheus metrics. */
-export async function servedBytes(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+export async function servedBytes(node: Pick<ConsortiumNode, "name" | "url" | "log">): Promise<number> {
+  let text: string;
+  try {
+    const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    text = await res.text();
+  } catch (error) {
+    throw new ConsortiumError(
+      `${node.name.replace("-", " ")} did not answer for its metrics (${(error as Error).message}): ${lastLogLine(node.log)} (see ${node.log})`,
+    );
+  }
   const line = text.split("\n").find((l) => l.startsWith("ledgermind_node_blob_bytes_served_total "));
   return line ? Number(line.split(" ")[1]) : 0;
 }

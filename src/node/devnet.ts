@@ -302,7 +302,9 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
       const { requestId } = await requestInference(creator, { ...oracleModel, input, fee: parseEther("1") });
       const status = await waitForResult(creator, requestId, { timeoutMs: 90_000, signal: o.signal });
       if (status.state !== "finalized" || status.output === undefined)
-        throw new DevnetError(`oracle request ${requestId} ${status.state}`);
+        throw new DevnetError(
+          `oracle request ${requestId} ${status.state} with ${status.commits} commit(s) and ${status.reveals} reveal(s) (see the node logs in ${o.dir})`,
+        );
       const score = fromFixed(status.output);
       const path = answerPath(status);
       answers.push({ region: region.label, requestId: String(requestId), score, path });
@@ -310,7 +312,8 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetResult> {
         `oracle request ${requestId} (${region.label}): yield-loss score ${score.toFixed(3)}, by ${path}`,
       );
     }
-    const bytesServed = (await Promise.all(nodes.map((n) => servedBytes(n.url)))).reduce((a, b) => a + b, 0);
+    consortium.checkNodes();
+    const bytesServed = (await Promise.all(nodes.map((n) => servedBytes(n)))).reduce((a, b) => a + b, 0);
     return {
       chain: rpc,
       taskId: String(taskId),

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { assertOk, cli, spawnCli } from "../cli/cli-process.ts";
-import { listening, processesNaming } from "./leftovers.ts";
+import { listening, logTails, processesNaming, watch } from "./leftovers.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-devnet-"));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -19,6 +19,8 @@ describe("ledgermind devnet", { timeout: 300_000 }, () => {
   it("--nodes 5: a federated task and oracle answers across processes, exit 0, nothing left running", async () => {
     const dir = join(TMP, "run");
     const run = await cli(["devnet", "--nodes", "5", "--dir", dir], { dataDir: TMP, timeoutMs: 240_000 });
+    // A failure shows stderr and the nodes' last log lines before the long stdout.
+    if (run.code !== 0) assert.fail(`exit ${run.code}\n${run.stderr}\n${logTails(dir)}\n${run.stdout}`);
     const out = assertOk(run);
     assert.match(out, /^node 4 \(trainer\) serving on http:\/\/127\.0\.0\.1:\d+$/m);
     assert.match(
@@ -36,29 +38,20 @@ describe("ledgermind devnet", { timeout: 300_000 }, () => {
   it("Ctrl-C while the nodes start: every process it started stops, and it says so", async () => {
     const dir = join(TMP, "interrupted");
     const child = spawnCli(["devnet", "--nodes", "4", "--dir", dir], { dataDir: TMP });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    let err = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    const deadline = Date.now() + 120_000;
-    while (!/^oracle model /m.test(out)) {
-      assert.ok(Date.now() < deadline, `the devnet never set up: ${out}${err}`);
-      await new Promise((r) => setTimeout(r, 100));
+    const run = watch(child);
+    try {
+      await run.until(/^oracle model /m, 120_000);
+      await new Promise((r) => setTimeout(r, 1_500)); // node processes are starting
+      child.kill("SIGINT");
+      assert.notEqual(await run.exited, 0);
+      assert.match(run.err(), /interrupted/);
+      assert.doesNotMatch(run.err(), /\n\s+at /, "no stack trace");
+      const chain = /^development chain on (http:\/\/\S+)$/m.exec(run.out())?.[1];
+      assert.ok(chain, run.out());
+      assert.deepEqual(processesNaming(dir), [], "no node process left");
+      assert.equal(await listening(chain), false, "the chain stopped");
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
     }
-    await new Promise((r) => setTimeout(r, 1_500)); // node processes are starting
-    child.kill("SIGINT");
-    const code = await exited;
-    assert.notEqual(code, 0);
-    assert.match(err, /interrupted/);
-    assert.doesNotMatch(err, /\n\s+at /, "no stack trace");
-    const chain = /^development chain on (http:\/\/\S+)$/m.exec(out)?.[1];
-    assert.ok(chain, out);
-    assert.deepEqual(processesNaming(dir), [], "no node process left");
-    assert.equal(await listening(chain), false, "the chain stopped");
   });
 });

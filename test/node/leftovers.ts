@@ -1,9 +1,12 @@
 /**
  * What a run that starts processes may leave behind: processes found by a folder in their command lines, and
- * a chain by its port. For the tests that check a consortium stops everything it started.
+ * a chain by its port. For the tests that check a consortium stops everything it started; also what such a
+ * run printed, and its node logs' last lines for a failure's message.
  */
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
+import { join } from "node:path";
 
 /** Processes whose command line names `text`, other than this search. */
 export function processesNaming(text: string): string[] {
@@ -28,4 +31,51 @@ export function listening(url: string): Promise<boolean> {
     });
     socket.once("error", () => resolve(false));
   });
+}
+
+/** A running child's output so far, and its exit code once it exits. */
+export interface Watched {
+  out(): string;
+  err(): string;
+  exited: Promise<number | null>;
+  /** Waits until stdout matches `pattern`; fails (with the output) if the child exits or time runs out. */
+  until(pattern: RegExp, timeoutMs: number): Promise<void>;
+}
+
+export function watch(child: ChildProcess): Watched {
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    out: () => out,
+    err: () => err,
+    exited,
+    async until(pattern, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(out)) {
+        if (child.exitCode !== null) throw new Error(`ended before ${pattern}:\n${err}\n${out}`);
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in ${timeoutMs} ms:\n${err}\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+}
+
+/** The last `lines` lines of every `*.log` in `dir`, each headed by its name: why a consortium run failed. */
+export function logTails(dir: string, lines = 4): string {
+  if (!existsSync(dir)) return `(no ${dir})`;
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".log"))
+    .sort()
+    .map((f) => {
+      const tail = readFileSync(join(dir, f), "utf8").trimEnd().split("\n").slice(-lines);
+      return `--${f}--\n${tail.map((l) => l.slice(0, 600)).join("\n")}`;
+    })
+    .join("\n");
 }
