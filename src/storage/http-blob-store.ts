@@ -201,29 +201,40 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
 export const PROBE_TIMEOUT_MS = 1_000;
 
 /**
- * `peers` reordered for fetching `cid`: those that answer HEAD with 200 first, then those that did not
- * answer in PROBE_TIMEOUT_MS, then those that answered 404 (or anything else), each group in the given
- * order. One parallel round of HEAD requests instead of one GET after another to peers that do not hold it:
- * a round's validators ask every member's node for each update, and only its trainer holds it. Nothing is
- * dropped, and every byte is still verified when fetched.
+ * `peers` reordered for fetching `cid`, after one parallel round of HEAD requests: those that answered 200
+ * first, then those that have not answered (yet, or in `probeTimeoutMs`), then those that answered 404 (or
+ * anything else), each group in the given order. It settles as soon as one peer answers 200, and drops the
+ * requests still out: a peer busy computing (a validator scoring, whose event loop is held) would otherwise
+ * delay every fetch by the slowest answer, where a round's validators ask every member's node for each
+ * update and only its trainer holds it. Nothing is dropped from the list, and every byte is still verified
+ * when fetched.
  */
-export async function holdersFirst(cid: string, peers: readonly string[]): Promise<string[]> {
+export async function holdersFirst(
+  cid: string,
+  peers: readonly string[],
+  probeTimeoutMs = PROBE_TIMEOUT_MS,
+): Promise<string[]> {
   if (peers.length < 2) return [...peers];
-  const answers = await Promise.all(
-    peers.map(async (peer) => {
+  const HOLDS = 0;
+  const SILENT = 1;
+  const LACKS = 2;
+  const answers = peers.map(() => SILENT);
+  const stop = new AbortController();
+  const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(probeTimeoutMs)]);
+  await new Promise<void>((resolve) => {
+    let left = peers.length;
+    peers.forEach(async (peer, i) => {
       try {
-        const response = await fetch(blobUrl(peer, cid), {
-          method: "HEAD",
-          redirect: "manual",
-          signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
-        });
-        return response.status === 200 ? 0 : 2;
+        const response = await fetch(blobUrl(peer, cid), { method: "HEAD", redirect: "manual", signal });
+        answers[i] = response.status === 200 ? HOLDS : LACKS;
       } catch {
-        return 1;
+        // no answer: SILENT
       }
-    }),
-  );
-  return [0, 1, 2].flatMap((rank) => peers.filter((_, i) => answers[i] === rank));
+      if (answers[i] === HOLDS || --left === 0) resolve();
+    });
+  });
+  stop.abort();
+  return [HOLDS, SILENT, LACKS].flatMap((rank) => peers.filter((_, i) => answers[i] === rank));
 }
 
 /**
