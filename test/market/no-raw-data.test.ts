@@ -57,7 +57,7 @@ describe("raw data is never served", () => {
       "/blobs/..%2f..%2fnonces.log",
       "/blobs/../../../../etc/passwd",
       "/../../../../etc/passwd",
-      "/compute/jobs/0x" + "00".repeat(32),
+      `/compute/jobs/0x${"00".repeat(32)}`,
       "/compute/jobs/..%2f..%2fresults",
     ];
     for (const path of paths) {
