@@ -8,8 +8,8 @@
  *   413 oversized (body over the cap, or more training than the provider runs) ·
  *   403 DP required but not asked, or the privacy budget exhausted
  *
- * An accepted job uses its nonce and spends its epsilon (both persisted) before it is queued; jobs run one
- * at a time. A finished job's result is stored by CID in the provider's own result store, its receipt
+ * An accepted job uses its nonce and spends its epsilon (both persisted) before it is queued, and neither
+ * comes back if the job then fails (the buyer signs a new request); jobs run one at a time. A finished job's result is stored by CID in the provider's own result store, its receipt
  * recorded through MarketAccess, and its record kept in the state folder.
  *
  * Nothing here returns rows: the routes are a job's submission, its record and its result, and a result is
@@ -52,7 +52,7 @@ import {
 export interface MarketAccess {
   hasAccess(datasetId: bigint, account: `0x${string}`): Promise<boolean>;
   isAllowed(datasetId: bigint, algorithm: `0x${string}`): Promise<boolean>;
-  /** Records the receipt on-chain; the provider signs it (EIP-712, see below). */
+  /** Records the receipt on-chain, signed as the provider (the DataMarket's EIP-712 receipt type). */
   recordReceipt(r: {
     datasetId: bigint;
     requestDigest: `0x${string}`;
@@ -254,7 +254,8 @@ export class ComputeProvider {
     };
     this.save(record);
     const run = this.queue.then(() => this.run(record, signed, dataset));
-    this.queue = run;
+    // A job whose record cannot be written must not stop the jobs queued after it.
+    this.queue = run.catch(() => undefined);
     this.finished.set(record.id, run);
     return { ...record };
   }

@@ -122,6 +122,14 @@ describe("compute-to-data provider", () => {
     await refused(raw, 409, /already used/);
   });
 
+  it("nonce replay race: the same request sent twice at once runs once", async () => {
+    const raw = await f.sign({ kind: "evaluate" });
+    const answers = await Promise.all([f.post(raw), f.post(raw)]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [202, 409]);
+    const accepted = answers.find((a) => a.status === 202)?.body as unknown as JobRecord;
+    await f.provider.wait(accepted.id, 30_000);
+  });
+
   it("refuses an unknown dataset (404)", async () => {
     await refused(await f.sign({ datasetId: 99n }), 404, /no dataset 99/);
   });
