@@ -76,7 +76,7 @@ export interface ProvidedDataset {
 
 /** Defaults: a JSON request is well under 4 KiB. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
-/** Default cap on the training of one job, in samples seen (epochs x rows): a few minutes on 2 cores. */
+/** Default cap on the training of one job, in samples seen (epochs x rows): about 8 s of mlp-784-32-10 on 2 cores (bench: 150k in 2.4 s); larger models take longer. */
 export const DEFAULT_MAX_SAMPLE_PASSES = 500_000;
 /** How long GET /compute/jobs/:id?waitMs= may hold an answer. */
 export const MAX_WAIT_MS = 30_000;
