@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, a table on stdout, every figure in bench/results.json.
 // `tsx bench/run.ts --only NAME`: just the steps whose name contains NAME (their figures merged in).
+import { benchComputeOverhead } from "./compute.bench.ts";
 import { benchFederated, benchGrid } from "./fl.bench.ts";
 import { benchLearningGas } from "./fl-gas.bench.ts";
 import { benchLearningProtocol } from "./fl-protocol.bench.ts";
@@ -19,6 +20,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["federated learning gas", benchLearningGas],
   ["federated learning on-chain", benchLearningProtocol],
   ["federated learning across processes", benchMultiprocess],
+  ["compute-to-data overhead", benchComputeOverhead],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

@@ -228,3 +228,22 @@ export function setWeights(model: tf.LayersModel, tensors: readonly ModelTensor[
     value.dispose();
   }
 }
+
+/** One tfjs scratch model per architecture, made when first needed (the task's model decides it). */
+export function scratchModels(): { of: (architecture: string) => tf.LayersModel; dispose: () => void } {
+  const models = new Map<string, tf.LayersModel>();
+  return {
+    of(architecture) {
+      let model = models.get(architecture);
+      if (!model) {
+        model = createModel(architecture, 0);
+        models.set(architecture, model);
+      }
+      return model;
+    },
+    dispose() {
+      for (const model of models.values()) model.dispose();
+      models.clear();
+    },
+  };
+}

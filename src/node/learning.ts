@@ -11,7 +11,6 @@
  */
 
 import { join } from "node:path";
-import type * as tf from "@tensorflow/tfjs";
 import type { Logger } from "pino";
 import type { Address } from "viem";
 import { isDevChain } from "../chain/accounts.ts";
@@ -44,7 +43,7 @@ import { Trainer } from "../learning/trainer.ts";
 import { Validator } from "../learning/validator.ts";
 import { initBackend } from "../ml/backend.ts";
 import type { CanonicalModel } from "../ml/encoding.ts";
-import { createModel } from "../ml/models.ts";
+import { scratchModels } from "../ml/models.ts";
 import { createRng, type Dataset } from "../ml/partition.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { KeeperRoleConfig, MnistSplitConfig, NodeConfig } from "./config.ts";
@@ -161,25 +160,6 @@ async function ensureMember(
   }
   await joinTask(tasks, taskId, role, amount, account);
   return true;
-}
-
-/** One tfjs scratch model per architecture, made when first needed (the task's model decides it). */
-function scratchModels(): { of: (architecture: string) => tf.LayersModel; dispose: () => void } {
-  const models = new Map<string, tf.LayersModel>();
-  return {
-    of(architecture) {
-      let model = models.get(architecture);
-      if (!model) {
-        model = createModel(architecture, 0);
-        models.set(architecture, model);
-      }
-      return model;
-    },
-    dispose() {
-      for (const model of models.values()) model.dispose();
-      models.clear();
-    },
-  };
 }
 
 /** This node's part of the agreed MNIST split: a trainer's shard or a validator's held-out digits. */
