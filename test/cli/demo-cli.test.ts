@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { listening, processesNaming, watch } from "../node/leftovers.ts";
+import { interruptAndCheck, processesNaming, watch } from "../node/leftovers.ts";
 import { spawnCli } from "./cli-process.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-demo-"));
@@ -22,14 +22,12 @@ describe("ledgermind demo across node processes", { timeout: 240_000 }, () => {
     try {
       await run.until(/^round 1: /m, 180_000);
       assert.ok(processesNaming(dir).length >= 8, "the eight node processes run");
-      child.kill("SIGINT");
-      assert.notEqual(await run.exited, 0);
-      assert.match(run.err(), /^ledgermind: interrupted: every process the demo started was stopped/m);
-      assert.doesNotMatch(run.err(), /\n\s+at /, "no stack trace");
-      const chain = /^development chain on (http:\/\/\S+)$/m.exec(run.out())?.[1];
-      assert.ok(chain, run.out());
-      assert.deepEqual(processesNaming(dir), [], "no node process left");
-      assert.equal(await listening(chain), false, "the chain stopped");
+      await interruptAndCheck(
+        child,
+        run,
+        dir,
+        /^ledgermind: interrupted: every process the demo started was stopped/m,
+      );
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { assertOk, cli, spawnCli } from "../cli/cli-process.ts";
-import { listening, logTails, processesNaming, watch } from "./leftovers.ts";
+import { interruptAndCheck, listening, logTails, processesNaming, watch } from "./leftovers.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-devnet-"));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -42,14 +42,7 @@ describe("ledgermind devnet", { timeout: 300_000 }, () => {
     try {
       await run.until(/^oracle model /m, 120_000);
       await new Promise((r) => setTimeout(r, 1_500)); // node processes are starting
-      child.kill("SIGINT");
-      assert.notEqual(await run.exited, 0);
-      assert.match(run.err(), /interrupted/);
-      assert.doesNotMatch(run.err(), /\n\s+at /, "no stack trace");
-      const chain = /^development chain on (http:\/\/\S+)$/m.exec(run.out())?.[1];
-      assert.ok(chain, run.out());
-      assert.deepEqual(processesNaming(dir), [], "no node process left");
-      assert.equal(await listening(chain), false, "the chain stopped");
+      await interruptAndCheck(child, run, dir, /interrupted/);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }

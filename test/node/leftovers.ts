@@ -3,6 +3,7 @@
  * a chain by its port. For the tests that check a consortium stops everything it started; also what such a
  * run printed, and its node logs' last lines for a failure's message.
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
@@ -78,4 +79,19 @@ export function logTails(dir: string, lines = 4): string {
       return `--${f}--\n${tail.map((l) => l.slice(0, 600)).join("\n")}`;
     })
     .join("\n");
+}
+
+/**
+ * Ctrl-C (SIGINT) to a run that started a development chain and node processes in `dir`: it exits non-zero
+ * with `said` on stderr and no stack trace, leaving no node process and no chain behind.
+ */
+export async function interruptAndCheck(child: ChildProcess, run: Watched, dir: string, said: RegExp) {
+  child.kill("SIGINT");
+  assert.notEqual(await run.exited, 0);
+  assert.match(run.err(), said);
+  assert.doesNotMatch(run.err(), /\n\s+at /, "no stack trace");
+  const chain = /^development chain on (http:\/\/\S+)$/m.exec(run.out())?.[1];
+  assert.ok(chain, run.out());
+  assert.deepEqual(processesNaming(dir), [], "no node process left");
+  assert.equal(await listening(chain), false, "the chain stopped");
 }
