@@ -14,7 +14,6 @@ import { connect, type LedgerChain } from "../src/chain/connect.ts";
 import { ORACLE_PARAMS, requireDeployment } from "../src/chain/deploy.ts";
 import { InferenceOracle, MindToken } from "../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../src/chain/tx.ts";
-import { encodeModel } from "../src/ml/encoding.ts";
 import {
   commitmentOf,
   computeAnswer,
@@ -33,6 +32,7 @@ import { type BlobServer, createBlobServer } from "../src/storage/blob-server.ts
 import { cidOf, sha256Digest } from "../src/storage/cid.ts";
 import { FsBlobStore } from "../src/storage/fs-blob-store.ts";
 import { heaviestGas, largestRequest } from "../test/contracts/inference-oracle-fixture.ts";
+import { YIELD_RISK_WEIGHTS } from "../test/oracle/yield-risk-weights.ts";
 import type { Figures } from "./results-file.ts";
 
 /**
@@ -46,21 +46,6 @@ const REQUESTER = 16;
 const TX_GAS = 400_000n;
 const FINALIZE_GAS = 3_000_000n;
 const INPUT = [550_000n, 350_000n, 300_000n, 800_000n];
-
-const WEIGHTS = encodeModel({
-  architecture: "mlp-4-3-1-sigmoid",
-  scaleBits: 16,
-  tensors: [
-    {
-      name: "dense0.kernel",
-      shape: [4, 3],
-      values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
-    },
-    { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
-    { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
-    { name: "dense1.bias", shape: [1], values: [-1.4] },
-  ],
-});
 
 async function rpc(chain: LedgerChain, method: string, params: unknown[] = []): Promise<unknown> {
   return chain.publicClient.request({ method, params } as never);
@@ -119,7 +104,7 @@ async function commitReveal(chain: LedgerChain, oracle: Oracle, modelId: bigint,
     { modelId, version: versionOf(k), input: INPUT, fee: parseEther("1") },
     REQUESTER,
   );
-  const output = computeAnswer(WEIGHTS, INPUT);
+  const output = computeAnswer(YIELD_RISK_WEIGHTS, INPUT);
   const ops = Array.from({ length: k }, (_, i) => i + 1);
   const salt = (i: number) => toHex(i, { size: 32 }) as Hex;
   const address = (i: number) => (chain.accounts[i] as { address: Address }).address;
@@ -155,7 +140,7 @@ async function report(chain: LedgerChain, oracle: Oracle, modelId: bigint, weigh
     { modelId, version: versionOf(k), input: INPUT, fee: parseEther("1") },
     REQUESTER,
   );
-  const output = computeAnswer(WEIGHTS, INPUT);
+  const output = computeAnswer(YIELD_RISK_WEIGHTS, INPUT);
   const domain = reportDomain(oracle);
   const signers = Array.from(
     { length: k },
@@ -202,12 +187,12 @@ export async function benchOracleGas(): Promise<Figures> {
     }
     const reg = await openRegistry(chain);
     const { modelId } = await registerModel(reg, "bench-model");
-    const weightsCid = cidOf(WEIGHTS);
+    const weightsCid = cidOf(YIELD_RISK_WEIGHTS);
     for (const k of SIZES) {
       await addVersion(reg, modelId, { weightsCid });
       await setModelSpec(oracle, modelId, versionOf(k), INPUT.length);
     }
-    const weightsDigest = sha256Digest(WEIGHTS);
+    const weightsDigest = sha256Digest(YIELD_RISK_WEIGHTS);
     const token = manifest.contracts.MindToken.address;
     for (let i = 1; i <= largest; i++) {
       const who = (chain.accounts[i] as { address: Address }).address;
@@ -311,7 +296,7 @@ export async function benchOracleReportLatency(): Promise<Figures> {
     const dir = mkdtempSync(join(tmpdir(), "ledgermind-bench-report-"));
     cleanup = () => rmSync(dir, { recursive: true, force: true });
     const store = new FsBlobStore(join(dir, "blobs"));
-    const weightsCid = await store.put(WEIGHTS);
+    const weightsCid = await store.put(YIELD_RISK_WEIGHTS);
     const { modelId } = await registerModel(reg, "bench-report-latency");
     await addVersion(reg, modelId, { weightsCid });
     await setModelSpec(oracle, modelId, 1, INPUT.length);

@@ -8,6 +8,7 @@
  * like one, is refused with a line saying where keys come from instead.
  */
 
+import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
@@ -64,6 +65,14 @@ export interface MnistSplitConfig {
   validatorSamples?: number;
 }
 
+/**
+ * Where a learning role's rows come from: its part of an agreed MNIST split (demonstrations, the devnet), or a
+ * CSV file of the node's own (src/ml/csv-dataset.ts: label first, then the features, divided by `divideBy`).
+ */
+export type DataSourceConfig =
+  | { mnist: MnistSplitConfig & { index: number } }
+  | { csv: { path: string; divideBy: number } };
+
 /** Membership of a task: staked when the node joins, unless it is already an active member. */
 interface MembershipConfig {
   task: bigint;
@@ -74,8 +83,8 @@ interface MembershipConfig {
 }
 
 export interface TrainerRoleConfig extends MembershipConfig {
-  /** This node's shard: trainer `index` of the split. */
-  data: { mnist: MnistSplitConfig & { index: number } };
+  /** This node's shard: trainer `index` of the split, or its own file. */
+  data: DataSourceConfig;
   training: { epochs: number; batch: number; lr: number };
   /**
    * For demonstrations and tests: the node attacks as adversaries.ts's attack of this name. Only attacks
@@ -85,8 +94,8 @@ export interface TrainerRoleConfig extends MembershipConfig {
 }
 
 export interface ValidatorRoleConfig extends MembershipConfig {
-  /** This node's held-out digits: validator `index` of the split. */
-  data: { mnist: MnistSplitConfig & { index: number } };
+  /** This node's held-out data: validator `index` of the split, or its own file. */
+  data: DataSourceConfig;
   /** The aggregation every validator of the task recomputes (strategyByName); default fedavg. */
   strategy: string;
 }
@@ -223,6 +232,13 @@ const mnistPart = z.strictObject({
   index: z.number().int().min(0),
 });
 
+const dataSource = z.union([
+  z.strictObject({ mnist: mnistPart }),
+  z.strictObject({
+    csv: z.strictObject({ path: z.string().min(1), divideBy: z.number().positive().default(1) }),
+  }),
+]);
+
 const membership = {
   task: taskId,
   stake: mind("stake").optional(),
@@ -271,7 +287,7 @@ const schema = z.strictObject({
       trainer: z
         .strictObject({
           ...membership,
-          data: z.strictObject({ mnist: mnistPart }),
+          data: dataSource,
           attack: z
             .string()
             .refine((name) => SOLO_ATTACKS.includes(name), {
@@ -290,7 +306,7 @@ const schema = z.strictObject({
       validator: z
         .strictObject({
           ...membership,
-          data: z.strictObject({ mnist: mnistPart }),
+          data: dataSource,
           strategy: z
             .string()
             .refine((s) => (STRATEGY_NAMES as readonly string[]).includes(s), {
@@ -355,16 +371,20 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     );
   const base = dirname(resolve(configPath));
   const { oracle, trainer, validator, aggregator, keeper } = c.roles;
-  for (const [role, part] of [
-    ["trainer", trainer?.data.mnist],
-    ["validator", validator?.data.mnist],
-  ] as const) {
-    const count = role === "trainer" ? part?.clients : part?.validators;
-    if (part && count !== undefined && part.index >= count)
+  const dataOf = (role: "trainer" | "validator", data: z.infer<typeof dataSource>): DataSourceConfig => {
+    if ("csv" in data) {
+      const path = resolve(base, data.csv.path);
+      if (!existsSync(path)) throw fail(`roles.${role}.data.csv.path: no file at ${path}`);
+      return { csv: { ...data.csv, path } };
+    }
+    const part = data.mnist;
+    const count = role === "trainer" ? part.clients : part.validators;
+    if (part.index >= count)
       throw fail(
         `roles.${role}.data.mnist.index: ${part.index} is not one of the split's ${count} ${role}s (0 to ${count - 1})`,
       );
-  }
+    return { mnist: dropUndefined(part) };
+  };
   if (aggregator && aggregator.task !== validator?.task)
     throw fail(
       `roles.aggregator: the aggregator must also validate task ${aggregator.task} (roles.validator.task): its proposal counts as its vote`,
@@ -395,11 +415,9 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     peers: c.peers,
     roles: {
       ...(oracle ? { oracle: member(dropUndefined(oracle)) } : {}),
-      ...(trainer
-        ? { trainer: member({ ...trainer, data: { mnist: dropUndefined(trainer.data.mnist) } }) }
-        : {}),
+      ...(trainer ? { trainer: member({ ...trainer, data: dataOf("trainer", trainer.data) }) } : {}),
       ...(validator
-        ? { validator: member({ ...validator, data: { mnist: dropUndefined(validator.data.mnist) } }) }
+        ? { validator: member({ ...validator, data: dataOf("validator", validator.data) }) }
         : {}),
       ...(aggregator ? { aggregator } : {}),
       ...(keeper ? { keeper } : {}),

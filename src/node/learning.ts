@@ -42,11 +42,12 @@ import { datasetEvaluator, federatedData, trainLocal, validatorScoring } from ".
 import { Trainer } from "../learning/trainer.ts";
 import { Validator } from "../learning/validator.ts";
 import { initBackend } from "../ml/backend.ts";
+import { loadCsvDataset } from "../ml/csv-dataset.ts";
 import type { CanonicalModel } from "../ml/encoding.ts";
 import { scratchModels } from "../ml/models.ts";
 import { createRng, type Dataset } from "../ml/partition.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
-import type { KeeperRoleConfig, MnistSplitConfig, NodeConfig } from "./config.ts";
+import type { DataSourceConfig, KeeperRoleConfig, NodeConfig } from "./config.ts";
 
 /** What the keeper does next; `keeperMove` decides it from a snapshot, and nothing else. */
 export type KeeperMove =
@@ -162,12 +163,21 @@ async function ensureMember(
   return true;
 }
 
-/** This node's part of the agreed MNIST split: a trainer's shard or a validator's held-out digits. */
-function ownPart(split: MnistSplitConfig & { index: number }, role: MemberRole): Dataset {
+/** This node's rows: its part of the agreed MNIST split (a trainer's shard, a validator's held-out digits) or its file. */
+function ownPart(source: DataSourceConfig, role: MemberRole): Dataset {
+  if ("csv" in source) return loadCsvDataset(source.csv.path, source.csv.divideBy);
+  const split = source.mnist;
   const data = federatedData(split);
   const part = role === "trainer" ? data.clients[split.index] : data.validators[split.index];
   if (!part) throw new Error(`the split has no ${role} ${split.index}`);
   return part;
+}
+
+/** What seeds a trainer's training and attacks: its place in the split, or its address for its own data. */
+function trainingSeed(source: DataSourceConfig, address: Address, round: number): string {
+  return "mnist" in source
+    ? `${source.mnist.seed}/${round}/${source.mnist.index}`
+    : `${address.toLowerCase()}/${round}`;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -201,8 +211,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
   const add = (task: bigint, s: Stepper) => steppers.set(task, [...(steppers.get(task) ?? []), s]);
 
   if (trainer) {
-    const split = trainer.data.mnist;
-    const shard = ownPart(split, "trainer");
+    const shard = ownPart(trainer.data, "trainer");
     if (await ensureMember(tasks, trainer.task, "trainer", account, trainer.stake, trainer.fundFrom))
       logger.info({ role: "trainer", task: String(trainer.task), samples: shard.n }, "joined as a trainer");
     const attack = trainer.attack === undefined ? undefined : attackByName(trainer.attack);
@@ -210,7 +219,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     const train = (base: CanonicalModel, round: number) =>
       trainLocal(scratch.of(base.architecture), base, data, {
         ...trainer.training,
-        seed: `${split.seed}/${round}/${split.index}`,
+        seed: trainingSeed(trainer.data, address, round),
       });
     if (attack) logger.warn({ role: "trainer", attack: attack.name }, `this trainer attacks: ${attack.name}`);
     const role = new Trainer({
@@ -223,14 +232,14 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
       produce: async ({ base, round }) => {
         if (!attack) return train(base, round);
         const own = attack.trains ? await train(base, round) : undefined;
-        const rng = createRng(`${split.seed}/${round}/${split.index}/${attack.name}`);
+        const rng = createRng(`${trainingSeed(trainer.data, address, round)}/${attack.name}`);
         return attack.craft({ global: base, ...(own ? { own } : {}), rng });
       },
     });
     add(trainer.task, { step: async (snap) => (await role.step(snap)).actions });
   }
   if (validator) {
-    const shard = ownPart(validator.data.mnist, "validator");
+    const shard = ownPart(validator.data, "validator");
     if (await ensureMember(tasks, validator.task, "validator", account, validator.stake, validator.fundFrom))
       logger.info(
         { role: "validator", task: String(validator.task), samples: shard.n },

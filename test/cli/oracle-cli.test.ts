@@ -17,11 +17,11 @@ import { deployAll } from "../../src/chain/deploy.ts";
 import { type DevNode, startDevNode } from "../../src/chain/devnode.ts";
 import { MindToken } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
-import { encodeModel } from "../../src/ml/encoding.ts";
 import { computeAnswer, requestInference, toFixedInput, waitForResult } from "../../src/oracle/client.ts";
 import { type RunningOperator, startOperator } from "../../src/oracle/operator.ts";
 import { addVersion, openRegistry, registerModel } from "../../src/registry/client.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
+import { YIELD_RISK_WEIGHTS } from "../oracle/yield-risk-weights.ts";
 import { cliWith, show } from "./cli-process.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-oracle-cli-"));
@@ -63,22 +63,8 @@ class Server {
   }
 }
 
-const WEIGHTS = encodeModel({
-  architecture: "mlp-4-3-1-sigmoid",
-  scaleBits: 16,
-  tensors: [
-    {
-      name: "dense0.kernel",
-      shape: [4, 3],
-      values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
-    },
-    { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
-    { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
-    { name: "dense1.bias", shape: [1], values: [-1.4] },
-  ],
-});
 const INPUT = "0.55,0.35,0.3,0.8";
-const HONEST = computeAnswer(WEIGHTS, toFixedInput([0.55, 0.35, 0.3, 0.8]));
+const HONEST = computeAnswer(YIELD_RISK_WEIGHTS, toFixedInput([0.55, 0.35, 0.3, 0.8]));
 
 let node: DevNode;
 let url: string;
@@ -93,7 +79,7 @@ before(async () => {
   chain = await connect({ rpc: url, dataDir: DATA });
   const manifest = await deployAll(chain);
   const reg = await openRegistry(chain);
-  const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(WEIGHTS);
+  const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(YIELD_RISK_WEIGHTS);
   const { modelId } = await registerModel(reg, "crop-yield-risk");
   await addVersion(reg, modelId, { weightsCid });
   for (const i of [1, 3, 4]) {

@@ -17,7 +17,6 @@ import { deployAll } from "../../src/chain/deploy.ts";
 import { type DevNode, startDevNode } from "../../src/chain/devnode.ts";
 import { InferenceOracle, MindToken } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
-import { encodeModel } from "../../src/ml/encoding.ts";
 import {
   computeAnswer,
   type Oracle,
@@ -29,6 +28,7 @@ import {
 } from "../../src/oracle/client.ts";
 import { addVersion, openRegistry, registerModel } from "../../src/registry/client.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
+import { YIELD_RISK_WEIGHTS } from "../oracle/yield-risk-weights.ts";
 import { type CliProcess, cliWith, show } from "./cli-process.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-oracle-report-cli-"));
@@ -37,22 +37,8 @@ const OPS = [1, 2, 3];
 
 const { cli, spawnCli } = cliWith(() => ({ dataDir: DATA, rpc: url, timeoutMs: 60_000 }));
 
-const WEIGHTS = encodeModel({
-  architecture: "mlp-4-3-1-sigmoid",
-  scaleBits: 16,
-  tensors: [
-    {
-      name: "dense0.kernel",
-      shape: [4, 3],
-      values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
-    },
-    { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
-    { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
-    { name: "dense1.bias", shape: [1], values: [-1.4] },
-  ],
-});
 const INPUT = toFixedInput([0.55, 0.35, 0.3, 0.8]);
-const HONEST = computeAnswer(WEIGHTS, INPUT);
+const HONEST = computeAnswer(YIELD_RISK_WEIGHTS, INPUT);
 
 /** A background `oracle serve --listen`: its output so far. */
 class Server {
@@ -140,7 +126,7 @@ before(async () => {
   const manifest = await deployAll(chain);
   oracle = await openOracle(chain);
   const reg = await openRegistry(chain);
-  const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(WEIGHTS);
+  const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(YIELD_RISK_WEIGHTS);
   const { modelId } = await registerModel(reg, "crop-yield-risk");
   await addVersion(reg, modelId, { weightsCid });
   await setModelSpec(chain, modelId, 1, INPUT.length);

@@ -1,6 +1,8 @@
 /** The node's config file: what a valid one becomes, and the one line each kind of mistake gets. Pure. */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseEther } from "viem";
 import { ConfigError, DEFAULT_NODE_PORT, formatPath, parseNodeConfig } from "../../src/node/config.ts";
@@ -169,6 +171,38 @@ roles:
         `${RPC}roles: { validator: { task: 1, strategy: best, data: { mnist: ${split}, index: 0 } } } }`,
       ),
       /^roles\.validator\.strategy: expected one of fedavg, /,
+    );
+  });
+
+  it("a trainer's own CSV file: its path is the config folder's, a missing file or a bad shape is one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ledgermind-config-csv-"));
+    try {
+      writeFileSync(join(dir, "records.csv"), "label,a,b\n1,0,255\n");
+      const file = join(dir, "node.yaml");
+      const config = parseNodeConfig(
+        `${RPC}roles: { trainer: { task: 1, data: { csv: { path: records.csv, divideBy: 255 } } } }`,
+        file,
+      );
+      assert.deepEqual(config.roles.trainer?.data, {
+        csv: { path: join(dir, "records.csv"), divideBy: 255 },
+      });
+      const validator = parseNodeConfig(
+        `${RPC}roles: { validator: { task: 1, data: { csv: { path: records.csv } } } }`,
+        file,
+      );
+      assert.deepEqual(validator.roles.validator?.data, {
+        csv: { path: join(dir, "records.csv"), divideBy: 1 },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(
+      errorOf(`${RPC}roles: { trainer: { task: 1, data: { csv: { path: gone.csv } } } }`),
+      "roles.trainer.data.csv.path: no file at /etc/ledgermind/gone.csv",
+    );
+    assert.match(
+      errorOf(`${RPC}roles: { trainer: { task: 1, data: { csv: { path: a.csv, divideBy: 0 } } } }`),
+      /^roles\.trainer\.data/,
     );
   });
 

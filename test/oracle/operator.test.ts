@@ -14,7 +14,6 @@ import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { ORACLE_PARAMS, requireDeployment } from "../../src/chain/deploy.ts";
 import { InferenceOracle, MindToken } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
-import { encodeModel } from "../../src/ml/encoding.ts";
 import {
   answerOf,
   canFinalizeIn,
@@ -44,10 +43,10 @@ import {
 } from "../../src/oracle/operator.ts";
 import { fulfilWithReport, reportDomain, signReport, sortBySigner } from "../../src/oracle/report.ts";
 import { normalizeFeatures, toOracleInput } from "../../src/oracle/yield-data.ts";
-import { yieldArchitecture } from "../../src/oracle/yield-model.ts";
 import { addVersion, openRegistry, type Registry, registerModel } from "../../src/registry/client.ts";
 import { canonicalCid } from "../../src/storage/cid.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
+import { YIELD_RISK_WEIGHTS } from "./yield-risk-weights.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-operator-"));
 const OWNER = 0;
@@ -56,24 +55,6 @@ const REQUESTER = 4;
 const FAULTY = 3;
 const FAULTY_OFFSET = 500_000n; // 0.5: ten times the oracle's tolerance
 const FEE = parseEther("10");
-
-/** A crop-yield risk model in the trained model's shape (mlp-4-3-1-sigmoid), with hand-picked weights. */
-function yieldRiskWeights(): Uint8Array {
-  return encodeModel({
-    architecture: yieldArchitecture(3),
-    scaleBits: 16,
-    tensors: [
-      {
-        name: "dense0.kernel",
-        shape: [4, 3],
-        values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
-      },
-      { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
-      { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
-      { name: "dense1.bias", shape: [1], values: [-1.4] },
-    ],
-  });
-}
 
 /** A dry, hot season, as the insurance demo would report it. */
 const DROUGHT = toOracleInput(
@@ -137,7 +118,7 @@ before(async () => {
   oracle = await openOracle(chain);
   reg = await openRegistry(chain);
   store = new FsBlobStore(join(TMP, "blobs"));
-  weights = yieldRiskWeights();
+  weights = YIELD_RISK_WEIGHTS;
   weightsCid = await store.put(weights);
   ({ modelId } = await registerModel(reg, "crop-yield-risk", OWNER));
   await addVersion(reg, modelId, { weightsCid, metrics: { rmse: 0.05 } }, OWNER);

@@ -15,7 +15,6 @@ import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { requireDeployment } from "../../src/chain/deploy.ts";
 import { InferenceOracle, MindToken } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
-import { encodeModel } from "../../src/ml/encoding.ts";
 import {
   computeAnswer,
   getRequestStatus,
@@ -39,6 +38,7 @@ import {
 import { addVersion, openRegistry, registerModel } from "../../src/registry/client.ts";
 import { type BlobServer, createBlobServer } from "../../src/storage/blob-server.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
+import { YIELD_RISK_WEIGHTS } from "./yield-risk-weights.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-report-exchange-"));
 const REQUESTER = 9;
@@ -48,22 +48,8 @@ const QUARTET = [4, 5, 6, 7];
 const LEADER_TIMEOUT_MS = 1_000;
 const REPORT_WINDOW_MS = 5_000;
 
-const WEIGHTS = encodeModel({
-  architecture: "mlp-4-3-1-sigmoid",
-  scaleBits: 16,
-  tensors: [
-    {
-      name: "dense0.kernel",
-      shape: [4, 3],
-      values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
-    },
-    { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
-    { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
-    { name: "dense1.bias", shape: [1], values: [-1.4] },
-  ],
-});
 const INPUT = toFixedInput([0.55, 0.35, 0.3, 0.8]);
-const HONEST = computeAnswer(WEIGHTS, INPUT);
+const HONEST = computeAnswer(YIELD_RISK_WEIGHTS, INPUT);
 
 const A = "0x1000000000000000000000000000000000000001" as Address;
 const B = "0x2000000000000000000000000000000000000002" as Address;
@@ -243,7 +229,7 @@ before(async () => {
   const manifest = await requireDeployment(chain);
   oracle = await openOracle(chain);
   const reg = await openRegistry(chain);
-  const weightsCid = await store.put(WEIGHTS);
+  const weightsCid = await store.put(YIELD_RISK_WEIGHTS);
   ({ modelId } = await registerModel(reg, "crop-yield-risk"));
   for (const v of [1, 2]) {
     await addVersion(reg, modelId, { weightsCid });
