@@ -35,7 +35,7 @@ export async function mineBlocks(chain: LedgerChain, blocks: bigint): Promise<vo
 }
 
 /** How often `nextHead` asks a development chain for its height, ms. */
-export const DEV_HEAD_POLL_MS = 25;
+export const DEV_HEAD_POLL_MS = 50;
 
 /**
  * Resolves when the chain's head passes `head`, or after `maxMs`, whichever comes first (or at once when

@@ -6,7 +6,7 @@
  * on-chain (no static peers).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -24,6 +24,8 @@ import {
   type RoundSnapshot,
 } from "../../src/learning/client.ts";
 import { createFederatedTask } from "../../src/learning/protocol.ts";
+import { federatedData } from "../../src/learning/simulate.ts";
+import type { Dataset } from "../../src/ml/partition.ts";
 import { parseNodeConfig } from "../../src/node/config.ts";
 import { type KeeperView, keeperMove } from "../../src/node/learning.ts";
 import { type RunningNode, startNode } from "../../src/node/node.ts";
@@ -121,10 +123,38 @@ after(async () => {
   rmSync(TMP, { recursive: true, force: true });
 });
 
-const SPLIT = "{ clients: 2, validators: 3, alpha: 1, seed: 3, samplesPerClient: 300, validatorSamples: 200";
+const SPLIT_OPTIONS = {
+  clients: 2,
+  validators: 3,
+  alpha: 1,
+  seed: 3,
+  samplesPerClient: 300,
+  validatorSamples: 200,
+};
+/** SPLIT_OPTIONS in YAML, left open for the member's index. */
+const SPLIT = `{ ${Object.entries(SPLIT_OPTIONS)
+  .map(([k, v]) => `${k}: ${v}`)
+  .join(", ")}`;
+
+/** Trainer `index`'s shard of SPLIT as a CSV file (label, then 784 pixels 0..255); its path. */
+function writeShardCsv(index: number): string {
+  const shard = federatedData(SPLIT_OPTIONS).clients[index] as Dataset;
+  const width = shard.x.length / shard.n;
+  const rows = ["label," + Array.from({ length: width }, (_, j) => `p${j}`).join(",")];
+  for (let r = 0; r < shard.n; r++)
+    rows.push(
+      [
+        shard.y[r],
+        ...Array.from(shard.x.subarray(r * width, (r + 1) * width), (v) => Math.round(v * 255)),
+      ].join(","),
+    );
+  const path = join(TMP, `hospital-${index}.csv`);
+  writeFileSync(path, `${rows.join("\n")}\n`);
+  return path;
+}
 
 describe("nodes run a federated task together", { timeout: 240_000 }, () => {
-  it("two trainers, three validators and a keeper, each its own node: both rounds aggregate, nobody slashed", async () => {
+  it("two trainers (one reading its own CSV file), three validators and a keeper, each its own node: both rounds aggregate, nobody slashed", async () => {
     const chain = await connect({ rpc: chainNode.url, dataDir: join(TMP, "keeper") });
     const nodes: RunningNode[] = [];
     try {
@@ -141,7 +171,8 @@ describe("nodes run a federated task together", { timeout: 240_000 }, () => {
       const roles = [
         `keeper: { task: ${taskId}, blockTimeMs: 300 }`,
         `trainer: { task: ${taskId}, fundFrom: 0, data: { mnist: ${SPLIT}, index: 0 } } }`,
-        `trainer: { task: ${taskId}, fundFrom: 0, data: { mnist: ${SPLIT}, index: 1 } } }`,
+        // The second hospital's records are a file of its own: its shard of the split, written as CSV.
+        `trainer: { task: ${taskId}, fundFrom: 0, data: { csv: { path: ${writeShardCsv(1)}, divideBy: 255 } } }`,
         `validator: { task: ${taskId}, fundFrom: 0, data: { mnist: ${SPLIT}, index: 0 } } }\n  aggregator: { task: ${taskId} }`,
         `validator: { task: ${taskId}, fundFrom: 0, data: { mnist: ${SPLIT}, index: 1 } } }`,
         `validator: { task: ${taskId}, fundFrom: 0, data: { mnist: ${SPLIT}, index: 2 } } }`,
