@@ -4,10 +4,11 @@
  * raised in between), grant and revoke free access, allow algorithms, and record and read compute
  * receipts. Every refusal of the contract arrives as ContractRefusedError naming its custom error.
  */
-import { type Address, type Hex, parseEventLogs, type TransactionReceipt } from "viem";
+import { type Address, formatEther, type Hex, parseEventLogs, type TransactionReceipt } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
 import { requireDeployment } from "../chain/deploy.ts";
 import { DataMarket, MindToken } from "../chain/generated/contracts.ts";
+import { mindBalance } from "../chain/token.ts";
 import { decodeRevert, sendAndWait } from "../chain/tx.ts";
 import { type Signer, walletOf } from "../learning/client.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
@@ -24,6 +25,16 @@ import {
 } from "./protocol.ts";
 
 const abi = DataMarket.abi;
+
+/** A buyer holds less MIND than the access costs: nothing was sent. */
+export class InsufficientMindError extends Error {
+  override name = "InsufficientMindError";
+  constructor(buyer: Address, balance: bigint, cost: bigint) {
+    super(
+      `${buyer} holds ${formatEther(balance)} MIND but the access costs ${formatEther(cost)} MIND: send it MIND with \`ledgermind token transfer\``,
+    );
+  }
+}
 
 /** A DataMarket deployment. */
 export interface Market {
@@ -187,7 +198,8 @@ export interface BuyAccessParameters {
 /**
  * Approves the market for the cost (unless already allowed) and buys access for the signer.
  * @returns the cost, when the paid access now ends (unix seconds) and the purchase's receipt
- * @throws ContractRefusedError: UnknownDataset, NotForSale, CostAboveMax, ERC20InsufficientBalance...
+ * @throws InsufficientMindError when the buyer holds less than the price read now; ContractRefusedError: UnknownDataset,
+ *   NotForSale, CostAboveMax...
  * @example await buyAccess(market, { datasetId: 1n, periods: 2 }, 2)
  */
 export async function buyAccess(
@@ -197,8 +209,12 @@ export async function buyAccess(
 ): Promise<{ cost: bigint; paidUntil: number; receipt: TransactionReceipt }> {
   if (!Number.isInteger(periods) || periods < 1 || periods > 0xffff_ffff)
     throw new MarketInputError(`periods must be an integer from 1 to 2^32-1, got ${periods}`);
-  const limit = maxCost ?? (await getDataset(market, datasetId)).pricePerPeriod * BigInt(periods);
+  const quoted = (await getDataset(market, datasetId)).pricePerPeriod * BigInt(periods);
+  const limit = maxCost ?? quoted;
   const wallet = walletOf(market.chain, signer);
+  // Checked here because the contract pays the fee first: its refusal would name the fee, not the cost.
+  const balance = await mindBalance(market.chain, wallet.account.address);
+  if (balance < quoted) throw new InsufficientMindError(wallet.account.address, balance, quoted);
   const allowance = await market.chain.publicClient.readContract({
     address: market.token,
     abi: MindToken.abi,
