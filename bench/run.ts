@@ -3,6 +3,7 @@
 import { benchFederated, benchGrid } from "./fl.bench.ts";
 import { benchLearningGas } from "./fl-gas.bench.ts";
 import { benchLearningProtocol } from "./fl-protocol.bench.ts";
+import { benchMarketGas } from "./market.bench.ts";
 import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
 import { benchCompile, benchRegistryGas } from "./registry.bench.ts";
@@ -19,6 +20,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["federated learning gas", benchLearningGas],
   ["federated learning on-chain", benchLearningProtocol],
   ["federated learning across processes", benchMultiprocess],
+  ["data market gas", benchMarketGas],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
