@@ -295,18 +295,21 @@ contract DataMarket is ERC721, EIP712, Ownable, IERC2981 {
     /// @param maxCost The most the caller agrees to pay; guards against a price raised in front of the call.
     function buyAccess(uint256 datasetId, uint32 periods, uint256 maxCost) external {
         address holder = _requireDataset(datasetId);
-        Dataset storage dataset = _datasets[datasetId];
-        uint256 price = dataset.pricePerPeriod;
+        Dataset storage d = _datasets[datasetId];
+        uint256 price = d.pricePerPeriod;
         if (price == 0) revert NotForSale(datasetId);
         if (periods == 0) revert ZeroPeriods();
         uint256 cost = price * periods;
         if (cost > maxCost) revert CostAboveMax(cost, maxCost);
-        address publisher = dataset.publisher;
+        address publisher = d.publisher;
         (uint256 ownerShare, uint256 fee, uint256 royalty) =
-            splitPayment(cost, feeBps, dataset.royaltyBps, holder == publisher);
+            splitPayment(cost, feeBps, d.royaltyBps, holder == publisher);
         Access storage access = _access[datasetId][msg.sender];
+        // Access is counted in periods of seconds to years: the few seconds a block producer may shift
+        // the timestamp by move an expiry by as much, which nobody can profit from.
+        // forge-lint: disable-next-line(block-timestamp)
         uint256 start = access.paidUntil > block.timestamp ? access.paidUntil : block.timestamp;
-        uint64 paidUntil = SafeCast.toUint64(start + uint256(dataset.period) * periods);
+        uint64 paidUntil = SafeCast.toUint64(start + uint256(d.period) * periods);
         access.paidUntil = paidUntil;
         emit AccessBought(datasetId, msg.sender, periods, cost, ownerShare, fee, royalty, paidUntil);
         IERC20 mind = token;
@@ -322,6 +325,7 @@ contract DataMarket is ERC721, EIP712, Ownable, IERC2981 {
     /// @param expiresAt When the grant ends (exclusive), in the future.
     function grantAccess(uint256 datasetId, address account, uint64 expiresAt) external {
         _checkDatasetOwner(datasetId);
+        // forge-lint: disable-next-line(block-timestamp)
         if (expiresAt <= block.timestamp) revert ExpiryNotInFuture(expiresAt, uint64(block.timestamp));
         _access[datasetId][account].grantedUntil = expiresAt;
         emit AccessGranted(datasetId, account, expiresAt);
@@ -334,6 +338,7 @@ contract DataMarket is ERC721, EIP712, Ownable, IERC2981 {
     function revokeAccess(uint256 datasetId, address account) external {
         _checkDatasetOwner(datasetId);
         Access storage access = _access[datasetId][account];
+        // forge-lint: disable-next-line(block-timestamp)
         if (access.grantedUntil <= block.timestamp) revert NoGrant(datasetId, account);
         access.grantedUntil = 0;
         emit AccessRevoked(datasetId, account);
@@ -349,6 +354,7 @@ contract DataMarket is ERC721, EIP712, Ownable, IERC2981 {
         if (holder == address(0)) return false;
         if (holder == account) return true;
         Access memory access = _access[datasetId][account];
+        // forge-lint: disable-next-line(block-timestamp)
         return access.paidUntil > block.timestamp || access.grantedUntil > block.timestamp;
     }
 

@@ -81,9 +81,14 @@ contract DataMarketHandler is Actors {
         }
         // Expected moves of (buyer, fee recipient, publisher, owner); an account in two roles sums them.
         int256[4] memory expected;
+        // Costs are at most 12,000 MIND and times a few years from now: none of the casts below truncates.
+        // forge-lint: disable-next-line(unsafe-typecast)
         expected[0] -= int256(cost);
+        // forge-lint: disable-next-line(unsafe-typecast)
         expected[1] += int256(fee);
+        // forge-lint: disable-next-line(unsafe-typecast)
         expected[2] += int256(royalty);
+        // forge-lint: disable-next-line(unsafe-typecast)
         expected[3] += int256(ownerShare);
         address[4] memory who = [buyer, address(this), d.publisher, holder];
         for (uint256 i; i < 4; ++i) {
@@ -94,6 +99,7 @@ contract DataMarketHandler is Actors {
             if (delta[i] != sum) ++ghostSplitMismatches;
         }
         if (ownerShare + fee + royalty != cost) ++ghostSplitMismatches;
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint64 start = _paidUntil[id][buyer] > now_ ? _paidUntil[id][buyer] : uint64(now_);
         _paidUntil[id][buyer] = start + d.period * periods;
     }
@@ -102,6 +108,7 @@ contract DataMarketHandler is Actors {
         if (_datasets.length == 0) return;
         uint256 id = _datasets[datasetSeed % _datasets.length];
         address account = _actor(accountSeed);
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint64 expiresAt = uint64(now_ + bound(duration, 1, 60 days));
         vm.prank(market.ownerOf(id));
         market.grantAccess(id, account, expiresAt);
@@ -171,6 +178,7 @@ contract DataMarketHandler is Actors {
         vm.prank(attacker);
         bool ok;
         if (which % 5 == 0) {
+            // forge-lint: disable-next-line(unsafe-typecast)
             (ok,) = address(market).call(abi.encodeCall(market.grantAccess, (id, attacker, uint64(now_ + 1 days))));
         } else if (which % 5 == 1) {
             (ok,) = address(market).call(abi.encodeCall(market.revokeAccess, (id, _actor(which))));
