@@ -5,11 +5,11 @@ import {
   accessOf,
   allowAlgorithm,
   buyAccess,
-  type Dataset,
   getDataset,
   getMetadata,
   grantAccess,
   listDatasets,
+  type MarketDataset,
   openMarket,
   publishDataset,
   revokeAccess,
@@ -82,7 +82,7 @@ function readMetadata(file: string): DatasetMetadata {
 
 const date = (seconds: number) => (seconds === 0 ? "never" : new Date(seconds * 1000).toISOString());
 
-function datasetLine(d: Dataset): string {
+function datasetLine(d: MarketDataset): string {
   const price =
     d.pricePerPeriod === 0n ? "not for sale" : `${formatEther(d.pricePerPeriod)} MIND per ${d.period} s`;
   return `dataset ${d.id}: owner ${d.owner}, ${price}, metadata ${d.metadataCid}`;

@@ -47,7 +47,7 @@ export interface Market {
 }
 
 /** A dataset as the contract holds it, with its current owner and provider. */
-export interface Dataset {
+export interface MarketDataset {
   id: bigint;
   owner: Address;
   publisher: Address;
@@ -146,7 +146,7 @@ export async function publishDataset(
  * A dataset's terms, owner and provider.
  * @throws ContractRefusedError(UnknownDataset) for an id that was never published
  */
-export async function getDataset(market: Market, datasetId: bigint): Promise<Dataset> {
+export async function getDataset(market: Market, datasetId: bigint): Promise<MarketDataset> {
   const read = market.chain.publicClient;
   const [d, owner, provider] = await Promise.all([
     read.readContract({ address: market.address, abi, functionName: "dataset", args: [datasetId] }),
@@ -169,7 +169,7 @@ export async function getDataset(market: Market, datasetId: bigint): Promise<Dat
 }
 
 /** Every dataset, by id (one read per dataset: the contract keeps no list to page through). */
-export async function listDatasets(market: Market): Promise<Dataset[]> {
+export async function listDatasets(market: Market): Promise<MarketDataset[]> {
   const count = await market.chain.publicClient.readContract({
     address: market.address,
     abi,
@@ -180,7 +180,7 @@ export async function listDatasets(market: Market): Promise<Dataset[]> {
 }
 
 /** A dataset's metadata, fetched by its CID (the store verifies the bytes against it) and checked. */
-export async function getMetadata(store: BlobStore, dataset: Dataset): Promise<DatasetMetadata> {
+export async function getMetadata(store: BlobStore, dataset: MarketDataset): Promise<DatasetMetadata> {
   return parseMetadata(await store.get(dataset.metadataCid));
 }
 
