@@ -4,6 +4,7 @@ import { benchComputeOverhead } from "./compute.bench.ts";
 import { benchFederated, benchGrid } from "./fl.bench.ts";
 import { benchLearningGas } from "./fl-gas.bench.ts";
 import { benchLearningProtocol } from "./fl-protocol.bench.ts";
+import { benchMarketGas } from "./market.bench.ts";
 import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
 import { benchCompile, benchRegistryGas } from "./registry.bench.ts";
@@ -20,6 +21,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["federated learning gas", benchLearningGas],
   ["federated learning on-chain", benchLearningProtocol],
   ["federated learning across processes", benchMultiprocess],
+  ["data market gas", benchMarketGas],
   ["compute-to-data overhead", benchComputeOverhead],
 ];
 const onlyAt = process.argv.indexOf("--only");

@@ -11,6 +11,8 @@ export * from "./chain/tx.ts";
 export * from "./demo/registry-demo.ts";
 export * from "./insurance/client.ts";
 export * from "./learning/index.ts";
+export * from "./market/client.ts";
+export * from "./market/protocol.ts";
 export * from "./ml/backend.ts";
 export * from "./ml/encoding.ts";
 export * from "./ml/mnist.ts";

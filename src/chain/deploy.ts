@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { type Address, parseEther } from "viem";
 import type { LedgerChain } from "./connect.ts";
 import {
+  DataMarket,
   InferenceOracle,
   LearningTasks,
   MindToken,
@@ -18,6 +19,7 @@ export const CONTRACT_NAMES = [
   "InferenceOracle",
   "LearningTasks",
   "NodeDirectory",
+  "DataMarket",
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
@@ -58,6 +60,9 @@ export const ORACLE_PARAMS = {
   maxOperators: 32,
 } as const;
 
+/** The data market's parameters: its fee in basis points of every sale (1%), paid to the deployer. */
+export const MARKET_PARAMS = { feeBps: 100 } as const;
+
 /** Where a chain's deployment manifest is kept: the data folder's deployments/, by chain. */
 export function manifestPath(chain: LedgerChain): string {
   return join(chain.dataDir, "deployments", `${chain.manifestKey}.json`);
@@ -70,7 +75,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
   const wallet = chain.wallet(0);
   const deployer = wallet.account.address;
   const deployed = {} as Manifest["contracts"];
-  const artifacts = { MindToken, ModelRegistry, InferenceOracle, LearningTasks, NodeDirectory };
+  const artifacts = { MindToken, ModelRegistry, InferenceOracle, LearningTasks, NodeDirectory, DataMarket };
   // Each constructor may name the contracts deployed before it.
   const constructorArgs = (name: ContractName): readonly unknown[] => {
     switch (name) {
@@ -84,6 +89,8 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
         return [deployed.MindToken.address, deployed.ModelRegistry.address];
       case "NodeDirectory":
         return [];
+      case "DataMarket":
+        return [deployed.MindToken.address, deployer, MARKET_PARAMS.feeBps];
     }
   };
   for (const name of CONTRACT_NAMES) {

@@ -305,6 +305,34 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
     `${s(a.count)} addresses asked for at once; the directory answers at most ${s(a.max)}`,
   UnsupportedScheme: () => "the URL must start with http:// or https:// (lower case) and name a host",
   UrlTooLong: (a) => `the URL is ${s(a.length)} bytes long; the directory takes at most ${s(a.max)}`,
+  // DataMarket
+  AlgorithmAlreadyAllowed: (a) =>
+    `algorithm ${s(a.algorithm)} is already allowed on dataset ${s(a.datasetId)}`,
+  AlgorithmNotAllowed: (a) =>
+    `algorithm ${s(a.algorithm)} is not allowed on dataset ${s(a.datasetId)}: its owner allows it with \`ledgermind data allow\``,
+  BadReceiptSignature: (a) =>
+    `the receipt's signature recovers to ${s(a.recovered)}, not to the dataset's provider ${s(a.provider)}`,
+  CostAboveMax: (a) =>
+    `the access costs ${mind(a.cost)}, more than the ${mind(a.maxCost)} agreed to (the price rose): check the price and buy again`,
+  EmptyMetadata: () => "a dataset needs a metadata CID",
+  ExpiryNotInFuture: (a) =>
+    `a grant until ${date(a.expiresAt)} is not in the future (the chain's time is ${date(a.nowTime)})`,
+  InvalidPeriod: (a) => `an access period of ${s(a.period)} s: it must be from 1 s to ${s(a.max)} s`,
+  MarketFeeTooHigh: (a) => `a market fee of ${s(a.feeBps)} basis points is above the cap of ${s(a.max)}`,
+  MetadataCidTooLong: (a) =>
+    `the metadata CID is ${s(a.length)} bytes long; the market takes at most ${s(a.max)}`,
+  NoAccess: (a) =>
+    `${s(a.account)} has no access to dataset ${s(a.datasetId)} now (never bought or granted, expired, or revoked)`,
+  NoGrant: (a) =>
+    `${s(a.account)} holds no live grant on dataset ${s(a.datasetId)} to revoke (paid access cannot be revoked)`,
+  NotDatasetOwner: (a) => `${s(a.caller)} does not own dataset ${s(a.datasetId)}: only its owner may do this`,
+  NotForSale: (a) => `dataset ${s(a.datasetId)} is not for sale (price 0): its owner only grants access`,
+  NotProvider: (a) =>
+    `${s(a.caller)} is not the provider of dataset ${s(a.datasetId)}: only it records receipts`,
+  ReceiptAlreadyRecorded: (a) => `a receipt for request ${s(a.requestDigest)} is already recorded`,
+  RoyaltyTooHigh: (a) => `a royalty of ${s(a.royaltyBps)} basis points is above the cap of ${s(a.max)}`,
+  UnknownDataset: (a) => `there is no dataset ${s(a.datasetId)}`,
+  ZeroPeriods: () => "a purchase needs at least one period",
   // OpenZeppelin, as inherited by MindToken, ModelRegistry and the pools
   CheckpointUnorderedInsertion: () => "a vote checkpoint was written out of order",
   ECDSAInvalidSignature: () => "the signature is invalid",

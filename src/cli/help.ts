@@ -87,6 +87,27 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "insurance settle": ["ledgermind insurance settle 1"],
   "insurance claim": ["ledgermind insurance claim --account 4"],
   "insurance status": ["ledgermind insurance status"],
+  data: ["ledgermind data publish --metadata wards.json --price 5 --period 30d", "ledgermind data list"],
+  "data publish": [
+    "ledgermind data publish --metadata wards.json --price 5 --period 30d --account 1",
+    "ledgermind data publish --metadata records.json --account 1",
+  ],
+  "data list": ["ledgermind data list", "ledgermind --json data list"],
+  "data show": ["ledgermind data show 1"],
+  "data buy": [
+    "ledgermind data buy 1 --periods 2 --account 2",
+    "ledgermind data buy 1 --max-cost 10 --account 2",
+  ],
+  "data grant": ["ledgermind data grant 1 3 --for 30d --account 1"],
+  "data revoke": ["ledgermind data revoke 1 3 --account 1"],
+  "data access": [
+    "ledgermind data access 1 3",
+    "ledgermind data access 1 0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+  ],
+  "data allow": [
+    "ledgermind data allow 1 --model 2@1 --account 1",
+    "ledgermind data allow 1 --digest 0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 --account 1",
+  ],
   fl: ["ledgermind fl simulate --clients 10 --byzantine 2 --attack sign-flip", "ledgermind fl status 1"],
   "fl create": ["ledgermind fl create --model 1@1 --rounds 5 --reward 100"],
   "fl join": ["ledgermind fl join 1 --as trainer --stake 10 --account 1"],

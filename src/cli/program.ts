@@ -4,6 +4,7 @@ import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { registerBlobCommands } from "./blob.ts";
 import { registerChainCommands } from "./chain.ts";
 import { DEFAULT_LOCK_TIMEOUT_S } from "./context.ts";
+import { registerDataCommands } from "./data.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerDevnetCommand } from "./devnet.ts";
 import { registerFlCommands } from "./fl.ts";
@@ -82,6 +83,7 @@ export function createProgram({ versionFlag = true }: { versionFlag?: boolean } 
   registerOracleCommands(program);
   registerInsuranceCommands(program);
   registerFlCommands(program);
+  registerDataCommands(program);
   registerNodeCommand(program);
   registerDevnetCommand(program);
   registerDemoCommand(program);

@@ -23,7 +23,7 @@ export function parseTarget(text: string): Address | number {
 }
 
 /** The address of a `parseTarget` result, on this chain's configured accounts. */
-function resolveTarget(target: Address | number, accounts: readonly { address: Address }[]): Address {
+export function resolveTarget(target: Address | number, accounts: readonly { address: Address }[]): Address {
   if (typeof target === "string") return target;
   const account = accounts[target];
   if (!account) throw new UsageError(`no configured account ${target} (there are ${accounts.length})`);

@@ -19,8 +19,7 @@ export function parseCsvDataset(text: string, divideBy = 1, where = "the CSV"): 
     const trimmed = raw.trim();
     if (trimmed !== "") rows.push({ line: i + 1, cells: trimmed.split(",").map((c) => c.trim()) });
   });
-  const first = rows[0];
-  if (first && first.cells.some((c) => c === "" || !Number.isFinite(Number(c)))) rows.shift();
+  if (rows[0]?.cells.some((c) => c === "" || !Number.isFinite(Number(c)))) rows.shift();
   if (rows.length === 0) throw new CsvDatasetError(`${where}: no rows`);
   const width = (rows[0] as { cells: string[] }).cells.length - 1;
   if (width < 1) throw new CsvDatasetError(`${where}: a row needs a label and at least one feature`);

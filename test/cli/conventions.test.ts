@@ -62,7 +62,7 @@ function sample(type: string): unknown {
   if (type === "address") return zeroAddress;
   if (type === "string") return "a string";
   if (type.startsWith("bytes")) return `0x${"ab".repeat(Number(type.slice(5)) || 32)}`;
-  if (type === "uint8") return 3;
+  if (type === "uint8" || type === "uint16") return 3;
   return 1_700_000_000n;
 }
 
