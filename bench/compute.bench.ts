@@ -5,7 +5,7 @@
 import { runComputeJob } from "../src/market/compute.ts";
 import { submitJob } from "../src/market/compute-client.ts";
 import { jobFromJson } from "../src/market/job.ts";
-import { mnistShard } from "../src/market/private-data.ts";
+import { privateRows } from "../src/market/private-data.ts";
 import { createModel } from "../src/ml/models.ts";
 import { ARCHITECTURE, baseModel, startProvider } from "../test/market/provider-fixture.ts";
 import type { Figures } from "./results-file.ts";
@@ -17,13 +17,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 export async function benchComputeOverhead(): Promise<Figures> {
-  const data = mnistShard({
-    clients: 2,
-    validators: 1,
-    alpha: 100,
-    seed: 5,
-    samplesPerClient: 2_500,
-    index: 0,
+  const data = privateRows({
+    mnist: {
+      clients: 2,
+      validators: 1,
+      alpha: 100,
+      seed: 5,
+      samplesPerClient: 2_500,
+      index: 0,
+    },
   });
   const f = await startProvider({ datasets: new Map([[1n, { data }]]) });
   const model = createModel(ARCHITECTURE, 0);

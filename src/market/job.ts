@@ -7,13 +7,12 @@
  * The training parameters are not signed field by field: the message carries `paramsDigest`, the keccak256
  * of their canonical JSON (`paramsJson`), and the provider recomputes it from the parameters it receives, so
  * none can be changed after signing. The algorithm of a registry model version is
- * `keccak256(abi.encode(uint256 modelId, uint32 version))` (`algorithmOf`), and a request whose algorithm
+ * `keccak256(abi.encode(uint256 modelId, uint32 version))` (`algorithmId` in protocol.ts), and a request whose algorithm
  * is not that of its own model and version is malformed: the allowed-algorithm check on-chain and the
  * model actually run are then the same thing.
  */
 import {
   type Address,
-  encodeAbiParameters,
   getAddress,
   type Hex,
   hashTypedData,
@@ -26,10 +25,7 @@ import {
 } from "viem";
 import { z } from "zod";
 import type { LocalAccount } from "../chain/accounts.ts";
-
-/** Mirrors the DataMarket's domain: the buyer signs for one market on one chain. */
-export const JOB_DOMAIN_NAME = "Ledgermind DataMarket";
-export const JOB_DOMAIN_VERSION = "1";
+import { algorithmId, marketDomain } from "./protocol.ts";
 
 export const JOB_TYPES = {
   JobRequest: [
@@ -99,12 +95,7 @@ export class BadJobSignatureError extends Error {
 }
 
 export function jobDomain({ chainId, market }: JobDomainInput): TypedDataDomain {
-  return { name: JOB_DOMAIN_NAME, version: JOB_DOMAIN_VERSION, chainId, verifyingContract: market };
-}
-
-/** The algorithm id of a registry model version, as the DataMarket allows it. */
-export function algorithmOf(modelId: bigint, version: number): Hex {
-  return keccak256(encodeAbiParameters([{ type: "uint256" }, { type: "uint32" }], [modelId, version]));
+  return marketDomain(market, chainId);
 }
 
 /**
@@ -284,9 +275,9 @@ export function jobFromJson(raw: unknown): SignedJobRequest {
     expiresAt: r.expiresAt,
     buyer: getAddress(r.buyer),
   };
-  if (algorithm !== algorithmOf(request.modelId, request.version)) {
+  if (algorithm !== algorithmId({ modelId: request.modelId, version: request.version })) {
     throw new MalformedJobError(
-      `request.algorithm: ${algorithm} is not model ${request.modelId} version ${request.version}'s algorithm ${algorithmOf(request.modelId, request.version)}`,
+      `request.algorithm: ${algorithm} is not model ${request.modelId} version ${request.version}'s algorithm ${algorithmId({ modelId: request.modelId, version: request.version })}`,
     );
   }
   return { request, signature: signature as Hex };

@@ -99,12 +99,20 @@ export const RECEIPT_TYPES = {
 } as const;
 
 /**
+ * The DataMarket's EIP-712 domain (its constructor's `EIP712("Ledgermind DataMarket", "1")`): what a buyer
+ * signs for a job and a provider for a receipt is bound to one market on one chain.
+ */
+export function marketDomain(market: Address, chainId: number) {
+  return { name: "Ledgermind DataMarket", version: "1", chainId, verifyingContract: market } as const;
+}
+
+/**
  * The typed data a provider signs for a receipt (viem's `signTypedData`, `verifyTypedData` and
  * `hashTypedData` take it as is): bound to one market on one chain, so it cannot be replayed elsewhere.
  */
 export function receiptTypedData(market: Address, chainId: number, receipt: ComputeReceipt) {
   return {
-    domain: { name: "Ledgermind DataMarket", version: "1", chainId, verifyingContract: market },
+    domain: marketDomain(market, chainId),
     types: RECEIPT_TYPES,
     primaryType: "ComputeReceipt" as const,
     message: receipt,

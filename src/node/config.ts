@@ -14,6 +14,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { DEFAULT_DATA_DIR } from "../chain/connect.ts";
 import { parseMind, parseModelRef } from "../cli/context.ts";
+import type { DataSource } from "../learning/data-source.ts";
 import { ATTACK_NAMES, attackByName, STRATEGY_NAMES } from "../learning/index.ts";
 import { toFixedInput } from "../oracle/client.ts";
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../oracle/report-exchange.ts";
@@ -65,13 +66,8 @@ export interface MnistSplitConfig {
   validatorSamples?: number;
 }
 
-/**
- * Where a learning role's rows come from: its part of an agreed MNIST split (demonstrations, the devnet), or a
- * CSV file of the node's own (src/ml/csv-dataset.ts: label first, then the features, divided by `divideBy`).
- */
-export type DataSourceConfig =
-  | { mnist: MnistSplitConfig & { index: number } }
-  | { csv: { path: string; divideBy: number } };
+/** Where a learning role's rows come from (src/learning/data-source.ts). */
+export type DataSourceConfig = DataSource;
 
 /** Membership of a task: staked when the node joins, unless it is already an active member. */
 interface MembershipConfig {

@@ -38,14 +38,14 @@ import {
   trainersOf,
   validatorsOf,
 } from "../learning/client.ts";
-import { datasetEvaluator, federatedData, trainLocal, validatorScoring } from "../learning/simulate.ts";
+import { loadRows } from "../learning/data-source.ts";
+import { datasetEvaluator, trainLocal, validatorScoring } from "../learning/simulate.ts";
 import { Trainer } from "../learning/trainer.ts";
 import { Validator } from "../learning/validator.ts";
 import { initBackend } from "../ml/backend.ts";
-import { loadCsvDataset } from "../ml/csv-dataset.ts";
 import type { CanonicalModel } from "../ml/encoding.ts";
 import { scratchModels } from "../ml/models.ts";
-import { createRng, type Dataset } from "../ml/partition.ts";
+import { createRng } from "../ml/partition.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { DataSourceConfig, KeeperRoleConfig, NodeConfig } from "./config.ts";
 
@@ -163,16 +163,6 @@ async function ensureMember(
   return true;
 }
 
-/** This node's rows: its part of the agreed MNIST split (a trainer's shard, a validator's held-out digits) or its file. */
-function ownPart(source: DataSourceConfig, role: MemberRole): Dataset {
-  if ("csv" in source) return loadCsvDataset(source.csv.path, source.csv.divideBy);
-  const split = source.mnist;
-  const data = federatedData(split);
-  const part = role === "trainer" ? data.clients[split.index] : data.validators[split.index];
-  if (!part) throw new Error(`the split has no ${role} ${split.index}`);
-  return part;
-}
-
 /** What seeds a trainer's training and attacks: its place in the split, or its address for its own data. */
 function trainingSeed(source: DataSourceConfig, address: Address, round: number): string {
   return "mnist" in source
@@ -211,7 +201,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
   const add = (task: bigint, s: Stepper) => steppers.set(task, [...(steppers.get(task) ?? []), s]);
 
   if (trainer) {
-    const shard = ownPart(trainer.data, "trainer");
+    const shard = loadRows(trainer.data, "trainer");
     if (await ensureMember(tasks, trainer.task, "trainer", account, trainer.stake, trainer.fundFrom))
       logger.info({ role: "trainer", task: String(trainer.task), samples: shard.n }, "joined as a trainer");
     const attack = trainer.attack === undefined ? undefined : attackByName(trainer.attack);
@@ -239,7 +229,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     add(trainer.task, { step: async (snap) => (await role.step(snap)).actions });
   }
   if (validator) {
-    const shard = ownPart(validator.data, "validator");
+    const shard = loadRows(validator.data, "validator");
     if (await ensureMember(tasks, validator.task, "validator", account, validator.stake, validator.fundFrom))
       logger.info(
         { role: "validator", task: String(validator.task), samples: shard.n },

@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 import { hashTypedData } from "viem";
 import { devAccounts, type LocalAccount } from "../../src/chain/accounts.ts";
 import {
-  algorithmOf,
   BadJobSignatureError,
   JOB_TYPES,
   type JobRequest,
@@ -16,12 +15,13 @@ import {
   signJob,
   verifyJob,
 } from "../../src/market/job.ts";
+import { algorithmId } from "../../src/market/protocol.ts";
 
 const [buyer, other] = devAccounts(2) as [LocalAccount, LocalAccount];
 const domain = { chainId: 31337, market: "0x5FbDB2315678afecb367f032d93F642f64180aa3" } as const;
 const request = (over: Partial<JobRequest> = {}): JobRequest => ({
   datasetId: 1n,
-  algorithm: algorithmOf(7n, 2),
+  algorithm: algorithmId({ modelId: 7n, version: 2 }),
   kind: "train",
   modelId: 7n,
   version: 2,
@@ -128,7 +128,7 @@ describe("job requests (EIP-712)", () => {
       [{ ...good, request: { ...good.request, rows: "all" } }, /rows/],
       [{ ...good, request: { ...good.request, expiresAt: (2n ** 64n).toString() } }, /request\.expiresAt/],
       [
-        { ...good, request: { ...good.request, algorithm: algorithmOf(7n, 3) } },
+        { ...good, request: { ...good.request, algorithm: algorithmId({ modelId: 7n, version: 3 }) } },
         /not model 7 version 2's algorithm/,
       ],
     ];

@@ -11,9 +11,10 @@ import { type Address, type Hex, keccak256, stringToHex } from "viem";
 import { devAccounts, type LocalAccount } from "../../src/chain/accounts.ts";
 import { canonicalOf } from "../../src/learning/simulate.ts";
 import type { PrivateDataset } from "../../src/market/compute.ts";
-import { algorithmOf, type JobParams, type JobRequest, jobToJson, signJob } from "../../src/market/job.ts";
+import { type JobParams, type JobRequest, jobToJson, signJob } from "../../src/market/job.ts";
 import type { DpPolicy } from "../../src/market/privacy-budget.ts";
-import { mnistShard } from "../../src/market/private-data.ts";
+import { privateRows } from "../../src/market/private-data.ts";
+import { algorithmId } from "../../src/market/protocol.ts";
 import {
   ComputeProvider,
   computeRoutes,
@@ -64,7 +65,7 @@ export class InMemoryMarket implements MarketAccess {
 
 export const ARCHITECTURE = "mlp-784-32-10";
 export const MODEL = { modelId: 7n, version: 1 };
-export const ALGORITHM = algorithmOf(MODEL.modelId, MODEL.version);
+export const ALGORITHM = algorithmId({ modelId: MODEL.modelId, version: MODEL.version });
 export const PLAIN_DATASET = 1n;
 export const DP_DATASET = 2n;
 export const DP_POLICY: DpPolicy = { epsilonBudget: 1, delta: 1e-5 };
@@ -82,7 +83,7 @@ export const inMemoryModels = (): ModelSource => ({
 
 /** Client `index`'s shard of a small MNIST split: 200 digits on average. */
 export const shard = (index: number): PrivateDataset =>
-  mnistShard({ clients: 10, validators: 1, alpha: 100, seed: 13, samplesPerClient: 200, index });
+  privateRows({ mnist: { clients: 10, validators: 1, alpha: 100, seed: 13, samplesPerClient: 200, index } });
 
 export interface ProviderFixture {
   url: string;

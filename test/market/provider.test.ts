@@ -3,8 +3,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ComputeJobError, submitJob } from "../../src/market/compute-client.ts";
-import { algorithmOf, jobDigest, jobFromJson, signResultAccess } from "../../src/market/job.ts";
+import { jobDigest, jobFromJson, signResultAccess } from "../../src/market/job.ts";
 import { NonceLog } from "../../src/market/nonces.ts";
+import { algorithmId } from "../../src/market/protocol.ts";
 import type { JobRecord } from "../../src/market/provider.ts";
 import { decodeModel, encodeCanonical } from "../../src/ml/encoding.ts";
 import { cidFromDigest } from "../../src/storage/cid.ts";
@@ -157,7 +158,7 @@ describe("compute-to-data provider", () => {
 
   it("refuses a disallowed algorithm (403): another model version", async () => {
     await refused(
-      await f.sign({ modelId: 7n, version: 2, algorithm: algorithmOf(7n, 2) }),
+      await f.sign({ modelId: 7n, version: 2, algorithm: algorithmId({ modelId: 7n, version: 2 }) }),
       403,
       /is not allowed on dataset 1/,
     );
