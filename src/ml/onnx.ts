@@ -56,7 +56,14 @@ export class UnsupportedOnnxOperatorError extends OnnxError {
   }
 }
 
-/** ONNX bytes of a canonical dense model (logreg-*, mlp-*, mlp-*-sigmoid). */
+/**
+ * ONNX bytes of a canonical dense model (logreg-*, mlp-*, mlp-*-sigmoid): input ONNX_INPUT [batch, in],
+ * output ONNX_OUTPUT [batch, out] (probabilities).
+ *
+ * @example
+ * const onnxBytes = exportOnnx(decodeModel(readFileSync("w.lmq")));
+ * // ort.InferenceSession.create(onnxBytes) runs it; importOnnx(onnxBytes) gives the same model back.
+ */
 export function exportOnnx(model: CanonicalModel): Uint8Array {
   const arch = parseDenseArchitecture(model.architecture);
   const byName = new Map(model.tensors.map((t) => [t.name, t]));
@@ -151,8 +158,15 @@ interface Layer {
 
 /**
  * The canonical model of an ONNX graph made of the canonical operators (see the module comment).
+ * Weights are quantized exactly as encodeModel quantizes them; the architecture id comes from the layer
+ * widths and the final activation (Softmax: mlp-<in>-<hidden...>-<out> or logreg-<in>-<out>; Sigmoid:
+ * mlp-...-<out>-sigmoid).
  * Throws UnsupportedOnnxOperatorError naming the first operator that has no counterpart, OnnxError for
  * any other graph that is not a chain of dense layers.
+ *
+ * @example
+ * const model = importOnnx(readFileSync("mlp.onnx")); // model.architecture: "mlp-64-16-10"
+ * writeFileSync("mlp.lmq", encodeCanonical(model)); // what `model version --weights` registers
  */
 export function importOnnx(bytes: Uint8Array, options: ImportOnnxOptions = {}): CanonicalModel {
   let proto: onnxProto.onnx.ModelProto;

@@ -232,7 +232,23 @@ describe("importOnnx", () => {
 
   it("refuses graphs that are not one chain of dense layers ending in Softmax or Sigmoid", () => {
     const W = { dims: [2, 2], values: [1, 0, 0, 1] };
-    // A branch: the input feeds two nodes.
+    // A branch: the input feeds a second node besides the chain.
+    assert.throws(
+      () =>
+        importOnnx(
+          graphOf(
+            [
+              { opType: "MatMul", input: ["x", "W"], output: ["z"], name: "m" },
+              { opType: "Relu", input: ["x"], output: ["skip"], name: "side" },
+              { opType: "Softmax", input: ["z"], output: ["y"], name: "s" },
+            ],
+            { W },
+            2,
+          ),
+        ),
+      /node "side" \(Relu\) is not on the single chain/,
+    );
+    // A residual connection: the Add's other term is an activation, not a bias.
     assert.throws(
       () =>
         importOnnx(
