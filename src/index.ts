@@ -17,6 +17,7 @@ export * from "./ml/backend.ts";
 export * from "./ml/encoding.ts";
 export * from "./ml/mnist.ts";
 export * from "./ml/models.ts";
+export * from "./ml/onnx.ts";
 export * from "./ml/partition.ts";
 export * from "./ml/train.ts";
 export * from "./node/config.ts";

@@ -43,6 +43,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     "ledgermind model train --out w.lmq --data-out digits.bin",
     "ledgermind model train --task yield --out yield.lmq",
   ],
+  "model import": ["ledgermind model import --onnx mlp.onnx --out mlp.lmq"],
+  "model export": ["ledgermind model export w.lmq --onnx w.onnx"],
   "model register": ['ledgermind model register --name "digits classifier"'],
   "model version": ["ledgermind model version 1 --weights weights.lmq --metric accuracy=0.91 --licence MIT"],
   "model show": ["ledgermind model show 1", "ledgermind model show 1 --version 2"],

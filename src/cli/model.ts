@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { decodeModel } from "../ml/encoding.ts";
+import { decodeModel, encodeCanonical, MAX_SCALE_BITS } from "../ml/encoding.ts";
 import { VERDICTS, type VerdictName } from "../registry/attestation.ts";
 import {
   addVersion,
@@ -196,10 +196,77 @@ function registerTrainCommand(model: Command): void {
     });
 }
 
+/**
+ * ONNX in and out (src/ml/onnx.ts): `import` converts to the canonical encoding, which is what
+ * `model version --weights` registers and the oracle serves; `export` gives any ONNX runtime the model.
+ */
+function registerOnnxCommands(model: Command): void {
+  model
+    .command("import")
+    .description(
+      "convert an ONNX model (Gemm or MatMul+Add, Relu, Softmax or Sigmoid) to the canonical encoding (LMQ1), to register with `model version`",
+    )
+    .requiredOption("--onnx <FILE>", "the ONNX model")
+    .requiredOption("--out <FILE>", "where to write the weights (LMQ1)")
+    .option("--scale-bits <N>", "fixed-point scale of the weights: int / 2^N (default: 16)")
+    .option("--force", "overwrite the output file if it exists")
+    .action(async (o: { onnx: string; out: string; scaleBits?: string; force?: boolean }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const scaleBits =
+        o.scaleBits === undefined ? undefined : parseInteger(o.scaleBits, "--scale-bits", 0, MAX_SCALE_BITS);
+      const { importOnnx } = await import("../ml/onnx.ts");
+      const canonical = importOnnx(await readInputFile(o.onnx), { scaleBits });
+      const weights = encodeCanonical(canonical);
+      await writeOutputFile(o.out, weights, o.force ?? false);
+      const parameters = canonical.tensors.reduce((n, t) => n + t.ints.length, 0);
+      emit(
+        opts,
+        {
+          out: o.out,
+          architecture: canonical.architecture,
+          scaleBits: canonical.scaleBits,
+          parameters,
+          weightsCid: cidOf(weights),
+        },
+        () => [
+          `wrote ${o.out}: ${canonical.architecture}, ${parameters} parameters at 2^-${canonical.scaleBits} (${cidOf(weights)})`,
+        ],
+      );
+    });
+
+  model
+    .command("export <FILE>")
+    .description("convert canonical weights (LMQ1) to ONNX, for any ONNX runtime")
+    .requiredOption("--onnx <FILE>", "where to write the ONNX model")
+    .option("--force", "overwrite the output file if it exists")
+    .action(async (file: string, o: { onnx: string; force?: boolean }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const canonical = decodeModel(await readInputFile(file));
+      const { exportOnnx, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT } = await import("../ml/onnx.ts");
+      const bytes = exportOnnx(canonical);
+      await writeOutputFile(o.onnx, bytes, o.force ?? false);
+      emit(
+        opts,
+        {
+          out: o.onnx,
+          architecture: canonical.architecture,
+          opset: ONNX_OPSET,
+          input: ONNX_INPUT,
+          output: ONNX_OUTPUT,
+          bytes: bytes.length,
+        },
+        () => [
+          `wrote ${o.onnx}: ${canonical.architecture} as ONNX (opset ${ONNX_OPSET}, input "${ONNX_INPUT}", output "${ONNX_OUTPUT}"), ${bytes.length} bytes`,
+        ],
+      );
+    });
+}
+
 export function registerModelCommands(program: Command): void {
   const model = program.command("model").description("the on-chain model registry");
   registerTrainCommand(model);
   registerCardCommands(model);
+  registerOnnxCommands(model);
 
   model
     .command("register")
