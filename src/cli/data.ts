@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type Address, formatEther, type Hex } from "viem";
 import {
@@ -14,13 +14,17 @@ import {
   publishDataset,
   revokeAccess,
 } from "../market/client.ts";
+import { ComputeJobError, computeJob } from "../market/compute-client.ts";
+import type { JobKind, JobParams } from "../market/job.ts";
 import {
   type AlgorithmRef,
   type DatasetMetadata,
   InvalidMetadataError,
   parseMetadata,
 } from "../market/protocol.ts";
+import { endpointOf, openDirectory } from "../node/directory.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
+import { cidFromDigest } from "../storage/cid.ts";
 import {
   blobStore,
   emit,
@@ -29,6 +33,7 @@ import {
   parseInteger,
   parseMind,
   parseModelRef,
+  parsePositive,
   UsageError,
   withChain,
 } from "./context.ts";
@@ -298,6 +303,105 @@ export function registerDataCommands(program: Command): void {
             `algorithm ${algorithm} may now run on dataset ${datasetId}`,
           ]);
         });
+      },
+    );
+
+  data
+    .command("compute")
+    .description(
+      "run a registry model version next to a dataset at its provider (compute-to-data): train it there and get the update, or evaluate it and get the metrics; never the rows. The request is signed by the buyer, the result checked against the receipt the provider records on-chain",
+    )
+    .requiredOption("--dataset <ID>", "the dataset id")
+    .requiredOption("--model <MODEL@VERSION>", "the registry model version to run, allowed on the dataset")
+    .option("--kind <KIND>", "train or evaluate", "train")
+    .option("--epochs <N>", "training epochs", "1")
+    .option("--batch <N>", "training batch size", "32")
+    .option("--lr <RATE>", "training learning rate", "0.1")
+    .option("--dp-epsilon <E>", "differential privacy: the epsilon this job spends, in (0, 1)")
+    .option("--clip-norm <C>", "differential privacy: the L2 bound of the returned update's change", "5")
+    .option(
+      "--provider <URL>",
+      "the provider's URL (default: the one its account announced in the node directory)",
+    )
+    .requiredOption("--out <FILE>", "where to write the result (model weights, or metrics JSON)")
+    .option("--force", "overwrite the file if it exists")
+    .option("--account <INDEX>", "which configured account buys and signs (default: 0)")
+    .action(
+      async (
+        o: {
+          dataset: string;
+          model: string;
+          kind: string;
+          epochs: string;
+          batch: string;
+          lr: string;
+          dpEpsilon?: string;
+          clipNorm: string;
+          provider?: string;
+          out: string;
+          force?: boolean;
+          account?: string;
+        },
+        cmd: Command,
+      ) => {
+        const opts = globalOptions(cmd);
+        const datasetId = parseDatasetId(o.dataset);
+        const model = parseModelRef(o.model);
+        if (o.kind !== "train" && o.kind !== "evaluate")
+          throw new UsageError(`--kind is train or evaluate, got "${o.kind}"`);
+        const kind: JobKind = o.kind;
+        const params: JobParams = {
+          epochs: parseInteger(o.epochs, "--epochs", 1, 10_000),
+          batch: parseInteger(o.batch, "--batch", 1, 100_000),
+          lr: parsePositive(o.lr, "--lr"),
+          ...(o.dpEpsilon === undefined
+            ? {}
+            : {
+                dp: {
+                  epsilon: parsePositive(o.dpEpsilon, "--dp-epsilon"),
+                  clipNorm: parsePositive(o.clipNorm, "--clip-norm"),
+                },
+              }),
+        };
+        if (existsSync(o.out) && !o.force)
+          throw new UsageError(`--out ${o.out} exists; pass --force to overwrite it`);
+        const signer = parseAccount(o.account);
+        await withChain(
+          opts,
+          async (chain) => {
+            const account = chain.accounts[signer];
+            if (!account) throw new UsageError(`account #${signer} is not configured`);
+            const market = await openMarket(chain);
+            const dataset = await getDataset(market, datasetId);
+            const url = o.provider ?? (await endpointOf(await openDirectory(chain), dataset.provider));
+            if (url === undefined)
+              throw new UsageError(
+                `dataset ${datasetId}'s provider ${dataset.provider} announced no URL in the node directory: pass --provider URL`,
+              );
+            let done: Awaited<ReturnType<typeof computeJob>>;
+            try {
+              done = await computeJob(
+                url.replace(/\/+$/, ""),
+                { datasetId, model, kind, params },
+                {
+                  account,
+                  domain: { chainId: chain.chainId, market: market.address },
+                },
+              );
+            } catch (error) {
+              if (error instanceof ComputeJobError) throw new UsageError(error.message);
+              throw error;
+            }
+            writeFileSync(o.out, done.bytes);
+            const { job } = done;
+            const resultCid = job.resultDigest ? cidFromDigest(job.resultDigest) : undefined;
+            emit(opts, { ...job, resultCid, out: o.out }, () => [
+              `job ${job.id} done at ${url}: ${kind} of model ${model.modelId}@${model.version} on dataset ${datasetId}${job.dp ? ` with DP (epsilon ${job.dp.epsilon})` : ""}`,
+              `result ${resultCid} (receipt in transaction ${job.receiptTx}), written to ${o.out}`,
+            ]);
+          },
+          { readOnly: true },
+        );
       },
     );
 }

@@ -102,6 +102,10 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   "data grant": ["ledgermind data grant 1 3 --for 30d --account 1"],
   "data revoke": ["ledgermind data revoke 1 3 --account 1"],
+  "data compute": [
+    "ledgermind data compute --dataset 1 --model 2@1 --epochs 2 --out update.lmq --account 2",
+    "ledgermind data compute --dataset 1 --model 2@1 --kind evaluate --out metrics.json --account 2",
+  ],
   "data access": [
     "ledgermind data access 1 3",
     "ledgermind data access 1 0x70997970C51812dc3A010C7d01b50e0d17dc79C8",

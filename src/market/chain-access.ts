@@ -22,11 +22,12 @@ export function chainMarketAccess(market: Market, provider: Signer): MarketAcces
   };
 }
 
-export function registryModels(registry: Registry, store: BlobStore): ModelSource {
+/** Job bases from the registry; `storeOf` gives a store that fetches from the nodes of the given accounts. */
+export function registryModels(registry: Registry, storeOf: (holders: Address[]) => BlobStore): ModelSource {
   return {
     async load(modelId: bigint, version: number) {
       const record = await getVersion(registry, modelId, version);
-      return decodeModel(await store.get(record.weightsCid));
+      return decodeModel(await storeOf([record.publisher]).get(record.weightsCid));
     },
   };
 }

@@ -3,9 +3,20 @@
  * with a signed `ResultAccess` and checks every byte against the digest the provider reported (and recorded
  * in the receipt), so a provider cannot hand over other bytes than those it answers for on-chain.
  */
+import { randomBytes } from "node:crypto";
 import type { LocalAccount } from "../chain/accounts.ts";
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
-import { type JobDomainInput, jobToJson, type SignedJobRequest, signResultAccess } from "./job.ts";
+import {
+  type JobDomainInput,
+  type JobKind,
+  type JobParams,
+  type JobRequest,
+  jobToJson,
+  type SignedJobRequest,
+  signJob,
+  signResultAccess,
+} from "./job.ts";
+import { algorithmId } from "./protocol.ts";
 import type { JobRecord } from "./provider.ts";
 
 /** The provider refused the request or failed the job: `status` is the HTTP status (0: the job failed). */
@@ -94,4 +105,38 @@ export async function submitJob(
     );
   }
   return { job, bytes };
+}
+
+/** What a buyer asks of a provider: a registry model version run on one of its datasets. */
+export interface ComputeJobAsk {
+  datasetId: bigint;
+  model: { modelId: bigint; version: number };
+  kind: JobKind;
+  params: JobParams;
+  /** How long the signed request stays valid, seconds (default 600). */
+  validForS?: number;
+}
+
+/**
+ * Signs `ask` as the buyer (a fresh random nonce) and runs it at the provider at `url`: `submitJob` of the
+ * request it builds.
+ */
+export async function computeJob(
+  url: string,
+  ask: ComputeJobAsk,
+  options: SubmitJobOptions,
+): Promise<SubmitJobResult & { signed: SignedJobRequest }> {
+  const request: JobRequest = {
+    datasetId: ask.datasetId,
+    algorithm: algorithmId(ask.model),
+    kind: ask.kind,
+    modelId: ask.model.modelId,
+    version: ask.model.version,
+    params: ask.params,
+    nonce: BigInt(`0x${randomBytes(16).toString("hex")}`),
+    expiresAt: BigInt(Math.floor(Date.now() / 1000) + (ask.validForS ?? 600)),
+    buyer: options.account.address,
+  };
+  const signed = await signJob(options.account, options.domain, request);
+  return { ...(await submitJob(url, signed, options)), signed };
 }

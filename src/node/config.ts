@@ -66,6 +66,16 @@ export interface MnistSplitConfig {
   validatorSamples?: number;
 }
 
+/**
+ * Compute-to-data (src/market/provider.ts): the node runs buyers' signed jobs on datasets it provides on the
+ * DataMarket (this account must be each one's provider), next to their rows, and returns only results.
+ */
+export interface ProviderRoleConfig {
+  datasets: { id: bigint; data: DataSourceConfig }[];
+  /** Cap on one job's training, in samples seen (epochs x rows). */
+  maxSamplePasses?: number;
+}
+
 /** Where a learning role's rows come from (src/learning/data-source.ts). */
 export type DataSourceConfig = DataSource;
 
@@ -142,6 +152,7 @@ export interface NodeConfig {
     /** Proposes each round's aggregate; the node must validate the same task (a proposal is a vote). */
     aggregator?: { task: bigint };
     keeper?: KeeperRoleConfig;
+    provider?: ProviderRoleConfig;
   };
   /** How often the learning roles read the chain, ms. */
   learningPollMs: number;
@@ -319,6 +330,23 @@ const schema = z.strictObject({
           minTrainers: z.number().int().min(1).default(1),
         })
         .optional(),
+      provider: z
+        .strictObject({
+          datasets: z
+            .array(
+              z.strictObject({
+                id: z
+                  .number()
+                  .int()
+                  .min(1)
+                  .transform((n) => BigInt(n)),
+                data: dataSource,
+              }),
+            )
+            .min(1),
+          maxSamplePasses: z.number().int().min(1).optional(),
+        })
+        .optional(),
     })
     .default({}),
   learningPollMs: z.number().int().min(10).max(3_600_000).default(250),
@@ -366,20 +394,25 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
       `http.publicUrl: required when http.host is ${c.http.host}: other nodes cannot reach a wildcard address, so name the URL they reach this node at (http://10.0.0.2:${c.http.port})`,
     );
   const base = dirname(resolve(configPath));
-  const { oracle, trainer, validator, aggregator, keeper } = c.roles;
-  const dataOf = (role: "trainer" | "validator", data: z.infer<typeof dataSource>): DataSourceConfig => {
+  const { oracle, trainer, validator, aggregator, keeper, provider } = c.roles;
+  // `where`: the role's path under roles; `part`: which part of an MNIST split the rows are.
+  const dataOf = (
+    where: string,
+    data: z.infer<typeof dataSource>,
+    part: "trainer" | "validator" = "trainer",
+  ): DataSourceConfig => {
     if ("csv" in data) {
       const path = resolve(base, data.csv.path);
-      if (!existsSync(path)) throw fail(`roles.${role}.data.csv.path: no file at ${path}`);
+      if (!existsSync(path)) throw fail(`roles.${where}.data.csv.path: no file at ${path}`);
       return { csv: { ...data.csv, path } };
     }
-    const part = data.mnist;
-    const count = role === "trainer" ? part.clients : part.validators;
-    if (part.index >= count)
+    const split = data.mnist;
+    const count = part === "trainer" ? split.clients : split.validators;
+    if (split.index >= count)
       throw fail(
-        `roles.${role}.data.mnist.index: ${part.index} is not one of the split's ${count} ${role}s (0 to ${count - 1})`,
+        `roles.${where}.data.mnist.index: ${split.index} is not one of the split's ${count} ${part}s (0 to ${count - 1})`,
       );
-    return { mnist: dropUndefined(part) };
+    return { mnist: dropUndefined(split) };
   };
   if (aggregator && aggregator.task !== validator?.task)
     throw fail(
@@ -413,10 +446,23 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
       ...(oracle ? { oracle: member(dropUndefined(oracle)) } : {}),
       ...(trainer ? { trainer: member({ ...trainer, data: dataOf("trainer", trainer.data) }) } : {}),
       ...(validator
-        ? { validator: member({ ...validator, data: dataOf("validator", validator.data) }) }
+        ? { validator: member({ ...validator, data: dataOf("validator", validator.data, "validator") }) }
         : {}),
       ...(aggregator ? { aggregator } : {}),
       ...(keeper ? { keeper } : {}),
+      ...(provider
+        ? {
+            provider: {
+              datasets: provider.datasets.map((d, i) => ({
+                id: d.id,
+                data: dataOf(`provider.datasets.${i}`, d.data),
+              })),
+              ...(provider.maxSamplePasses === undefined
+                ? {}
+                : { maxSamplePasses: provider.maxSamplePasses }),
+            },
+          }
+        : {}),
     },
     learningPollMs: c.learningPollMs,
   };

@@ -1,9 +1,9 @@
 /**
  * The node: one participant as one long-running process. It connects to a shared chain with its own
  * account, keeps its own blob store and state in its own folder, runs the roles its config names (the
- * learning roles of learning.ts: trainer, validator, aggregator, keeper; and the oracle operator, one per
- * model version) and serves, on one HTTP port, its blobs to other nodes
- * (`/blobs/CID`), `/health` and Prometheus `/metrics`. Every event is one JSON line on the logger. An
+ * learning roles of learning.ts: trainer, validator, aggregator, keeper; the oracle operator, one per
+ * model version; the compute-to-data provider of provider.ts) and serves, on one HTTP port, its blobs to
+ * other nodes (`/blobs/CID`), `/health`, Prometheus `/metrics` and, as a provider, `/compute/*`. Every event is one JSON line on the logger. An
  * oracle node also serves the report routes (report-exchange.ts) and answers by signed reports exchanged
  * with the other operators it finds in the node directory (or its static peers), commit-reveal being the
  * fallback.
@@ -24,6 +24,7 @@ import { type Address, isAddressEqual } from "viem";
 import { connect, type LedgerChain } from "../chain/connect.ts";
 import { requireDeployment } from "../chain/deploy.ts";
 import { InferenceOracle, ModelRegistry } from "../chain/generated/contracts.ts";
+import { type ComputeProvider, computeRoutes } from "../market/provider.ts";
 import { type Oracle, openOracle, operatorsOf } from "../oracle/client.ts";
 import {
   formatOperatorEvent,
@@ -47,6 +48,7 @@ import type { NodeConfig } from "./config.ts";
 import { announceEndpoint, type Directory, directoryPeers, endpointOf, openDirectory } from "./directory.ts";
 import { type RunningLearning, startLearningRoles } from "./learning.ts";
 import { countLearningAction, countOperatorEvent, createNodeMetrics, type NodeMetrics } from "./metrics.ts";
+import { startProviderRole } from "./provider.ts";
 
 /** How long /health waits for the chain before answering 503, and /metrics before leaving a value as it was. */
 export const HEALTH_CHAIN_TIMEOUT_MS = 2_000;
@@ -224,12 +226,13 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   const operatorUrl: PeerResolver = async (operator) =>
     (await endpointOf(directory, operator)) ?? (await staticPeers(operator));
   let learning: RunningLearning | undefined;
+  let compute: ComputeProvider | undefined;
   let server: BlobServer | undefined;
   let publicUrl = "";
   let announced = false;
   let ready = false;
   const stopAll = async () => {
-    await Promise.all([...operators.map((o) => o.stop()), learning?.stop()]);
+    await Promise.all([...operators.map((o) => o.stop()), learning?.stop(), compute?.close()]);
     await server?.close();
     await chain.close();
   };
@@ -241,6 +244,9 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
       models: models.map(modelRef),
       uptimeS: Math.round((Date.now() - started) / 1000),
     });
+    const provider = config.roles.provider;
+    if (provider)
+      compute = await startProviderRole({ chain, config: { ...config, roles: { provider } }, storeFor });
     // Served and announced before the roles start: other nodes may need its blobs (a model's weights, the
     // initial model) to start their own roles.
     server = await createBlobServer(local, {
@@ -249,6 +255,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
       routes: (app) => {
         operationsRoutes(app, chain, metrics, status, () => ready);
         if (oracle) reportRoutes(app, exchanges);
+        if (compute) computeRoutes(app, compute);
       },
     });
     publicUrl = config.http.publicUrl ?? server.url;
