@@ -7,13 +7,14 @@ import { benchLearningProtocol } from "./fl-protocol.bench.ts";
 import { benchMarketGas } from "./market.bench.ts";
 import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
-import { benchCompile, benchRegistryGas } from "./registry.bench.ts";
+import { benchCompile, benchFolderHashing, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
 
 const figures: Figures = {};
 const steps: [string, () => Figures | Promise<Figures>][] = [
   ["compile", benchCompile],
   ["registry gas", benchRegistryGas],
+  ["registry folder hashing", benchFolderHashing],
   ["oracle gas", benchOracleGas],
   ["oracle report latency", benchOracleReportLatency],
   ["federated learning", benchFederated],

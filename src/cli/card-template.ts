@@ -13,6 +13,10 @@ export interface ModelCardTemplateOptions {
   architecture?: string;
   /** An SPDX licence identifier or expression (default "LicenseRef-TODO", which validates). */
   licence?: string;
+  /** What the files say about themselves (parameter count, dtypes, quantization), as hyperparameters. */
+  hyperparameters?: Record<string, string | number | boolean>;
+  /** Training data sets by name, as a Hugging Face README lists them. */
+  datasets?: string[];
 }
 
 /** A complete, valid model card whose unknown fields are TODO sentences. Throws ModelCardError on a bad option. */
@@ -29,19 +33,19 @@ export function modelCardTemplate(options: ModelCardTemplateOptions = {}): Model
     },
     provider: { name: "TODO: the provider's name", contact: "TODO: an email address or a URL" },
     architecture: options.architecture ?? "TODO: the architecture (for example mlp-784-64-10)",
-    dataProvenance: [
-      {
-        name: "TODO: the training data set's name",
-        uri: "https://example.org/TODO-replace-with-the-data-set-or-give-its-cid",
-        description: "TODO: what the data is and what it represents (Annex IV §2(d)).",
-        licence: "TODO: the data's licence",
-        collection: "TODO: how the data was obtained, labelled and selected.",
-        preprocessing: "TODO: cleaning, enrichment and splits applied before training.",
-      },
-    ],
+    dataProvenance: (options.datasets?.length ? options.datasets : [undefined]).map((dataset) => ({
+      name: dataset ?? "TODO: the training data set's name",
+      uri: dataset
+        ? `https://huggingface.co/datasets/${dataset}`
+        : "https://example.org/TODO-replace-with-the-data-set-or-give-its-cid",
+      description: "TODO: what the data is and what it represents (Annex IV §2(d)).",
+      licence: "TODO: the data's licence",
+      collection: "TODO: how the data was obtained, labelled and selected.",
+      preprocessing: "TODO: cleaning, enrichment and splits applied before training.",
+    })),
     training: {
       procedure: "TODO: the training method and the design choices behind it (Annex IV §2(b)).",
-      hyperparameters: {},
+      hyperparameters: options.hyperparameters ?? {},
       computeDescription: "TODO: the hardware and the time training took.",
     },
     metrics: [

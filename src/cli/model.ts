@@ -1,7 +1,14 @@
-import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { basename, relative, resolve, sep } from "node:path";
+import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
+
+import type { Hex } from "viem";
+import { parse as parseYaml } from "yaml";
 import { decodeModel, encodeCanonical, MAX_SCALE_BITS } from "../ml/encoding.ts";
+
 import { VERDICTS, type VerdictName } from "../registry/attestation.ts";
 import {
   addVersion,
@@ -15,11 +22,26 @@ import {
   registerModel,
   type VersionRecord,
 } from "../registry/client.ts";
+import { describeModel, type ModelInfo, readFileInfo } from "../registry/formats.ts";
+import {
+  DEFAULT_SIGNATURE_FILE,
+  decodeManifest,
+  differenceLine,
+  diffManifests,
+  encodeManifest,
+  type HashOptions,
+  hashFile,
+  hashModel,
+  listModelFiles,
+  type ModelManifest,
+  manifestDigest,
+} from "../registry/manifest.ts";
 import { encodeModelCard, ModelCardError, parseModelCard } from "../registry/model-card.ts";
+import { SigningKeyError, signManifest, verifyBundle } from "../registry/model-signing.ts";
 import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
 import { verifyVersion } from "../registry/verify.ts";
-import { cidOf, digestFromCid, sha256Digest } from "../storage/cid.ts";
-import { modelCardTemplateText } from "./card-template.ts";
+import { cidFromDigest, cidOf, digestFromCid } from "../storage/cid.ts";
+import { type ModelCardTemplateOptions, modelCardTemplateText } from "./card-template.ts";
 import {
   blobStore,
   collect,
@@ -98,6 +120,84 @@ async function writeOutputFile(path: string, data: string | Uint8Array, overwrit
   }
 }
 
+/** Folders this large get a progress bar while they hash (on a terminal only). */
+const PROGRESS_BAR_BYTES = 256 * 1024 * 1024;
+
+/** Hashes a model folder (or file) into its manifest, with a progress bar on stderr for big ones. */
+async function hashWithProgress(path: string, opts: HashOptions): Promise<ModelManifest> {
+  if (!existsSync(path)) throw new UsageError(`no such file or folder: ${path}`);
+  if (!process.stderr.isTTY) return hashModel(path, opts);
+  let bar: SingleBar | undefined;
+  let done = 0;
+  try {
+    return await hashModel(path, {
+      ...opts,
+      onProgress: (n, total) => {
+        if (!bar && total >= PROGRESS_BAR_BYTES) {
+          bar = new SingleBar({
+            format: "hashing [{bar}] {percentage}% {value}/{total} MB",
+            stream: process.stderr,
+          });
+          bar.start(Math.round(total / 2 ** 20), 0);
+        }
+        done += n;
+        bar?.update(Math.round(done / 2 ** 20));
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** The paths inside `root` a manifest leaves out: the default signature file and any bundle named. */
+function signatureIgnores(root: string, bundle?: string): string[] {
+  const ignores = [DEFAULT_SIGNATURE_FILE];
+  if (bundle) {
+    const rel = relative(resolve(root), resolve(bundle));
+    if (!rel.startsWith("..") && rel !== "") ignores.push(rel.split(sep).join("/"));
+  }
+  return ignores;
+}
+
+/** True when PATH is one file in Ledgermind's canonical encoding: it is stored and served as bytes. */
+async function isCanonicalFile(path: string): Promise<boolean> {
+  return statSync(path).isFile() && (await readFileInfo(path)).format === CANONICAL_FORMAT;
+}
+
+async function readKey(path: string, kind: "private" | "public"): Promise<KeyObject> {
+  const pem = await readInputFile(path);
+  try {
+    return kind === "private" ? createPrivateKey(Buffer.from(pem)) : createPublicKey(Buffer.from(pem));
+  } catch {
+    throw new SigningKeyError(
+      `${path} is not a PEM ${kind} key (make one: openssl ecparam -name prime256v1 -genkey -noout -out key.pem)`,
+    );
+  }
+}
+
+/** Reads a Hugging Face README's YAML front matter, when the model has one. */
+async function readmeFrontMatter(root: string): Promise<Record<string, unknown>> {
+  const path = resolve(root, "README.md");
+  if (!statSync(root).isDirectory() || !existsSync(path)) return {};
+  const m = (await readFile(path, "utf8")).match(/^---\r?\n([\s\S]*?)\r?\n---/);
+  if (!m) return {};
+  try {
+    const doc = parseYaml(m[1] as string);
+    return doc && typeof doc === "object" ? (doc as Record<string, unknown>) : {};
+  } catch {
+    throw new UsageError(`${path}: its YAML front matter does not parse`);
+  }
+}
+
+function infoHyperparameters(info: ModelInfo): Record<string, string | number> {
+  const out: Record<string, string | number> = { format: info.format };
+  if (info.parameterCount !== undefined) out.parameterCount = info.parameterCount;
+  if (info.dtypes?.length) out.dtypes = info.dtypes.join(",");
+  if (info.quantization) out.quantization = info.quantization;
+  if (info.contextLength !== undefined) out.contextLength = info.contextLength;
+  return out;
+}
+
 interface TrainFlags {
   out: string;
   task: string;
@@ -109,6 +209,27 @@ interface TrainFlags {
   dataOut?: string;
 }
 
+/** What a model's files and README say for its card; LMQ1 weights name their architecture themselves. */
+async function cardPrefill(path: string): Promise<ModelCardTemplateOptions> {
+  if (!existsSync(path)) throw new UsageError(`no such file or folder: ${path}`);
+  if (await isCanonicalFile(path))
+    return { architecture: decodeModel(await readInputFile(path)).architecture };
+  const files = await listModelFiles(path, { ignore: [DEFAULT_SIGNATURE_FILE], allowSymlinks: true });
+  const info = await describeModel(
+    path,
+    files.map((f) => f.path),
+  );
+  const front = await readmeFrontMatter(path);
+  const list = (v: unknown) => (Array.isArray(v) ? v : typeof v === "string" ? [v] : []).map(String);
+  return {
+    name: typeof front.model_name === "string" ? front.model_name : basename(resolve(path)),
+    architecture: info.architecture,
+    licence: typeof front.license === "string" ? front.license : undefined,
+    datasets: list(front.datasets),
+    hyperparameters: infoHyperparameters(info),
+  };
+}
+
 function registerCardCommands(model: Command): void {
   const card = model.command("card").description("model cards: EU AI Act Annex IV technical documentation");
   card
@@ -118,7 +239,10 @@ function registerCardCommands(model: Command): void {
       "write a model card template (every Annex IV field, TODOs to replace) that `model version --card` accepts as is",
     )
     .option("--name <NAME>", "the model's name")
-    .option("--weights <FILE>", "take the architecture from this weights file (LMQ1)")
+    .option(
+      "--weights <PATH>",
+      "pre-fill from the model: an LMQ1 file, or any model file or folder (safetensors, GGUF, ONNX, a Hugging Face README's front matter)",
+    )
     .option("--licence <SPDX>", "the model's licence, an SPDX id (default: LicenseRef-TODO)")
     .option("--force", "overwrite the file if it exists")
     .action(
@@ -129,10 +253,14 @@ function registerCardCommands(model: Command): void {
       ) => {
         const opts = globalOptions(cmd);
         if (o.name !== undefined && !/\S/.test(o.name)) throw new UsageError("--name must not be empty");
-        const architecture = o.weights ? decodeModel(await readInputFile(o.weights)).architecture : undefined;
+        const prefill = o.weights ? await cardPrefill(o.weights) : {};
         let text: string;
         try {
-          text = modelCardTemplateText({ name: o.name, architecture, licence: o.licence });
+          text = modelCardTemplateText({
+            ...prefill,
+            name: o.name ?? prefill.name,
+            licence: o.licence ?? prefill.licence,
+          });
         } catch (err) {
           // Only the options can make the template invalid: a usage error.
           if (err instanceof ModelCardError) throw new UsageError(err.message);
@@ -262,6 +390,65 @@ function registerOnnxCommands(model: Command): void {
     });
 }
 
+/**
+ * Stores what a version records: an LMQ1 file as its bytes (the oracle serves them by CID); any other
+ * file or folder as its manifest, whose digest is what the chain records, so `verify` can name files.
+ */
+async function storeWeights(
+  store: ReturnType<typeof blobStore>,
+  path: string,
+  format: string | undefined,
+  allowSymlinks = false,
+): Promise<{ weightsCid: string; format: string }> {
+  if (!existsSync(path)) throw new UsageError(`no such file or folder: ${path}`);
+  if (format === CANONICAL_FORMAT || (format === undefined && (await isCanonicalFile(path)))) {
+    const weights = await readInputFile(path);
+    decodeModel(weights);
+    return { weightsCid: await store.put(weights), format: CANONICAL_FORMAT };
+  }
+  const manifest = await hashWithProgress(path, { ignore: signatureIgnores(path), allowSymlinks });
+  const detected =
+    format ??
+    (
+      await describeModel(
+        path,
+        manifest.entries.map((e) => e.path),
+      )
+    ).format;
+  return { weightsCid: await store.put(encodeManifest(manifest)), format: detected };
+}
+
+interface VerifyFlags {
+  model?: string;
+  version?: string;
+  cid?: string;
+  bundle?: string;
+  key?: string;
+  allowSymlinks?: boolean;
+}
+
+/** One line per file that differs from the registered manifest, when this node stores that manifest. */
+async function registeredDiff(
+  opts: GlobalOptions,
+  record: VersionRecord,
+  local: ModelManifest,
+): Promise<string[]> {
+  const store = blobStore(opts);
+  if (!(await store.has(record.weightsCid)))
+    return [
+      `the registered manifest ${record.weightsCid} is not stored here: cannot name the files that differ`,
+    ];
+  let registered: ModelManifest;
+  try {
+    registered = decodeManifest(await store.get(record.weightsCid));
+  } catch {
+    return [
+      `model ${record.modelId} version ${record.version} records one file (${record.weightsCid}), not a folder`,
+    ];
+  }
+  return diffManifests(registered.entries, local.entries).map(differenceLine);
+}
+
 export function registerModelCommands(program: Command): void {
   const model = program.command("model").description("the on-chain model registry");
   registerTrainCommand(model);
@@ -287,10 +474,11 @@ export function registerModelCommands(program: Command): void {
     .command("version <MODEL>")
     .description("append a version: stores the weights by CID and records their digest on-chain")
     .requiredOption(
-      "--weights <FILE>",
-      "the weights, in the canonical encoding (LMQ1) unless --format says otherwise",
+      "--weights <PATH>",
+      "the weights: an LMQ1 file (stored as is), or any model file or folder (recorded as the manifest of its files)",
     )
-    .option("--format <TAG>", "format tag (up to 8 bytes)", CANONICAL_FORMAT)
+    .option("--format <TAG>", "format tag (up to 8 bytes; default: read from the files)")
+    .option("--allow-symlinks", "follow symbolic links inside a model folder")
     .option("--parent <MODEL@VERSION>", "the version this one derives from")
     .option("--dataset <CID|FILE>", "a dataset it was trained on (repeatable)", collect)
     .option("--metric <NAME=VALUE>", "a metric (repeatable)", parseMetric)
@@ -301,9 +489,8 @@ export function registerModelCommands(program: Command): void {
     .action(async (modelArg: string, o, cmd: Command) => {
       const opts = globalOptions(cmd);
       const modelId = parseModelId(modelArg);
-      const weights = await readInputFile(o.weights);
-      if (o.format === CANONICAL_FORMAT) decodeModel(weights);
       const store = blobStore(opts);
+      const { weightsCid, format } = await storeWeights(store, o.weights, o.format, o.allowSymlinks);
       const modelCardCid = o.card
         ? await store.put(encodeModelCard(parseModelCard(await readJsonFile(o.card))))
         : undefined;
@@ -311,7 +498,6 @@ export function registerModelCommands(program: Command): void {
       const datasets = await Promise.all(
         ((o.dataset as string[] | undefined) ?? []).map((d) => datasetCid(opts, d)),
       );
-      const weightsCid = await store.put(weights);
       await withChain(opts, async (chain) => {
         const reg = await openRegistry(chain);
         const { version, gasUsed } = await addVersion(
@@ -319,7 +505,7 @@ export function registerModelCommands(program: Command): void {
           modelId,
           {
             weightsCid,
-            format: o.format,
+            format,
             parent: o.parent ? parseModelRef(o.parent) : undefined,
             datasets,
             metrics: o.metric,
@@ -329,8 +515,8 @@ export function registerModelCommands(program: Command): void {
           },
           parseAccount(o.account),
         );
-        emit(opts, { modelId, version, weightsCid, gasUsed }, () => [
-          `model ${modelId} version ${version}: weights ${weightsCid}`,
+        emit(opts, { modelId, version, weightsCid, format, gasUsed }, () => [
+          `model ${modelId} version ${version}: weights ${weightsCid} (${format})`,
         ]);
       });
     });
@@ -419,38 +605,140 @@ export function registerModelCommands(program: Command): void {
     });
 
   model
-    .command("verify [FILE]")
+    .command("sign <PATH>")
     .description(
-      "check a weights file (or a stored CID) and every attestation's two signatures against the chain",
+      "sign a model file or folder as an OpenSSF Model Signing bundle (key-based); with --model and --version, also record the bundle as an attestation on that version",
     )
-    .requiredOption("--model <ID>", "the model")
-    .requiredOption("--version <N>", "the version")
+    .requiredOption("--key <PEM>", "the ECDSA private key (P-256, P-384 or P-521), PEM")
+    .option("--bundle <FILE>", `where to write the bundle (default: ${DEFAULT_SIGNATURE_FILE} in the folder)`)
+    .option("--model <ID>", "the model whose version these files are")
+    .option("--version <N>", "the version")
+    .option("--allow-symlinks", "follow symbolic links inside the folder")
+    .option("--account <INDEX>", "which configured account attests")
+    .action(async (path: string, o, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      if ((o.model === undefined) !== (o.version === undefined))
+        throw new UsageError("give both --model and --version, or neither");
+      if (!existsSync(path)) throw new UsageError(`no such file or folder: ${path}`);
+      const key = await readKey(o.key, "private");
+      const bundlePath =
+        o.bundle ?? (statSync(path).isDirectory() ? resolve(path, DEFAULT_SIGNATURE_FILE) : `${path}.sig`);
+      const manifest = await hashWithProgress(path, {
+        ignore: signatureIgnores(path, bundlePath),
+        allowSymlinks: o.allowSymlinks,
+      });
+      const bundleText = `${JSON.stringify(signManifest(manifest, key), null, 2)}\n`;
+      // A signature is rewritten like a compiler's output: signing the same files again makes it again.
+      await writeOutputFile(bundlePath, bundleText, true);
+      const bundleCid = cidOf(new TextEncoder().encode(bundleText));
+      const lines = [`wrote ${bundlePath}: ${manifest.entries.length} file(s) signed (bundle ${bundleCid})`];
+      if (o.model === undefined) {
+        emit(opts, { bundle: bundlePath, bundleCid, files: manifest.entries.length }, () => lines);
+        return;
+      }
+      const modelId = parseModelId(o.model);
+      const version = parseVersion(o.version);
+      await blobStore(opts).put(new TextEncoder().encode(bundleText));
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const record = await getVersion(reg, modelId, version);
+        if (manifestDigest(manifest) !== record.weightsDigest)
+          throw new VerificationFailedError(
+            `${path} is not model ${modelId} version ${version}: its manifest is ${cidFromDigest(manifestDigest(manifest))}, the version records ${record.weightsCid}`,
+          );
+        const account = parseAccount(o.account);
+        const pqKey = loadOrCreatePqKey(opts.dataDir, chain.wallet(account).account.address);
+        const { index, gasUsed } = await attest(reg, {
+          modelId,
+          version,
+          claimCid: bundleCid,
+          verdict: "pass",
+          pqKey,
+          account,
+        });
+        emit(opts, { bundle: bundlePath, bundleCid, modelId, version, index, gasUsed }, () => [
+          ...lines,
+          `attestation #${index} on model ${modelId} version ${version}: the bundle, signed ECDSA + ML-DSA-65`,
+        ]);
+      });
+    });
+
+  model
+    .command("verify [PATH]")
+    .description(
+      "check a model file or folder (or a stored CID) against a version and every attestation's two signatures; with --bundle, against an OpenSSF Model Signing bundle",
+    )
+    .option("--model <ID>", "the model (needed unless --bundle is given)")
+    .option("--version <N>", "the version")
     .option("--cid <CID>", "verify stored content by CID instead of a file")
-    .action(
-      async (file: string | undefined, o: { model: string; version: string; cid?: string }, cmd: Command) => {
-        const opts = globalOptions(cmd);
-        const modelId = parseModelId(o.model);
-        const version = parseVersion(o.version);
-        if (!file === !o.cid) throw new UsageError("give either a FILE or --cid, not both or neither");
-        // A CID is checked without downloading anything: its digest is what the chain records.
-        const digest = o.cid ? digestFromCid(o.cid) : sha256Digest(await readInputFile(file as string));
-        await withChain(
-          opts,
-          async (chain) => {
-            const reg = await openRegistry(chain);
-            const report = await verifyVersion(reg, modelId, version, digest);
-            emit(opts, report, () => [
-              report.ok
-                ? `OK: ${file ?? o.cid} is model ${modelId} version ${version} (${report.expected.cid}); ${report.attestations.length} attestation(s), every signature valid (ECDSA + ML-DSA-65)`
-                : `MISMATCH: ${report.problems.join("; ")}`,
-              ...(report.deprecated ? ["warning: this version is deprecated"] : []),
-            ]);
-            if (!report.ok) throw new VerificationFailedError(report.problems.join("; "));
-          },
-          { readOnly: true },
-        );
-      },
-    );
+    .option("--bundle <FILE>", "an OpenSSF Model Signing bundle to check the files against (needs --key)")
+    .option("--key <PEM>", "the public key the bundle must be signed with, PEM")
+    .option("--allow-symlinks", "follow symbolic links inside the folder")
+    .action(async (path: string | undefined, o: VerifyFlags, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      if (!path === !o.cid) throw new UsageError("give either a PATH or --cid, not both or neither");
+      if ((o.model === undefined) !== (o.version === undefined))
+        throw new UsageError("give both --model and --version, or neither");
+      if (o.model === undefined && !o.bundle) throw new UsageError("give --model and --version, or --bundle");
+      if (o.bundle && (!path || !o.key)) throw new UsageError("--bundle checks a PATH, under --key");
+      if (path && !existsSync(path)) throw new UsageError(`no such file or folder: ${path}`);
+      const lines: string[] = [];
+      const problems: string[] = [];
+      let local: ModelManifest | undefined;
+      const localManifest = async (p: string) => {
+        local ??= await hashWithProgress(p, {
+          ignore: signatureIgnores(p, o.bundle),
+          allowSymlinks: o.allowSymlinks,
+        });
+        return local;
+      };
+      if (o.bundle && path) {
+        const signed = verifyBundle(await readJsonFile(o.bundle), await readKey(o.key as string, "public"));
+        const diff = diffManifests(signed.entries, (await localManifest(path)).entries);
+        if (diff.length === 0)
+          lines.push(`OK: ${path} is what ${o.bundle} signs (${signed.entries.length} file(s))`);
+        for (const d of diff) problems.push(`${differenceLine(d)} (against ${o.bundle})`);
+      }
+      if (o.model === undefined) {
+        emit(opts, { ok: problems.length === 0, problems }, () => [...lines, ...problems]);
+        if (problems.length > 0)
+          throw new VerificationFailedError(`${problems.length} file(s) do not match ${o.bundle}`);
+        return;
+      }
+      const modelId = parseModelId(o.model);
+      const version = parseVersion(o.version as string);
+      await withChain(
+        opts,
+        async (chain) => {
+          const reg = await openRegistry(chain);
+          let digest: Hex;
+          if (o.cid) digest = digestFromCid(o.cid);
+          else {
+            const record = await getVersion(reg, modelId, version);
+            const p = path as string;
+            if (record.format === CANONICAL_FORMAT && statSync(p).isFile()) digest = `0x${await hashFile(p)}`;
+            else {
+              const manifest = await localManifest(p);
+              digest = manifestDigest(manifest);
+              if (digest !== record.weightsDigest)
+                problems.push(...(await registeredDiff(opts, record, manifest)));
+            }
+          }
+          const report = await verifyVersion(reg, modelId, version, digest);
+          const all = [...problems, ...report.problems];
+          emit(opts, { ...report, ok: all.length === 0, problems: all }, () => [
+            ...lines,
+            ...problems,
+            report.ok
+              ? `OK: ${path ?? o.cid} is model ${modelId} version ${version} (${report.expected.cid}); ${report.attestations.length} attestation(s), every signature valid (ECDSA + ML-DSA-65)`
+              : `MISMATCH: ${report.problems.join("; ")}`,
+            ...(report.deprecated ? ["warning: this version is deprecated"] : []),
+          ]);
+          if (all.length > 0) throw new VerificationFailedError(all.join("; "));
+        },
+        { readOnly: true },
+      );
+    });
 
   model
     .command("deprecate <MODEL>")
