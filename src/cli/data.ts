@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { type Address, formatEther, type Hex } from "viem";
 import {
@@ -22,6 +23,7 @@ import {
   InvalidMetadataError,
   parseMetadata,
 } from "../market/protocol.ts";
+import { DEFAULT_NODE_PORT } from "../node/config.ts";
 import { endpointOf, openDirectory } from "../node/directory.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import { cidFromDigest } from "../storage/cid.ts";
@@ -37,6 +39,7 @@ import {
   UsageError,
   withChain,
 } from "./context.ts";
+import { runNode } from "./node.ts";
 import { parseTarget, resolveTarget } from "./token.ts";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -401,6 +404,54 @@ export function registerDataCommands(program: Command): void {
             ]);
           },
           { readOnly: true },
+        );
+      },
+    );
+
+  data
+    .command("serve")
+    .description(
+      "provide datasets for compute-to-data: a node whose only role is the provider (its account must be each dataset's provider), reading the rows from a CSV file of yours (label first, then the features) that never leaves this machine; stops on Ctrl-C. For more datasets or other roles, a node config's roles.provider",
+    )
+    .requiredOption("--dataset <ID>", "the dataset id on the DataMarket")
+    .requiredOption("--csv <FILE>", "the rows: one per line, the label first, then the features")
+    .option("--divide-by <N>", "divide every feature by this (255 for raw pixels)", "1")
+    .option("--port <PORT>", "the HTTP port", String(DEFAULT_NODE_PORT))
+    .option("--host <HOST>", "the address to listen on", "127.0.0.1")
+    .option("--account <INDEX>", "which configured account provides (default: 0)")
+    .action(
+      async (
+        o: { dataset: string; csv: string; divideBy: string; port: string; host: string; account?: string },
+        cmd: Command,
+      ) => {
+        const opts = globalOptions(cmd);
+        if (opts.rpc === undefined)
+          throw new UsageError(
+            "data serve needs --rpc URL: buyers reach the provider over a chain other processes share (start one with `ledgermind chain`)",
+          );
+        const csv = resolve(o.csv);
+        if (!existsSync(csv)) throw new UsageError(`--csv ${o.csv}: no such file`);
+        await runNode(
+          {
+            dataDir: resolve(opts.dataDir),
+            chain: { rpc: opts.rpc },
+            account: parseAccount(o.account),
+            http: { host: o.host, port: parseInteger(o.port, "--port", 0, 65_535) },
+            fetch: {},
+            peers: [],
+            roles: {
+              provider: {
+                datasets: [
+                  {
+                    id: parseDatasetId(o.dataset),
+                    data: { csv: { path: csv, divideBy: parsePositive(o.divideBy, "--divide-by") } },
+                  },
+                ],
+              },
+            },
+            learningPollMs: 250,
+          },
+          { stopWithStdin: false },
         );
       },
     );

@@ -46,11 +46,22 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "model import": ["ledgermind model import --onnx mlp.onnx --out mlp.lmq"],
   "model export": ["ledgermind model export w.lmq --onnx w.onnx"],
   "model register": ['ledgermind model register --name "digits classifier"'],
-  "model version": ["ledgermind model version 1 --weights weights.lmq --metric accuracy=0.91 --licence MIT"],
+  "model version": [
+    "ledgermind model version 1 --weights weights.lmq --metric accuracy=0.91 --licence MIT",
+    "ledgermind model version 3 --weights ./llama-3-8b --licence llama3",
+  ],
   "model show": ["ledgermind model show 1", "ledgermind model show 1 --version 2"],
   "model lineage": ["ledgermind model lineage 1 --version 2"],
   "model attest": ["ledgermind model attest 1 --version 1 --claim audit.pdf --verdict pass --account 2"],
-  "model verify": ["ledgermind model verify weights.lmq --model 1 --version 1"],
+  "model verify": [
+    "ledgermind model verify weights.lmq --model 1 --version 1",
+    "ledgermind model verify ./llama-3-8b --model 3 --version 1",
+    "ledgermind model verify ./llama-3-8b --bundle ./llama-3-8b/model.sig --key key.pub.pem",
+  ],
+  "model sign": [
+    "ledgermind model sign ./llama-3-8b --key key.pem",
+    "ledgermind model sign ./llama-3-8b --key key.pem --model 3 --version 1 --account 2",
+  ],
   "model deprecate": ['ledgermind model deprecate 1 --version 1 --reason "superseded by version 2"'],
   oracle: ["ledgermind oracle spec --model 1@1 --input-size 4", "ledgermind oracle show 1"],
   "oracle spec": ["ledgermind oracle spec --model 1@1 --input-size 4"],
@@ -102,6 +113,9 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   "data grant": ["ledgermind data grant 1 3 --for 30d --account 1"],
   "data revoke": ["ledgermind data revoke 1 3 --account 1"],
+  "data serve": [
+    "ledgermind --rpc http://127.0.0.1:8545 data serve --dataset 1 --csv records.csv --divide-by 255 --account 1",
+  ],
   "data compute": [
     "ledgermind data compute --dataset 1 --model 2@1 --epochs 2 --out update.lmq --account 2",
     "ledgermind data compute --dataset 1 --model 2@1 --kind evaluate --out metrics.json --account 2",

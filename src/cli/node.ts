@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { pino } from "pino";
 import type { Address } from "viem";
-import { ConfigError, parseNodeConfig } from "../node/config.ts";
+import { ConfigError, type NodeConfig, parseNodeConfig } from "../node/config.ts";
 import { announcedNodes, announceEndpoint, endpointsOf, openDirectory } from "../node/directory.ts";
 import { startNode } from "../node/node.ts";
 import { emit, globalOptions, parseAccount, parseAddress, UsageError, withChain } from "./context.ts";
@@ -21,6 +21,55 @@ function loadConfig(file: string) {
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
+  }
+}
+
+/**
+ * Runs a node until SIGINT or SIGTERM (or, with `stopWithStdin`, until the supervisor's pipe closes): JSON
+ * logs on stdout; the first signal stops it cleanly, a second exits at once.
+ */
+export async function runNode(config: NodeConfig, o: { stopWithStdin: boolean }): Promise<void> {
+  // Written synchronously: the CLI exits as soon as the node has stopped, and an asynchronous
+  // destination would lose the last lines ("stopped") still in its buffer.
+  const logger = pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+  // Watched from the start: a supervisor may die while the node still starts.
+  let supervisorGone = false;
+  let onSupervisorGone = () => {
+    supervisorGone = true;
+  };
+  if (o.stopWithStdin) {
+    process.stdin.once("end", () => onSupervisorGone());
+    process.stdin.once("error", () => onSupervisorGone());
+    process.stdin.resume();
+  }
+  const node = await startNode({ config, logger });
+  // The first signal stops cleanly (operators finish their step, state files kept); a second one
+  // means the person will not wait.
+  let signals = 0;
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<void>((resolve, reject) => {
+    onSignal = (signal) => {
+      if (signals++ > 0) {
+        logger.warn({ signal }, "second signal: exiting without waiting");
+        process.exit(EXIT_INTERRUPTED);
+      }
+      logger.info({ signal }, "stopping");
+      node.stop().then(resolve, reject);
+    };
+  });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  onSupervisorGone = () => {
+    logger.warn("the supervisor's pipe closed (stdin): stopping");
+    onSignal("SIGTERM");
+  };
+  if (supervisorGone) onSupervisorGone();
+  try {
+    await stopped;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    process.stdin.pause();
   }
 }
 
@@ -43,49 +92,7 @@ export function registerNodeCommand(program: Command): void {
         throw new UsageError("node needs --config FILE (or a subcommand: announce, endpoints)");
       if (globalOptions(cmd).rpc !== undefined)
         throw new UsageError("node takes its chain from the config (chain.rpc), not from --rpc");
-      const config = loadConfig(o.config);
-      // Written synchronously: the CLI exits as soon as the node has stopped, and an asynchronous
-      // destination would lose the last lines ("stopped") still in its buffer.
-      const logger = pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
-      // Watched from the start: a supervisor may die while the node still starts.
-      let supervisorGone = false;
-      let onSupervisorGone = () => {
-        supervisorGone = true;
-      };
-      if (o.stopWithStdin) {
-        process.stdin.once("end", () => onSupervisorGone());
-        process.stdin.once("error", () => onSupervisorGone());
-        process.stdin.resume();
-      }
-      const node = await startNode({ config, logger });
-      // The first signal stops cleanly (operators finish their step, state files kept); a second one
-      // means the person will not wait.
-      let signals = 0;
-      let onSignal: (signal: NodeJS.Signals) => void = () => {};
-      const stopped = new Promise<void>((resolve, reject) => {
-        onSignal = (signal) => {
-          if (signals++ > 0) {
-            logger.warn({ signal }, "second signal: exiting without waiting");
-            process.exit(EXIT_INTERRUPTED);
-          }
-          logger.info({ signal }, "stopping");
-          node.stop().then(resolve, reject);
-        };
-      });
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
-      onSupervisorGone = () => {
-        logger.warn("the supervisor's pipe closed (stdin): stopping");
-        onSignal("SIGTERM");
-      };
-      if (supervisorGone) onSupervisorGone();
-      try {
-        await stopped;
-      } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        process.stdin.pause();
-      }
+      await runNode(loadConfig(o.config), { stopWithStdin: o.stopWithStdin === true });
     });
 
   node

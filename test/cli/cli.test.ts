@@ -402,7 +402,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
         "MIT",
       );
       assertOk(added);
-      assert.equal(added.stdout, `model 1 version 1: weights ${putCid}\n`);
+      assert.equal(added.stdout, `model 1 version 1: weights ${putCid} (LMQ1)\n`);
 
       const record = parseJson<{
         modelId: string;

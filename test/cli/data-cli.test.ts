@@ -143,6 +143,16 @@ describe("ledgermind data (the embedded chain, separate processes)", { concurren
       [["data", "allow", "1"], /exactly one of --model/],
       [["data", "allow", "1", "--digest", "0x12"], /--digest takes 32 bytes/],
       [["data", "buy", "1", "--periods", "0"], /--periods takes an integer from 1/],
+      [["data", "serve", "--dataset", "1", "--csv", bad], /data serve needs --rpc URL/],
+      [
+        ["--rpc", "http://127.0.0.1:9", "data", "serve", "--dataset", "1", "--csv", join(TMP, "none.csv")],
+        /--csv .*none\.csv: no such file/,
+      ],
+      [
+        ["data", "compute", "--dataset", "1", "--model", "1@1", "--kind", "sell", "--out", "x"],
+        /--kind is train or evaluate/,
+      ],
+      [["data", "compute", "--dataset", "1", "--model", "1@1", "--out", bad], /--out .*bad\.json exists/],
     ] as const)
       assertOneLineError(await cli(args, scratch), pattern, 2);
   });
