@@ -85,6 +85,8 @@ export interface LearningEnv {
   token: Address;
   registry: Address;
   tasks: Address;
+  /** The DataMarket whose datasets a task may name. */
+  market: Address;
 }
 
 /** Deploys every contract on `chain`: the addresses a fixture talks to. */
@@ -95,6 +97,7 @@ export async function deployLearning(chain: LedgerChain): Promise<LearningEnv> {
     token: contracts.MindToken.address,
     registry: contracts.ModelRegistry.address,
     tasks: contracts.LearningTasks.address,
+    market: contracts.DataMarket.address,
   };
 }
 
