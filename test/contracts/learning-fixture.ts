@@ -85,12 +85,10 @@ export interface LearningEnv {
   token: Address;
   registry: Address;
   tasks: Address;
-  /** The DataMarket whose datasets a task may name. */
-  market: Address;
 }
 
-/** Deploys every contract on `chain`: the addresses a fixture talks to. */
-export async function deployLearning(chain: LedgerChain): Promise<LearningEnv> {
+/** Deploys every contract on `chain`: the addresses a fixture talks to, and the DataMarket tasks may name. */
+export async function deployLearning(chain: LedgerChain): Promise<LearningEnv & { market: Address }> {
   const { contracts } = await deployAll(chain);
   return {
     chain,
