@@ -79,6 +79,20 @@ export const BASE_PARAMS: TaskParams = {
   maxValidators: 4,
 };
 
+/**
+ * The refusals of tasks that name datasets: observed by learning-tasks-datasets.test.ts, which needs the
+ * DataMarket, so learning-tasks.test.ts leaves them to it.
+ */
+export const DATASET_ERRORS = [
+  "AccessNotLost",
+  "DatasetAccessRequired",
+  "DatasetsFixed",
+  "DuplicateDataset",
+  "InvalidDatasetCount",
+  "NotTaskDataset",
+  "UnknownDataset",
+] as const;
+
 /** The contracts a fixture talks to. */
 export interface LearningEnv {
   chain: LedgerChain;
