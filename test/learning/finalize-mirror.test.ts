@@ -587,7 +587,9 @@ async function assertConservation(accounts: readonly Actor[] = everyone, supply 
 /** Deploys a LearningTasks contract that `actors` may pull MIND for and that may extend model 1. */
 async function deployTasks(actors: readonly Actor[]): Promise<Address> {
   const deployed = await sendAndWait(chain, () =>
-    chain.wallet(0).deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry, market] }),
+    chain
+      .wallet(0)
+      .deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry, market] }),
   );
   const at = deployed.contractAddress as Address;
   deployments.push(at);
