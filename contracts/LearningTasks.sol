@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {DataMarket} from "./DataMarket.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 
 /// @title LearningTasksStorage
@@ -84,6 +85,8 @@ abstract contract LearningTasksStorage {
     ///        and the pools of expired rounds; `closeTask` refunds it to the creator. Slashes never go here.
     /// @param activeTrainers Trainers that joined and did not leave.
     /// @param activeValidators Validators that joined and did not leave.
+    /// @param datasets How many DataMarket datasets the task names (their ids: the TaskDatasetsSet event); 0: none,
+    ///        nothing is checked.
     struct TaskState {
         address creator;
         uint32 roundCount;
@@ -92,6 +95,7 @@ abstract contract LearningTasksStorage {
         uint128 poolLeft;
         uint16 activeTrainers;
         uint16 activeValidators;
+        uint8 datasets;
     }
 
     /// @notice A trainer's or validator's record in one task: one slot.
@@ -113,7 +117,8 @@ abstract contract LearningTasksStorage {
         uint32 samples;
     }
 
-    /// @notice The part of a round that commits and reveals touch: one slot.
+    /// @notice The part of a round that commits and reveals touch: one slot. `datasets` is the task's count,
+    ///         copied at `startRound` so that a commit to a task naming none reads no other slot.
     struct RoundState {
         uint40 commitDeadline;
         uint40 scoreDeadline;
@@ -123,6 +128,7 @@ abstract contract LearningTasksStorage {
         uint16 reveals;
         bool finalized;
         uint32 baseVersion;
+        uint8 datasets;
     }
 
     /// @notice A round's pool and outcome: one slot.
@@ -225,6 +231,9 @@ abstract contract LearningTasksStorage {
         mapping(address => bytes32) digestOf;
         mapping(address => uint32) samplesOf;
         mapping(uint256 round => Round) rounds;
+        /// @dev The DataMarket datasets a trainer must have access to (`setDatasets`), at most MAX_DATASETS. No
+        ///      view returns them (LearningTasks is at the 24 KiB code limit): read the TaskDatasetsSet event.
+        uint256[] datasetIds;
     }
 
     /// @notice Basis points: 10_000 is 100 %.
@@ -266,6 +275,10 @@ abstract contract LearningTasksStorage {
     /// @notice Blocks after a round's reveal deadline within which it must be finalized; after them it expires:
     ///         it settles nothing (so slashes nobody), and its members may leave.
     uint256 public constant FINALIZE_TIMEOUT = 7_200;
+    /// @notice The most datasets a task may name. Every trainer's join and commit calls `hasAccess` once per
+    ///         dataset (about 5,000 gas each), so the cap bounds what a task's datasets add to them; a
+    ///         consortium's task draws on a few data sources, not dozens.
+    uint256 public constant MAX_DATASETS = 4;
 
     uint8 internal constant NEVER = 0;
     uint8 internal constant ACTIVE = 1;
@@ -382,6 +395,12 @@ abstract contract LearningTasksStorage {
         bytes32 contributorsHash,
         bytes32 trainingRun
     );
+    /// @notice The creator named the datasets every trainer of the task must have access to in the DataMarket.
+    event TaskDatasetsSet(uint256 indexed taskId, uint256[] datasetIds);
+    /// @notice A trainer without access to `datasetId` any more took its stake back during a round it did not
+    ///         commit in: it stays a member with no stake (so the round settles it as a no-show that loses
+    ///         nothing) and leaves with `exitTask` after the round.
+    event StakeReleased(uint256 indexed taskId, address indexed trainer, uint256 indexed datasetId, uint256 stake);
     /// @notice The creator closed the task; the reward of rounds never started went back to it.
     event TaskClosed(uint256 indexed taskId, uint256 refund);
     /// @notice An account withdrew its balance.
@@ -470,6 +489,21 @@ abstract contract LearningTasksStorage {
     /// @notice Round `round` was finalized (or expired) recently: no round starts before block `opensAfter` + 1,
     ///         so that members may leave first.
     error ExitWindowOpen(uint256 taskId, uint32 round, uint256 opensAfter);
+    /// @notice The task names dataset `datasetId` and `account` has no access to it now: buy access, ask its
+    ///         owner for a grant, or own its data NFT.
+    error DatasetAccessRequired(uint256 taskId, uint256 datasetId, address account);
+    /// @notice A task names 1 to MAX_DATASETS datasets; `count` were given.
+    error InvalidDatasetCount(uint256 count, uint256 max);
+    /// @notice The DataMarket has no dataset `datasetId`.
+    error UnknownDataset(uint256 datasetId);
+    /// @notice Dataset `datasetId` was named twice.
+    error DuplicateDataset(uint256 datasetId);
+    /// @notice The task's datasets are fixed: named already, or its first round started.
+    error DatasetsFixed(uint256 taskId);
+    /// @notice The task does not name dataset `datasetId`.
+    error NotTaskDataset(uint256 taskId, uint256 datasetId);
+    /// @notice `account` still has access to dataset `datasetId`: it keeps its stake in the round.
+    error AccessNotLost(uint256 taskId, uint256 datasetId, address account);
 
     // -----------------------------------------------------------------------------------------------------
     // Shared internals
@@ -570,6 +604,80 @@ contract LearningSettlement is LearningTasksStorage {
     uint256 private constant SETTLE_GAS = 18_000;
     uint256 private constant CLOSE_GAS = 120_000;
     uint256 private constant CLOSE_PER_VALIDATOR_GAS = 35_000;
+
+    /// @notice The data market whose datasets tasks name (LearningTasks' own, fixed with it).
+    DataMarket public immutable market;
+
+    /// @notice Deploys the settlement code that LearningTasks runs; `market_` is its data market.
+    /// @param market_ The DataMarket.
+    constructor(DataMarket market_) {
+        market = market_;
+    }
+
+    /// @notice Reverts with DatasetAccessRequired naming the first of the task's datasets the caller cannot use
+    ///         now. LearningTasks runs it (DELEGATECALL) when a trainer joins or commits; called directly it sees
+    ///         no task.
+    /// @param taskId The task.
+    function requireAccess(uint256 taskId) external view {
+        uint256[] storage ids = _tasks[taskId].datasetIds;
+        for (uint256 i; i < ids.length; ++i) {
+            uint256 id = ids[i];
+            if (!market.hasAccess(id, msg.sender)) revert DatasetAccessRequired(taskId, id, msg.sender);
+        }
+    }
+
+    /// @notice Names the datasets every trainer of the task must have access to (see LearningTasks'
+    ///         `setDatasets`).
+    /// @param taskId The task, before its first round.
+    /// @param datasetIds 1 to MAX_DATASETS distinct DataMarket datasets.
+    function setDatasets(uint256 taskId, uint256[] calldata datasetIds) external {
+        Task storage t = _existingTask(taskId);
+        if (msg.sender != t.state.creator) revert NotTaskCreator(taskId, msg.sender);
+        if (t.state.datasets != 0 || t.state.roundCount != 0) revert DatasetsFixed(taskId);
+        uint256 n = datasetIds.length;
+        if (n == 0 || n > MAX_DATASETS) revert InvalidDatasetCount(n, MAX_DATASETS);
+        uint256 published = market.datasetCount();
+        for (uint256 i; i < n; ++i) {
+            uint256 id = datasetIds[i];
+            if (id == 0 || id > published) revert UnknownDataset(id);
+            for (uint256 k; k < i; ++k) {
+                if (datasetIds[k] == id) revert DuplicateDataset(id);
+            }
+            t.datasetIds.push(id);
+        }
+        // casting to 'uint8' is safe because n <= MAX_DATASETS
+        // forge-lint: disable-next-line(unsafe-typecast)
+        t.state.datasets = uint8(n);
+        emit TaskDatasetsSet(taskId, datasetIds);
+    }
+
+    /// @notice Gives a trainer that lost access to one of the task's datasets its stake back during a round
+    ///         (see LearningTasks' `releaseStakeWithoutAccess`).
+    /// @param taskId The task.
+    /// @param datasetId A dataset the task names and the caller has no access to now.
+    function releaseStakeWithoutAccess(uint256 taskId, uint256 datasetId) external {
+        Task storage t = _existingTask(taskId);
+        Member storage m = t.trainerOf[msg.sender];
+        if (m.status != ACTIVE) revert NotTrainer(taskId, msg.sender);
+        uint32 latest = t.state.roundCount;
+        Round storage r = t.rounds[latest];
+        if (latest != 0 && !r.s.finalized) {
+            // Judging reads the trainers' stakes: from then on they may not change until the round settles.
+            if (r.progress.stage >= STAGE_JUDGE) revert RoundInProgress(taskId, latest);
+            // A committed update is scored as any other: its trainer had access when it committed.
+            if (m.commitRound == latest) revert AlreadyCommitted(taskId, latest, msg.sender);
+        }
+        uint256 n = t.datasetIds.length;
+        uint256 i;
+        while (i < n && t.datasetIds[i] != datasetId) ++i;
+        if (i == n) revert NotTaskDataset(taskId, datasetId);
+        if (market.hasAccess(datasetId, msg.sender)) revert AccessNotLost(taskId, datasetId, msg.sender);
+        uint256 stake = m.stake;
+        if (stake == 0) revert NothingToWithdraw(msg.sender);
+        m.stake = 0;
+        _balances[msg.sender] += stake;
+        emit StakeReleased(taskId, msg.sender, datasetId, stake);
+    }
 
     /// @notice Reveals the next page of the caller's committed scores: one score (0 to SCORE_SCALE) per
     ///         committed update, in the round's update order, packed 16 per word (score i in bits 16 * (i % 16)
@@ -1262,14 +1370,19 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
     /// @notice The settlement code that `finalize` runs on this contract's storage (deployed by the constructor).
     address public immutable settlement;
 
-    /// @notice Deploys the task contract for `token_` stakes and rewards and `registry_` models.
+    /// @notice Deploys the task contract for `token_` stakes and rewards, `registry_` models and `dataMarket_`
+    ///         datasets.
     /// @param token_ The ERC-20 of stakes and rewards (MIND).
     /// @param registry_ The model registry.
-    constructor(IERC20 token_, ModelRegistry registry_) {
-        if (address(token_) == address(0) || address(registry_) == address(0)) revert InvalidParams(0);
+    /// @param dataMarket_ The data market whose datasets a task may require its trainers to have access to
+    ///        (kept by the settlement code: `LearningSettlement(settlement).market()`).
+    constructor(IERC20 token_, ModelRegistry registry_, DataMarket dataMarket_) {
+        if (
+            address(token_) == address(0) || address(registry_) == address(0) || address(dataMarket_) == address(0)
+        ) revert InvalidParams(0);
         token = token_;
         registry = registry_;
-        settlement = address(new LearningSettlement());
+        settlement = address(new LearningSettlement(dataMarket_));
     }
 
     // -----------------------------------------------------------------------------------------------------
@@ -1300,7 +1413,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             // forge-lint: disable-next-line(unsafe-typecast)
             poolLeft: uint128(funding),
             activeTrainers: 0,
-            activeValidators: 0
+            activeValidators: 0,
+            datasets: 0
         });
         emit TaskCreated(taskId, p.modelId, msg.sender, p);
         if (funding != 0) token.safeTransferFrom(msg.sender, address(this), funding);
@@ -1319,6 +1433,7 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         Member storage m = trainer ? t.trainerOf[msg.sender] : t.validatorOf[msg.sender];
         Member storage other = trainer ? t.validatorOf[msg.sender] : t.trainerOf[msg.sender];
         if (other.status == ACTIVE) revert RoleConflict(taskId, msg.sender);
+        if (trainer && t.state.datasets != 0) _requireAccess(taskId);
         uint256 stake = uint256(m.stake) + amount;
         uint256 minStake = trainer ? t.params.minTrainerStake : t.params.minValidatorStake;
         if (amount == 0 || stake < minStake) revert StakeTooLow(stake, minStake);
@@ -1345,6 +1460,31 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         m.status = ACTIVE;
         emit Joined(taskId, msg.sender, role, amount, stake);
         token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Names the DataMarket datasets the task trains on: every trainer must have access to each (own its
+    ///         data NFT, or hold paid or granted access that has not expired) to join and again at each
+    ///         commit. Only the creator, once, before the first round (a trainer that joined before lacks
+    ///         nothing it needs: its commits are checked). The code is LearningSettlement's, run on this
+    ///         contract's storage.
+    /// @param taskId The task.
+    /// @param datasetIds 1 to MAX_DATASETS distinct dataset ids.
+    function setDatasets(uint256 taskId, uint256[] calldata datasetIds) external {
+        (taskId, datasetIds);
+        _delegate();
+    }
+
+    /// @notice Gives the caller, a trainer without access to one of the task's datasets (expired, revoked, or
+    ///         never held), its stake back at once, even during a round, as long as it did not commit in the
+    ///         round and its settlement has not begun judging trainers. Its commits are refused without access,
+    ///         so without this its honest absence would be slashed as a no-show: with no stake left, the round
+    ///         settles it as a no-show that loses nothing, and it leaves with `exitTask` (its rewards) after the
+    ///         round. The code is LearningSettlement's, run on this contract's storage.
+    /// @param taskId The task.
+    /// @param datasetId A dataset the task names and the caller has no access to now.
+    function releaseStakeWithoutAccess(uint256 taskId, uint256 datasetId) external {
+        (taskId, datasetId);
+        _delegate();
     }
 
     /// @notice Leaves a task: the stake and unclaimed rewards become withdrawable. Between rounds (the exit
@@ -1464,7 +1604,8 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
             scoreCommits: 0,
             reveals: 0,
             finalized: false,
-            baseVersion: st.currentVersion
+            baseVersion: st.currentVersion,
+            datasets: st.datasets
         });
         r.res.pool = pool;
         // Paid now so that finalization overwrites a non-zero slot (zero again if nothing is accepted).
@@ -1498,6 +1639,9 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         if (mm.stake < minStake) revert StakeTooLow(mm.stake, minStake);
         if (digest == bytes32(0)) revert EmptyDigest();
         if (samples == 0) revert InvalidSamples();
+        // Consent can be revoked or run out during a task: an update is accepted only from a trainer that
+        // may use the data now.
+        if (s.datasets != 0) _requireAccess(taskId);
 
         m.commitRound = round;
         t.digestOf[msg.sender] = digest;
@@ -1961,10 +2105,21 @@ contract LearningTasks is LearningTasksStorage, ReentrancyGuardTransient {
         return abi.decode(_delegate(), (bool));
     }
 
+    /// @dev LearningSettlement's `requireAccess` on this contract's storage: run there, as this contract is at
+    ///      the 24 KiB code limit.
+    function _requireAccess(uint256 taskId) private {
+        _delegate(abi.encodeCall(LearningSettlement.requireAccess, (taskId)));
+    }
+
     /// @dev Runs this call's calldata as LearningSettlement's code on this contract's storage; bubbles a revert.
     function _delegate() private returns (bytes memory ret) {
+        return _delegate(msg.data);
+    }
+
+    /// @dev Runs `data` as a call of LearningSettlement's code on this contract's storage; bubbles a revert.
+    function _delegate(bytes memory data) private returns (bytes memory ret) {
         bool ok;
-        (ok, ret) = settlement.delegatecall(msg.data);
+        (ok, ret) = settlement.delegatecall(data);
         if (!ok) {
             assembly ("memory-safe") {
                 revert(add(ret, 0x20), mload(ret))

@@ -17,9 +17,9 @@ export const CONTRACT_NAMES = [
   "MindToken",
   "ModelRegistry",
   "InferenceOracle",
+  "DataMarket",
   "LearningTasks",
   "NodeDirectory",
-  "DataMarket",
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
@@ -86,7 +86,7 @@ export async function deployAll(chain: LedgerChain): Promise<Manifest> {
       case "InferenceOracle":
         return [deployed.MindToken.address, deployed.ModelRegistry.address, ORACLE_PARAMS];
       case "LearningTasks":
-        return [deployed.MindToken.address, deployed.ModelRegistry.address];
+        return [deployed.MindToken.address, deployed.ModelRegistry.address, deployed.DataMarket.address];
       case "NodeDirectory":
         return [];
       case "DataMarket":

@@ -249,11 +249,19 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
     `${s(a.validator)} already proposed or attested an aggregate in round ${s(a.round)} of task ${s(a.taskId)}`,
   ContractNotApproved: (a) =>
     `the owner of model ${s(a.modelId)} has not approved the learning contract to add its versions`,
+  AccessNotLost: (a) =>
+    `${s(a.account)} still has access to dataset ${s(a.datasetId)}: its stake stays in task ${s(a.taskId)} until the round ends, when members may leave`,
+  DatasetAccessRequired: (a) =>
+    `task ${s(a.taskId)} trains on dataset ${s(a.datasetId)} and ${s(a.account)} has no access to it now: buy it with \`ledgermind data buy ${s(a.datasetId)}\` or ask its owner for a grant`,
+  DatasetsFixed: (a) =>
+    `the datasets of task ${s(a.taskId)} are fixed: they were named already, or its first round started`,
   DidNotReveal: (a) =>
     `${s(a.validator)} revealed no scores in round ${s(a.round)} of task ${s(a.taskId)}, so it does not vote on the aggregate`,
   EmptyDigest: () => "the digest is zero",
   ExitWindowOpen: (a) =>
     `round ${s(a.round)} of task ${s(a.taskId)} ended recently: members may leave until block ${s(a.opensAfter)}; the next round starts after it`,
+  DuplicateDataset: (a) => `dataset ${s(a.datasetId)} is named twice`,
+  InvalidDatasetCount: (a) => `a task names 1 to ${s(a.max)} datasets, not ${s(a.count)}`,
   InvalidSamples: () => "an update of zero samples",
   NoRoundsLeft: (a) => `task ${s(a.taskId)} ran all its rounds`,
   NotEnoughTrainers: (a) =>
@@ -261,6 +269,7 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   NotEnoughValidators: (a) =>
     `task ${s(a.taskId)} has ${s(a.active)} active validator(s); a round needs ${s(a.needed)}: join more with \`ledgermind fl join --as validator\``,
   NotTaskCreator: (a) => `only the creator of task ${s(a.taskId)} may do this; ${s(a.caller)} is not it`,
+  NotTaskDataset: (a) => `task ${s(a.taskId)} does not name dataset ${s(a.datasetId)}`,
   NotTrainer: (a) => `${s(a.account)} is not an active trainer of task ${s(a.taskId)}`,
   NotValidator: (a) => `${s(a.account)} is not an active validator of task ${s(a.taskId)}`,
   NothingToScore: (a) => `round ${s(a.round)} of task ${s(a.taskId)} has no update to score`,

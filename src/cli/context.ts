@@ -111,6 +111,11 @@ export function parseModelId(text: string): bigint {
   return BigInt(text);
 }
 
+export function parseDatasetId(text: string): bigint {
+  if (!/^[1-9]\d*$/.test(text)) throw new UsageError(`a dataset id is a positive integer, got "${text}"`);
+  return BigInt(text);
+}
+
 /** Versions are uint32 on-chain. */
 export const MAX_VERSION = 0xffffffff;
 

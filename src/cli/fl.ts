@@ -28,9 +28,11 @@ import { STRATEGY_NAMES } from "../learning/index.ts";
 import type { ProtocolRoundReport } from "../learning/protocol.ts";
 import type { SimulationOptions } from "../learning/simulate.ts";
 import {
+  collect,
   emit,
   globalOptions,
   parseAccount,
+  parseDatasetId,
   parseInteger,
   parseMind,
   parseModelRef,
@@ -524,6 +526,7 @@ interface CreateFlags {
   minValidatorStake?: string;
   slashBps?: string;
   quorumBps?: string;
+  dataset: string[];
   account?: string;
 }
 
@@ -545,6 +548,12 @@ function registerTaskCommands(fl: Command): void {
       "--quorum-bps <BPS>",
       "share of the revealed validator stake, in basis points, whose attestations make an aggregate the next version: more than 5000 (default: 6667)",
     )
+    .option(
+      "--dataset <ID>",
+      "a DataMarket dataset the task trains on: every trainer needs access to it to join and to commit (repeatable, at most 4)",
+      collect,
+      [],
+    )
     .option("--account <INDEX>", "the creator's account index (the model's owner)")
     .action(async (o: CreateFlags, cmd: Command) => {
       const opts = globalOptions(cmd);
@@ -562,11 +571,13 @@ function registerTaskCommands(fl: Command): void {
         params.minValidatorStake = parseMind(o.minValidatorStake, "--min-validator-stake");
       if (o.slashBps) params.slashBps = parseInteger(o.slashBps, "--slash-bps", 0, 10_000);
       if (o.quorumBps) params.quorumBps = parseInteger(o.quorumBps, "--quorum-bps", 5_001, 10_000);
+      const datasets = o.dataset.map(parseDatasetId);
       await withChain(opts, async (chain) => {
         const tasks = await openTasks(chain);
-        const { taskId } = await createTask(tasks, params, parseAccount(o.account));
-        emit(opts, { taskId, params }, () => [
-          `task ${taskId}: model ${o.model}, ${params.rounds} rounds of ${formatEther(params.rewardPerRound)} MIND`,
+        const { taskId } = await createTask(tasks, params, parseAccount(o.account), datasets);
+        emit(opts, { taskId, params, datasets }, () => [
+          `task ${taskId}: model ${o.model}, ${params.rounds} rounds of ${formatEther(params.rewardPerRound)} MIND` +
+            (datasets.length > 0 ? `, on dataset(s) ${datasets.join(", ")}` : ""),
         ]);
       });
     });

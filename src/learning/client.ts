@@ -30,7 +30,13 @@ import type { LocalAccount } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
 import { requireDeployment } from "../chain/deploy.ts";
 import { devSending } from "../chain/dev-sending.ts";
-import { LearningTasks, MindToken, ModelRegistry } from "../chain/generated/contracts.ts";
+import {
+  DataMarket,
+  LearningSettlement,
+  LearningTasks,
+  MindToken,
+  ModelRegistry,
+} from "../chain/generated/contracts.ts";
 import { oncePerChain } from "../chain/once-per-chain.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../chain/tx.ts";
 import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
@@ -53,6 +59,23 @@ import { SCORE_KEPT } from "./scoring.ts";
 /** An off-chain refusal: the call would fail or make no sense; the message says what to do instead. */
 export class LearningError extends Error {
   override name = "LearningError";
+}
+
+/**
+ * A trainer lacks access to a dataset its task trains on: refused before anything is sent, since the
+ * contract would refuse the join (or the commit) anyway.
+ */
+export class DatasetAccessError extends LearningError {
+  override name = "DatasetAccessError";
+  constructor(
+    readonly taskId: bigint,
+    readonly datasetId: bigint,
+    readonly account: Address,
+  ) {
+    super(
+      `${account} has no access to dataset ${datasetId}, which task ${taskId} trains on: buy it with \`ledgermind data buy ${datasetId}\` or ask its owner for a grant (\`ledgermind data grant\`)`,
+    );
+  }
 }
 
 export type MemberRole = "trainer" | "validator";
@@ -123,6 +146,8 @@ export interface TaskState {
   poolLeft: bigint;
   activeTrainers: number;
   activeValidators: number;
+  /** How many DataMarket datasets the task names (`taskDatasets` reads them). */
+  datasets: number;
 }
 
 export interface Member {
@@ -372,12 +397,14 @@ export function defaultTaskParams(o: DefaultTaskOptions): TaskParams {
 /**
  * Creates a task, approving its whole reward (`rewardPerRound * rounds`) first. The creator must own the
  * model; the task contract is approved for all the creator's models if it is not yet, so that aggregates
- * can be appended as versions.
+ * can be appended as versions. `datasets` (DataMarket ids, at most 4) are named in a second transaction,
+ * before anyone can start a round: every trainer must then have access to each to join and to commit.
  */
 export async function createTask(
   tasks: Tasks,
   params: TaskParams,
   creator: Signer = 0,
+  datasets: readonly bigint[] = [],
 ): Promise<{ taskId: bigint; receipt: TransactionReceipt }> {
   const chain = tasks.chain;
   const me = addressOf(chain, creator);
@@ -412,7 +439,76 @@ export async function createTask(
   const receipt = await write(tasks, creator, "createTask", [params]);
   const [log] = parseEventLogs({ abi: LearningTasks.abi, logs: receipt.logs, eventName: "TaskCreated" });
   if (!log) throw new LearningError("createTask emitted no TaskCreated event");
+  if (datasets.length > 0) await setTaskDatasets(tasks, log.args.taskId, datasets, creator);
   return { taskId: log.args.taskId, receipt };
+}
+
+/**
+ * Names the DataMarket datasets a task trains on (1 to 4, distinct, published): only its creator, once,
+ * before its first round.
+ * @throws ContractRefusedError: DatasetsFixed, InvalidDatasetCount, UnknownDataset, DuplicateDataset, NotTaskCreator
+ */
+export function setTaskDatasets(
+  tasks: Tasks,
+  taskId: bigint,
+  datasets: readonly bigint[],
+  creator: Signer = 0,
+): Promise<TransactionReceipt> {
+  return write(tasks, creator, "setDatasets", [taskId, datasets]);
+}
+
+/** The DataMarket datasets a task trains on, from its TaskDatasetsSet event (empty: none). */
+export async function taskDatasets(tasks: Tasks, taskId: bigint): Promise<bigint[]> {
+  const logs = await tasks.chain.publicClient.getContractEvents({
+    address: tasks.address,
+    abi: LearningTasks.abi,
+    eventName: "TaskDatasetsSet",
+    args: { taskId },
+    fromBlock: tasks.fromBlock,
+    ...(tasks.readAt === undefined ? {} : { toBlock: tasks.readAt }),
+  });
+  return [...(logs[0]?.args.datasetIds ?? [])];
+}
+
+/** The DataMarket the task contract checks access against (its settlement code keeps the address). */
+export async function datasetMarketOf(tasks: Tasks): Promise<Address> {
+  const settlement = await read<Address>(tasks, "settlement", []);
+  return tasks.chain.publicClient.readContract({
+    address: settlement,
+    abi: LearningSettlement.abi,
+    functionName: "market",
+  });
+}
+
+/** Throws DatasetAccessError naming the first of the task's datasets `account` cannot use now. */
+export async function requireDatasetAccess(tasks: Tasks, taskId: bigint, account: Address): Promise<void> {
+  const datasets = await taskDatasets(tasks, taskId);
+  if (datasets.length === 0) return;
+  const market = await datasetMarketOf(tasks);
+  for (const datasetId of datasets) {
+    const ok = await tasks.chain.publicClient.readContract({
+      address: market,
+      abi: DataMarket.abi,
+      functionName: "hasAccess",
+      args: [datasetId, account],
+    });
+    if (!ok) throw new DatasetAccessError(taskId, datasetId, account);
+  }
+}
+
+/**
+ * Takes back the stake of a trainer that lost access to one of the task's datasets (expired, revoked),
+ * even mid-round, as long as it did not commit in the round: its commits are refused, and without its
+ * stake its absence costs it nothing. It stays a member with no stake until it leaves with `exitTask`.
+ * @throws ContractRefusedError: AccessNotLost, NotTaskDataset, AlreadyCommitted, RoundInProgress, NotTrainer
+ */
+export function releaseStakeWithoutAccess(
+  tasks: Tasks,
+  taskId: bigint,
+  datasetId: bigint,
+  signer: Signer,
+): Promise<TransactionReceipt> {
+  return write(tasks, signer, "releaseStakeWithoutAccess", [taskId, datasetId]);
 }
 
 /** Joins (or adds stake to) a task, approving the stake first. */
@@ -424,6 +520,7 @@ export async function joinTask(
   signer: Signer,
 ): Promise<TransactionReceipt> {
   if (amount <= 0n) throw new LearningError("the stake to add must be positive");
+  if (role === "trainer") await requireDatasetAccess(tasks, taskId, addressOf(tasks.chain, signer));
   await ensureAllowance(tasks, signer, amount);
   return write(tasks, signer, "join", [taskId, ROLE_CODE[role], amount]);
 }

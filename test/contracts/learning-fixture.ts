@@ -79,6 +79,20 @@ export const BASE_PARAMS: TaskParams = {
   maxValidators: 4,
 };
 
+/**
+ * The refusals of tasks that name datasets: observed by learning-tasks-datasets.test.ts, which needs the
+ * DataMarket, so learning-tasks.test.ts leaves them to it.
+ */
+export const DATASET_ERRORS = [
+  "AccessNotLost",
+  "DatasetAccessRequired",
+  "DatasetsFixed",
+  "DuplicateDataset",
+  "InvalidDatasetCount",
+  "NotTaskDataset",
+  "UnknownDataset",
+] as const;
+
 /** The contracts a fixture talks to. */
 export interface LearningEnv {
   chain: LedgerChain;
@@ -87,14 +101,15 @@ export interface LearningEnv {
   tasks: Address;
 }
 
-/** Deploys every contract on `chain`: the addresses a fixture talks to. */
-export async function deployLearning(chain: LedgerChain): Promise<LearningEnv> {
+/** Deploys every contract on `chain`: the addresses a fixture talks to, and the DataMarket tasks may name. */
+export async function deployLearning(chain: LedgerChain): Promise<LearningEnv & { market: Address }> {
   const { contracts } = await deployAll(chain);
   return {
     chain,
     token: contracts.MindToken.address,
     registry: contracts.ModelRegistry.address,
     tasks: contracts.LearningTasks.address,
+    market: contracts.DataMarket.address,
   };
 }
 

@@ -393,6 +393,7 @@ interface Actor {
 let chain: LedgerChain;
 let token: Address;
 let registry: Address;
+let market: Address;
 let tasks: Address;
 let creator: Actor;
 let stranger: Actor;
@@ -586,7 +587,9 @@ async function assertConservation(accounts: readonly Actor[] = everyone, supply 
 /** Deploys a LearningTasks contract that `actors` may pull MIND for and that may extend model 1. */
 async function deployTasks(actors: readonly Actor[]): Promise<Address> {
   const deployed = await sendAndWait(chain, () =>
-    chain.wallet(0).deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry] }),
+    chain
+      .wallet(0)
+      .deployContract({ abi, bytecode: LearningTasks.bytecode, args: [token, registry, market] }),
   );
   const at = deployed.contractAddress as Address;
   deployments.push(at);
@@ -616,6 +619,7 @@ before(async () => {
   const manifest = await deployAll(chain);
   token = manifest.contracts.MindToken.address;
   registry = manifest.contracts.ModelRegistry.address;
+  market = manifest.contracts.DataMarket.address;
   const treasury = chain.wallet(0);
   const dev = (i: number, name: string): Actor => ({
     name,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {DataMarket} from "../../../contracts/DataMarket.sol";
 import {LearningTasks, LearningTasksStorage} from "../../../contracts/LearningTasks.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
@@ -65,7 +66,8 @@ contract LearningTasksHandler is Actors {
                 modelCard: bytes32(0)
             })
         );
-        tasks = new LearningTasks(token, registry);
+        // The campaign's task names no dataset: the market is only the constructor's required address.
+        tasks = new LearningTasks(token, registry, new DataMarket(token, address(this), 100));
         registry.setApprovalForAll(address(tasks), true);
         token.approve(address(tasks), type(uint256).max);
         taskId = tasks.createTask(
