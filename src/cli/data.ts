@@ -32,6 +32,7 @@ import {
   emit,
   globalOptions,
   parseAccount,
+  parseDatasetId,
   parseInteger,
   parseMind,
   parseModelRef,
@@ -53,11 +54,6 @@ export function parseDuration(text: string, option: string): number {
       `${option} takes a duration: seconds, or a number with s, m, h or d (30d), got "${text}"`,
     );
   return seconds;
-}
-
-function parseDatasetId(text: string): bigint {
-  if (!/^[1-9]\d*$/.test(text)) throw new UsageError(`a dataset id is a positive integer, got "${text}"`);
-  return BigInt(text);
 }
 
 /** `--model MODEL@VERSION` or `--digest HEX`, exactly one. */

@@ -140,7 +140,7 @@ const SPLIT = `{ ${Object.entries(SPLIT_OPTIONS)
 function writeShardCsv(index: number): string {
   const shard = federatedData(SPLIT_OPTIONS).clients[index] as Dataset;
   const width = shard.x.length / shard.n;
-  const rows = ["label," + Array.from({ length: width }, (_, j) => `p${j}`).join(",")];
+  const rows = [`label,${Array.from({ length: width }, (_, j) => `p${j}`).join(",")}`];
   for (let r = 0; r < shard.n; r++)
     rows.push(
       [
