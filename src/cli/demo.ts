@@ -4,13 +4,13 @@ import { loadOrCreatePqKey } from "../registry/pq-keystore.ts";
 import { blobStore, emit, globalOptions, UsageError, withChain } from "./context.ts";
 import { lineageLines, VerificationFailedError } from "./model.ts";
 
-const PARTS = ["all", "registry", "learning", "insurance"] as const;
+const PARTS = ["all", "registry", "learning", "insurance", "data"] as const;
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description(
-      "end to end: train on real digits, register two versions, attest, verify, print the lineage; five hospitals train one model on-chain, each its own node process, and a poisoner is slashed; crop insurance paid through the inference oracle, answered by operator node processes",
+      "end to end: train on real digits, register two versions, attest, verify, print the lineage; five hospitals train one model on-chain, each its own node process, and a poisoner is slashed; crop insurance paid through the inference oracle, answered by operator node processes; a hospital's records sold for compute-to-data from its own node, consent granted and revoked",
     )
     .option("--part <PART>", `which part to run: ${PARTS.join(", ")}`, "all")
     .option(
@@ -29,10 +29,12 @@ export function registerDemoCommand(program: Command): void {
       const { runRegistryDemo } = await import("../demo/registry-demo.ts");
       const { runInsuranceDemo } = await import("../demo/insurance-demo.ts");
       const { runLearningDemo } = await import("../demo/learning-demo.ts");
+      const { runMarketDemo } = await import("../demo/market-demo.ts");
       const { Consortium } = await import("../node/consortium.ts");
       let registry: Awaited<ReturnType<typeof runRegistryDemo>> | undefined;
       let learning: Awaited<ReturnType<typeof runLearningDemo>> | undefined;
       let insurance: Awaited<ReturnType<typeof runInsuranceDemo>> | undefined;
+      let market: Awaited<ReturnType<typeof runMarketDemo>> | undefined;
       // The registry part is one owner and one auditor: it needs no other process, so it runs on the
       // command's chain (embedded unless --rpc), where `model verify` and `model lineage` find it afterwards.
       if (runs("registry"))
@@ -49,7 +51,7 @@ export function registerDemoCommand(program: Command): void {
         });
       // The other parts are consortia: node processes share a chain, which the embedded chain (one
       // process's) cannot be; they run on --rpc, or on a development chain started for them.
-      if (runs("learning") || runs("insurance")) {
+      if (runs("learning") || runs("insurance") || runs("data")) {
         const controller = new AbortController();
         const onSignal = () => controller.abort();
         process.once("SIGINT", onSignal);
@@ -79,6 +81,12 @@ export function registerDemoCommand(program: Command): void {
             );
             insurance = await runInsuranceDemo({ consortium, store: blobStore(opts), log });
           }
+          if (runs("data")) {
+            section(
+              "data market: records that never leave the hospital, paid access, consent that can be revoked",
+            );
+            market = await runMarketDemo({ consortium, log });
+          }
         } finally {
           await consortium.close();
           process.off("SIGINT", onSignal);
@@ -87,7 +95,9 @@ export function registerDemoCommand(program: Command): void {
         log?.(`every node process stopped; configs and logs in ${consortium.dir}`);
       }
       const seconds = (performance.now() - started) / 1000;
-      emit(opts, { registry, learning, insurance, seconds }, () => [`\ndone in ${seconds.toFixed(1)} s`]);
+      emit(opts, { registry, learning, insurance, market, seconds }, () => [
+        `\ndone in ${seconds.toFixed(1)} s`,
+      ]);
       if (registry && !registry.verification.ok) {
         throw new VerificationFailedError(registry.verification.problems.join("; "));
       }

@@ -169,13 +169,39 @@ interface LearningJson {
   falseSlashes: number;
 }
 
-/** The whole demo's limit: its consortium parts start twelve node processes. */
+/** The whole demo's limit: its consortium parts start fourteen node processes. */
 const DEMO_TIMEOUT_MS = 420_000;
+
+interface MarketJson {
+  refusedWithoutAccess: string;
+  paid: { cost: string; toHospital: string };
+  job: { id: string; resultCid: string; receiptTx: string };
+  trainedVersion: number;
+  accuracyBefore: number;
+  accuracyAfter: number;
+  grantedEvaluation: number;
+  refusedAfterRevoke: string;
+}
 
 interface FullDemoJson {
   registry: DemoJson;
   learning: LearningJson;
   insurance: InsuranceJson;
+  market: MarketJson;
+}
+
+/**
+ * The data-market part: no job runs before access is paid or granted, or after consent is revoked; the paid
+ * job's update becomes the next version and reads digits better than the untrained one.
+ */
+function assertMarket(m: MarketJson): void {
+  assert.match(m.refusedWithoutAccess, /^the provider answered 403: .* has no access to dataset/);
+  assert.match(m.refusedAfterRevoke, /^the provider answered 403: .* has no access to dataset/);
+  assert.ok(BigInt(m.paid.toHospital) < BigInt(m.paid.cost), "the market took its fee");
+  assert.match(m.job.receiptTx, /^0x[0-9a-f]{64}$/);
+  assert.equal(m.trainedVersion, 2);
+  assert.ok(m.accuracyAfter > m.accuracyBefore + 0.2, `trained ${m.accuracyAfter} vs ${m.accuracyBefore}`);
+  assert.ok(m.grantedEvaluation > 0.5, `the researcher's evaluation: ${m.grantedEvaluation}`);
 }
 
 /**
@@ -507,6 +533,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       );
       assertInsurance(full.insurance);
       assertLearning(full.learning);
+      assertMarket(full.market);
       demo = full.registry;
       assertDemo(demo, 31337);
       for (const v of demo.versions)
@@ -661,6 +688,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       );
       assertInsurance(full.insurance);
       assertLearning(full.learning);
+      assertMarket(full.market);
       demo = full.registry;
       assertDemo(demo, 1337);
     });
