@@ -676,7 +676,7 @@ describe("ledgermind CLI", { concurrency: true }, () => {
       assertOk(deployed);
       assert.match(
         deployed.stdout,
-        /^deployed on chain 1337:\n {2}MindToken {8}0x[0-9a-f]{40}\n {2}ModelRegistry {4}0x[0-9a-f]{40}\n {2}InferenceOracle {2}0x[0-9a-f]{40}\n {2}LearningTasks {4}0x[0-9a-f]{40}\n {2}NodeDirectory {4}0x[0-9a-f]{40}\n {2}DataMarket {7}0x[0-9a-f]{40}\n$/,
+        /^deployed on chain 1337:\n {2}MindToken {8}0x[0-9a-f]{40}\n {2}ModelRegistry {4}0x[0-9a-f]{40}\n {2}InferenceOracle {2}0x[0-9a-f]{40}\n {2}DataMarket {7}0x[0-9a-f]{40}\n {2}LearningTasks {4}0x[0-9a-f]{40}\n {2}NodeDirectory {4}0x[0-9a-f]{40}\n$/,
       );
       const manifest = JSON.parse(readFileSync(join(dir, "deployments", "1337.json"), "utf8")) as {
         chainId: number;
