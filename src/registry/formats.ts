@@ -4,7 +4,7 @@
  * only: its graph is read elsewhere) and Ledgermind's own LMQ1. Fills the version's format tag and the
  * model card's architecture.
  */
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { GGMLFileQuantizationType, gguf } from "@huggingface/gguf";
 import { MAGIC as LMQ1_MAGIC } from "../ml/encoding.ts";
@@ -104,6 +104,12 @@ export async function readGguf(path: string): Promise<GgufInfo> {
   } catch (err) {
     throw new FormatError(`${path} is not a readable GGUF file: ${(err as Error).message}`);
   }
+  // The parser reads past the end of a cut file as zeros: a header that ends beyond the file is no header.
+  const { size } = await stat(path);
+  if (BigInt(parsed.tensorDataOffset) > BigInt(size))
+    throw new FormatError(
+      `${path} ends inside its GGUF header (${size} bytes, the header needs ${parsed.tensorDataOffset})`,
+    );
   const meta = parsed.metadata as Record<string, unknown>;
   const architecture =
     typeof meta["general.architecture"] === "string" ? meta["general.architecture"] : undefined;
