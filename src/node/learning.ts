@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import type { Address } from "viem";
 import { isDevChain } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
-import { mineBlocks, nextHead } from "../chain/time.ts";
+import { mineBlocks } from "../chain/time.ts";
 import { mindBalance, transferMind } from "../chain/token.ts";
 import { attackByName } from "../learning/adversaries.ts";
 import { Aggregator } from "../learning/aggregator.ts";
@@ -266,10 +266,8 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
     while (!stopped) {
       // After an action the state has moved: look again at once instead of waiting a poll.
       let acted = false;
-      let seenHead = -1n;
       try {
         const snap = await snapshotOf(tasks, taskId);
-        seenHead = snap.head;
         for (const r of roles) {
           if (stopped) break;
           for (const action of await r.step(snap)) {
@@ -298,10 +296,7 @@ export async function startLearningRoles(o: LearningRolesOptions): Promise<Runni
           "learning step failed",
         );
       }
-      // Nothing to do until another member acts (a new block) or a timeout of this node's comes due.
-      if (acted) continue;
-      if (seenHead < 0n) await sleep(config.learningPollMs);
-      else await nextHead(chain, seenHead, config.learningPollMs, () => stopped);
+      if (!acted) await sleep(config.learningPollMs);
     }
   });
   return {
