@@ -21,29 +21,14 @@ import { createModel, getWeights, setWeights } from "../../src/ml/models.ts";
 import { exportOnnx, importOnnx, OnnxError, UnsupportedOnnxOperatorError } from "../../src/ml/onnx.ts";
 import { predictProbabilities, trainModel } from "../../src/ml/train.ts";
 import { inferFloat } from "../../src/oracle/fixed-point.ts";
+import { YIELD_RISK_WEIGHTS } from "../oracle/yield-risk-weights.ts";
 import { argmaxRows, runOnnx } from "./onnx-runtime.ts";
 
 const { onnx } = onnxProto;
 const FIXTURE = new URL("./fixtures/sklearn-mlp.onnx", import.meta.url);
 
-/** A small hand-made sigmoid model (the yield model's shape), every weight a multiple of 2^-16. */
-function sigmoidModel(): CanonicalModel {
-  return decodeModel(
-    encodeModel({
-      architecture: "mlp-4-3-1-sigmoid",
-      tensors: [
-        {
-          name: "dense0.kernel",
-          shape: [4, 3],
-          values: [2.1, -0.4, 1.3, 1.7, 0.9, -0.6, -1.9, 0.3, -1.1, 0.8, -0.2, 0.45],
-        },
-        { name: "dense0.bias", shape: [3], values: [-0.3, 0.1, 0.05] },
-        { name: "dense1.kernel", shape: [3, 1], values: [1.8, -0.7, 1.25] },
-        { name: "dense1.bias", shape: [1], values: [-1.4] },
-      ],
-    }),
-  );
-}
+/** The oracle tests' hand-picked yield-risk model: a sigmoid output. */
+const sigmoidModel = (): CanonicalModel => decodeModel(YIELD_RISK_WEIGHTS);
 
 type Node = onnxProto.onnx.INodeProto;
 
