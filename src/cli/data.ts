@@ -15,7 +15,7 @@ import {
   publishDataset,
   revokeAccess,
 } from "../market/client.ts";
-import { ComputeJobError, computeJob } from "../market/compute-client.ts";
+import { computeJob } from "../market/compute-client.ts";
 import type { JobKind, JobParams } from "../market/job.ts";
 import {
   type AlgorithmRef,
@@ -377,20 +377,12 @@ export function registerDataCommands(program: Command): void {
               throw new UsageError(
                 `dataset ${datasetId}'s provider ${dataset.provider} announced no URL in the node directory: pass --provider URL`,
               );
-            let done: Awaited<ReturnType<typeof computeJob>>;
-            try {
-              done = await computeJob(
-                url.replace(/\/+$/, ""),
-                { datasetId, model, kind, params },
-                {
-                  account,
-                  domain: { chainId: chain.chainId, market: market.address },
-                },
-              );
-            } catch (error) {
-              if (error instanceof ComputeJobError) throw new UsageError(error.message);
-              throw error;
-            }
+            // A refusal or a failed job is the provider's one line (ComputeJobError), exit 1.
+            const done = await computeJob(
+              url.replace(/\/+$/, ""),
+              { datasetId, model, kind, params },
+              { account, domain: { chainId: chain.chainId, market: market.address } },
+            );
             writeFileSync(o.out, done.bytes);
             const { job } = done;
             const resultCid = job.resultDigest ? cidFromDigest(job.resultDigest) : undefined;

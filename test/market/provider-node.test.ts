@@ -200,7 +200,7 @@ describe("a hospital's provider node (compute-to-data, patient-style consent)", 
       rpc: chainNode.url,
       timeoutMs: 120_000,
     });
-    assertOneLineError(refused, /the provider answered 403: .* has no access to dataset/);
+    assertOneLineError(refused, /the provider answered 403: .* has no access to dataset/, 1);
   });
 
   it("revoked consent, still asking: the next job is refused", async () => {
