@@ -148,13 +148,20 @@ export async function publishDataset(
  */
 export async function getDataset(market: Market, datasetId: bigint): Promise<MarketDataset> {
   const read = market.chain.publicClient;
-  const [d, owner, provider] = await Promise.all([
-    read.readContract({ address: market.address, abi, functionName: "dataset", args: [datasetId] }),
-    read.readContract({ address: market.address, abi, functionName: "ownerOf", args: [datasetId] }),
-    read.readContract({ address: market.address, abi, functionName: "providerOf", args: [datasetId] }),
-  ]).catch((err: unknown) => {
-    throw decodeRevert(err);
-  });
+  // `dataset` first: for an unknown id it refuses with UnknownDataset, while ownerOf would race it with
+  // ERC721NonexistentToken and whichever read failed first would name the error.
+  const [d, owner, provider] = await read
+    .readContract({ address: market.address, abi, functionName: "dataset", args: [datasetId] })
+    .then((d) =>
+      Promise.all([
+        d,
+        read.readContract({ address: market.address, abi, functionName: "ownerOf", args: [datasetId] }),
+        read.readContract({ address: market.address, abi, functionName: "providerOf", args: [datasetId] }),
+      ]),
+    )
+    .catch((err: unknown) => {
+      throw decodeRevert(err);
+    });
   return {
     id: datasetId,
     owner,
