@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import type { CanonicalModel } from "../../src/ml/encoding.ts";
+import { createRng, type Rng } from "../../src/ml/partition.ts";
+import { answerOf } from "../../src/oracle/client.ts";
+import { inferFixed, parseDenseArchitecture } from "../../src/oracle/fixed-point.ts";
+import { yieldArchitecture } from "../../src/oracle/yield-model.ts";
+import { INPUT_BITS, planDenseCircuit, ZkCircuitError } from "../../src/zk/circuit.ts";
+import {
+  inputDigest,
+  randomSalt,
+  statementOf,
+  weightsCommitment,
+  weightsInOrder,
+  ZkEncodingError,
+} from "../../src/zk/commitment.ts";
+import { type CompiledCircuit, compileDenseCircuit, defaultZkCacheDir } from "../../src/zk/compile.ts";
+import { circuitInput, witnessCalculator, ZkInputError } from "../../src/zk/witness.ts";
+
+const MAX_WEIGHT = 2 ** 31 - 1;
+const INPUT_LIMIT = 1n << BigInt(INPUT_BITS);
+
+/** A random signed integer with |v| <= 2^bits, and the extremes now and then. */
+function randomSigned(rng: Rng, bits: number): bigint {
+  const limit = 1n << BigInt(bits);
+  const pick = rng.int(20);
+  if (pick === 0) return limit - 1n;
+  if (pick === 1) return -limit;
+  if (pick === 2) return 0n;
+  const magnitude = BigInt(rng.nextUint32()) * 2n ** 32n + BigInt(rng.nextUint32());
+  const scaled = magnitude % (1n << BigInt(1 + rng.int(bits)));
+  return rng.int(2) === 0 ? scaled : -scaled;
+}
+
+/** Random weights for an architecture: mostly of a trained model's size, some at the int32 extremes. */
+function randomModel(architecture: string, scaleBits: number, rng: Rng, extremes: boolean): CanonicalModel {
+  const { sizes } = parseDenseArchitecture(architecture);
+  const tensors = [];
+  for (let l = 0; l + 1 < sizes.length; l++) {
+    const inputs = sizes[l] as number;
+    const outputs = sizes[l + 1] as number;
+    const fill = (n: number) =>
+      Int32Array.from({ length: n }, () => {
+        if (extremes && rng.int(4) === 0) return rng.int(2) === 0 ? MAX_WEIGHT : -MAX_WEIGHT;
+        return Math.round(rng.normal() * 2 ** scaleBits * 0.8);
+      });
+    tensors.push(
+      { name: `dense${l}.kernel`, shape: [inputs, outputs], ints: fill(inputs * outputs) },
+      { name: `dense${l}.bias`, shape: [outputs], ints: fill(outputs) },
+    );
+  }
+  return { architecture, scaleBits, tensors };
+}
+
+/** A fixed-point input: realistic (a few units at 1e6) or anywhere in the proven range. */
+function randomInput(rng: Rng, n: number): bigint[] {
+  const wide = rng.int(4) === 0;
+  return Array.from({ length: n }, () =>
+    wide ? randomSigned(rng, INPUT_BITS) : BigInt(Math.round(rng.normal() * 2_000_000)),
+  );
+}
+
+function expectedStatement(model: CanonicalModel, salt: bigint, input: bigint[]): bigint {
+  const answer = answerOf(inferFixed(model, input));
+  return statementOf(weightsCommitment(model, salt), inputDigest(input), answer);
+}
+
+async function agreesOn(circuit: CompiledCircuit, models: CanonicalModel[], inputs: number, seed: string) {
+  const calc = await witnessCalculator(circuit.wasm);
+  const rng = createRng(seed);
+  const n0 = circuit.plan.sizes[0] as number;
+  for (let k = 0; k < inputs; k++) {
+    const model = models[k % models.length] as CanonicalModel;
+    const salt = randomSalt();
+    const input = randomInput(rng, n0);
+    const got = await calc.statement(circuitInput(model, salt, input));
+    assert.equal(
+      got,
+      expectedStatement(model, salt, input),
+      `input #${k} [${input.join(", ")}]: the circuit's answer differs from inferFixed (outputs ${inferFixed(model, input).join(", ")})`,
+    );
+  }
+}
+
+describe("dense-model circuits compute exactly the TypeScript fixed-point inference", () => {
+  const cacheDir = defaultZkCacheDir();
+  let crop: CompiledCircuit;
+  let classifier: CompiledCircuit;
+
+  before(async () => {
+    // The crop-insurance model's architecture, and a classifier with two ReLU layers and an argmax at the
+    // largest scale (2^31: the rounding's half is 2^30).
+    crop = await compileDenseCircuit(yieldArchitecture(16), 16, { cacheDir });
+    classifier = await compileDenseCircuit("mlp-5-4-3-3", 31, { cacheDir });
+  });
+
+  it("crop-insurance model (sigmoid output): same statement as inferFixed on 1,000 random inputs", async () => {
+    const rng = createRng("zk crop weights");
+    const models = [
+      randomModel(yieldArchitecture(16), 16, rng, false),
+      randomModel(yieldArchitecture(16), 16, rng, true),
+    ];
+    await agreesOn(crop, models, 1000, "zk crop inputs");
+  });
+
+  it("classifier (ReLU, argmax, ties to the lowest index): same statement as inferFixed on 1,000 random inputs", async () => {
+    const rng = createRng("zk classifier weights");
+    const tied: CanonicalModel = {
+      architecture: "mlp-5-4-3-3",
+      scaleBits: 31,
+      // Every output equal: the answer must be index 0, as answerOf says.
+      tensors: [
+        { name: "dense0.kernel", shape: [5, 4], ints: new Int32Array(20).fill(1 << 30) },
+        { name: "dense0.bias", shape: [4], ints: new Int32Array(4) },
+        { name: "dense1.kernel", shape: [4, 3], ints: new Int32Array(12).fill(1 << 29) },
+        { name: "dense1.bias", shape: [3], ints: new Int32Array(3) },
+        { name: "dense2.kernel", shape: [3, 3], ints: new Int32Array(9).fill(-(1 << 28)) },
+        { name: "dense2.bias", shape: [3], ints: new Int32Array(3).fill(7) },
+      ],
+    };
+    const models = [
+      randomModel("mlp-5-4-3-3", 31, rng, false),
+      randomModel("mlp-5-4-3-3", 31, rng, true),
+      tied,
+    ];
+    await agreesOn(classifier, models, 1000, "zk classifier inputs");
+  });
+
+  it("the statement binds the answer, the weights and the input: changing any one changes it", async () => {
+    const calc = await witnessCalculator(crop.wasm);
+    const model = randomModel(yieldArchitecture(16), 16, createRng("zk binding"), false);
+    const salt = 12345n;
+    const input = [550_000n, 350_000n, 300_000n, 800_000n];
+    const got = await calc.statement(circuitInput(model, salt, input));
+    const answer = answerOf(inferFixed(model, input));
+    const commitment = weightsCommitment(model, salt);
+    assert.equal(got, statementOf(commitment, inputDigest(input), answer));
+    assert.notEqual(got, statementOf(commitment, inputDigest(input), answer + 1n));
+    assert.notEqual(got, statementOf(weightsCommitment(model, salt + 1n), inputDigest(input), answer));
+    assert.notEqual(got, statementOf(commitment, inputDigest([...input.slice(0, 3), 800_001n]), answer));
+  });
+
+  it("refuses an input outside the proven range before proving", () => {
+    const model = randomModel(yieldArchitecture(16), 16, createRng("zk range"), false);
+    assert.throws(() => circuitInput(model, 1n, [0n, 0n, INPUT_LIMIT, 0n]), ZkInputError);
+    assert.throws(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT - 1n, 0n, 0n]), ZkInputError);
+    assert.doesNotThrow(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT, INPUT_LIMIT - 1n, 0n]));
+  });
+
+  it("the compiled circuit is cached by digest, and its size is stated", async () => {
+    const again = await compileDenseCircuit(yieldArchitecture(16), 16, { cacheDir });
+    assert.equal(again.fromCache, true);
+    assert.equal(again.digest, crop.digest);
+    assert.ok(
+      crop.constraints > 1000 && crop.constraints < 2 ** 14,
+      `crop circuit: ${crop.constraints} constraints`,
+    );
+  });
+});
+
+describe("commitment and circuit plan (pure)", () => {
+  it("the weights commitment follows the kernel-then-bias order and the salt", () => {
+    const model = randomModel("logreg-3-2", 16, createRng("zk order"), false);
+    const weights = weightsInOrder(model);
+    assert.equal(weights.length, 3 * 2 + 2);
+    assert.equal(weights[6], BigInt((model.tensors[1]?.ints as Int32Array)[0] as number));
+    assert.notEqual(weightsCommitment(model, 1n), weightsCommitment(model, 2n));
+    assert.throws(() => weightsCommitment(model, -1n), ZkEncodingError);
+  });
+
+  it("refuses an architecture whose values would not fit in a field element", () => {
+    assert.throws(() => planDenseCircuit("mlp-8-8-8-8-8-8-8-8", 0), ZkCircuitError);
+    assert.throws(() => planDenseCircuit("mlp-4-16-1-sigmoid", 32), ZkCircuitError);
+    const mnist = planDenseCircuit("mlp-784-32-10", 16);
+    assert.equal(mnist.weightCount, 784 * 32 + 32 + 32 * 10 + 10);
+  });
+});
