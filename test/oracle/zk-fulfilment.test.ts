@@ -26,8 +26,16 @@ import {
   StandInZkVerifier,
 } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
+import { versionLines } from "../../src/cli/model.ts";
 import { type FlatProof, fulfillByProof, openOracle } from "../../src/oracle/client.ts";
-import { openRegistry, setZkVerifier } from "../../src/registry/client.ts";
+import {
+  getVersion,
+  getZkVerifier,
+  openRegistry,
+  RegistryError,
+  SNARK_SCALAR_FIELD,
+  setZkVerifier,
+} from "../../src/registry/client.ts";
 import {
   abi,
   addr,
@@ -344,6 +352,34 @@ describe("fulfillByProof attacks", () => {
     assert.equal((await getResult(id)).output, ANSWER);
     assert.equal((await operatorInfo(1, PROVER)).fees, before.fees + FEE, "paid once");
     await refused(prove(PROVER, id), "RequestClosed", [id]);
+  });
+});
+
+describe("registry client: zk verifiers", () => {
+  it("getVersion carries the verifier and commitment when set, and model show prints them", async () => {
+    const reg = await openRegistry(chain);
+    const v1 = await getVersion(reg, modelId, 1);
+    assert.deepEqual(v1.zk, { verifier: verifier1, commitment: C1 });
+    assert.ok(versionLines(v1).some((l) => l.includes(verifier1) && l.includes(C1)));
+    const v5 = await getVersion(reg, modelId, 5);
+    assert.equal("zk" in v5, false);
+    assert.equal(await getZkVerifier(reg, { modelId, version: 5 }), undefined);
+    assert.deepEqual(await getZkVerifier(reg, { modelId, version: 3 }), {
+      verifier: verifier3,
+      commitment: C3,
+    });
+  });
+
+  it("setZkVerifier refuses locally, with a RegistryError, what the contract would refuse", async () => {
+    const reg = await openRegistry(chain);
+    const set = (version: number, verifier: Address, c: bigint | Hex) =>
+      setZkVerifier(reg, { modelId, version, verifier, commitment: c }, OWNER);
+    await assert.rejects(set(5, verifier1, 0n), RegistryError);
+    await assert.rejects(set(5, verifier1, SNARK_SCALAR_FIELD), /BN254 scalar field/);
+    await assert.rejects(set(1, verifier1, C1), /already has the zk verifier/);
+    await assert.rejects(set(5, addr(STRANGER), C1), /holds no contract code/);
+    await assert.rejects(set(9, verifier1, C1), /has no version 9/);
+    assert.equal(await getZkVerifier(reg, { modelId, version: 5 }), undefined);
   });
 });
 
