@@ -57,3 +57,31 @@ interface IInferenceConsumer {
     /// @param weightsDigest The sha256 digest of the weights of the model version that answered.
     function onInference(uint256 requestId, int256 output, bytes32 weightsDigest) external;
 }
+
+/// @title IZkInferenceOracle
+/// @notice Fulfilment by zero-knowledge proof: one registered operator of a version that has a verifier in the
+///         ModelRegistry proves that the committed weights turn the request's inline input into its output.
+interface IZkInferenceOracle {
+    /// @notice A request was finalized by `prover`'s proof, checked by `verifier` against `commitment`.
+    event InferenceProven(uint256 indexed requestId, address indexed prover, address verifier, bytes32 commitment);
+
+    /// @notice The request's input came as a CID: the contract never saw it, so no proof can be bound to it.
+    ///         Such a request is answered by commit-reveal or by a report.
+    error ProofNeedsInlineInput(uint256 requestId);
+    /// @notice The input given with the proof does not hash to the request's input.
+    error InputMismatch(uint256 requestId);
+    /// @notice The model version has no zk verifier in the ModelRegistry (`setZkVerifier`).
+    error NoZkVerifier(uint256 modelId, uint32 version);
+    /// @notice The verifier refused the proof (or reverted on it); the request stays open.
+    error InvalidProof(uint256 requestId);
+
+    /// @notice Finalizes an open request with `output`, proven by a zero-knowledge proof checked on-chain by the
+    ///         version's verifier against the weights commitment in the registry. The caller must be an
+    ///         active operator of the request's version; it earns the whole fee.
+    /// @param requestId The request (open, with inline input).
+    /// @param input The request's input, exactly as requested.
+    /// @param output The proven answer.
+    /// @param proof The Groth16 proof (a, b, c flattened).
+    function fulfillByProof(uint256 requestId, int256[] calldata input, int256 output, uint256[8] calldata proof)
+        external;
+}

@@ -5,15 +5,17 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {IInferenceConsumer, IInferenceOracle} from "./IInferenceOracle.sol";
+import {IInferenceConsumer, IInferenceOracle, IZkInferenceOracle} from "./IInferenceOracle.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
+import {IZkInferenceVerifier} from "./zk/IZkInferenceVerifier.sol";
 
 /// @title InferenceOracle
 /// @notice Answers inference requests against model versions of the ModelRegistry. Staked operators of a
 ///         version either commit and reveal their outputs, which are aggregated (median or majority) with
 ///         deviating and silent operators slashed, or sign one report off-chain (as Chainlink OCR) that anyone
-///         submits with signatures of more than two thirds of the version's stake. The requester is called back
-///         with the result.
+///         submits with signatures of more than two thirds of the version's stake, or, for a version with a zk
+///         verifier in the registry, one operator proves its output (`fulfillByProof`). The requester is called
+///         back with the result.
 /// @dev Thresholds are shares of stake, never counts: a result needs reveals from more than half of the
 ///      version's active stake (besides `minResponses` reveals), a median or a label needs more than half of
 ///      the revealed stake behind it (an even split fails and is refunded), and a report needs signatures of
@@ -27,7 +29,7 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 ///      operator, so crediting costs one warm write) and move to its withdrawable balance with
 ///      `collectFees` or `exitOperator`. Amounts are bounded: a fee or stake up to 2^96 - 1 and accrued
 ///      fees up to 2^120 - 1 per operator and version, far above any real token supply.
-contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
+contract InferenceOracle is IInferenceOracle, IZkInferenceOracle, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Deployment parameters, fixed for the oracle's life.
@@ -577,6 +579,40 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         _complete(requestId, r, output, n);
     }
 
+    /// @inheritdoc IZkInferenceOracle
+    /// @dev A proof settles the request on its own, at any time while it is open: commit-reveal's judgement is
+    ///      not run, so this path slashes nobody. Operators that committed (or revealed) are released, their
+    ///      `pending` count decremented as a report does, and keep their stake and earn nothing; even a revealed
+    ///      answer far from the proven one is not slashed, since slashing belongs to the stake-weighted judgement
+    ///      that the proof replaces. The proof is not bound to the request or the prover: it proves that the
+    ///      version's weights map this input to this output, so it is valid for any open request of the same
+    ///      version with the same input. A refused proof reverts and leaves the request open. The verifier is
+    ///      called with a static call before any effect.
+    function fulfillByProof(uint256 requestId, int256[] calldata input, int256 output, uint256[8] calldata proof)
+        external
+        nonReentrant
+    {
+        Request storage r = _openRequest(requestId);
+        Operator storage op = _sets[r.modelId][r.version].ops[msg.sender];
+        if (op.slot == 0) revert NotOperator(msg.sender);
+        _requireActive(msg.sender, op.stake);
+        if (!r.inlineInput) revert ProofNeedsInlineInput(requestId);
+        if (keccak256(abi.encodePacked(input)) != r.inputHash) revert InputMismatch(requestId);
+        (address verifier, bytes32 commitment) = registry.zkVerifierOf(r.modelId, r.version);
+        if (verifier == address(0)) revert NoZkVerifier(r.modelId, r.version);
+        bool valid;
+        try IZkInferenceVerifier(verifier).verifyInference(commitment, input, output, proof) returns (bool ok) {
+            valid = ok;
+        } catch {
+            // A verifier that reverts on a malformed proof refuses it like one that returns false.
+        }
+        if (!valid) revert InvalidProof(requestId);
+        if (r.commits != 0) _release(requestId, r);
+        op.fees += r.fee;
+        emit InferenceProven(requestId, msg.sender, verifier, commitment);
+        _complete(requestId, r, output, 1);
+    }
+
     // -----------------------------------------------------------------------------------------------------
     // Views
     // -----------------------------------------------------------------------------------------------------
@@ -941,7 +977,7 @@ contract InferenceOracle is IInferenceOracle, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev A report finalized the request: committed operators are no longer busy with it.
+    /// @dev A report or a proof finalized the request: committed operators are no longer busy with it.
     function _release(uint256 requestId, Request storage r) private {
         mapping(address => Operator) storage ops = _sets[r.modelId][r.version].ops;
         uint256 commits = r.commits;

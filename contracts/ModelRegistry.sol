@@ -24,6 +24,9 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
     uint256 public constant PQ_SIGNATURE_LENGTH = 3309;
     /// @notice At most this many datasets and this many metrics per version.
     uint256 public constant MAX_ENTRIES = 64;
+    /// @notice The BN254 scalar field modulus: a weights commitment is a Poseidon hash, an element below it.
+    uint256 public constant SNARK_SCALAR_FIELD =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
     bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
         "Attestation(address attester,uint256 modelId,uint32 version,bytes32 weightsDigest,bytes32 claimDigest,uint8 verdict,bytes32 pqKeyHash,uint256 nonce)"
@@ -87,11 +90,21 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         uint40 registeredAt;
     }
 
+    /// @notice A version's zero-knowledge verifier and the Poseidon commitment to its weights (docs: zk-spec).
+    /// @param verifier The `IZkInferenceVerifier` contract that checks proofs of this version's inferences.
+    /// @param commitment The weights commitment the proofs are checked against (a BN254 field element).
+    struct ZkVerifier {
+        address verifier;
+        bytes32 commitment;
+    }
+
     uint48 public modelCount;
     mapping(uint256 modelId => Model) private _models;
     mapping(uint256 modelId => mapping(uint256 version => Version)) private _versions;
     mapping(uint256 modelId => mapping(uint256 version => mapping(uint256 index => Attestation))) private _attestations;
     mapping(address attester => bytes32) public pqKeyHash;
+    /// @dev Beside `_versions` rather than in `Version`, so that versions without one stay at four slots.
+    mapping(uint256 modelId => mapping(uint256 version => ZkVerifier)) private _zkVerifiers;
 
     event ModelRegistered(uint256 indexed modelId, address indexed owner, string name);
     event VersionAdded(
@@ -102,6 +115,8 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         VersionInput input
     );
     event VersionDeprecated(uint256 indexed modelId, uint32 indexed version, string reason);
+    /// @notice A version got its zero-knowledge verifier and weights commitment, for good.
+    event ZkVerifierSet(uint256 indexed modelId, uint32 indexed version, address indexed verifier, bytes32 commitment);
     event PqKeyBound(address indexed attester, bytes32 keyHash, bytes publicKey);
     event Attested(
         uint256 indexed modelId,
@@ -129,6 +144,13 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
     error InvalidPqSignatureLength(uint256 length);
     error InvalidAttestationSignature(address attester);
     error UnknownAttestation(uint256 modelId, uint32 version, uint32 index);
+    /// @notice The version already has a zk verifier: like the version itself, it is set once and never changed.
+    error ZkVerifierAlreadySet(uint256 modelId, uint32 version);
+    /// @notice The weights commitment is zero or not below the BN254 scalar field modulus, so no circuit
+    ///         could have produced it.
+    error InvalidWeightsCommitment(bytes32 commitment);
+    /// @notice The verifier address holds no contract code (an account, or a contract not deployed yet).
+    error VerifierHasNoCode(address verifier);
 
     constructor() ERC721("Ledgermind Model", "LMODEL") EIP712("Ledgermind ModelRegistry", "1") {}
 
@@ -188,6 +210,29 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
         if (bytes(reason).length == 0) revert EmptyReason();
         v.deprecated = true;
         emit VersionDeprecated(modelId, version, reason);
+    }
+
+    /// @notice Gives a version the verifier of zero-knowledge proofs of its inferences and the Poseidon
+    ///         commitment to its weights, once: the pair is as immutable as the version. A deprecated version
+    ///         may still get it, and keeps it.
+    /// @dev Only the model's owner, or an account it approved (as for `addVersion`). The verifier is trusted
+    ///      to be the circuit of this version's architecture; the commitment is what binds it to the weights.
+    /// @param modelId The model.
+    /// @param version The version.
+    /// @param verifier An `IZkInferenceVerifier` contract (it must have code).
+    /// @param commitment The weights commitment, non-zero and below SNARK_SCALAR_FIELD.
+    function setZkVerifier(uint256 modelId, uint32 version, address verifier, bytes32 commitment) external {
+        _existingVersion(modelId, version);
+        if (!_isAuthorized(_ownerOf(modelId), msg.sender, modelId)) revert NotModelOwner(modelId, msg.sender);
+        ZkVerifier storage zk = _zkVerifiers[modelId][version];
+        if (zk.verifier != address(0)) revert ZkVerifierAlreadySet(modelId, version);
+        if (commitment == bytes32(0) || uint256(commitment) >= SNARK_SCALAR_FIELD) {
+            revert InvalidWeightsCommitment(commitment);
+        }
+        if (verifier.code.length == 0) revert VerifierHasNoCode(verifier);
+        zk.verifier = verifier;
+        zk.commitment = commitment;
+        emit ZkVerifierSet(modelId, version, verifier, commitment);
     }
 
     /// @notice Binds the caller's ML-DSA-65 public key to its address, once and for good.
@@ -294,6 +339,15 @@ contract ModelRegistry is ERC721, EIP712, Nonces {
     /// @param version The version, from 1.
     function getVersion(uint256 modelId, uint32 version) external view returns (Version memory) {
         return _existingVersion(modelId, version);
+    }
+
+    /// @notice A version's zk verifier and weights commitment; both zero when it has none.
+    /// @param modelId The model.
+    /// @param version The version, from 1.
+    function zkVerifierOf(uint256 modelId, uint32 version) external view returns (address, bytes32) {
+        _existingVersion(modelId, version);
+        ZkVerifier storage zk = _zkVerifiers[modelId][version];
+        return (zk.verifier, zk.commitment);
     }
 
     /// @notice One attestation of a version.

@@ -9,6 +9,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IInferenceOracle} from "./IInferenceOracle.sol";
 import {InferenceOracle} from "./InferenceOracle.sol";
 import {OracleConsumer} from "./OracleConsumer.sol";
+import {IZkInferenceVerifier} from "./zk/IZkInferenceVerifier.sol";
 
 /// @notice Test consumer: requests with its own MIND and records every result it receives.
 contract RecordingConsumer is OracleConsumer {
@@ -81,5 +82,33 @@ contract ReentrantConsumer is RecordingConsumer {
     function _fulfill(uint256 requestId, int256 output, bytes32 weightsDigest) internal override {
         InferenceOracle(address(oracle)).finalize(requestId);
         super._fulfill(requestId, output, weightsDigest);
+    }
+}
+
+/// @notice Test stand-in for a zk verifier (test/oracle/zk-fulfilment.test.ts): accepts exactly one
+///         pre-agreed proof for one (commitment, input, answer) and refuses everything else. The real Groth16
+///         verifier (contracts/zk/ZkInferenceVerifier.sol) is tested end to end in test/zk.
+contract StandInZkVerifier is IZkInferenceVerifier {
+    bytes32 public immutable statement;
+
+    constructor(bytes32 commitment, int256[] memory input, int256 answer, uint256[8] memory proof) {
+        statement = keccak256(abi.encode(commitment, input, answer, proof));
+    }
+
+    function verifyInference(bytes32 commitment, int256[] calldata input, int256 answer, uint256[8] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        return keccak256(abi.encode(commitment, input, answer, proof)) == statement;
+    }
+}
+
+/// @notice Test stand-in for a broken zk verifier: reverts on every proof, as a verifier might on a malformed one.
+contract RevertingZkVerifier is IZkInferenceVerifier {
+    error Malformed();
+
+    function verifyInference(bytes32, int256[] calldata, int256, uint256[8] calldata) external pure returns (bool) {
+        revert Malformed();
     }
 }

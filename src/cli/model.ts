@@ -93,6 +93,7 @@ export function versionLines(r: VersionRecord): string[] {
     `  training run ${r.trainingRunCid ?? "none"}`,
     `  published    ${new Date(r.createdAt * 1000).toISOString()} by ${r.publisher}`,
     `  attestations ${r.attestationCount}`,
+    ...(r.zk ? [`  zk verifier  ${r.zk.verifier} (weights commitment ${r.zk.commitment})`] : []),
   ];
 }
 

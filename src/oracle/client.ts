@@ -427,6 +427,68 @@ export async function waitForResult(
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Fulfilment by zero-knowledge proof
+// ---------------------------------------------------------------------------------------------------------
+
+/** A Groth16 proof as the oracle takes it: a (2), b (2x2), c (2), flattened in that order. */
+export type FlatProof = readonly [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+
+export interface FulfillByProofParameters {
+  requestId: bigint;
+  /** The request's inline input, exactly as requested (fixed point). */
+  input: readonly bigint[];
+  /** The proven answer (`answerOf` of the model's outputs). */
+  output: bigint;
+  proof: FlatProof;
+}
+
+export interface FulfilledByProof {
+  gasUsed: bigint;
+  blockNumber: bigint;
+  /** The consumer's callback reverted (the result stands; see the `CallbackFailed` log). */
+  callbackFailed: boolean;
+}
+
+/**
+ * Finalizes an open request by a zero-knowledge proof that the version's committed weights turn its input
+ * into `output`, sent from dev account `account`, which must be an active operator of the version. The
+ * whole fee is credited to the operator (`collectFees`). The contract's refusals arrive as
+ * `ContractRefusedError` (`InvalidProof`, `InputMismatch`, `ProofNeedsInlineInput`, `NoZkVerifier`,
+ * `NotOperator`, `RequestClosed`, ...); a refused proof leaves the request open.
+ *
+ * @param target The oracle (or a chain, for the manifest's oracle).
+ * @param params The request, its input, the answer and the proof.
+ * @param account The dev account that proves.
+ * @example
+ * await fulfillByProof(chain, { requestId, input, output, proof }, 2);
+ */
+export async function fulfillByProof(
+  target: OracleTarget,
+  params: FulfillByProofParameters,
+  account = 0,
+): Promise<FulfilledByProof> {
+  const oracle = await asOracle(target);
+  if (params.proof.length !== 8)
+    throw new OracleError(`a flattened Groth16 proof has 8 numbers, not ${params.proof.length}`);
+  if (params.input.length === 0)
+    throw new OracleError(
+      `request ${params.requestId}: the input is empty (only inline input can be proven)`,
+    );
+  const receipt = await writeOracle(oracle, account, "fulfillByProof", [
+    params.requestId,
+    params.input,
+    params.output,
+    params.proof,
+  ]);
+  const failed = parseEventLogs({
+    abi: InferenceOracle.abi,
+    logs: receipt.logs,
+    eventName: "CallbackFailed",
+  });
+  return { gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, callbackFailed: failed.length > 0 };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Explaining a result
 // ---------------------------------------------------------------------------------------------------------
 

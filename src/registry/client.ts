@@ -3,11 +3,13 @@ import {
   encodeAbiParameters,
   getAddress,
   type Hex,
+  hexToBigInt,
   hexToString,
   keccak256,
   parseEventLogs,
   stringToHex,
   toHex,
+  zeroAddress,
 } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
 import { type Manifest, requireDeployment } from "../chain/deploy.ts";
@@ -79,7 +81,20 @@ export interface VersionRecord {
   deprecated: boolean;
   deprecationReason?: string;
   attestationCount: number;
+  /** The version's zk verifier and weights commitment (`setZkVerifier`); absent when it has none. */
+  zk?: ZkVerifierRecord;
 }
+
+/** A version's verifier of zero-knowledge inference proofs and the Poseidon commitment to its weights. */
+export interface ZkVerifierRecord {
+  verifier: Address;
+  /** A BN254 field element, as 32 bytes. */
+  commitment: Hex;
+}
+
+/** The BN254 scalar field modulus: weights commitments are elements below it (docs: the zk specification). */
+export const SNARK_SCALAR_FIELD =
+  21888242871839275222246405745257275088548364400416034343698204186575808495617n;
 
 export interface AttestationRecord {
   index: number;
@@ -276,7 +291,7 @@ export async function getVersion(reg: Registry, modelId: bigint, version: number
     throw new RegistryError(`model ${modelId} has no version ${version} (it has ${model.versionCount})`);
   }
   const read = reg.chain.publicClient;
-  const [stored, added, deprecations] = await Promise.all([
+  const [stored, added, deprecations, zk] = await Promise.all([
     read.readContract({
       address: reg.address,
       abi: ModelRegistry.abi,
@@ -297,6 +312,7 @@ export async function getVersion(reg: Registry, modelId: bigint, version: number
       args: { modelId, version },
       fromBlock: reg.fromBlock,
     }),
+    readZkVerifier(reg, modelId, version),
   ]);
   const log = added[0];
   if (!log?.args.input || !log.args.publisher) {
@@ -330,7 +346,89 @@ export async function getVersion(reg: Registry, modelId: bigint, version: number
     deprecated: stored.deprecated,
     deprecationReason: deprecations[0]?.args.reason,
     attestationCount: stored.attestationCount,
+    ...(zk ? { zk } : {}),
   };
+}
+
+async function readZkVerifier(
+  reg: Registry,
+  modelId: bigint,
+  version: number,
+): Promise<ZkVerifierRecord | undefined> {
+  const [verifier, commitment] = await reg.chain.publicClient.readContract({
+    address: reg.address,
+    abi: ModelRegistry.abi,
+    functionName: "zkVerifierOf",
+    args: [modelId, version],
+  });
+  return verifier === zeroAddress ? undefined : { verifier, commitment };
+}
+
+/**
+ * A version's zk verifier and weights commitment, or undefined when it has none.
+ *
+ * @example
+ * const zk = await getZkVerifier(reg, { modelId: 1n, version: 2 });
+ */
+export async function getZkVerifier(
+  reg: Registry,
+  { modelId, version }: { modelId: bigint; version: number },
+): Promise<ZkVerifierRecord | undefined> {
+  await getVersion(reg, modelId, version);
+  return readZkVerifier(reg, modelId, version);
+}
+
+export interface SetZkVerifierParameters {
+  modelId: bigint;
+  version: number;
+  /** An `IZkInferenceVerifier` contract (deployed: the registry refuses an address without code). */
+  verifier: Address;
+  /** The Poseidon weights commitment, non-zero and below SNARK_SCALAR_FIELD. */
+  commitment: bigint | Hex;
+}
+
+/**
+ * Gives a version its zk verifier and weights commitment, once and for good (the model's owner, or an
+ * account it approved). Refuses locally what the contract would refuse: a version that already has one, a
+ * commitment outside the field, a verifier without code.
+ *
+ * @param reg The registry.
+ * @param params The version, the verifier contract and the commitment.
+ * @param account The dev account that sends it.
+ * @returns The transaction's gas.
+ * @example
+ * await setZkVerifier(reg, { modelId: 1n, version: 2, verifier, commitment: 123n }, 0);
+ */
+export async function setZkVerifier(
+  reg: Registry,
+  params: SetZkVerifierParameters,
+  account = 0,
+): Promise<{ gasUsed: bigint }> {
+  const { modelId, version, verifier } = params;
+  const value = typeof params.commitment === "bigint" ? params.commitment : hexToBigInt(params.commitment);
+  if (value <= 0n || value >= SNARK_SCALAR_FIELD)
+    throw new RegistryError(
+      `the weights commitment ${value} is not a non-zero element of the BN254 scalar field (below ${SNARK_SCALAR_FIELD})`,
+    );
+  const existing = await getZkVerifier(reg, { modelId, version });
+  if (existing)
+    throw new RegistryError(
+      `model ${modelId} version ${version} already has the zk verifier ${existing.verifier}; it is set once per version`,
+    );
+  const code = await reg.chain.publicClient.getCode({ address: verifier });
+  if (!code || code === "0x")
+    throw new RegistryError(
+      `${verifier} holds no contract code on chain ${reg.chain.chainId}; deploy the verifier first`,
+    );
+  const receipt = await sendAndWait(reg.chain, () =>
+    reg.chain.wallet(account).writeContract({
+      address: reg.address,
+      abi: ModelRegistry.abi,
+      functionName: "setZkVerifier",
+      args: [modelId, version, verifier, toHex(value, { size: 32 })],
+    }),
+  );
+  return { gasUsed: receipt.gasUsed };
 }
 
 /** The version and its ancestors, newest first, following parents across models. */

@@ -447,7 +447,13 @@ export function eventsOf<
 export async function assertConservation(): Promise<void> {
   let owed = 0n;
   for (const h of holders) owed += await withdrawable(h);
-  for (let v = 1; v <= 5; v++) {
+  const versions = await chain.publicClient.readContract({
+    address: registry,
+    abi: ModelRegistry.abi,
+    functionName: "versionCount",
+    args: [modelId],
+  });
+  for (let v = 1; v <= versions; v++) {
     for (const op of await operatorsOf(v)) {
       const info = await operatorInfo(v, op);
       owed += info.stake + info.fees;

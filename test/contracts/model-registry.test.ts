@@ -6,6 +6,7 @@ import {
   type AbiFunction,
   type Address,
   encodeFunctionData,
+  getAddress,
   type Hex,
   isAddressEqual,
   keccak256,
@@ -226,6 +227,37 @@ function getVersion(modelId: bigint, version: number) {
   );
 }
 
+/** The BN254 scalar field modulus: a weights commitment must be below it. */
+const SNARK_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
+
+function setZkVerifier(
+  i: number,
+  modelId: bigint,
+  version: number,
+  verifier: Address,
+  commitment: Hex,
+): Promise<TransactionReceipt> {
+  return sendAndWait(chain, () =>
+    chain.wallet(i).writeContract({
+      address: registry,
+      abi,
+      functionName: "setZkVerifier",
+      args: [modelId, version, verifier, commitment],
+    }),
+  );
+}
+
+function zkVerifierOf(modelId: bigint, version: number) {
+  return read(
+    chain.publicClient.readContract({
+      address: registry,
+      abi,
+      functionName: "zkVerifierOf",
+      args: [modelId, version],
+    }),
+  );
+}
+
 function getAttestation(modelId: bigint, version: number, index: number) {
   return read(
     chain.publicClient.readContract({
@@ -326,6 +358,7 @@ const EXPECTED_STATE_CHANGING = [
   "safeTransferFrom/3",
   "safeTransferFrom/4",
   "setApprovalForAll/2",
+  "setZkVerifier/4",
   "transferFrom/3",
 ].sort();
 
@@ -1054,6 +1087,11 @@ describe("ModelRegistry immutability of versions", () => {
     expectedMutable.set(`${a}/${a1}`, { deprecated: true, attestationCount: 0 });
     await assertUnchanged("deprecateVersion");
 
+    // Any contract will do as the verifier here: the registry only checks that it has code.
+    await setZkVerifier(owner, a, a1, registry, toHex(7n, { size: 32 }));
+    call("setZkVerifier/4");
+    await assertUnchanged("setZkVerifier on a deprecated version");
+
     await bindPqKey(aud.index, toHex(aud.pq.publicKey));
     call("bindPqKey/1");
     await assertUnchanged("bindPqKey");
@@ -1203,6 +1241,12 @@ describe("ModelRegistry immutability of versions", () => {
       addr(stranger),
     ]);
     await tryFail("deprecate with no reason", deprecate(newOwner, a, a2, ""), "EmptyReason", []);
+    await tryFail(
+      "setZkVerifier twice",
+      setZkVerifier(newOwner, a, a1, registry, toHex(8n, { size: 32 })),
+      "ZkVerifierAlreadySet",
+      [a, a1],
+    );
     await tryFail("deprecate version 0", deprecate(newOwner, a, 0, "zero"), "UnknownVersion", [a, 0]);
     await tryFail(
       "attest replay",
@@ -1233,7 +1277,7 @@ describe("ModelRegistry immutability of versions", () => {
     await tryFail("rebind a PQ key", bindPqKey(aud.index, toHex(aud.pq.publicKey)), "PqKeyAlreadyBound", [
       aud.address,
     ]);
-    assert.equal(failures, 18);
+    assert.equal(failures, 19);
 
     // The lists committed by detailsHash are still those in the VersionAdded logs.
     const logs = await chain.publicClient.getContractEvents({
@@ -1259,6 +1303,84 @@ describe("ModelRegistry immutability of versions", () => {
       "every state-changing function was exercised",
     );
     assert.ok(checks >= 30);
+  });
+});
+
+describe("ModelRegistry zk verifier", () => {
+  const owner = 1;
+  const approved = 3;
+  const stranger = 6;
+  let modelId: bigint;
+  let verifier: Address;
+  const commitment = toHex(SNARK_FIELD - 1n, { size: 32 });
+
+  before(async () => {
+    ({ modelId } = await registerModel(owner, "zk"));
+    for (const v of ["zk-v1", "zk-v2", "zk-v3"]) await addVersion(owner, modelId, versionInput(v));
+    // Any contract will do as the verifier here: the registry only checks that it has code.
+    verifier = getAddress(registry);
+  });
+
+  it("a version has no verifier until its owner sets one; setZkVerifier emits ZkVerifierSet", async () => {
+    assert.deepEqual(await zkVerifierOf(modelId, 1), [zeroAddress, zeroHash]);
+    const receipt = await setZkVerifier(owner, modelId, 1, verifier, commitment);
+    const [log] = parseEventLogs({ abi, logs: receipt.logs, eventName: "ZkVerifierSet" });
+    assert.ok(log, "ZkVerifierSet emitted");
+    assert.deepEqual(log.args, { modelId, version: 1, verifier, commitment });
+    assert.deepEqual(await zkVerifierOf(modelId, 1), [verifier, commitment]);
+    assert.deepEqual(await zkVerifierOf(modelId, 2), [zeroAddress, zeroHash], "other versions unaffected");
+  });
+
+  it("ZkVerifierAlreadySet: a second call, even with the same values, is refused and changes nothing", async () => {
+    await refused(setZkVerifier(owner, modelId, 1, verifier, commitment), "ZkVerifierAlreadySet", [
+      modelId,
+      1,
+    ]);
+    await refused(
+      setZkVerifier(owner, modelId, 1, verifier, toHex(1n, { size: 32 })),
+      "ZkVerifierAlreadySet",
+      [modelId, 1],
+    );
+    assert.deepEqual(await zkVerifierOf(modelId, 1), [verifier, commitment]);
+  });
+
+  it("InvalidWeightsCommitment: zero, the field modulus and above are refused", async () => {
+    for (const bad of [zeroHash, toHex(SNARK_FIELD, { size: 32 }), toHex(2n ** 256n - 1n, { size: 32 })]) {
+      await refused(setZkVerifier(owner, modelId, 2, verifier, bad), "InvalidWeightsCommitment", [bad]);
+    }
+    assert.deepEqual(await zkVerifierOf(modelId, 2), [zeroAddress, zeroHash]);
+  });
+
+  it("VerifierHasNoCode: an account without code is refused", async () => {
+    await refused(setZkVerifier(owner, modelId, 2, addr(stranger), commitment), "VerifierHasNoCode", [
+      addr(stranger),
+    ]);
+    await refused(setZkVerifier(owner, modelId, 2, zeroAddress, commitment), "VerifierHasNoCode", [
+      zeroAddress,
+    ]);
+  });
+
+  it("NotModelOwner and UnknownVersion: a stranger, a missing version, a missing model", async () => {
+    await refused(setZkVerifier(stranger, modelId, 2, verifier, commitment), "NotModelOwner", [
+      modelId,
+      addr(stranger),
+    ]);
+    await refused(setZkVerifier(owner, modelId, 4, verifier, commitment), "UnknownVersion", [modelId, 4]);
+    await refused(setZkVerifier(owner, modelId, 0, verifier, commitment), "UnknownVersion", [modelId, 0]);
+    await refused(setZkVerifier(owner, 999n, 1, verifier, commitment), "UnknownModel", [999n]);
+    await refused(zkVerifierOf(modelId, 4), "UnknownVersion", [modelId, 4]);
+  });
+
+  it("an approved account may set it, as for addVersion; a deprecated version keeps it", async () => {
+    await sendAndWait(chain, () =>
+      chain
+        .wallet(owner)
+        .writeContract({ address: registry, abi, functionName: "approve", args: [addr(approved), modelId] }),
+    );
+    await setZkVerifier(approved, modelId, 2, verifier, toHex(2n, { size: 32 }));
+    await deprecate(owner, modelId, 2, "superseded");
+    assert.deepEqual(await zkVerifierOf(modelId, 2), [verifier, toHex(2n, { size: 32 })]);
+    assert.equal((await getVersion(modelId, 2)).deprecated, true);
   });
 });
 
