@@ -16,6 +16,7 @@ import { type Manifest, requireDeployment } from "../chain/deploy.ts";
 import { ModelRegistry } from "../chain/generated/contracts.ts";
 import { sendAndWait } from "../chain/tx.ts";
 import { cidFromDigest, digestFromCid } from "../storage/cid.ts";
+import { FIELD_MODULUS } from "../zk/commitment.ts";
 import {
   type AttestationMessage,
   attestationDomain,
@@ -91,10 +92,6 @@ export interface ZkVerifierRecord {
   /** A BN254 field element, as 32 bytes. */
   commitment: Hex;
 }
-
-/** The BN254 scalar field modulus: weights commitments are elements below it (docs: the zk specification). */
-export const SNARK_SCALAR_FIELD =
-  21888242871839275222246405745257275088548364400416034343698204186575808495617n;
 
 export interface AttestationRecord {
   index: number;
@@ -383,7 +380,7 @@ export interface SetZkVerifierParameters {
   version: number;
   /** An `IZkInferenceVerifier` contract (deployed: the registry refuses an address without code). */
   verifier: Address;
-  /** The Poseidon weights commitment, non-zero and below SNARK_SCALAR_FIELD. */
+  /** The Poseidon weights commitment, non-zero and below FIELD_MODULUS. */
   commitment: bigint | Hex;
 }
 
@@ -406,9 +403,9 @@ export async function setZkVerifier(
 ): Promise<{ gasUsed: bigint }> {
   const { modelId, version, verifier } = params;
   const value = typeof params.commitment === "bigint" ? params.commitment : hexToBigInt(params.commitment);
-  if (value <= 0n || value >= SNARK_SCALAR_FIELD)
+  if (value <= 0n || value >= FIELD_MODULUS)
     throw new RegistryError(
-      `the weights commitment ${value} is not a non-zero element of the BN254 scalar field (below ${SNARK_SCALAR_FIELD})`,
+      `the weights commitment ${value} is not a non-zero element of the BN254 scalar field (below ${FIELD_MODULUS})`,
     );
   const existing = await getZkVerifier(reg, { modelId, version });
   if (existing)

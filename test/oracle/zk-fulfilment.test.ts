@@ -4,6 +4,7 @@
 // these tests cover the oracle's side: who may prove, which request, which commitment, what settles and
 // who is paid. The real Groth16 path (ZkInferenceVerifier.sol with a generated verifier) is tested end to end
 // in test/zk.
+
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
@@ -33,9 +34,9 @@ import {
   getZkVerifier,
   openRegistry,
   RegistryError,
-  SNARK_SCALAR_FIELD,
   setZkVerifier,
 } from "../../src/registry/client.ts";
+import { FIELD_MODULUS } from "../../src/zk/commitment.ts";
 import {
   abi,
   addr,
@@ -375,7 +376,7 @@ describe("registry client: zk verifiers", () => {
     const set = (version: number, verifier: Address, c: bigint | Hex) =>
       setZkVerifier(reg, { modelId, version, verifier, commitment: c }, OWNER);
     await assert.rejects(set(5, verifier1, 0n), RegistryError);
-    await assert.rejects(set(5, verifier1, SNARK_SCALAR_FIELD), /BN254 scalar field/);
+    await assert.rejects(set(5, verifier1, FIELD_MODULUS), /BN254 scalar field/);
     await assert.rejects(set(1, verifier1, C1), /already has the zk verifier/);
     await assert.rejects(set(5, addr(STRANGER), C1), /holds no contract code/);
     await assert.rejects(set(9, verifier1, C1), /has no version 9/);
