@@ -601,7 +601,7 @@ contract InferenceOracle is IInferenceOracle, IZkInferenceOracle, EIP712, Reentr
         (address verifier, bytes32 commitment) = registry.zkVerifierOf(r.modelId, r.version);
         if (verifier == address(0)) revert NoZkVerifier(r.modelId, r.version);
         bool valid;
-        try IZkInferenceVerifier(verifier).verifyInference(commitment, input, output, proof) returns (bool ok) {
+        try IZkInferenceVerifier(verifier).verifyInference(commitment, input, output, msg.sender, proof) returns (bool ok) {
             valid = ok;
         } catch {
             // A verifier that reverts on a malformed proof refuses it like one that returns false.

@@ -86,8 +86,9 @@ contract ReentrantConsumer is RecordingConsumer {
 }
 
 /// @notice Test stand-in for a zk verifier (test/oracle/zk-fulfilment.test.ts): accepts exactly one
-///         pre-agreed proof for one (commitment, input, answer) and refuses everything else. The real Groth16
-///         verifier (contracts/zk/ZkInferenceVerifier.sol) is tested end to end in test/zk.
+///         pre-agreed proof for one (commitment, input, answer), bound to its prover the way a real proof is
+///         (here: the proof's first word XOR the prover's address), and refuses everything else. The real
+///         Groth16 verifier (contracts/zk/ZkInferenceVerifier.sol) is tested end to end in test/zk.
 contract StandInZkVerifier is IZkInferenceVerifier {
     bytes32 public immutable statement;
 
@@ -95,12 +96,16 @@ contract StandInZkVerifier is IZkInferenceVerifier {
         statement = keccak256(abi.encode(commitment, input, answer, proof));
     }
 
-    function verifyInference(bytes32 commitment, int256[] calldata input, int256 answer, uint256[8] calldata proof)
-        external
-        view
-        returns (bool)
-    {
-        return keccak256(abi.encode(commitment, input, answer, proof)) == statement;
+    function verifyInference(
+        bytes32 commitment,
+        int256[] calldata input,
+        int256 answer,
+        address prover,
+        uint256[8] calldata proof
+    ) external view returns (bool) {
+        uint256[8] memory unbound = proof;
+        unbound[0] ^= uint256(uint160(prover));
+        return keccak256(abi.encode(commitment, input, answer, unbound)) == statement;
     }
 }
 
@@ -108,7 +113,11 @@ contract StandInZkVerifier is IZkInferenceVerifier {
 contract RevertingZkVerifier is IZkInferenceVerifier {
     error Malformed();
 
-    function verifyInference(bytes32, int256[] calldata, int256, uint256[8] calldata) external pure returns (bool) {
+    function verifyInference(bytes32, int256[] calldata, int256, address, uint256[8] calldata)
+        external
+        pure
+        returns (bool)
+    {
         revert Malformed();
     }
 }

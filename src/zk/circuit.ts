@@ -72,6 +72,7 @@ export function denseCircuitSource(plan: DenseCircuitPlan): string {
     "",
     "template Model() {",
     "    signal input salt;",
+    "    signal input prover;",
     `    signal input weights[${w}];`,
     `    signal input x[${n0}];`,
     "    signal output statement;",
@@ -147,10 +148,11 @@ export function denseCircuitSource(plan: DenseCircuitPlan): string {
   }
   lines.push(
     "",
-    "    component hash = Poseidon(3);",
+    "    component hash = Poseidon(4);",
     "    hash.inputs[0] <== commitment.out;",
     "    hash.inputs[1] <== digest.out;",
     "    hash.inputs[2] <== answer;",
+    "    hash.inputs[3] <== prover;",
     "    statement <== hash.out;",
     "}",
     "",

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { WitnessCalculatorBuilder } from "circom_runtime";
+import type { Address } from "viem";
 import type { CanonicalModel } from "../ml/encoding.ts";
 import { INPUT_BITS } from "./circuit.ts";
 import { toField, weightsInOrder } from "./commitment.ts";
@@ -14,22 +15,33 @@ export class ZkInputError extends Error {
   override name = "ZkInputError";
 }
 
-/** What the circuit takes: the salt, the weights in commitment order and the input, as field elements. */
+/** What the circuit takes: the salt, the weights in commitment order, the input and the prover's address. */
 export interface CircuitInput {
   salt: bigint;
+  prover: bigint;
   weights: bigint[];
   x: bigint[];
 }
 
 /** The circuit's private inputs; refuses an input outside the range the circuit proves. */
-export function circuitInput(model: CanonicalModel, salt: bigint, input: readonly bigint[]): CircuitInput {
+export function circuitInput(
+  model: CanonicalModel,
+  salt: bigint,
+  input: readonly bigint[],
+  prover: Address,
+): CircuitInput {
   input.forEach((v, i) => {
     if (v < -INPUT_LIMIT || v >= INPUT_LIMIT)
       throw new ZkInputError(
         `input[${i}] = ${v} is outside the proven range [-2^${INPUT_BITS}, 2^${INPUT_BITS}) (fixed point, 1e6 = 1.0)`,
       );
   });
-  return { salt: toField(salt), weights: weightsInOrder(model).map(toField), x: input.map(toField) };
+  return {
+    salt: toField(salt),
+    prover: BigInt(prover),
+    weights: weightsInOrder(model).map(toField),
+    x: input.map(toField),
+  };
 }
 
 interface WitnessCalculator {
@@ -43,7 +55,10 @@ export async function witnessCalculator(wasmPath: string): Promise<{
 }> {
   const calculator = (await WitnessCalculatorBuilder(readFileSync(wasmPath))) as WitnessCalculator;
   const witness = (input: CircuitInput) =>
-    calculator.calculateWitness({ salt: input.salt, weights: input.weights, x: input.x }, true);
+    calculator.calculateWitness(
+      { salt: input.salt, prover: input.prover, weights: input.weights, x: input.x },
+      true,
+    );
   return {
     witness,
     // Signal 0 is the constant 1; the public outputs follow, and `statement` is the only one.

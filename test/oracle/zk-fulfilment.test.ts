@@ -104,8 +104,15 @@ const OTHER_PROVER = 3;
 let verifier1: Address;
 let verifier3: Address;
 
+/** A stand-in proof made for `who`: like a real one, it verifies only when `who` sends it. */
+function boundTo(proof: FlatProof, who: number): FlatProof {
+  const words = [...proof] as bigint[];
+  words[0] = (words[0] as bigint) ^ BigInt(addr(who));
+  return words as unknown as FlatProof;
+}
+
 function prove(who: number, requestId: bigint, output = ANSWER, proof: FlatProof = P1, input = INPUT) {
-  return send(who, "fulfillByProof", [requestId, input, output, proof]);
+  return send(who, "fulfillByProof", [requestId, input, output, boundTo(proof, who)]);
 }
 
 function registryTx(functionName: "addVersion" | "setZkVerifier", args: readonly unknown[]) {
@@ -235,13 +242,17 @@ describe("fulfillByProof", () => {
     const handle = await openOracle(chain, { address: oracle });
     const id = await newRequest(REQUESTER, { fee: FEE });
     await refused(
-      fulfillByProof(handle, { requestId: id, input: INPUT, output: ANSWER + 1n, proof: P1 }, PROVER),
+      fulfillByProof(
+        handle,
+        { requestId: id, input: INPUT, output: ANSWER + 1n, proof: boundTo(P1, PROVER) },
+        PROVER,
+      ),
       "InvalidProof",
       [id],
     );
     const done = await fulfillByProof(
       handle,
-      { requestId: id, input: INPUT, output: ANSWER, proof: P1 },
+      { requestId: id, input: INPUT, output: ANSWER, proof: boundTo(P1, PROVER) },
       PROVER,
     );
     assert.equal(done.callbackFailed, false);
@@ -254,6 +265,15 @@ describe("fulfillByProof", () => {
 });
 
 describe("fulfillByProof attacks", () => {
+  it("proof theft: a proof copied from the mempool by another operator does not verify for it", async () => {
+    const id = await newRequest(REQUESTER, { fee: FEE });
+    const stolen = boundTo(P1, PROVER);
+    await refused(send(OTHER_PROVER, "fulfillByProof", [id, INPUT, ANSWER, stolen]), "InvalidProof", [id]);
+    const before = await operatorInfo(1, PROVER);
+    await send(PROVER, "fulfillByProof", [id, INPUT, ANSWER, stolen]);
+    assert.equal((await operatorInfo(1, PROVER)).fees, before.fees + FEE);
+  });
+
   it("a proof from a non-operator", async () => {
     const id = await newRequest(REQUESTER, { fee: FEE });
     await refused(prove(STRANGER, id), "NotOperator", [addr(STRANGER)]);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import type { Address } from "viem";
 import type { CanonicalModel } from "../../src/ml/encoding.ts";
 import { createRng, type Rng } from "../../src/ml/partition.ts";
 import { answerOf } from "../../src/oracle/client.ts";
@@ -60,9 +61,11 @@ function randomInput(rng: Rng, n: number): bigint[] {
   );
 }
 
+const PROVER: Address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
 function expectedStatement(model: CanonicalModel, salt: bigint, input: bigint[]): bigint {
   const answer = answerOf(inferFixed(model, input));
-  return statementOf(weightsCommitment(model, salt), inputDigest(input), answer);
+  return statementOf(weightsCommitment(model, salt), inputDigest(input), answer, BigInt(PROVER));
 }
 
 async function agreesOn(circuit: CompiledCircuit, models: CanonicalModel[], inputs: number, seed: string) {
@@ -73,7 +76,7 @@ async function agreesOn(circuit: CompiledCircuit, models: CanonicalModel[], inpu
     const model = models[k % models.length] as CanonicalModel;
     const salt = randomSalt();
     const input = randomInput(rng, n0);
-    const got = await calc.statement(circuitInput(model, salt, input));
+    const got = await calc.statement(circuitInput(model, salt, input, PROVER));
     assert.equal(
       got,
       expectedStatement(model, salt, input),
@@ -126,25 +129,33 @@ describe("dense-model circuits compute exactly the TypeScript fixed-point infere
     await agreesOn(classifier, models, 1000, "zk classifier inputs");
   });
 
-  it("the statement binds the answer, the weights and the input: changing any one changes it", async () => {
+  it("the statement binds the answer, the weights, the input and the prover: changing any one changes it", async () => {
     const calc = await witnessCalculator(crop.wasm);
     const model = randomModel(yieldArchitecture(16), 16, createRng("zk binding"), false);
     const salt = 12345n;
     const input = [550_000n, 350_000n, 300_000n, 800_000n];
-    const got = await calc.statement(circuitInput(model, salt, input));
+    const got = await calc.statement(circuitInput(model, salt, input, PROVER));
     const answer = answerOf(inferFixed(model, input));
     const commitment = weightsCommitment(model, salt);
-    assert.equal(got, statementOf(commitment, inputDigest(input), answer));
-    assert.notEqual(got, statementOf(commitment, inputDigest(input), answer + 1n));
-    assert.notEqual(got, statementOf(weightsCommitment(model, salt + 1n), inputDigest(input), answer));
-    assert.notEqual(got, statementOf(commitment, inputDigest([...input.slice(0, 3), 800_001n]), answer));
+    const prover = BigInt(PROVER);
+    assert.equal(got, statementOf(commitment, inputDigest(input), answer, prover));
+    assert.notEqual(got, statementOf(commitment, inputDigest(input), answer + 1n, prover));
+    assert.notEqual(
+      got,
+      statementOf(weightsCommitment(model, salt + 1n), inputDigest(input), answer, prover),
+    );
+    assert.notEqual(
+      got,
+      statementOf(commitment, inputDigest([...input.slice(0, 3), 800_001n]), answer, prover),
+    );
+    assert.notEqual(got, statementOf(commitment, inputDigest(input), answer, prover + 1n));
   });
 
   it("refuses an input outside the proven range before proving", () => {
     const model = randomModel(yieldArchitecture(16), 16, createRng("zk range"), false);
-    assert.throws(() => circuitInput(model, 1n, [0n, 0n, INPUT_LIMIT, 0n]), ZkInputError);
-    assert.throws(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT - 1n, 0n, 0n]), ZkInputError);
-    assert.doesNotThrow(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT, INPUT_LIMIT - 1n, 0n]));
+    assert.throws(() => circuitInput(model, 1n, [0n, 0n, INPUT_LIMIT, 0n], PROVER), ZkInputError);
+    assert.throws(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT - 1n, 0n, 0n], PROVER), ZkInputError);
+    assert.doesNotThrow(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT, INPUT_LIMIT - 1n, 0n], PROVER));
   });
 
   it("the compiled circuit is cached by digest, and its size is stated", async () => {
