@@ -27,6 +27,7 @@ import {
 } from "../oracle/report-exchange.ts";
 import { openRegistry } from "../registry/client.ts";
 import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
+import { readZkSecret } from "../zk/secret.ts";
 import { parsePeers } from "./blob.ts";
 import {
   blobStore,
@@ -71,7 +72,7 @@ export function parseListen(text: string): { host: string; port: number } {
   };
 }
 
-function parseInput(text: string): bigint[] {
+export function parseInput(text: string): bigint[] {
   const parts = text.split(",").map((p) => p.trim());
   if (parts.length === 0 || parts.some((p) => p === ""))
     throw new UsageError(`--input takes comma-separated numbers (0.1,0.2,...), got "${text}"`);
@@ -139,10 +140,15 @@ export function registerOracleCommands(program: Command): void {
       "how long reveals wait for a report before commit-reveal decides",
       String(DEFAULT_REPORT_WINDOW_MS),
     )
+    .option(
+      "--zk-secret <FILE>",
+      "settle requests by zero-knowledge proofs, with the salt file of zk build (the version needs its verifier)",
+    )
     .action(
       async (
         o: {
           model: string;
+          zkSecret?: string;
           account?: string;
           stake?: string;
           fundFrom?: string;
@@ -172,6 +178,8 @@ export function registerOracleCommands(program: Command): void {
             ? undefined
             : toFixedInput([parseNumber(o.faultyOffset, "--faulty-offset")])[0];
         const pollMs = parsePositiveInt(o.pollMs, "--poll-ms", 3_600_000);
+        const zkSalt =
+          o.zkSecret === undefined ? undefined : BigInt(readZkSecret(o.zkSecret, modelId, version).salt);
         await withChain(opts, async (chain) => {
           const address = chain.wallet(account).account.address;
           const stateFile = operatorStateFile(opts.dataDir, chain, address, modelId, version);
@@ -194,6 +202,7 @@ export function registerOracleCommands(program: Command): void {
               faultyOffset,
               log,
               pollMs,
+              zkSalt,
               ...(listen ? { reportWindowMs } : {}),
             },
             listen &&

@@ -14,6 +14,7 @@ import { registerModelCommands } from "./model.ts";
 import { registerNodeCommand } from "./node.ts";
 import { registerOracleCommands } from "./oracle.ts";
 import { registerTokenCommands } from "./token.ts";
+import { registerZkCommands } from "./zk.ts";
 
 /** The package's version, from its package.json. */
 export const VERSION = (
@@ -84,6 +85,7 @@ export function createProgram({ versionFlag = true }: { versionFlag?: boolean } 
   registerInsuranceCommands(program);
   registerFlCommands(program);
   registerDataCommands(program);
+  registerZkCommands(program);
   registerNodeCommand(program);
   registerDevnetCommand(program);
   registerDemoCommand(program);

@@ -32,17 +32,19 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Address, formatEther, type Hex, parseEventLogs, toHex } from "viem";
+import { type Address, formatEther, type Hex, hexToBigInt, parseEventLogs, toHex } from "viem";
 import { isDevChain, type LocalAccount } from "../chain/accounts.ts";
 import type { LedgerChain } from "../chain/connect.ts";
 import { InferenceOracle } from "../chain/generated/contracts.ts";
 import { approveMind, mindBalance, transferMind } from "../chain/token.ts";
 import { ContractRefusedError, sendAndWait, TransactionFailedError } from "../chain/tx.ts";
-import { decodeModel } from "../ml/encoding.ts";
-import { getVersion, openRegistry, type Registry } from "../registry/client.ts";
+import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
+import { getVersion, getZkVerifier, openRegistry, type Registry } from "../registry/client.ts";
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
+import { weightsCommitment } from "../zk/commitment.ts";
+import { type ModelCircuit, prepareModelCircuit, proveInference } from "../zk/inference-proof.ts";
 import {
   canCommitIn,
   canFinalizeIn,
@@ -108,6 +110,15 @@ export interface OperatorOptions {
   reportWindowMs?: number;
   /** The clock of `reportWindowMs`, ms since the epoch (default `Date.now`). */
   now?: () => number;
+  /**
+   * The salt of the version's weights commitment (kept by `zk build`). With it, and a zk verifier that the
+   * registry records for the version, the operator settles each request with inline input by one proof
+   * (`fulfillByProof`) instead of commit and reveal; it falls back to commit and reveal when the proof is
+   * refused or the input is only a CID.
+   */
+  zkSalt?: bigint;
+  /** Compiled circuits and their keys (default: defaultZkCacheDir()). */
+  zkCacheDir?: string;
 }
 
 interface Tx {
@@ -128,6 +139,7 @@ export type OperatorEvent =
   | ({ type: "registered"; operator: Address; stake: bigint } & Tx)
   | ({ type: "committed"; operator: Address; requestId: bigint } & Tx)
   | ({ type: "revealed"; operator: Address; requestId: bigint; output: bigint } & Tx)
+  | ({ type: "proven"; operator: Address; requestId: bigint; output: bigint; proveMs: number } & Tx)
   | ({
       type: "finalized";
       operator: Address;
@@ -176,6 +188,8 @@ export function formatOperatorEvent(e: OperatorEvent): string {
       return `${who} request ${e.requestId} was settled by another party: ${e.outcome}${e.output !== undefined ? ` ${formatFixed(e.output)}` : ""}${e.slashed ? `; this operator was slashed ${formatEther(e.slashed)} MIND` : ""}`;
     case "missed":
       return `${who} missed request ${e.requestId}: ${e.reason}`;
+    case "proven":
+      return `${who} settled request ${e.requestId} by a zero-knowledge proof: ${formatFixed(e.output)} (proved in ${(e.proveMs / 1000).toFixed(2)} s; block ${e.block}, gas ${e.gasUsed})`;
     case "reported":
       return `${who} submitted the report for request ${e.requestId} as leader of attempt ${e.attempt}: ${formatFixed(e.output)} signed by ${e.signers.length} operator(s) (block ${e.block}, gas ${e.gasUsed})`;
     case "signed":
@@ -254,6 +268,8 @@ export class InferenceOperator {
   readonly weightsCid: string;
   readonly faultyOffset: bigint;
   private readonly weights: Uint8Array;
+  /** Set when the operator proves its answers (OperatorOptions.zkSalt). */
+  private readonly zk: ZkProver | undefined;
   readonly store: BlobStore;
   private readonly opts: OperatorOptions;
   private state: OperatorState;
@@ -265,7 +281,9 @@ export class InferenceOperator {
     oracle: Oracle,
     loaded: { weights: Uint8Array; weightsDigest: Hex; weightsCid: string },
     state: OperatorState,
+    zk: ZkProver | undefined,
   ) {
+    this.zk = zk;
     this.opts = opts;
     this.chain = opts.chain;
     this.oracle = oracle;
@@ -293,7 +311,7 @@ export class InferenceOperator {
     const oracle = opts.oracle ?? (await openOracle(opts.chain));
     const account = opts.chain.accounts[opts.account];
     if (!account) throw new OperatorError(`account #${opts.account} is not configured`);
-    const loaded = await loadWeights(opts.chain, oracle, opts.store, opts.modelId, opts.version);
+    const loaded = await loadVersionWeights(opts.chain, oracle, opts.store, opts.modelId, opts.version);
     const spec = await getInputSize(oracle, opts.modelId, opts.version);
     const model = decodeModel(loaded.weights);
     const inputs = parseDenseArchitecture(model.architecture).sizes[0];
@@ -301,8 +319,9 @@ export class InferenceOperator {
       throw new OperatorError(
         `model ${opts.modelId}@${opts.version} takes ${inputs} inputs, but the oracle declares ${spec}`,
       );
+    const zk = opts.zkSalt === undefined ? undefined : await zkProverOf(opts, oracle, model, opts.zkSalt);
     const state = loadState(opts, oracle, account.address);
-    const operator = new InferenceOperator(opts, oracle, loaded, state);
+    const operator = new InferenceOperator(opts, oracle, loaded, state, zk);
     operator.save();
     if (opts.register !== false) await operator.ensureRegistered();
     operator.emit({
@@ -487,6 +506,53 @@ export class InferenceOperator {
     return undefined;
   }
 
+  /**
+   * Settles a request by one proof (zk mode): true when done. A CID input, a refused proof or a failed
+   * transaction leave the request to commit and reveal (false), so the operator never misses it for that.
+   */
+  private async settledByProof(entry: TrackedRequest, actions: OperatorEvent[]): Promise<boolean> {
+    const zk = this.zk as ZkProver;
+    const request = await this.loggedRequest(entry);
+    if (request.inputCid) return false;
+    const requestId = BigInt(entry.requestId);
+    try {
+      const started = performance.now();
+      const made = await proveInference(zk.circuit, {
+        model: zk.model,
+        salt: zk.salt,
+        input: request.input,
+        prover: this.address,
+      });
+      const proveMs = performance.now() - started;
+      const receipt = await this.send("fulfillByProof", [requestId, request.input, made.answer, made.proof]);
+      this.drop(entry);
+      this.emit(
+        {
+          type: "proven",
+          operator: this.address,
+          requestId,
+          output: made.answer,
+          proveMs,
+          gasUsed: receipt.gasUsed,
+          block: receipt.blockNumber,
+        },
+        actions,
+      );
+      return true;
+    } catch (err) {
+      this.emit(
+        {
+          type: "error",
+          operator: this.address,
+          requestId,
+          message: `no proof (answering by commit and reveal): ${firstLine(err)}`,
+        },
+        actions,
+      );
+      return false;
+    }
+  }
+
   private async settled(entry: TrackedRequest, actions: OperatorEvent[]): Promise<undefined> {
     const requestId = BigInt(entry.requestId);
     const status = await getRequestStatus(this.oracle, requestId);
@@ -543,6 +609,7 @@ export class InferenceOperator {
     for (;;) {
       switch (entry.phase) {
         case "seen": {
+          if (this.zk && (await this.settledByProof(entry, actions))) return undefined;
           if (!canCommitIn(w, next)) return this.missed(entry, "the commit window closed", actions);
           let output: bigint;
           try {
@@ -827,16 +894,57 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Loads the version's weights by the registry's CID, verified against the registry's digest. */
-async function loadWeights(
+/** What an operator in zk mode proves with. */
+interface ZkProver {
+  model: CanonicalModel;
+  salt: bigint;
+  circuit: ModelCircuit;
+}
+
+/**
+ * Checks that the salt opens the commitment the registry records for the version, then compiles the
+ * circuit and sets up its keys (cached): an operator never starts proving for weights it cannot prove.
+ */
+async function zkProverOf(
+  opts: OperatorOptions,
+  oracle: Oracle,
+  model: CanonicalModel,
+  salt: bigint,
+): Promise<ZkProver> {
+  const reg = await registryOf(opts.chain, oracle);
+  const recorded = await getZkVerifier(reg, { modelId: opts.modelId, version: opts.version });
+  if (!recorded)
+    throw new OperatorError(
+      `model ${opts.modelId}@${opts.version} has no zk verifier in the registry: run "ledgermind zk build" first`,
+    );
+  if (hexToBigInt(recorded.commitment) !== weightsCommitment(model, salt))
+    throw new OperatorError(
+      `the zk salt does not open the commitment ${recorded.commitment} that the registry records for model ${opts.modelId}@${opts.version}`,
+    );
+  const circuit = await prepareModelCircuit(model, { cacheDir: opts.zkCacheDir });
+  return { model, salt, circuit };
+}
+
+/** The registry the oracle reads (it may differ from this chain's deployment manifest's). */
+async function registryOf(chain: LedgerChain, oracle: Oracle): Promise<Registry> {
+  const reg = await openRegistry(chain);
+  return reg.address.toLowerCase() === oracle.registry.toLowerCase()
+    ? reg
+    : { ...reg, address: oracle.registry, fromBlock: 0n };
+}
+
+/**
+ * A version's canonical (LMQ1) weights from the blob store, checked against the registry's digest of the
+ * oracle's registry: what an operator serves, and what a prover proves.
+ */
+export async function loadVersionWeights(
   chain: LedgerChain,
   oracle: Oracle,
   store: BlobStore,
   modelId: bigint,
   version: number,
 ): Promise<{ weights: Uint8Array; weightsDigest: Hex; weightsCid: string }> {
-  let reg: Registry = await openRegistry(chain);
-  if (reg.address.toLowerCase() !== oracle.registry.toLowerCase())
-    reg = { ...reg, address: oracle.registry, fromBlock: 0n };
+  const reg = await registryOf(chain, oracle);
   const record = await getVersion(reg, modelId, version);
   if (record.format !== "LMQ1")
     throw new OperatorError(

@@ -1,0 +1,242 @@
+/**
+ * `ledgermind zk`: zero-knowledge proofs of inference for registered models (src/zk).
+ *   build   compile the version's circuit, set up its keys, deploy its verifier, commit to the weights
+ *           under a fresh salt and record verifier and commitment in the registry
+ *   prove   prove the version's answer on an input, for a prover's address
+ *   verify  check a proof file against the verifier and commitment the registry records
+ */
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Command } from "commander";
+import { type Address, getAddress, type Hex, toHex } from "viem";
+import { ZkInferenceVerifier } from "../chain/generated/contracts.ts";
+import { decodeModel } from "../ml/encoding.ts";
+import { formatFixed, openOracle } from "../oracle/client.ts";
+import { loadVersionWeights } from "../oracle/operator.ts";
+import { getZkVerifier, openRegistry, setZkVerifier } from "../registry/client.ts";
+import { writeFileDurably } from "../storage/durable-file.ts";
+import { randomSalt, weightsCommitment } from "../zk/commitment.ts";
+import { releaseCurve } from "../zk/groth16.ts";
+import { prepareModelCircuit, proveInference } from "../zk/inference-proof.ts";
+import { readZkSecret, type ZkSecret, zkSecretPath } from "../zk/secret.ts";
+import { deployCircuitVerifier } from "../zk/verifier.ts";
+import {
+  blobStore,
+  emit,
+  type GlobalOptions,
+  globalOptions,
+  parseAccount,
+  parseAddress,
+  parseModelRef,
+  UsageError,
+  withChain,
+} from "./context.ts";
+import { readJsonFile } from "./files.ts";
+import { parseInput } from "./oracle.ts";
+
+/** A proof as `zk prove` writes it and `zk verify` reads it. */
+interface ProofFile {
+  modelId: string;
+  version: number;
+  input: string[];
+  answer: string;
+  prover: Address;
+  commitment: Hex;
+  statement: string;
+  proof: string[];
+}
+
+function secretPath(opts: GlobalOptions, modelId: bigint, version: number, explicit?: string): string {
+  return explicit ?? zkSecretPath(opts.dataDir, modelId, version);
+}
+
+const bytes32 = (v: bigint): Hex => toHex(v, { size: 32 });
+
+function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function registerZkCommands(program: Command): void {
+  const zk = program
+    .command("zk")
+    .description("zero-knowledge proofs that a registered model produced an output");
+
+  zk.command("build")
+    .description(
+      "compile a version's circuit, set up its keys, deploy its verifier and record it with a weights commitment",
+    )
+    .requiredOption("--model <ID@VERSION>", "the model version (LMQ1 weights in the blob store)")
+    .option("--secret <FILE>", "where to keep the salt (default: <data-dir>/zk/model-<id>-v<version>.json)")
+    .option("--ptau <FILE>", "powers-of-tau file (default: $LEDGERMIND_PTAU, else the development file)")
+    .option("--account <INDEX>", "which configured account signs (the model's owner)")
+    .action(async (o: { model: string; secret?: string; ptau?: string; account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const { modelId, version } = parseModelRef(o.model);
+      const account = parseAccount(o.account);
+      const path = secretPath(opts, modelId, version, o.secret);
+      if (existsSync(path))
+        throw new UsageError(`${path} exists: model ${modelId}@${version} was built already`);
+      await withChain(opts, async (chain) => {
+        const reg = await openRegistry(chain);
+        const existing = await getZkVerifier(reg, { modelId, version });
+        if (existing)
+          throw new UsageError(
+            `model ${modelId}@${version} already has the zk verifier ${existing.verifier}`,
+          );
+        const oracle = await openOracle(chain);
+        const { weights } = await loadVersionWeights(chain, oracle, blobStore(opts), modelId, version);
+        const model = decodeModel(weights);
+        try {
+          const circuit = await prepareModelCircuit(model, { ptau: o.ptau, log: progress });
+          progress("deploying the verifier");
+          const { verifier } = await deployCircuitVerifier(chain, circuit.setup);
+          const salt = randomSalt();
+          const commitment = bytes32(weightsCommitment(model, salt));
+          const secret: ZkSecret = {
+            modelId: String(modelId),
+            version,
+            salt: salt.toString(),
+            commitment,
+            verifier,
+            circuit: circuit.compiled.digest,
+          };
+          // The salt reaches the disk before the commitment reaches the chain: without it, no proof.
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileDurably(path, `${JSON.stringify(secret, null, 2)}\n`);
+          chmodSync(path, 0o600);
+          const { gasUsed } = await setZkVerifier(reg, { modelId, version, verifier, commitment }, account);
+          emit(
+            opts,
+            { ...secret, salt: undefined, secret: path, constraints: circuit.compiled.constraints, gasUsed },
+            () => [
+              `model ${modelId}@${version}: circuit ${circuit.compiled.plan.architecture} (${circuit.compiled.constraints} constraints), verifier ${verifier}`,
+              `weights commitment ${commitment}; the salt is in ${path} (keep it: it hides the weights)`,
+            ],
+          );
+        } finally {
+          await releaseCurve();
+        }
+      });
+    });
+
+  zk.command("prove")
+    .description("prove the version's answer on an input, for a prover's address")
+    .requiredOption("--model <ID@VERSION>", "the model version (built with zk build)")
+    .requiredOption("--input <VALUES>", "comma-separated real numbers (fixed point 1e6)")
+    .option("--prover <ADDRESS>", "who may submit the proof (default: the --account's address)")
+    .option("--account <INDEX>", "the configured account whose address proves (default 0)")
+    .option("--secret <FILE>", "the salt file of zk build")
+    .option("--out <FILE>", "write the proof here (default: print it)")
+    .action(
+      async (
+        o: { model: string; input: string; prover?: string; account?: string; secret?: string; out?: string },
+        cmd: Command,
+      ) => {
+        const opts = globalOptions(cmd);
+        const { modelId, version } = parseModelRef(o.model);
+        const input = parseInput(o.input);
+        const secret = readZkSecret(secretPath(opts, modelId, version, o.secret), modelId, version);
+        await withChain(
+          opts,
+          async (chain) => {
+            const prover = o.prover
+              ? parseAddress(o.prover, "--prover")
+              : chain.wallet(parseAccount(o.account)).account.address;
+            const reg = await openRegistry(chain);
+            const recorded = await getZkVerifier(reg, { modelId, version });
+            if (!recorded || recorded.commitment !== secret.commitment)
+              throw new UsageError(
+                `the registry records ${recorded ? `the commitment ${recorded.commitment}` : "no zk verifier"} for model ${modelId}@${version}, not the secret's ${secret.commitment}`,
+              );
+            const { weights } = await loadVersionWeights(
+              chain,
+              await openOracle(chain),
+              blobStore(opts),
+              modelId,
+              version,
+            );
+            const model = decodeModel(weights);
+            try {
+              const circuit = await prepareModelCircuit(model, { log: progress });
+              const started = performance.now();
+              const made = await proveInference(circuit, {
+                model,
+                salt: BigInt(secret.salt),
+                input,
+                prover,
+              });
+              const seconds = (performance.now() - started) / 1000;
+              const file: ProofFile = {
+                modelId: String(modelId),
+                version,
+                input: input.map(String),
+                answer: made.answer.toString(),
+                prover,
+                commitment: bytes32(made.commitment),
+                statement: made.statement.toString(),
+                proof: made.proof.map(String),
+              };
+              if (o.out) writeFileDurably(o.out, `${JSON.stringify(file, null, 2)}\n`);
+              if (o.out || !opts.json)
+                emit(opts, { ...file, seconds }, () => [
+                  `model ${modelId}@${version} answers ${formatFixed(made.answer)} (fixed point ${made.answer}) for ${prover}: proven in ${seconds.toFixed(2)} s${o.out ? `, written to ${o.out}` : ""}`,
+                  ...(o.out ? [] : [JSON.stringify(file)]),
+                ]);
+              else emit(opts, file, () => []);
+            } finally {
+              await releaseCurve();
+            }
+          },
+          { readOnly: true },
+        );
+      },
+    );
+
+  zk.command("verify")
+    .description("check a proof file on-chain, against the verifier and commitment the registry records")
+    .requiredOption("--proof <FILE>", "a proof written by zk prove")
+    .action(async (o: { proof: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const file = (await readJsonFile(o.proof)) as ProofFile;
+      if (!Array.isArray(file.proof) || file.proof.length !== 8 || !Array.isArray(file.input))
+        throw new UsageError(`${o.proof} is not a proof file of zk prove`);
+      const modelId = BigInt(file.modelId);
+      await withChain(
+        opts,
+        async (chain) => {
+          const reg = await openRegistry(chain);
+          const recorded = await getZkVerifier(reg, { modelId, version: file.version });
+          if (!recorded) throw new UsageError(`model ${modelId}@${file.version} has no zk verifier`);
+          const valid = await chain.publicClient.readContract({
+            address: recorded.verifier,
+            abi: ZkInferenceVerifier.abi,
+            functionName: "verifyInference",
+            args: [
+              recorded.commitment,
+              file.input.map(BigInt),
+              BigInt(file.answer),
+              getAddress(file.prover),
+              file.proof.map(BigInt) as unknown as readonly [
+                bigint,
+                bigint,
+                bigint,
+                bigint,
+                bigint,
+                bigint,
+                bigint,
+                bigint,
+              ],
+            ],
+          });
+          const stale = recorded.commitment !== file.commitment;
+          emit(opts, { valid, stale, verifier: recorded.verifier, commitment: recorded.commitment }, () => [
+            valid
+              ? `valid: model ${modelId}@${file.version} answers ${formatFixed(BigInt(file.answer))} on this input (prover ${file.prover})`
+              : `invalid: the verifier ${recorded.verifier} refuses this proof${stale ? ` (it was made for the commitment ${file.commitment}, the registry records ${recorded.commitment})` : ""}`,
+          ]);
+          if (!valid) process.exitCode = 1;
+        },
+        { readOnly: true },
+      );
+    });
+}

@@ -1,0 +1,45 @@
+/**
+ * The file `zk build` leaves with the model's owner: the salt that opens the weights commitment recorded in
+ * the registry. Whoever proves for the version (`zk prove`, `oracle serve --zk-secret`) needs it; whoever
+ * holds it and the weights can tell the commitment's weights, so it stays with the weights.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Address, Hex } from "viem";
+
+export interface ZkSecret {
+  modelId: string;
+  version: number;
+  /** Decimal field element. */
+  salt: string;
+  commitment: Hex;
+  verifier: Address;
+  /** The digest of the circuit the verifier checks. */
+  circuit: string;
+}
+
+export class ZkSecretError extends Error {
+  override name = "ZkSecretError";
+}
+
+/** Where `zk build` keeps a version's secret by default. */
+export function zkSecretPath(dataDir: string, modelId: bigint, version: number): string {
+  return join(dataDir, "zk", `model-${modelId}-v${version}.json`);
+}
+
+/** Reads a version's secret, refusing a missing file or another version's. */
+export function readZkSecret(path: string, modelId: bigint, version: number): ZkSecret {
+  if (!existsSync(path))
+    throw new ZkSecretError(
+      `no zk secret for model ${modelId}@${version} at ${path}: run "ledgermind zk build" first`,
+    );
+  let secret: ZkSecret;
+  try {
+    secret = JSON.parse(readFileSync(path, "utf8")) as ZkSecret;
+  } catch {
+    throw new ZkSecretError(`${path} is not a zk secret file (not JSON)`);
+  }
+  if (secret.modelId !== String(modelId) || secret.version !== version || !/^\d+$/.test(String(secret.salt)))
+    throw new ZkSecretError(`${path} is not the zk secret of model ${modelId}@${version}`);
+  return secret;
+}
