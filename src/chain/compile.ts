@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import type { Abi, Hex } from "viem";
 
 const require = createRequire(import.meta.url);
@@ -45,13 +45,22 @@ export const PROJECT_ROOT = resolve(dirname(new URL(import.meta.url).pathname), 
 export const CONTRACTS_DIR = join(PROJECT_ROOT, "contracts");
 const DEFAULT_CACHE_DIR = join(PROJECT_ROOT, "artifacts");
 
-/** Reads `contracts/*.sol` and every file they import, transitively, keyed by import path. */
+/**
+ * Library sources, besides `contracts/`, whose artifacts are kept: libraries with public functions that
+ * contracts link (deployed once per chain), such as the Poseidon hashes of ZkInferenceVerifier.
+ */
+const LINKED_LIBRARY_SOURCES = ["poseidon-solidity/"];
+
+/**
+ * Reads every `.sol` file under `contracts/` (subfolders too) and every file they import, transitively,
+ * keyed by import path.
+ */
 export function collectSources(contractsDir = CONTRACTS_DIR): Record<string, string> {
   const sources: Record<string, string> = {};
-  const pending = readdirSync(contractsDir)
+  const pending = (readdirSync(contractsDir, { recursive: true }) as string[])
     .filter((f) => f.endsWith(".sol"))
-    .sort()
-    .map((f) => `contracts/${f}`);
+    .map((f) => `contracts/${f.split(sep).join("/")}`)
+    .sort();
   const importRe = /^\s*import\s+(?:[^"']*from\s+)?["']([^"']+)["']/gm;
   while (pending.length > 0) {
     const path = pending.shift() as string;
@@ -121,7 +130,9 @@ export function compileContracts(opts: { cacheDir?: string; contractsDir?: strin
   if (errors.length > 0) throw new CompilationError(errors.map((e) => e.formattedMessage).join("\n"));
   const artifacts: Record<string, ContractArtifact> = {};
   for (const [sourceName, contracts] of Object.entries(output.contracts)) {
-    if (!sourceName.startsWith("contracts/")) continue;
+    const kept =
+      sourceName.startsWith("contracts/") || LINKED_LIBRARY_SOURCES.some((p) => sourceName.startsWith(p));
+    if (!kept) continue;
     for (const [contractName, c] of Object.entries(contracts)) {
       artifacts[contractName] = {
         contractName,
