@@ -1,0 +1,98 @@
+/**
+ * The hashes a proof of inference is about (pure, no I/O). The circuit (circuits/dense.circom) computes
+ * the same values from its private inputs, and ZkInferenceVerifier.sol recomputes the input digest and the
+ * statement on-chain, so all three must agree bit for bit (tested against each other).
+ *
+ *   sponge(values, rate)  h = len(values); for each chunk of `rate` values, the last zero-padded:
+ *                         h = Poseidon([h, ...chunk]) (circomlib's Poseidon with rate + 1 inputs)
+ *   commitment            sponge([salt, ...weights], min(n, 15)); weights layer by layer, the kernel
+ *                         (row-major [in, out]) then the bias. The salt hides the weights: without it,
+ *                         anyone could test a guess of the weights against the public commitment.
+ *   input digest          sponge(input, min(n, 4)): rate 4 is the widest Poseidon that poseidon-solidity
+ *                         offers on-chain (PoseidonT6)
+ *   statement             Poseidon([commitment, inputDigest, answer]): the proof's one public signal, so
+ *                         verification costs the same whatever the input's size
+ *
+ * Signed integers enter the BN254 scalar field as v mod p.
+ */
+import { randomBytes } from "node:crypto";
+import * as poseidonLite from "poseidon-lite";
+import type { CanonicalModel } from "../ml/encoding.ts";
+import { parseDenseArchitecture } from "../oracle/fixed-point.ts";
+
+/** The BN254 scalar field's modulus: every circuit value and public signal is below it. */
+export const FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
+/** Sponge rate of the weights commitment (Poseidon with 16 inputs, the widest circomlib has). */
+export const WEIGHTS_RATE = 15;
+/** Sponge rate of the input digest (Poseidon with 5 inputs, PoseidonT6 on-chain). */
+export const INPUT_RATE = 4;
+
+export class ZkEncodingError extends Error {
+  override name = "ZkEncodingError";
+}
+
+function poseidon(width: number): ((input: bigint[]) => bigint) | undefined {
+  return (poseidonLite as Record<string, ((input: bigint[]) => bigint) | undefined>)[`poseidon${width}`];
+}
+
+/** v mod p, in [0, p). */
+export function toField(v: bigint): bigint {
+  const r = v % FIELD_MODULUS;
+  return r < 0n ? r + FIELD_MODULUS : r;
+}
+
+/** The rate a sponge over `length` values uses with at most `maxRate` per chunk. */
+export function spongeRate(length: number, maxRate: number): number {
+  return Math.min(length, maxRate);
+}
+
+/** The documented Poseidon sponge; rate 1 to 15. */
+export function sponge(values: readonly bigint[], rate: number): bigint {
+  if (values.length === 0) throw new ZkEncodingError("cannot hash an empty vector");
+  const hash = poseidon(rate + 1);
+  if (!hash || rate < 1) throw new ZkEncodingError(`no Poseidon takes ${rate + 1} inputs (rate 1 to 15)`);
+  let h = BigInt(values.length);
+  for (let start = 0; start < values.length; start += rate) {
+    const chunk: bigint[] = [h];
+    for (let k = 0; k < rate; k++) chunk.push(toField(values[start + k] ?? 0n));
+    h = hash(chunk);
+  }
+  return h;
+}
+
+/** The weights in commitment order: per layer, the kernel then the bias. */
+export function weightsInOrder(model: CanonicalModel): bigint[] {
+  const { sizes } = parseDenseArchitecture(model.architecture);
+  const byName = new Map(model.tensors.map((t) => [t.name, t]));
+  const out: bigint[] = [];
+  for (let l = 0; l + 1 < sizes.length; l++) {
+    for (const name of [`dense${l}.kernel`, `dense${l}.bias`]) {
+      const tensor = byName.get(name);
+      if (!tensor) throw new ZkEncodingError(`${model.architecture}: has no tensor ${name}`);
+      for (const v of tensor.ints) out.push(BigInt(v));
+    }
+  }
+  return out;
+}
+
+/** A fresh random salt below the field modulus (31 random bytes). */
+export function randomSalt(): bigint {
+  return BigInt(`0x${randomBytes(31).toString("hex")}`);
+}
+
+/** The Poseidon commitment to a model's weights under `salt`. */
+export function weightsCommitment(model: CanonicalModel, salt: bigint): bigint {
+  if (salt < 0n || salt >= FIELD_MODULUS) throw new ZkEncodingError("the salt must be a field element");
+  const values = [salt, ...weightsInOrder(model)];
+  return sponge(values, spongeRate(values.length, WEIGHTS_RATE));
+}
+
+/** The Poseidon digest of a fixed-point input (1e6 = 1.0). */
+export function inputDigest(input: readonly bigint[]): bigint {
+  return sponge(input, spongeRate(input.length, INPUT_RATE));
+}
+
+/** The one public signal of a proof: the commitment, the input digest and the answer, hashed. */
+export function statementOf(commitment: bigint, digest: bigint, answer: bigint): bigint {
+  return poseidonLite.poseidon3([toField(commitment), toField(digest), toField(answer)]);
+}
