@@ -1,6 +1,6 @@
 // Groth16 setup (phase 2) of a compiled circuit, cached by the circuit's digest.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { r1cs, zKey } from "snarkjs";
 import { type ProgressLog, progressLogger } from "./progress.ts";
 import { checkPtauFits, resolvePtau } from "./ptau.ts";
@@ -49,11 +49,21 @@ const PHASE2_ENTROPY = "ledgermind groth16 phase 2";
 
 const ZKEY_FILE = "circuit.zkey";
 const VK_FILE = "verification_key.json";
+/** Which ptau file the keys were made from: keys are remade after a switch of file (say, to a ceremony's). */
+const PTAU_FILE = "ptau.txt";
+
+function ptauIdentity(ptau: string): string {
+  return `${basename(ptau)} ${statSync(ptau).size}\n`;
+}
+
+function readIfExists(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, "utf8") : undefined;
+}
 
 /**
  * Groth16 setup: the circuit-specific key from the ptau file, one phase-2 contribution, and the
- * verification key. Keys already in `<cacheDir>/<digest>/` are reused (the verification key is written
- * last, so its presence means the setup finished). Refuses a ptau file too small for the circuit
+ * verification key. Keys already in `<cacheDir>/<digest>/` are reused when made from the same ptau file
+ * (the verification key is written last, so its presence means the setup finished). Refuses a ptau file too small for the circuit
  * (PtauTooSmallError, naming the power needed).
  */
 export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): Promise<CircuitSetup> {
@@ -62,7 +72,10 @@ export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): P
   const vkPath = join(dir, VK_FILE);
   const info = await r1cs.info(circuit.r1cs);
   const constraints = info.nConstraints;
-  if (existsSync(zkeyPath) && existsSync(vkPath)) {
+  const ptau = opts.ptau ?? resolvePtau();
+  const ptauPath = join(dir, PTAU_FILE);
+  const madeFromThisPtau = !existsSync(ptau) || readIfExists(ptauPath) === ptauIdentity(ptau);
+  if (existsSync(zkeyPath) && existsSync(vkPath) && madeFromThisPtau) {
     const verificationKey = JSON.parse(readFileSync(vkPath, "utf8")) as Groth16VerificationKey;
     return {
       circuit,
@@ -73,7 +86,6 @@ export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): P
       fromCache: true,
     };
   }
-  const ptau = opts.ptau ?? resolvePtau();
   checkPtauFits(ptau, constraints, info.nPubInputs + info.nOutputs);
   const log = opts.log ?? (() => {});
   const logger = progressLogger(log);
@@ -87,7 +99,9 @@ export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): P
     log("setup: phase-2 contribution");
     await zKey.contribute(initial, contributed, "ledgermind", PHASE2_ENTROPY, logger);
     const verificationKey = (await zKey.exportVerificationKey(contributed, logger)) as Groth16VerificationKey;
+    rmSync(vkPath, { force: true });
     renameSync(contributed, zkeyPath);
+    writeFileSync(ptauPath, ptauIdentity(ptau));
     writeFileSync(`${vkPath}.${process.pid}.tmp`, `${JSON.stringify(verificationKey, null, 2)}\n`);
     renameSync(`${vkPath}.${process.pid}.tmp`, vkPath);
     log("setup: done");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -79,6 +79,15 @@ describe("Groth16 setup, proof and off-chain verification (statement fixture)", 
     assert.equal(again.fromCache, true);
     assert.equal(statSync(again.zkey).mtimeMs, mtime, "the proving key is not rewritten");
     assert.deepEqual(again.verificationKey, setup.verificationKey);
+  });
+
+  it("remakes the keys after a switch of ptau file (as to a public ceremony's)", async () => {
+    const other = join(work, "ceremony.ptau");
+    copyFileSync(resolvePtau(), other);
+    const remade = await setupCircuit(circuit, { cacheDir: join(work, "keys"), ptau: other });
+    assert.equal(remade.fromCache, false);
+    assert.notDeepEqual(remade.verificationKey, setup.verificationKey, "a fresh phase-2 contribution");
+    setup = remade;
   });
 
   it("proves the statement and verifies off-chain; the public signal is the TypeScript statement", async () => {
