@@ -111,6 +111,8 @@ contract ZkInferenceVerifier is IZkInferenceVerifier {
 
     /// @dev v mod FIELD for |v| < FIELD (callers bound v): negatives become FIELD - |v|.
     function _toField(int256 v) private pure returns (uint256) {
+        // Both casts are of non-negative values, and -v cannot overflow: callers bound |v| below FIELD.
+        // forge-lint: disable-next-line(unsafe-typecast)
         return v >= 0 ? uint256(v) : FIELD - uint256(-v);
     }
 }

@@ -15,5 +15,6 @@ export function progressLogger(log: ProgressLog, opts: { verbose?: boolean } = {
     warn: (message) => log(`warning: ${message}`),
     error: (message) => log(`error: ${message}`),
     debug: opts.verbose ? (message) => log(message) : drop,
+    log: opts.verbose ? (message) => log(message) : drop,
   };
 }

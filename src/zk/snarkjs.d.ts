@@ -6,6 +6,8 @@ declare module "snarkjs" {
     info(message: string): void;
     warn(message: string): void;
     error(message: string): void;
+    /** Used by a few counters (powersOfTau.newAccumulator's, from 100,000 points up). */
+    log(message: string): void;
   }
 
   /** A Groth16 proof as snarkjs writes it: projective coordinates as decimal strings. */
