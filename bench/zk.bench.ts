@@ -13,7 +13,7 @@ import {
   deployInferenceVerifier,
 } from "../src/zk/verifier.ts";
 import { compileStatementCircuit } from "../test/zk/fixtures/statement-circuit.ts";
-import { circuitInput, HONEST } from "../test/zk/fixtures/statement-proof.ts";
+import { circuitInput, HONEST, type Statement } from "../test/zk/fixtures/statement-proof.ts";
 import type { Figures } from "./results-file.ts";
 
 /** What a circuit's figures are measured on: its files, its input JSON and the statement it proves. */
@@ -21,7 +21,7 @@ export interface ZkBenchCase {
   name: string;
   circuit: (cacheDir: string) => Promise<CircuitFiles>;
   input: Record<string, unknown>;
-  statement: { commitment: bigint; input: readonly bigint[]; answer: bigint };
+  statement: Statement;
 }
 
 /** The statement alone (test/zk/fixtures/statement.circom): the floor under every model's circuit. */
@@ -71,7 +71,13 @@ export async function benchZk(): Promise<Figures> {
       const wrappedData = encodeFunctionData({
         abi: ZkInferenceVerifier.abi as Abi,
         functionName: "verifyInference",
-        args: [toHex(c.statement.commitment, { size: 32 }), c.statement.input, c.statement.answer, p],
+        args: [
+          toHex(c.statement.commitment, { size: 32 }),
+          c.statement.input,
+          c.statement.answer,
+          c.statement.prover,
+          p,
+        ],
       });
       figures[`gas.zk.verify_groth16.${c.name}`] = Number(
         await chain.publicClient.estimateGas({ to: groth16, data: bareData }),

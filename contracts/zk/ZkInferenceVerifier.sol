@@ -20,9 +20,9 @@ interface IGroth16Verifier {
 }
 
 /// @title ZkInferenceVerifier
-/// @notice Binds a circuit's single public signal to (commitment, input, answer): it recomputes the statement
-///         Poseidon3(commitment, sponge(input, 4), answer mod p) and asks the circuit's Groth16 verifier whether
-///         the proof is valid for it. One wrapper per circuit (per model architecture).
+/// @notice Binds a circuit's single public signal to (commitment, input, answer, prover): it recomputes the
+///         statement Poseidon4(commitment, sponge(input, 4), answer mod p, prover) and asks the circuit's Groth16
+///         verifier whether the proof is valid for it. One wrapper per circuit (per model architecture).
 /// @dev The Poseidon libraries have public functions: they are deployed once per chain and linked into this
 ///      bytecode (src/zk/verifier.ts). Signed values enter the field as v mod p; inputs are bounded by 2^40
 ///      (the circuit's range check) and the answer by (p - 1) / 2, so that no two accepted integers share a
@@ -60,26 +60,33 @@ contract ZkInferenceVerifier is IZkInferenceVerifier {
     }
 
     /// @inheritdoc IZkInferenceVerifier
-    function verifyInference(bytes32 commitment, int256[] calldata input, int256 answer, uint256[8] calldata proof)
-        external
-        view
-        returns (bool)
-    {
-        uint256 statement = statementOf(commitment, input, answer);
+    function verifyInference(
+        bytes32 commitment,
+        int256[] calldata input,
+        int256 answer,
+        address prover,
+        uint256[8] calldata proof
+    ) external view returns (bool) {
+        uint256 statement = statementOf(commitment, input, answer, prover);
         return groth16.verifyProof(
             [proof[0], proof[1]], [[proof[2], proof[3]], [proof[4], proof[5]]], [proof[6], proof[7]], [statement]
         );
     }
 
-    /// @notice The circuit's public signal for (commitment, input, answer): Poseidon3(commitment, digest, answer).
+    /// @notice The circuit's public signal: Poseidon4(commitment, inputDigest(input), answer mod p, prover).
     /// @param commitment The model's weights commitment.
     /// @param input The model's input in fixed point.
     /// @param answer The answer.
+    /// @param prover The account the proof is for (an address is below p as it stands).
     /// @return The statement, a field element.
-    function statementOf(bytes32 commitment, int256[] calldata input, int256 answer) public pure returns (uint256) {
+    function statementOf(bytes32 commitment, int256[] calldata input, int256 answer, address prover)
+        public
+        pure
+        returns (uint256)
+    {
         if (uint256(commitment) >= FIELD) revert CommitmentOutOfField(commitment);
         if (answer > int256((FIELD - 1) / 2) || answer < -int256((FIELD - 1) / 2)) revert AnswerOutOfField(answer);
-        return PoseidonT4.hash([uint256(commitment), inputDigest(input), _toField(answer)]);
+        return PoseidonT5.hash([uint256(commitment), inputDigest(input), _toField(answer), uint256(uint160(prover))]);
     }
 
     /// @notice The input digest sponge(input, 4): h = length; each chunk of rate = min(length, 4) values,

@@ -10,8 +10,9 @@
  *                         anyone could test a guess of the weights against the public commitment.
  *   input digest          sponge(input, min(n, 4)): rate 4 is the widest Poseidon that poseidon-solidity
  *                         offers on-chain (PoseidonT6)
- *   statement             Poseidon([commitment, inputDigest, answer]): the proof's one public signal, so
- *                         verification costs the same whatever the input's size
+ *   statement             Poseidon([commitment, inputDigest, answer, prover]): the proof's one public
+ *                         signal, so verification costs the same whatever the input's size. The prover's
+ *                         address is in it so that a proof seen in the mempool is worthless to anyone else.
  *
  * Signed integers enter the BN254 scalar field as v mod p.
  */
@@ -92,7 +93,7 @@ export function inputDigest(input: readonly bigint[]): bigint {
   return sponge(input, spongeRate(input.length, INPUT_RATE));
 }
 
-/** The one public signal of a proof: the commitment, the input digest and the answer, hashed. */
-export function statementOf(commitment: bigint, digest: bigint, answer: bigint): bigint {
-  return poseidonLite.poseidon3([toField(commitment), toField(digest), toField(answer)]);
+/** The one public signal of a proof: the commitment, the input digest, the answer and the prover, hashed. */
+export function statementOf(commitment: bigint, digest: bigint, answer: bigint, prover: bigint): bigint {
+  return poseidonLite.poseidon4([toField(commitment), toField(digest), toField(answer), toField(prover)]);
 }
