@@ -1,4 +1,4 @@
-// snarkjs 0.7 ships no type declarations: these cover the calls Ledgermind makes (src/zk, scripts/zk-dev-ptau.ts).
+// snarkjs 0.7 ships no type declarations: these cover the calls Ledgermind makes (src/zk, scripts/zk-dev-ptau.ts, test/zk).
 declare module "snarkjs" {
   /** snarkjs's logger: any object with these methods; progress goes to `info`/`debug`. */
   export interface SnarkLogger {
