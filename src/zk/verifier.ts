@@ -1,7 +1,7 @@
 // The on-chain side of a circuit: snarkjs's Groth16 verifier (generated and compiled at run time, never
 // committed), the Poseidon libraries (deployed once per chain) and the ZkInferenceVerifier wrapper.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -112,12 +112,41 @@ export async function deployGroth16Verifier(chain: LedgerChain, setup: CircuitSe
 
 const poseidonOnce = oncePerChain<PoseidonLibraries>();
 
-/** Deploys the Poseidon libraries, once per connection (a second call returns the same addresses). */
+/** Where a chain's Poseidon library addresses are kept, beside its deployment manifest. */
+export function poseidonLibrariesPath(chain: LedgerChain): string {
+  return join(chain.dataDir, "deployments", `${chain.manifestKey}.poseidon.json`);
+}
+
+/** The recorded libraries, when every one still has code on the chain (a reset chain has none). */
+async function recordedLibraries(chain: LedgerChain): Promise<PoseidonLibraries | undefined> {
+  const file = poseidonLibrariesPath(chain);
+  if (chain.manifestKey === "ephemeral" || !existsSync(file)) return undefined;
+  const recorded = JSON.parse(readFileSync(file, "utf8")) as Partial<PoseidonLibraries>;
+  for (const name of Object.keys(POSEIDON_LIBRARIES) as (keyof PoseidonLibraries)[]) {
+    const address = recorded[name];
+    const code = address ? await chain.publicClient.getCode({ address }) : undefined;
+    if (!code || code === "0x") return undefined;
+  }
+  return recorded as PoseidonLibraries;
+}
+
+/**
+ * The Poseidon libraries of this chain: deployed once, their addresses recorded beside the chain's
+ * deployment manifest (kept in memory only for an ephemeral chain) and reused while their code is there.
+ */
 export function deployPoseidonLibraries(chain: LedgerChain): Promise<PoseidonLibraries> {
   return poseidonOnce(chain, "poseidon", async () => {
+    const known = await recordedLibraries(chain);
+    if (known) return known;
     const addresses = {} as PoseidonLibraries;
     for (const [name, artifact] of Object.entries(POSEIDON_LIBRARIES)) {
       addresses[name as keyof PoseidonLibraries] = await deploy(chain, artifact.abi, artifact.bytecode, []);
+    }
+    if (chain.manifestKey !== "ephemeral") {
+      const file = poseidonLibrariesPath(chain);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(addresses, null, 2)}\n`);
+      renameSync(`${file}.tmp`, file);
     }
     return addresses;
   });

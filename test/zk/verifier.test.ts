@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Abi, type Address, encodeFunctionData, type Hex, toFunctionSelector, toHex } from "viem";
@@ -15,6 +17,7 @@ import {
   deployInferenceVerifier,
   deployPoseidonLibraries,
   linkPlaceholder,
+  type PoseidonLibraries,
 } from "../../src/zk/verifier.ts";
 import { compileStatementCircuit } from "./fixtures/statement-circuit.ts";
 import { circuitInput, expectedStatement, HONEST, type Statement } from "./fixtures/statement-proof.ts";
@@ -103,6 +106,32 @@ describe("ZkInferenceVerifier: the statement on-chain equals the TypeScript stat
       HONEST.prover,
     ]);
     assert.equal(onChain, expectedStatement(HONEST));
+  });
+});
+
+describe("Poseidon libraries on a persistent chain", () => {
+  it("are deployed once per chain: a second connection reuses the recorded addresses", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "ledgermind-zk-chain-"));
+    try {
+      const first = await connect({ dataDir });
+      let deployed: PoseidonLibraries;
+      try {
+        deployed = await deployPoseidonLibraries(first);
+      } finally {
+        await first.close();
+      }
+      assert.ok(existsSync(join(dataDir, "deployments", "embedded.poseidon.json")));
+      const second = await connect({ dataDir });
+      try {
+        const before = await second.publicClient.getBlockNumber();
+        assert.deepEqual(await deployPoseidonLibraries(second), deployed);
+        assert.equal(await second.publicClient.getBlockNumber(), before, "nothing deployed again");
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
