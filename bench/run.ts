@@ -9,6 +9,7 @@ import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
 import { benchCompile, benchFolderHashing, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
+import { benchZk } from "./zk.bench.ts";
 
 const figures: Figures = {};
 const steps: [string, () => Figures | Promise<Figures>][] = [
@@ -24,6 +25,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["federated learning across processes", benchMultiprocess],
   ["data market gas", benchMarketGas],
   ["compute-to-data overhead", benchComputeOverhead],
+  ["zero-knowledge inference", benchZk],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

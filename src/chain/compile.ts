@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import type { Abi, Hex } from "viem";
 
 const require = createRequire(import.meta.url);
@@ -45,13 +45,34 @@ export const PROJECT_ROOT = resolve(dirname(new URL(import.meta.url).pathname), 
 export const CONTRACTS_DIR = join(PROJECT_ROOT, "contracts");
 const DEFAULT_CACHE_DIR = join(PROJECT_ROOT, "artifacts");
 
-/** Reads `contracts/*.sol` and every file they import, transitively, keyed by import path. */
+/**
+ * Library sources, besides `contracts/`, whose artifacts are kept: libraries with public functions that
+ * contracts link (deployed once per chain), such as the Poseidon hashes of ZkInferenceVerifier.
+ */
+const LINKED_LIBRARY_SOURCES = ["poseidon-solidity/"];
+
+/**
+ * The linked libraries are compiled apart, for gas over size: a Poseidon hash is thousands of field
+ * operations on constants, and at 200 runs solc's constant optimizer loads each constant with CODECOPY
+ * instead of PUSH32, which doubles the hash's gas (PoseidonT6: 191k gas per transaction, 93k here).
+ */
+export const LINKED_LIBRARY_SETTINGS = {
+  ...SOLC_SETTINGS,
+  optimizer: { enabled: true, runs: 1_000_000_000 },
+} as const;
+
+const isLinkedLibrary = (sourceName: string) => LINKED_LIBRARY_SOURCES.some((p) => sourceName.startsWith(p));
+
+/**
+ * Reads every `.sol` file under `contracts/` (subfolders too) and every file they import, transitively,
+ * keyed by import path.
+ */
 export function collectSources(contractsDir = CONTRACTS_DIR): Record<string, string> {
   const sources: Record<string, string> = {};
-  const pending = readdirSync(contractsDir)
+  const pending = (readdirSync(contractsDir, { recursive: true }) as string[])
     .filter((f) => f.endsWith(".sol"))
-    .sort()
-    .map((f) => `contracts/${f}`);
+    .map((f) => `contracts/${f.split(sep).join("/")}`)
+    .sort();
   const importRe = /^\s*import\s+(?:[^"']*from\s+)?["']([^"']+)["']/gm;
   while (pending.length > 0) {
     const path = pending.shift() as string;
@@ -92,7 +113,9 @@ function solcVersion(): string {
 
 export function hashSources(sources: Record<string, string>): string {
   const h = createHash("sha256");
-  h.update(`solc ${solcVersion()}\n${JSON.stringify(SOLC_SETTINGS)}\n`);
+  h.update(
+    `solc ${solcVersion()}\n${JSON.stringify(SOLC_SETTINGS)}\n${JSON.stringify(LINKED_LIBRARY_SETTINGS)}\n`,
+  );
   for (const path of Object.keys(sources).sort()) h.update(`${path}\n${sources[path]}\n`);
   return h.digest("hex");
 }
@@ -110,18 +133,16 @@ export function compileContracts(opts: { cacheDir?: string; contractsDir?: strin
     const artifacts = JSON.parse(readFileSync(cacheFile, "utf8")) as Record<string, ContractArtifact>;
     return { sourceHash, artifacts, fromCache: true };
   }
-  const solc = require("solc") as { compile(input: string): string };
-  const input = {
-    language: "Solidity",
-    sources: Object.fromEntries(Object.entries(sources).map(([k, content]) => [k, { content }])),
-    settings: SOLC_SETTINGS,
-  };
-  const output = JSON.parse(solc.compile(JSON.stringify(input))) as SolcOutput;
-  const errors = (output.errors ?? []).filter((e) => e.severity === "error");
-  if (errors.length > 0) throw new CompilationError(errors.map((e) => e.formattedMessage).join("\n"));
+  const output = solcCompile(sources, SOLC_SETTINGS);
+  const librarySources = Object.fromEntries(
+    Object.entries(sources).filter(([path]) => isLinkedLibrary(path)),
+  );
+  const libraries =
+    Object.keys(librarySources).length > 0 ? solcCompile(librarySources, LINKED_LIBRARY_SETTINGS) : undefined;
   const artifacts: Record<string, ContractArtifact> = {};
-  for (const [sourceName, contracts] of Object.entries(output.contracts)) {
-    if (!sourceName.startsWith("contracts/")) continue;
+  for (const [sourceName, compiled] of Object.entries(output.contracts)) {
+    if (!sourceName.startsWith("contracts/") && !isLinkedLibrary(sourceName)) continue;
+    const contracts = isLinkedLibrary(sourceName) ? (libraries?.contracts[sourceName] ?? compiled) : compiled;
     for (const [contractName, c] of Object.entries(contracts)) {
       artifacts[contractName] = {
         contractName,
@@ -137,6 +158,19 @@ export function compileContracts(opts: { cacheDir?: string; contractsDir?: strin
   writeFileSync(tmp, JSON.stringify(artifacts));
   renameSync(tmp, cacheFile);
   return { sourceHash, artifacts, fromCache: false };
+}
+
+function solcCompile(sources: Record<string, string>, settings: object): SolcOutput {
+  const solc = require("solc") as { compile(input: string): string };
+  const input = {
+    language: "Solidity",
+    sources: Object.fromEntries(Object.entries(sources).map(([k, content]) => [k, { content }])),
+    settings,
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input))) as SolcOutput;
+  const errors = (output.errors ?? []).filter((e) => e.severity === "error");
+  if (errors.length > 0) throw new CompilationError(errors.map((e) => e.formattedMessage).join("\n"));
+  return output;
 }
 
 /** Renders artifacts as a TypeScript module whose ABIs are `as const`, so viem infers every call's types. */

@@ -378,6 +378,15 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   SafeERC20FailedOperation: (a) => `a transfer of token ${s(a.token)} failed`,
   StringTooLong: (a) => `the string "${s(a.str)}" is too long`,
   VotesExpiredSignature: (a) => `the delegation signature expired at ${date(a.expiry)}`,
+  // ZkInferenceVerifier
+  AnswerOutOfField: (a) =>
+    `the answer ${s(a.answer)} is beyond half the BN254 field: it would stand for another answer in the proof`,
+  CommitmentOutOfField: (a) =>
+    `the weights commitment ${s(a.commitment)} is not a BN254 field element (it must be below the field modulus)`,
+  EmptyInput: () => "the input has no values: a proof of inference needs at least one",
+  InputOutOfRange: (a) =>
+    `input value ${s(a.index)} (${s(a.value)}) is out of the circuit's range: |value| must be below 2^40`,
+  ZeroVerifier: () => "the Groth16 verifier address is zero",
 };
 
 /** The generic sentence of an error without its own: its name and its arguments. */

@@ -1,0 +1,120 @@
+// Groth16 setup (phase 2) of a compiled circuit, cached by the circuit's digest.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { r1cs, zKey } from "snarkjs";
+import { type ProgressLog, progressLogger } from "./progress.ts";
+import { checkPtauFits, resolvePtau } from "./ptau.ts";
+
+/** A compiled circuit (src/zk/compile.ts gives more): file paths, and the digest that names its keys. */
+export interface CircuitFiles {
+  r1cs: string;
+  wasm: string;
+  digest: string;
+}
+
+/** A circuit's proving key and verification key, as setupCircuit leaves them in the cache. */
+export interface CircuitSetup {
+  circuit: CircuitFiles;
+  /** The proving key (snarkjs .zkey). */
+  zkey: string;
+  /** The verification key (snarkjs JSON). */
+  verificationKey: Groth16VerificationKey;
+  verificationKeyPath: string;
+  constraints: number;
+  /** True when the keys were already in the cache and nothing was computed. */
+  fromCache: boolean;
+}
+
+/** snarkjs's verification key JSON: the fields Ledgermind reads; the rest passes through to snarkjs. */
+export interface Groth16VerificationKey extends Record<string, unknown> {
+  protocol: string;
+  curve: string;
+  nPublic: number;
+}
+
+export interface SetupOptions {
+  /** The key cache: keys go to `<cacheDir>/<digest>/`. */
+  cacheDir: string;
+  /** The powers-of-tau file; default resolvePtau() ($LEDGERMIND_PTAU, else the development file). */
+  ptau?: string;
+  /** Progress lines of the slow steps (default: none). */
+  log?: ProgressLog;
+}
+
+/**
+ * Stated, not secret: snarkjs mixes 64 bytes of system randomness into every contribution's entropy, so
+ * the phase-2 secret is fresh each setup and never derivable from this string.
+ */
+const PHASE2_ENTROPY = "ledgermind groth16 phase 2";
+
+const ZKEY_FILE = "circuit.zkey";
+const VK_FILE = "verification_key.json";
+/** Which ptau file the keys were made from: keys are remade after a switch of file (say, to a ceremony's). */
+const PTAU_FILE = "ptau.txt";
+
+function ptauIdentity(ptau: string): string {
+  return `${basename(ptau)} ${statSync(ptau).size}\n`;
+}
+
+function readIfExists(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, "utf8") : undefined;
+}
+
+/**
+ * Groth16 setup: the circuit-specific key from the ptau file, one phase-2 contribution, and the
+ * verification key. Keys already in `<cacheDir>/<digest>/` are reused when made from the same ptau file
+ * (the verification key is written last, so its presence means the setup finished). Refuses a ptau file too small for the circuit
+ * (PtauTooSmallError, naming the power needed).
+ */
+export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): Promise<CircuitSetup> {
+  const dir = join(opts.cacheDir, circuit.digest);
+  const zkeyPath = join(dir, ZKEY_FILE);
+  const vkPath = join(dir, VK_FILE);
+  const info = await r1cs.info(circuit.r1cs);
+  const constraints = info.nConstraints;
+  const ptau = opts.ptau ?? resolvePtau();
+  const ptauPath = join(dir, PTAU_FILE);
+  const madeFromThisPtau = !existsSync(ptau) || readIfExists(ptauPath) === ptauIdentity(ptau);
+  if (existsSync(zkeyPath) && existsSync(vkPath) && madeFromThisPtau) {
+    const verificationKey = JSON.parse(readFileSync(vkPath, "utf8")) as Groth16VerificationKey;
+    return {
+      circuit,
+      zkey: zkeyPath,
+      verificationKey,
+      verificationKeyPath: vkPath,
+      constraints,
+      fromCache: true,
+    };
+  }
+  checkPtauFits(ptau, constraints, info.nPubInputs + info.nOutputs);
+  const log = opts.log ?? (() => {});
+  const logger = progressLogger(log);
+  mkdirSync(dir, { recursive: true });
+  // Unique names, so that two processes setting up the same circuit do not write into each other's files.
+  const initial = join(dir, `initial.${process.pid}.zkey`);
+  const contributed = join(dir, `${ZKEY_FILE}.${process.pid}.tmp`);
+  try {
+    log(`setup: Groth16 key for ${constraints} constraints (${circuit.digest})`);
+    await zKey.newZKey(circuit.r1cs, ptau, initial, logger);
+    log("setup: phase-2 contribution");
+    await zKey.contribute(initial, contributed, "ledgermind", PHASE2_ENTROPY, logger);
+    const verificationKey = (await zKey.exportVerificationKey(contributed, logger)) as Groth16VerificationKey;
+    rmSync(vkPath, { force: true });
+    renameSync(contributed, zkeyPath);
+    writeFileSync(ptauPath, ptauIdentity(ptau));
+    writeFileSync(`${vkPath}.${process.pid}.tmp`, `${JSON.stringify(verificationKey, null, 2)}\n`);
+    renameSync(`${vkPath}.${process.pid}.tmp`, vkPath);
+    log("setup: done");
+    return {
+      circuit,
+      zkey: zkeyPath,
+      verificationKey,
+      verificationKeyPath: vkPath,
+      constraints,
+      fromCache: false,
+    };
+  } finally {
+    rmSync(initial, { force: true });
+    rmSync(contributed, { force: true });
+  }
+}
