@@ -29,7 +29,13 @@ import { inferFixed } from "../../src/oracle/fixed-point.ts";
 import { createOperator, driveOperators, type OperatorEvent } from "../../src/oracle/operator.ts";
 import { normalizeFeatures, toOracleInput } from "../../src/oracle/yield-data.ts";
 import { yieldArchitecture } from "../../src/oracle/yield-model.ts";
-import { addVersion, openRegistry, type Registry, registerModel, setZkVerifier } from "../../src/registry/client.ts";
+import {
+  addVersion,
+  openRegistry,
+  type Registry,
+  registerModel,
+  setZkVerifier,
+} from "../../src/registry/client.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
 import { FIELD_MODULUS, randomSalt, weightsCommitment } from "../../src/zk/commitment.ts";
 import { releaseCurve, verifyProof } from "../../src/zk/groth16.ts";
@@ -152,9 +158,14 @@ describe("verifiable inference on the crop-insurance model (real Groth16 proofs 
 
   it("the proof verifies off-chain too, and proves the answer for this prover only", async () => {
     const made = await proveInference(circuit, { model, salt, input: DROUGHT, prover: addr(PROVER) });
-    assert.equal(await verifyProof(circuit.setup.verificationKey, made.groth16.proof, made.groth16.publicSignals), true);
     assert.equal(
-      await verifyProof(circuit.setup.verificationKey, made.groth16.proof, [(made.statement + 1n).toString()]),
+      await verifyProof(circuit.setup.verificationKey, made.groth16.proof, made.groth16.publicSignals),
+      true,
+    );
+    assert.equal(
+      await verifyProof(circuit.setup.verificationKey, made.groth16.proof, [
+        (made.statement + 1n).toString(),
+      ]),
       false,
     );
   });
@@ -173,10 +184,20 @@ describe("verifiable inference on the crop-insurance model (real Groth16 proofs 
         t.name === "dense1.bias" ? { ...t, ints: Int32Array.from(t.ints, (v) => v + 40_000) } : t,
       ),
     };
-    const other = await proveInference(circuit, { model: tampered, salt, input: DROUGHT, prover: addr(PROVER) });
+    const other = await proveInference(circuit, {
+      model: tampered,
+      salt,
+      input: DROUGHT,
+      prover: addr(PROVER),
+    });
     await refused(send(other.answer, other.proof), "InvalidProof");
     // Stale commitment: the right weights under another salt (a commitment the registry does not hold).
-    const stale = await proveInference(circuit, { model, salt: salt + 1n, input: DROUGHT, prover: addr(PROVER) });
+    const stale = await proveInference(circuit, {
+      model,
+      salt: salt + 1n,
+      input: DROUGHT,
+      prover: addr(PROVER),
+    });
     await refused(send(stale.answer, stale.proof), "InvalidProof");
     // Malformed: a coordinate not below the field's modulus, and an all-zero proof.
     const outOfField = [...honest.proof] as bigint[];
