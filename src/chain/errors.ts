@@ -378,6 +378,20 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   SafeERC20FailedOperation: (a) => `a transfer of token ${s(a.token)} failed`,
   StringTooLong: (a) => `the string "${s(a.str)}" is too long`,
   VotesExpiredSignature: (a) => `the delegation signature expired at ${date(a.expiry)}`,
+  // zero-knowledge fulfilment (InferenceOracle, ModelRegistry, the test verifiers)
+  ProofNeedsInlineInput: (a) =>
+    `request ${s(a.requestId)} gave its input as a CID, which the contract never sees: it cannot be settled by a proof, only by commit and reveal or a report`,
+  InputMismatch: (a) => `the input sent with the proof is not request ${s(a.requestId)}'s input`,
+  NoZkVerifier: (a) =>
+    `model ${s(a.modelId)}@${s(a.version)} has no zk verifier in the registry: its owner runs "ledgermind zk build" first`,
+  InvalidProof: (a) =>
+    `the verifier refused the proof for request ${s(a.requestId)} (another answer, other weights, another prover or a malformed proof); the request stays open`,
+  InvalidWeightsCommitment: (a) =>
+    `the weights commitment ${s(a.commitment)} is zero or not below the BN254 field modulus`,
+  VerifierHasNoCode: (a) => `${s(a.verifier)} holds no contract code: deploy the verifier first`,
+  ZkVerifierAlreadySet: (a) =>
+    `model ${s(a.modelId)}@${s(a.version)} already has a zk verifier: it is set once, like the version`,
+  Malformed: () => "the verifier refused a malformed proof",
   // ZkInferenceVerifier
   AnswerOutOfField: (a) =>
     `the answer ${s(a.answer)} is beyond half the BN254 field: it would stand for another answer in the proof`,

@@ -67,8 +67,19 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "oracle spec": ["ledgermind oracle spec --model 1@1 --input-size 4"],
   "oracle serve": [
     "ledgermind oracle serve --model 1@1 --account 3 --fund-from 0",
+    "ledgermind oracle serve --model 1@1 --account 3 --zk-secret ~/.ledgermind/zk/model-1-v1.json",
     "ledgermind oracle serve --model 1@1 --account 3 --listen 127.0.0.1:8601 --peer http://10.0.0.2:8601,http://10.0.0.3:8601",
   ],
+  zk: ["ledgermind zk build --model 1@1", "ledgermind zk prove --model 1@1 --input 0.55,0.35,0.3,0.8"],
+  "zk build": [
+    "ledgermind zk build --model 1@1",
+    "ledgermind zk build --model 1@1 --ptau powersOfTau28_hez_final_16.ptau --account 2",
+  ],
+  "zk prove": [
+    "ledgermind zk prove --model 1@1 --input 0.55,0.35,0.3,0.8 --account 3 --out proof.json",
+    "ledgermind zk prove --model 1@1 --input 0.55,0.35,0.3,0.8 --prover 0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+  ],
+  "zk verify": ["ledgermind zk verify --proof proof.json"],
   "oracle request": ["ledgermind oracle request --model 1@1 --input 0.1,0.2,0.3,0.4 --wait"],
   "oracle show": ["ledgermind oracle show 1"],
   node: [

@@ -124,7 +124,7 @@ export function registerZkCommands(program: Command): void {
     .requiredOption("--model <ID@VERSION>", "the model version (built with zk build)")
     .requiredOption("--input <VALUES>", "comma-separated real numbers (fixed point 1e6)")
     .option("--prover <ADDRESS>", "who may submit the proof (default: the --account's address)")
-    .option("--account <INDEX>", "the configured account whose address proves (default 0)")
+    .option("--account <INDEX>", "the configured account whose address proves (default: 0)")
     .option("--secret <FILE>", "the salt file of zk build")
     .option("--out <FILE>", "write the proof here (default: print it)")
     .action(
