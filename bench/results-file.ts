@@ -10,8 +10,13 @@ export const RESULTS_FILE = join(PROJECT_ROOT, "bench", "results.json");
  * Merges figures into bench/results.json: one flat object, keys sorted, so that versions of the file
  * diff cleanly and a benchmark that did not run keeps its last figures.
  */
+/** The figures bench/results.json holds now (none when there is no file). */
+export function readResults(): Figures {
+  return existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")) : {};
+}
+
 export function writeResults(figures: Figures): Figures {
-  const previous: Figures = existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")) : {};
+  const previous = readResults();
   const merged = { ...previous, ...figures };
   const sorted = Object.fromEntries(
     Object.keys(merged)

@@ -59,6 +59,46 @@ export function planDenseCircuit(architecture: string, scaleBits: number): Dense
   return { architecture, scaleBits, sizes, output, weightCount, accBits };
 }
 
+/** Partial rounds of circomlib's Poseidon by state width t = inputs + 1 (t = 2..17); 8 full rounds each. */
+const POSEIDON_PARTIAL_ROUNDS = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
+
+/** An upper bound on circomlib's Poseidon constraints: three per S-box (x^5), t S-boxes per full round. */
+function poseidonConstraints(inputs: number): number {
+  const t = inputs + 1;
+  return 3 * (8 * t + (POSEIDON_PARTIAL_ROUNDS[t - 2] as number));
+}
+
+function spongeConstraints(length: number, maxRate: number): number {
+  const rate = spongeRate(length, maxRate);
+  return Math.ceil(length / rate) * poseidonConstraints(rate + 1);
+}
+
+/**
+ * The size of a plan's circuit without compiling it (compiling a model of MNIST's size takes longer than
+ * measuring anything about it): each template's constraints after circom's --O2, counted from
+ * circuits/dense.circom. Poseidon is counted at three constraints per S-box, a slight overestimate (circom
+ * folds the S-boxes of constant inputs), so this is an upper bound, within a few percent of the compiled
+ * circuits it is tested on.
+ */
+export function estimatedConstraints(plan: DenseCircuitPlan): number {
+  const { sizes, accBits, scaleBits: s } = plan;
+  const n0 = sizes[0] as number;
+  let total = spongeConstraints(plan.weightCount + 1, WEIGHTS_RATE) + spongeConstraints(n0, INPUT_RATE);
+  total += poseidonConstraints(4) + n0 * (INPUT_BITS + 1);
+  for (let l = 0; l + 1 < sizes.length; l++) {
+    const nIn = sizes[l] as number;
+    const nOut = sizes[l + 1] as number;
+    const bits = accBits[l] as number;
+    total += nIn * nOut + nOut * (bits + 1);
+    if (l + 2 < sizes.length) total += nOut; // ReLU
+  }
+  const outputs = sizes[sizes.length - 1] as number;
+  const zBits = (accBits[accBits.length - 1] as number) - s;
+  if (plan.output === "sigmoid") total += outputs * (zBits + 360);
+  if (outputs > 1) total += (outputs - 1) * ((plan.output === "sigmoid" ? 20 : zBits) + 4);
+  return total;
+}
+
 /** The main circom file of a dense model (it includes circuits/dense.circom). */
 export function denseCircuitSource(plan: DenseCircuitPlan): string {
   const { sizes, scaleBits: s, weightCount: w, accBits } = plan;

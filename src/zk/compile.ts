@@ -4,10 +4,18 @@
  * and the compiler, so a cached circuit is reused exactly when it is the same circuit.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { PROJECT_ROOT } from "../chain/compile.ts";
 import { circuitDigest, type DenseCircuitPlan, denseCircuitSource, planDenseCircuit } from "./circuit.ts";
 
@@ -65,11 +73,33 @@ export function r1csConstraints(bytes: Uint8Array): number {
   throw new ZkCompileError(".r1cs file without a header section");
 }
 
-function runCircom(args: string[]): Promise<void> {
+/**
+ * circom's WebAssembly build sees files through WASI preopens. Its own CLI preopens the working directory's
+ * parents by relative path, which fails from another directory and through a symlinked node_modules; so a
+ * child process (the compiler holds its thread for the whole compile) runs it with the root preopened and
+ * absolute paths.
+ */
+const CIRCOM_RUNNER = `
+const [circomIndex, wasmPath, ...args] = process.argv.slice(1);
+const fs = require("fs");
+const { CircomRunner, bindings } = require(circomIndex);
+const runner = new CircomRunner({
+  args,
+  env: {},
+  preopens: { "/": "/" },
+  bindings: { ...bindings, fs, exit: (code) => process.exit(code), kill: (s) => process.kill(process.pid, s) },
+});
+runner.execute(fs.readFileSync(wasmPath)).then(() => process.exit(0), (e) => { console.error(String(e)); process.exit(1); });
+`;
+
+/** Runs circom (circom2's WebAssembly build) on `args`; paths in them must be absolute. */
+export function runCircom(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve("circom2/cli.js"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["-e", CIRCOM_RUNNER, require.resolve("circom2"), require.resolve("circom2/circom.wasm"), ...args],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let output = "";
     child.stdout.on("data", (d: Buffer) => {
       output += d.toString();
@@ -104,7 +134,7 @@ export async function compileDenseCircuit(
     library,
     `${packageVersion("circom2")} ${packageVersion("circomlib")} ${CIRCOM_FLAGS.join(" ")}`,
   );
-  const dir = join(options.cacheDir, digest);
+  const dir = join(resolve(options.cacheDir), digest);
   const r1cs = join(dir, "main.r1cs");
   const wasm = join(dir, "main_js", "main.wasm");
   const fromCache = existsSync(r1cs) && existsSync(wasm);
@@ -115,7 +145,7 @@ export async function compileDenseCircuit(
     mkdirSync(work, { recursive: true });
     try {
       writeFileSync(join(work, "main.circom"), source);
-      const nodeModules = dirname(dirname(require.resolve("circomlib/package.json")));
+      const nodeModules = dirname(dirname(realpathSync(require.resolve("circomlib/package.json"))));
       await runCircom([
         join(work, "main.circom"),
         ...CIRCOM_FLAGS,

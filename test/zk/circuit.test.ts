@@ -6,7 +6,7 @@ import { createRng, type Rng } from "../../src/ml/partition.ts";
 import { answerOf } from "../../src/oracle/client.ts";
 import { inferFixed } from "../../src/oracle/fixed-point.ts";
 import { yieldArchitecture } from "../../src/oracle/yield-model.ts";
-import { INPUT_BITS, planDenseCircuit, ZkCircuitError } from "../../src/zk/circuit.ts";
+import { estimatedConstraints, INPUT_BITS, planDenseCircuit, ZkCircuitError } from "../../src/zk/circuit.ts";
 import {
   inputDigest,
   randomSalt,
@@ -132,6 +132,16 @@ describe("dense-model circuits compute exactly the TypeScript fixed-point infere
       crop.constraints > 1000 && crop.constraints < 2 ** 14,
       `crop circuit: ${crop.constraints} constraints`,
     );
+  });
+
+  it("the constraint estimate (used where compiling is too slow, e.g. MNIST) bounds the compiled size within 3%", () => {
+    for (const c of [crop, classifier]) {
+      const estimate = estimatedConstraints(c.plan);
+      assert.ok(
+        estimate >= c.constraints && estimate <= c.constraints * 1.03,
+        `${c.plan.architecture}: estimated ${estimate}, compiled ${c.constraints}`,
+      );
+    }
   });
 });
 
