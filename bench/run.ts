@@ -9,7 +9,7 @@ import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
 import { benchCompile, benchFolderHashing, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
-import { benchZk } from "./zk.bench.ts";
+import { benchZk, benchZkMnist } from "./zk.bench.ts";
 
 const figures: Figures = {};
 const steps: [string, () => Figures | Promise<Figures>][] = [
@@ -26,6 +26,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["data market gas", benchMarketGas],
   ["compute-to-data overhead", benchComputeOverhead],
   ["zero-knowledge inference", benchZk],
+  ["zero-knowledge MNIST", () => benchZkMnist(figures["zk.prove_us_per_constraint.crop"])],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

@@ -89,7 +89,7 @@ export function registerZkCommands(program: Command): void {
         try {
           const circuit = await prepareModelCircuit(model, { ptau: o.ptau, log: progress });
           progress("deploying the verifier");
-          const { verifier } = await deployCircuitVerifier(chain, circuit.setup);
+          const verifier = getAddress((await deployCircuitVerifier(chain, circuit.setup)).verifier);
           const salt = randomSalt();
           const commitment = bytes32(weightsCommitment(model, salt));
           const secret: ZkSecret = {
