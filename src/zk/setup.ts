@@ -1,5 +1,14 @@
 // Groth16 setup (phase 2) of a compiled circuit, cached by the circuit's digest.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, join } from "node:path";
 import { r1cs, zKey } from "snarkjs";
 import { type ProgressLog, progressLogger } from "./progress.ts";
@@ -60,6 +69,15 @@ function readIfExists(path: string): string | undefined {
   return existsSync(path) ? readFileSync(path, "utf8") : undefined;
 }
 
+/** The verification key another process is writing beside the proving key it just placed (a few ms). */
+async function theirVerificationKey(vkPath: string): Promise<Groth16VerificationKey> {
+  for (let waited = 0; !existsSync(vkPath); waited += 50) {
+    if (waited > 60_000) throw new Error(`${vkPath} did not appear beside its proving key`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return JSON.parse(readFileSync(vkPath, "utf8")) as Groth16VerificationKey;
+}
+
 /**
  * Groth16 setup: the circuit-specific key from the ptau file, one phase-2 contribution, and the
  * verification key. Keys already in `<cacheDir>/<digest>/` are reused when made from the same ptau file
@@ -86,6 +104,12 @@ export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): P
       fromCache: true,
     };
   }
+  // Keys from another ptau file, or a proving key whose setup died before its verification key was written
+  // (another process writes it milliseconds after the proving key): remade.
+  if (existsSync(zkeyPath) && (!madeFromThisPtau || !existsSync(vkPath))) {
+    rmSync(vkPath, { force: true });
+    rmSync(zkeyPath, { force: true });
+  }
   checkPtauFits(ptau, constraints, info.nPubInputs + info.nOutputs);
   const log = opts.log ?? (() => {});
   const logger = progressLogger(log);
@@ -98,12 +122,18 @@ export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): P
     await zKey.newZKey(circuit.r1cs, ptau, initial, logger);
     log("setup: phase-2 contribution");
     await zKey.contribute(initial, contributed, "ledgermind", PHASE2_ENTROPY, logger);
-    const verificationKey = (await zKey.exportVerificationKey(contributed, logger)) as Groth16VerificationKey;
-    rmSync(vkPath, { force: true });
-    renameSync(contributed, zkeyPath);
-    writeFileSync(ptauPath, ptauIdentity(ptau));
-    writeFileSync(`${vkPath}.${process.pid}.tmp`, `${JSON.stringify(verificationKey, null, 2)}\n`);
-    renameSync(`${vkPath}.${process.pid}.tmp`, vkPath);
+    let verificationKey = (await zKey.exportVerificationKey(contributed, logger)) as Groth16VerificationKey;
+    try {
+      // Create-if-absent: when two processes set up the same circuit, the first to finish wins and the
+      // other adopts its keys, so that no process proves with one key and verifies with the other's.
+      linkSync(contributed, zkeyPath);
+      writeFileSync(ptauPath, ptauIdentity(ptau));
+      writeFileSync(`${vkPath}.${process.pid}.tmp`, `${JSON.stringify(verificationKey, null, 2)}\n`);
+      renameSync(`${vkPath}.${process.pid}.tmp`, vkPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      verificationKey = await theirVerificationKey(vkPath);
+    }
     log("setup: done");
     return {
       circuit,
