@@ -38,6 +38,8 @@ export const REQUIRED_FILES = [
   "dist/cli/main.js",
   "dist/chain/generated/contracts.js",
   "dist/chain/generated/contracts.d.ts",
+  "circuits/dense.circom",
+  "circuits/ptau/ledgermind-dev-14.ptau",
 ];
 
 /**

@@ -1,6 +1,6 @@
 // The powers-of-tau file (phase 1 of the Groth16 setup): which one is used, and whether it is big enough.
 import { closeSync, openSync, readSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { join, resolve } from "node:path";
 import { PROJECT_ROOT } from "../chain/compile.ts";
 
 /** The committed development file (toxic waste known from DEV_PTAU_ENTROPY: development only). */
@@ -34,8 +34,9 @@ export class PtauTooSmallError extends PtauError {
 
 /** The ptau file to use: an explicit path, else $LEDGERMIND_PTAU, else the development file. */
 export function resolvePtau(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const chosen = explicit ?? env[PTAU_ENV] ?? DEV_PTAU_PATH;
-  return isAbsolute(chosen) ? chosen : join(PROJECT_ROOT, chosen);
+  const chosen = explicit ?? env[PTAU_ENV];
+  // A path the user gives is theirs, relative to where they run; the development file ships with the package.
+  return chosen === undefined ? join(PROJECT_ROOT, DEV_PTAU_PATH) : resolve(chosen);
 }
 
 /**

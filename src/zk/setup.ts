@@ -90,7 +90,7 @@ export async function setupCircuit(circuit: CircuitFiles, opts: SetupOptions): P
   const vkPath = join(dir, VK_FILE);
   const info = await r1cs.info(circuit.r1cs);
   const constraints = info.nConstraints;
-  const ptau = opts.ptau ?? resolvePtau();
+  const ptau = resolvePtau(opts.ptau);
   const ptauPath = join(dir, PTAU_FILE);
   const madeFromThisPtau = !existsSync(ptau) || readIfExists(ptauPath) === ptauIdentity(ptau);
   if (existsSync(zkeyPath) && existsSync(vkPath) && madeFromThisPtau) {

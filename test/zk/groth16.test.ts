@@ -28,6 +28,8 @@ describe("powers of tau", () => {
     assert.equal(readPtauPower(resolvePtau()), 14);
     assert.equal(resolvePtau(undefined, { LEDGERMIND_PTAU: "/srv/hez_20.ptau" }), "/srv/hez_20.ptau");
     assert.equal(resolvePtau("/x.ptau", { LEDGERMIND_PTAU: "/srv/hez_20.ptau" }), "/x.ptau");
+    // A relative path the user gives is relative to where they run, not to the package.
+    assert.equal(resolvePtau("hez_16.ptau", {}), join(process.cwd(), "hez_16.ptau"));
   });
 });
 
