@@ -22,7 +22,7 @@ const SECTION = "Using the CLI";
 /** The port `ledgermind chain` listens on by default, which the README's oracle block relies on. */
 const DEV_CHAIN_PORT = 8545;
 /** How long one block may run: the oracle block starts a chain and two operators (about a minute). */
-const BLOCK_TIMEOUT_MS = 300_000;
+const BLOCK_TIMEOUT_MS = 480_000;
 
 describe("sectionShellBlocks", () => {
   const doc = [

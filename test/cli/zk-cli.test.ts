@@ -3,6 +3,7 @@
  * verifier and a weights commitment for a registered version, `zk prove` writes a proof, `zk verify` checks
  * it on-chain (a tampered proof exits 1), and `oracle serve --zk-secret` settles a request by a proof.
  */
+
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,8 +13,7 @@ import { type Address, parseEther } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { deployAll } from "../../src/chain/deploy.ts";
 import { type DevNode, startDevNode } from "../../src/chain/devnode.ts";
-import { MindToken } from "../../src/chain/generated/contracts.ts";
-import { sendAndWait } from "../../src/chain/tx.ts";
+import { transferMind } from "../../src/chain/token.ts";
 import {
   computeAnswer,
   openOracle,
@@ -45,21 +45,14 @@ before(async () => {
   node = await startDevNode({ port: 0 });
   url = node.url;
   chain = await connect({ rpc: url, dataDir: DATA });
-  const manifest = await deployAll(chain);
+  await deployAll(chain);
   const reg = await openRegistry(chain);
   const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(YIELD_RISK_WEIGHTS);
   const { modelId } = await registerModel(reg, "crop-yield-risk");
   await addVersion(reg, modelId, { weightsCid });
   await setModelSpec(chain, modelId, 1, 4, 0);
   for (const i of [3, 4])
-    await sendAndWait(chain, () =>
-      chain.wallet(0).writeContract({
-        address: manifest.contracts.MindToken.address,
-        abi: MindToken.abi,
-        functionName: "transfer",
-        args: [(chain.accounts[i] as { address: Address }).address, parseEther("500")],
-      }),
-    );
+    await transferMind(chain, (chain.accounts[i] as { address: Address }).address, parseEther("500"));
 });
 
 after(async () => {

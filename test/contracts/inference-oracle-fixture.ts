@@ -2,6 +2,7 @@
 // test/contracts/inference-oracle-attacks.test.ts: dev accounts funded and approved, one model with five
 // versions, operators, test consumers; helpers that send, read, commit, reveal, sign reports and refuse by
 // error name (recording every error reached), and the conservation check.
+
 import assert from "node:assert/strict";
 import {
   type Account,
@@ -47,6 +48,7 @@ import {
 } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
 import { type AggregationMode, settle } from "../../src/oracle/aggregate.ts";
+import { bareVersion } from "./bare-version.ts";
 
 export const abi = InferenceOracle.abi;
 export type OracleAbi = typeof abi;
@@ -496,20 +498,7 @@ export async function setupOracleFixture(): Promise<void> {
         address: registry,
         abi: ModelRegistry.abi,
         functionName: "addVersion",
-        args: [
-          modelId,
-          {
-            weightsDigest: keccak256(stringToHex(`weights:v${v}`)),
-            format: stringToHex("LMQ1", { size: 8 }),
-            parentModel: 0,
-            parentVersion: 0,
-            datasets: [],
-            metrics: [],
-            trainingRun: ZERO32,
-            licence: ZERO32,
-            modelCard: ZERO32,
-          },
-        ],
+        args: [modelId, bareVersion(`weights:v${v}`)],
       }),
     );
   }
@@ -666,17 +655,7 @@ export async function largestRequest(
   const id = model.args.modelId;
   await call(contracts.registry, ModelRegistry.abi, "addVersion", [
     id,
-    {
-      weightsDigest: keccak256(stringToHex("largest-request-weights")),
-      format: stringToHex("LMQ1", { size: 8 }),
-      parentModel: 0,
-      parentVersion: 0,
-      datasets: [],
-      metrics: [],
-      trainingRun: ZERO32,
-      licence: ZERO32,
-      modelCard: ZERO32,
-    },
+    bareVersion("largest-request-weights"),
   ]);
   const minStake = parseEther("100");
   const deployed = await sendAndWait(on, () =>

@@ -1,6 +1,7 @@
 // LearningTasks on an embedded chain, shared by test/contracts/learning-tasks.test.ts,
 // test/contracts/learning-tasks-attacks.test.ts and bench/fl-gas.bench.ts: actors with deterministic keys, funded and approved; tasks; rounds driven phase by
 // phase with synthetic update digests and score vectors; mined blocks to move the windows on.
+
 import assert from "node:assert/strict";
 import {
   type Abi,
@@ -33,13 +34,8 @@ import {
   type TaskParams,
   type TaskState,
 } from "../../src/learning/client.ts";
-import {
-  packScores,
-  scoreCommitment,
-  scorePages,
-  settleRound,
-  ZERO_HASH,
-} from "../../src/learning/finalize.ts";
+import { packScores, scoreCommitment, scorePages, settleRound } from "../../src/learning/finalize.ts";
+import { bareVersion } from "./bare-version.ts";
 
 export type { Member, RoundView, TaskParams, TaskState };
 
@@ -338,20 +334,7 @@ export function learningFixture(env: () => LearningEnv) {
       eventName: "ModelRegistered",
     });
     if (!log) throw new Error("registerModel emitted no ModelRegistered");
-    await registryTx(who, "addVersion", [
-      log.args.modelId,
-      {
-        weightsDigest: keccak256(stringToHex(`${name}:v1`)),
-        format: stringToHex("LMQ1", { size: 8 }),
-        parentModel: 0,
-        parentVersion: 0,
-        datasets: [],
-        metrics: [],
-        trainingRun: ZERO_HASH,
-        licence: ZERO_HASH,
-        modelCard: ZERO_HASH,
-      },
-    ]);
+    await registryTx(who, "addVersion", [log.args.modelId, bareVersion(`${name}:v1`)]);
     return log.args.modelId;
   }
 

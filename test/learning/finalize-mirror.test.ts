@@ -5,6 +5,7 @@
  * sequences of joins, exits, rounds, commits, reveals, finalizations, aggregation votes, claims and
  * withdrawals, in and out of phase, checking every refusal and conserving every token.
  */
+
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
@@ -60,6 +61,7 @@ import {
   ZERO_HASH,
 } from "../../src/learning/finalize.ts";
 import { createRng, type Rng } from "../../src/ml/partition.ts";
+import { bareVersion } from "../contracts/bare-version.ts";
 
 const abi = LearningTasks.abi;
 const SEED = Number(process.env.LEARNING_MIRROR_SEED ?? 20_240_917);
@@ -655,20 +657,7 @@ before(async () => {
       } as never),
     );
   await reg("registerModel", ["mirror-model"]);
-  await reg("addVersion", [
-    1n,
-    {
-      weightsDigest: keccak256(stringToHex("mirror:v1")),
-      format: stringToHex("LMQ1", { size: 8 }),
-      parentModel: 0,
-      parentVersion: 0,
-      datasets: [],
-      metrics: [],
-      trainingRun: ZERO32,
-      licence: ZERO32,
-      modelCard: ZERO32,
-    },
-  ]);
+  await reg("addVersion", [1n, bareVersion("mirror:v1")]);
   tasks = await deployTasks([...T, ...V, creator, stranger]);
 });
 

@@ -28,6 +28,7 @@ import {
   reportShares,
   settle,
 } from "../../src/oracle/aggregate.ts";
+import { bareVersion } from "../contracts/bare-version.ts";
 
 describe("aggregate (pure)", () => {
   const equal = (...outputs: bigint[]) => outputs.map((output) => ({ output, weight: 1n }));
@@ -397,20 +398,7 @@ before(async () => {
       address: registry,
       abi: ModelRegistry.abi,
       functionName: "addVersion",
-      args: [
-        MODEL,
-        {
-          weightsDigest: keccak256(stringToHex("mirror-weights")),
-          format: stringToHex("LMQ1", { size: 8 }),
-          parentModel: 0,
-          parentVersion: 0,
-          datasets: [],
-          metrics: [],
-          trainingRun: ZERO32,
-          licence: ZERO32,
-          modelCard: ZERO32,
-        },
-      ],
+      args: [MODEL, bareVersion("mirror-weights")],
     }),
   );
   const deployer = chain.wallet(0);

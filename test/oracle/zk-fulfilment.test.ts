@@ -37,6 +37,7 @@ import {
   setZkVerifier,
 } from "../../src/registry/client.ts";
 import { FIELD_MODULUS } from "../../src/zk/commitment.ts";
+import { bareVersion } from "../contracts/bare-version.ts";
 import {
   abi,
   addr,
@@ -67,7 +68,6 @@ import {
   send,
   setupOracleFixture,
   teardownOracleFixture,
-  ZERO32,
 } from "../contracts/inference-oracle-fixture.ts";
 
 /** The errors the zk path declares (IZkInferenceOracle, in IInferenceOracle.sol). */
@@ -137,20 +137,7 @@ before(async () => {
   // v4 (spec declared by the fixture) gets operators here and its verifier later, in the stale-commitment test.
   for (const i of EXTRA_OPS) await send(i, "registerOperator", [modelId, 4, parseEther("1000")]);
   // v6: a version whose verifier reverts.
-  await registryTx("addVersion", [
-    modelId,
-    {
-      weightsDigest: keccak256(stringToHex("weights:v6")),
-      format: stringToHex("LMQ1", { size: 8 }),
-      parentModel: 0,
-      parentVersion: 0,
-      datasets: [],
-      metrics: [],
-      trainingRun: ZERO32,
-      licence: ZERO32,
-      modelCard: ZERO32,
-    },
-  ]);
+  await registryTx("addVersion", [modelId, bareVersion("weights:v6")]);
   const reverting = await deploy(RevertingZkVerifier, []);
   await registryTx("setZkVerifier", [modelId, 6, reverting, C6]);
   await send(OWNER, "setModelSpec", [modelId, 6, INPUT.length]);

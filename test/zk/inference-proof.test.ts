@@ -4,6 +4,7 @@
  * registry with the weights commitment, an operator in zk mode settling a request by one proof, and the
  * attacks on that path tried with real proofs.
  */
+
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,9 +12,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Address, parseEther, toHex } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
-import { requireDeployment } from "../../src/chain/deploy.ts";
-import { InferenceOracle, MindToken } from "../../src/chain/generated/contracts.ts";
-import { ContractRefusedError, decodeRevert, sendAndWait } from "../../src/chain/tx.ts";
+import { InferenceOracle } from "../../src/chain/generated/contracts.ts";
+import { transferMind } from "../../src/chain/token.ts";
+import { ContractRefusedError, decodeRevert } from "../../src/chain/tx.ts";
 import { type CanonicalModel, encodeCanonical } from "../../src/ml/encoding.ts";
 import { createRng } from "../../src/ml/partition.ts";
 import {
@@ -85,7 +86,6 @@ async function request(input = DROUGHT): Promise<bigint> {
 
 before(async () => {
   chain = await connect({ ephemeral: true });
-  const manifest = await requireDeployment(chain);
   oracle = await openOracle(chain);
   reg = await openRegistry(chain);
   store = new FsBlobStore(join(TMP, "blobs"));
@@ -94,15 +94,7 @@ before(async () => {
   ({ modelId } = await registerModel(reg, "crop-yield-risk", OWNER));
   await addVersion(reg, modelId, { weightsCid }, OWNER);
   await setModelSpec(chain, modelId, VERSION, 4, OWNER);
-  for (const i of [PROVER, OTHER, REQUESTER])
-    await sendAndWait(chain, () =>
-      chain.wallet(0).writeContract({
-        address: manifest.contracts.MindToken.address,
-        abi: MindToken.abi,
-        functionName: "transfer",
-        args: [addr(i), parseEther("1000")],
-      }),
-    );
+  for (const i of [PROVER, OTHER, REQUESTER]) await transferMind(chain, addr(i), parseEther("1000"));
   circuit = await prepareModelCircuit(model);
   const { verifier } = await deployCircuitVerifier(chain, circuit.setup);
   salt = randomSalt();
