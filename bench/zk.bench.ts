@@ -2,23 +2,34 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Abi, encodeFunctionData, toHex } from "viem";
-import { connect } from "../src/chain/connect.ts";
+import { type Abi, type Address, encodeFunctionData, parseEther, toHex } from "viem";
+import { connect, type LedgerChain } from "../src/chain/connect.ts";
 import { ZkInferenceVerifier } from "../src/chain/generated/contracts.ts";
+import { transferMind } from "../src/chain/token.ts";
 import { initBackend } from "../src/ml/backend.ts";
-import { decodeModel, encodeModel } from "../src/ml/encoding.ts";
+import { type CanonicalModel, decodeModel, encodeCanonical, encodeModel } from "../src/ml/encoding.ts";
 import { loadMnist } from "../src/ml/mnist.ts";
 import { createModel, getWeights } from "../src/ml/models.ts";
 import { createRng } from "../src/ml/partition.ts";
 import { predictProbabilities, trainModel } from "../src/ml/train.ts";
-import { answerOf } from "../src/oracle/client.ts";
+import {
+  answerOf,
+  fulfillByProof,
+  openOracle,
+  requestInference,
+  setModelSpec,
+} from "../src/oracle/client.ts";
 import { inferFixed } from "../src/oracle/fixed-point.ts";
+import { createOperator } from "../src/oracle/operator.ts";
 import { toOracleInput } from "../src/oracle/yield-data.ts";
 import { yieldArchitecture } from "../src/oracle/yield-model.ts";
+import { addVersion, openRegistry, registerModel, setZkVerifier } from "../src/registry/client.ts";
+import { FsBlobStore } from "../src/storage/fs-blob-store.ts";
 import { estimatedConstraints, planDenseCircuit } from "../src/zk/circuit.ts";
 import { weightsCommitment } from "../src/zk/commitment.ts";
-import { compileDenseCircuit } from "../src/zk/compile.ts";
+import { type CompiledCircuit, compileDenseCircuit } from "../src/zk/compile.ts";
 import { prove, releaseCurve, toSolidityProof, verifyProof } from "../src/zk/groth16.ts";
+import { type ModelCircuit, proveInference } from "../src/zk/inference-proof.ts";
 import { requiredPower } from "../src/zk/ptau.ts";
 import { quantizationReport } from "../src/zk/quantization.ts";
 import { type CircuitFiles, setupCircuit } from "../src/zk/setup.ts";
@@ -40,6 +51,8 @@ export interface ZkBenchCase {
   circuit: (cacheDir: string) => Promise<CircuitFiles>;
   input: Record<string, unknown>;
   statement: Statement;
+  /** A model circuit's model and salt: its oracle fulfilment is measured too. */
+  model?: { canonical: CanonicalModel; salt: bigint };
 }
 
 /** The crop-insurance model's circuit (mlp-4-16-1-sigmoid at 2^16), on a dry season's conditions. */
@@ -54,7 +67,63 @@ function cropCase(): ZkBenchCase {
     circuit: (cacheDir) => compileDenseCircuit(model.architecture, model.scaleBits, { cacheDir }),
     input: { ...circuitInputOf(model, salt, input, prover) },
     statement: { commitment: weightsCommitment(model, salt), input, answer, prover },
+    model: { canonical: model, salt },
   };
+}
+
+/**
+ * Gas of `InferenceOracle.fulfillByProof` for a model version with its verifier recorded: the Groth16
+ * check, the on-chain statement, and the settlement (two operators registered, as the oracle requires; the
+ * requester is an account, so no callback).
+ */
+async function fulfilByProofGas(
+  chain: LedgerChain,
+  work: string,
+  model: { canonical: CanonicalModel; salt: bigint },
+  circuit: ModelCircuit,
+  verifier: Address,
+  input: readonly bigint[],
+): Promise<number> {
+  const store = new FsBlobStore(join(work, "blobs"));
+  const reg = await openRegistry(chain);
+  const { modelId } = await registerModel(reg, "bench-zk-crop");
+  const { version } = await addVersion(reg, modelId, {
+    weightsCid: await store.put(encodeCanonical(model.canonical)),
+  });
+  await setModelSpec(chain, modelId, version, input.length);
+  await setZkVerifier(reg, {
+    modelId,
+    version,
+    verifier,
+    commitment: toHex(weightsCommitment(model.canonical, model.salt), { size: 32 }),
+  });
+  for (const account of [1, 2]) {
+    await transferMind(chain, chain.wallet(account).account.address, parseEther("500"));
+    await createOperator({
+      chain,
+      account,
+      store,
+      modelId,
+      version,
+      stateFile: join(work, `op-${account}.json`),
+    });
+  }
+  const oracle = await openOracle(chain);
+  const { requestId } = await requestInference(oracle, {
+    modelId,
+    version,
+    input,
+    fee: 0n,
+    aggregation: "median",
+  });
+  const prover = chain.wallet(1).account.address;
+  const made = await proveInference(circuit, { model: model.canonical, salt: model.salt, input, prover });
+  const { gasUsed } = await fulfillByProof(
+    oracle,
+    { requestId, input, output: made.answer, proof: made.proof },
+    1,
+  );
+  return Number(gasUsed);
 }
 
 /**
@@ -127,6 +196,15 @@ export async function benchZk(): Promise<Figures> {
       figures[`gas.zk.verify_inference.${c.name}`] = Number(
         await chain.publicClient.estimateGas({ to: wrapper, data: wrappedData }),
       );
+      if (c.model)
+        figures[`gas.zk.fulfil_by_proof.${c.name}`] = await fulfilByProofGas(
+          chain,
+          work,
+          c.model,
+          { compiled: circuit as CompiledCircuit, setup },
+          wrapper,
+          c.statement.input,
+        );
     }
     // Groth16 verification with one public signal costs the same for every circuit: the MNIST MLP's
     // verifier is this one with other constants (its keys cannot be made here, see benchZkMnist).

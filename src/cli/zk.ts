@@ -74,14 +74,13 @@ export function registerZkCommands(program: Command): void {
       const { modelId, version } = parseModelRef(o.model);
       const account = parseAccount(o.account);
       const path = secretPath(opts, modelId, version, o.secret);
-      if (existsSync(path))
-        throw new UsageError(`${path} exists: model ${modelId}@${version} was built already`);
+      const kept = existsSync(path) ? readZkSecret(path, modelId, version) : undefined;
       await withChain(opts, async (chain) => {
         const reg = await openRegistry(chain);
         const existing = await getZkVerifier(reg, { modelId, version });
         if (existing)
           throw new UsageError(
-            `model ${modelId}@${version} already has the zk verifier ${existing.verifier}`,
+            `model ${modelId}@${version} already has the zk verifier ${existing.verifier}${kept ? ` (its salt is in ${path})` : ""}`,
           );
         const oracle = await openOracle(chain);
         const { weights } = await loadVersionWeights(chain, oracle, blobStore(opts), modelId, version);
@@ -90,7 +89,8 @@ export function registerZkCommands(program: Command): void {
           const circuit = await prepareModelCircuit(model, { ptau: o.ptau, log: progress });
           progress("deploying the verifier");
           const verifier = getAddress((await deployCircuitVerifier(chain, circuit.setup)).verifier);
-          const salt = randomSalt();
+          // A build that stopped before the registry recorded it left its salt: the same commitment again.
+          const salt = kept ? BigInt(kept.salt) : randomSalt();
           const commitment = bytes32(weightsCommitment(model, salt));
           const secret: ZkSecret = {
             modelId: String(modelId),

@@ -77,7 +77,10 @@ describe("ledgermind zk (anvil, separate processes)", { concurrency: false }, ()
     assert.equal(recorded?.verifier, secret.verifier);
     const again = await cli(["zk", "build", "--model", "1@1"]);
     assert.equal(again.code, 2, show(again));
-    assert.match(again.stderr, /^ledgermind: .* was built already\n$/);
+    assert.match(
+      again.stderr,
+      /^ledgermind: model 1@1 already has the zk verifier 0x[0-9a-fA-F]{40} \(its salt is in .*\)\n$/,
+    );
   });
 
   it("zk prove writes a proof of the model's answer; zk verify accepts it on-chain and refuses a tampered one (exit 1)", async () => {
