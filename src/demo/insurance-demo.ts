@@ -2,7 +2,6 @@ import { join } from "node:path";
 import { type Address, formatEther, parseEther } from "viem";
 import { advanceTime } from "../chain/time.ts";
 import { transferMind } from "../chain/token.ts";
-import { ContractRefusedError } from "../chain/tx.ts";
 import {
   assessRegion,
   buyPolicy,
@@ -259,7 +258,7 @@ export async function runInsuranceDemo(opts: {
     const slashed: number[] = [];
     for (const a of watched) if ((await infoOf(a)).stake < (before.get(a) ?? 0n)) slashed.push(a);
     const explanation = await explainResult(reg, store, requestId);
-    const payout = await settleOnceVisible(() => settlePolicy(chain, pool.address, policyId));
+    const payout = await settlePolicy(chain, pool.address, policyId);
     const score = fromFixed(explanation.onChain ?? 0n);
     const account = FARMERS[i] as number;
     if (payout > 0n) await claimPayout(chain, pool.address, account);
@@ -329,22 +328,4 @@ export async function runInsuranceDemo(opts: {
       owed: formatEther(status.owed),
     },
   };
-}
-
-/**
- * Settles once the chain's latest state shows the result: anvil, mining other nodes' transactions, has
- * answered a call at "latest" from a state older than the block in which waitForResult saw the request
- * finalized (the package check's demo stopped on ResultNotReady). A refusal other than ResultNotReady, or
- * ResultNotReady for more than about 5 s, is thrown as it came.
- */
-async function settleOnceVisible<T>(settle: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await settle();
-    } catch (error) {
-      const notYet = error instanceof ContractRefusedError && error.errorName === "ResultNotReady";
-      if (!notYet || attempt >= 20) throw error;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }

@@ -357,12 +357,30 @@ function readRequest(oracle: Oracle, requestId: bigint, blockNumber: bigint) {
   });
 }
 
+/** Re-reads of a torn status (see `readStatusAt`) before it is reported as still open. */
+const TORN_READ_RETRIES = 10;
+
 export async function getRequestStatus(target: OracleTarget, requestId: bigint): Promise<RequestStatus> {
   const oracle = await asOracle(target);
-  const read = oracle.chain.publicClient;
-  // Both reads at one block: under load a development chain mining other nodes' transactions has answered
-  // "finalized" to the first and ResultNotReady to the second at "latest".
-  const blockNumber = await read.getBlockNumber({ cacheTime: 0 });
+  for (let attempt = 0; ; attempt++) {
+    const blockNumber = await oracle.chain.publicClient.getBlockNumber({ cacheTime: 0 });
+    const { status, torn } = await readStatusAt(oracle, requestId, blockNumber);
+    if (!torn || attempt >= TORN_READ_RETRIES) return status;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * The request's status at `blockNumber`; `torn` when it read finalized but its result ResultNotReady, and then
+ * reported as still open. Both reads name one block, yet anvil under load has answered so: while it mines
+ * block N+1, a call at N (its best block) reads the state being mined; once N+1 is in, a call at N reads N's
+ * stored state. A moment later the two agree.
+ */
+async function readStatusAt(
+  oracle: Oracle,
+  requestId: bigint,
+  blockNumber: bigint,
+): Promise<{ status: RequestStatus; torn: boolean }> {
   let r: Awaited<ReturnType<typeof readRequest>>;
   try {
     r = await readRequest(oracle, requestId, blockNumber);
@@ -388,18 +406,26 @@ export async function getRequestStatus(target: OracleTarget, requestId: bigint):
     reveals: r.reveals,
     weightsDigest: r.weightsDigest,
   };
-  if (state !== "open") status.finalizedAt = r.finalizedAt;
+  if (state === "open") return { status, torn: false };
   if (state === "finalized") {
-    const result = await read.readContract({
-      address: oracle.address,
-      abi: InferenceOracle.abi,
-      functionName: "getResult",
-      args: [requestId],
-      blockNumber,
-    });
-    status.output = result.output;
+    try {
+      const result = await oracle.chain.publicClient.readContract({
+        address: oracle.address,
+        abi: InferenceOracle.abi,
+        functionName: "getResult",
+        args: [requestId],
+        blockNumber,
+      });
+      status.output = result.output;
+    } catch (err) {
+      const refused = decodeRevert(err);
+      if (refused instanceof ContractRefusedError && refused.errorName === "ResultNotReady")
+        return { status: { ...status, state: "open" }, torn: true };
+      throw refused;
+    }
   }
-  return status;
+  status.finalizedAt = r.finalizedAt;
+  return { status, torn: false };
 }
 
 export class ResultTimeoutError extends OracleError {

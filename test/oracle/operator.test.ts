@@ -25,12 +25,15 @@ import {
   explainResult,
   explanationLines,
   formatFixed,
+  getLoggedRequest,
   getRequestStatus,
   type Oracle,
   openOracle,
+  ResultTimeoutError,
   requestInference,
   setModelSpec,
   toFixedInput,
+  waitForResult,
 } from "../../src/oracle/client.ts";
 import { inferFixed } from "../../src/oracle/fixed-point.ts";
 import {
@@ -251,6 +254,31 @@ describe("operators on the embedded chain", () => {
       [addr(FAULTY)],
     );
     assert.match(explanationLines(e).join("\n"), /verdict +matches/);
+  });
+
+  it("a status read that sees finalized beside a state without the result (anvil mid-mining) is still open", async () => {
+    // anvil answers a call at its best block from the block being mined, and the same call a moment later from
+    // the block's stored state; here getResult is served the state of the block that made the request.
+    const { blockNumber: requestedAt } = await getLoggedRequest(oracle, first);
+    const client = chain.publicClient;
+    const torn = new Proxy(client, {
+      get: (target, key) =>
+        key === "readContract"
+          ? (args: Parameters<typeof client.readContract>[0]) =>
+              target.readContract(
+                args.functionName === "getResult" ? { ...args, blockNumber: requestedAt } : args,
+              )
+          : Reflect.get(target, key),
+    });
+    const tornOracle: Oracle = { ...oracle, chain: { ...chain, publicClient: torn } };
+    const status = await getRequestStatus(tornOracle, first);
+    assert.equal(status.state, "open");
+    assert.equal(status.output, undefined);
+    await assert.rejects(
+      waitForResult(tornOracle, first, { timeoutMs: 300, pollMs: 50 }),
+      ResultTimeoutError,
+    );
+    assert.equal((await getRequestStatus(oracle, first)).state, "finalized");
   });
 
   it("a restarted operator reveals from its state file (stopped right after committing)", async () => {
