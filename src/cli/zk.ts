@@ -1,25 +1,16 @@
-/**
- * `ledgermind zk`: zero-knowledge proofs of inference for registered models (src/zk).
- *   build   compile the version's circuit, set up its keys, deploy its verifier, commit to the weights
- *           under a fresh salt and record verifier and commitment in the registry
- *   prove   prove the version's answer on an input, for a prover's address
- *   verify  check a proof file against the verifier and commitment the registry records
- */
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Command } from "commander";
-import { type Address, getAddress, type Hex, toHex } from "viem";
+import { type Address, getAddress, type Hex } from "viem";
 import { ZkInferenceVerifier } from "../chain/generated/contracts.ts";
 import { decodeModel } from "../ml/encoding.ts";
 import { formatFixed, openOracle } from "../oracle/client.ts";
 import { loadVersionWeights } from "../oracle/operator.ts";
-import { getZkVerifier, openRegistry, setZkVerifier } from "../registry/client.ts";
+import { getZkVerifier, openRegistry } from "../registry/client.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
-import { randomSalt, weightsCommitment } from "../zk/commitment.ts";
+import { buildZkVersion, ZkAlreadyBuiltError, type ZkBuild } from "../zk/build.ts";
+import { fieldToBytes32 } from "../zk/commitment.ts";
 import { releaseCurve } from "../zk/groth16.ts";
 import { prepareModelCircuit, proveInference } from "../zk/inference-proof.ts";
-import { readZkSecret, type ZkSecret, zkSecretPath } from "../zk/secret.ts";
-import { deployCircuitVerifier } from "../zk/verifier.ts";
+import { readZkSecret, zkSecretPath } from "../zk/secret.ts";
 import {
   blobStore,
   emit,
@@ -50,8 +41,6 @@ function secretPath(opts: GlobalOptions, modelId: bigint, version: number, expli
   return explicit ?? zkSecretPath(opts.dataDir, modelId, version);
 }
 
-const bytes32 = (v: bigint): Hex => toHex(v, { size: 32 });
-
 function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
@@ -74,48 +63,26 @@ export function registerZkCommands(program: Command): void {
       const { modelId, version } = parseModelRef(o.model);
       const account = parseAccount(o.account);
       const path = secretPath(opts, modelId, version, o.secret);
-      const kept = existsSync(path) ? readZkSecret(path, modelId, version) : undefined;
       await withChain(opts, async (chain) => {
-        const reg = await openRegistry(chain);
-        const existing = await getZkVerifier(reg, { modelId, version });
-        if (existing)
-          throw new UsageError(
-            `model ${modelId}@${version} already has the zk verifier ${existing.verifier}${kept ? ` (its salt is in ${path})` : ""}`,
-          );
-        const oracle = await openOracle(chain);
-        const { weights } = await loadVersionWeights(chain, oracle, blobStore(opts), modelId, version);
-        const model = decodeModel(weights);
+        let built: ZkBuild;
         try {
-          const circuit = await prepareModelCircuit(model, { ptau: o.ptau, log: progress });
-          progress("deploying the verifier");
-          const verifier = getAddress((await deployCircuitVerifier(chain, circuit.setup)).verifier);
-          // A build that stopped before the registry recorded it left its salt: the same commitment again.
-          const salt = kept ? BigInt(kept.salt) : randomSalt();
-          const commitment = bytes32(weightsCommitment(model, salt));
-          const secret: ZkSecret = {
-            modelId: String(modelId),
+          built = await buildZkVersion(chain, blobStore(opts), {
+            modelId,
             version,
-            salt: salt.toString(),
-            commitment,
-            verifier,
-            circuit: circuit.compiled.digest,
-          };
-          // The salt reaches the disk before the commitment reaches the chain: without it, no proof.
-          mkdirSync(dirname(path), { recursive: true });
-          writeFileDurably(path, `${JSON.stringify(secret, null, 2)}\n`);
-          chmodSync(path, 0o600);
-          const { gasUsed } = await setZkVerifier(reg, { modelId, version, verifier, commitment }, account);
-          emit(
-            opts,
-            { ...secret, salt: undefined, secret: path, constraints: circuit.compiled.constraints, gasUsed },
-            () => [
-              `model ${modelId}@${version}: circuit ${circuit.compiled.plan.architecture} (${circuit.compiled.constraints} constraints), verifier ${verifier}`,
-              `weights commitment ${commitment}; the salt is in ${path} (keep it: it hides the weights)`,
-            ],
-          );
-        } finally {
-          await releaseCurve();
+            secretPath: path,
+            account,
+            ...(o.ptau === undefined ? {} : { ptau: o.ptau }),
+            log: progress,
+          });
+        } catch (error) {
+          if (error instanceof ZkAlreadyBuiltError) throw new UsageError(error.message);
+          throw error;
         }
+        const { secret, architecture, constraints, gasUsed } = built;
+        emit(opts, { ...secret, salt: undefined, secret: path, constraints, gasUsed }, () => [
+          `model ${modelId}@${version}: circuit ${architecture} (${constraints} constraints), verifier ${secret.verifier}`,
+          `weights commitment ${secret.commitment}; the salt is in ${path} (keep it: it hides the weights)`,
+        ]);
       });
     });
 
@@ -172,7 +139,7 @@ export function registerZkCommands(program: Command): void {
                 input: input.map(String),
                 answer: made.answer.toString(),
                 prover,
-                commitment: bytes32(made.commitment),
+                commitment: fieldToBytes32(made.commitment),
                 statement: made.statement.toString(),
                 proof: made.proof.map(String),
               };

@@ -29,10 +29,12 @@ import { addVersion, openRegistry, registerModel } from "../registry/client.ts";
 import { encodeModelCard } from "../registry/model-card.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
+import { buildZkVersion } from "../zk/build.ts";
 
 /**
  * Accounts (after the learning part's 0 to 7): 0 deploys, underwrites and reports; 8 to 10 operate from the
- * start (10 answers +0.4 too high), 11 joins for the second phase; 12 to 16 farm.
+ * start (10 answers +0.4 too high), 11 joins for the second phase, 8 alone proves in the third; 12 to 16 farm
+ * (12 insures two regions).
  */
 const OPERATORS = [8, 9, 10] as const;
 const FAULTY = 10;
@@ -40,7 +42,9 @@ const FAULTY_OFFSET = 0.4;
 const LATE_OPERATOR = 11;
 /** The honest operator killed in the second phase: not the first, which keeps the oracle's block clock. */
 const KILLED = 9;
-const FARMERS = [12, 13, 14, 15, 16] as const;
+const FARMERS = [12, 13, 14, 15, 16, 12] as const;
+/** The honest operator that, alone, settles the last region by a zero-knowledge proof. */
+const PROVER = 8;
 const SEASON = 2026;
 const COVERAGE = parseEther("1000");
 
@@ -71,9 +75,15 @@ const REGIONS: { region: number; label: string; conditions: RawConditions }[] = 
     label: "moderate drought",
     conditions: { rainfallDeficit: 0.5, heatDays: 15, soilMoisture: 0.15, growingDegreeDays: 1800 },
   },
+  {
+    region: 6,
+    label: "dry season",
+    conditions: { rainfallDeficit: 0.45, heatDays: 12, soilMoisture: 0.16, growingDegreeDays: 1750 },
+  },
 ];
-/** Regions assessed while every operator runs; the rest after one is killed. */
+/** Regions assessed while every operator runs; then one is killed; the last is proven. */
 const FIRST_PHASE = 4;
+const PROOF_PHASE = 5;
 
 /** The oracle did not settle a demo request. */
 export class InsuranceDemoError extends Error {
@@ -91,8 +101,11 @@ export interface InsuranceDemoResult {
     requestId: string;
     score: number;
     matchesRerun: boolean;
-    /** How the oracle answered: a report its operators signed, or commit-reveal when none could land. */
-    path: "signed report" | "commit-reveal";
+    /**
+     * How the oracle answered: a report its operators signed, commit-reveal when none could land, or one
+     * operator's zero-knowledge proof, checked on-chain.
+     */
+    path: "signed report" | "commit-reveal" | "zero-knowledge proof";
     /** The operator processes running when it was asked. */
     operatorsRunning: number;
     payout: string;
@@ -107,6 +120,8 @@ export interface InsuranceDemoResult {
     feesEarned: string;
   }[];
   pool_after: { balance: string; reserved: string; committed: string; owed: string };
+  /** The version made provable before the last region: its circuit, verifier and weights commitment. */
+  zk: { architecture: string; constraints: number; verifier: Address; commitment: string };
 }
 
 const mind = (wei: bigint) => formatEther(wei);
@@ -121,6 +136,15 @@ function operatorSpec(account: number, model: string, first: boolean): NodeSpec 
   };
 }
 
+/** The prover's node: the same account in a new process that proves its answers with the version's salt. */
+function proverSpec(account: number, model: string, zkSecret: string): NodeSpec {
+  return {
+    name: `operator-${account}-zk`,
+    account,
+    roles: `  oracle: { models: ["${model}"], pollMs: 200, zkSaltFiles: [${JSON.stringify(zkSecret)}] }`,
+  };
+}
+
 /**
  * Parametric crop insurance end to end, the oracle answered by operator node processes: a yield-risk model is
  * trained and registered, three staked operators serve it (one answers +0.4 too high), farmers buy
@@ -129,7 +153,9 @@ function operatorSpec(account: number, model: string, first: boolean): NodeSpec 
  * commit-reveal decides, slashing the faulty operator; its stake then falls below the oracle's minimum, so
  * the honest ones hold all the active stake and the next requests settle by signed report. Then a fourth
  * operator joins, one honest operator's process is killed (SIGKILL), and the last region still settles: the
- * two honest operators left hold exactly 2/3 of the active stake, so commit-reveal decides again.
+ * two honest operators left hold exactly 2/3 of the active stake, so commit-reveal decides again. Last, the
+ * owner makes the version provable (circuit, verifier, weights commitment) and one honest operator, alone,
+ * settles the sixth region by a zero-knowledge proof that the contract checks.
  */
 export async function runInsuranceDemo(opts: {
   consortium: Consortium;
@@ -164,6 +190,7 @@ export async function runInsuranceDemo(opts: {
   log(`registered model ${modelId}@${version} (${weightsCid}); the oracle takes ${FEATURE_COUNT} features`);
 
   const model = `${modelId}@${version}`;
+  const short = (account: number) => chain.wallet(account).account.address.slice(0, 10);
   const infoOf = (account: number) =>
     operatorInfoOf(chain, modelId, version, chain.wallet(account).account.address);
   const nodes = new Map<number, ConsortiumNode>();
@@ -176,7 +203,7 @@ export async function runInsuranceDemo(opts: {
   const stakesBefore = new Map<number, { stake: bigint; fees: bigint }>();
   for (const a of OPERATORS) stakesBefore.set(a, await infoOf(a));
   log(
-    `operator nodes ${OPERATORS.map((a) => chain.wallet(a).account.address.slice(0, 10)).join(", ")} staked ${mind(stakesBefore.get(OPERATORS[0])?.stake ?? 0n)} MIND each (the last answers +${FAULTY_OFFSET} too high), each its own process exchanging signed observations over HTTP`,
+    `operator nodes ${OPERATORS.map(short).join(", ")} staked ${mind(stakesBefore.get(OPERATORS[0])?.stake ?? 0n)} MIND each (the last answers +${FAULTY_OFFSET} too high), each its own process exchanging signed observations over HTTP`,
   );
 
   const pool = await deployInsurancePool(chain, {
@@ -221,19 +248,49 @@ export async function runInsuranceDemo(opts: {
 
   const policies: InsuranceDemoResult["policies"] = [];
   const killed = new Set<number>();
+  const running = new Set<number>(OPERATORS);
+  let zk: InsuranceDemoResult["zk"] | undefined;
   for (const [i, { policyId, farmer, region }] of bought.entries()) {
     consortium.checkNodes();
     if (i === FIRST_PHASE) {
       const [late] = await consortium.start([operatorSpec(LATE_OPERATOR, model, false)]);
       if (late) nodes.set(LATE_OPERATOR, late);
+      running.add(LATE_OPERATOR);
       stakesBefore.set(LATE_OPERATOR, await infoOf(LATE_OPERATOR));
-      log(`a fourth operator node (${chain.wallet(LATE_OPERATOR).account.address.slice(0, 10)}) joined`);
+      log(`a fourth operator node (${short(LATE_OPERATOR)}) joined`);
       const victim = nodes.get(KILLED);
       if (victim) await consortium.kill(victim);
       killed.add(KILLED);
+      running.delete(KILLED);
+      log(`operator ${short(KILLED)} (honest) killed with SIGKILL: ${running.size} operator processes left`);
+    }
+    if (i === PROOF_PHASE) {
+      await consortium.stop([...nodes.values()]);
+      running.clear();
+      const zkSecret = join(consortium.dir, "zk", `model-${modelId}-v${version}.json`);
+      const built = await buildZkVersion(chain, store, {
+        modelId,
+        version,
+        secretPath: zkSecret,
+        // Its own steps only: snarkjs's step names and hashes are for `zk build`'s users.
+        log: (line) => {
+          if (/^(compiling|setup:)/.test(line)) log(`zk: ${line}`);
+        },
+      });
+      zk = {
+        architecture: built.architecture,
+        constraints: built.constraints,
+        verifier: built.secret.verifier,
+        commitment: built.secret.commitment,
+      };
       log(
-        `operator ${chain.wallet(KILLED).account.address.slice(0, 10)} (honest) killed with SIGKILL: ${nodes.size - killed.size} operator processes left`,
+        `model ${model} made provable: circuit ${built.architecture} (${built.constraints} constraints), verifier ${built.secret.verifier}, weights committed under a salt kept in ${zkSecret}`,
       );
+      await new FsBlobStore(join(consortium.dir, `operator-${PROVER}-zk`, "blobs")).put(trained.canonical);
+      const [prover] = await consortium.start([proverSpec(PROVER, model, zkSecret)]);
+      if (prover) nodes.set(PROVER, prover);
+      running.add(PROVER);
+      log(`every operator node stopped; operator ${short(PROVER)} restarted alone, proving its answers`);
     }
     const watched = [...nodes.keys()];
     const before = new Map<number, bigint>();
@@ -254,15 +311,15 @@ export async function runInsuranceDemo(opts: {
       throw new InsuranceDemoError(
         `oracle request ${requestId} for region ${region.region} ${status.state}: see the operator logs in ${consortium.dir}`,
       );
-    const path = answerPath(status);
     const slashed: number[] = [];
     for (const a of watched) if ((await infoOf(a)).stake < (before.get(a) ?? 0n)) slashed.push(a);
     const explanation = await explainResult(reg, store, requestId);
+    const path = explanation.fulfilment === "proof" ? "zero-knowledge proof" : answerPath(status);
     const payout = await settlePolicy(chain, pool.address, policyId);
     const score = fromFixed(explanation.onChain ?? 0n);
     const account = FARMERS[i] as number;
     if (payout > 0n) await claimPayout(chain, pool.address, account);
-    const operatorsRunning = watched.length - killed.size;
+    const operatorsRunning = running.size;
     policies.push({
       policyId: policyId.toString(),
       farmer,
@@ -278,15 +335,16 @@ export async function runInsuranceDemo(opts: {
     const answers =
       path === "signed report"
         ? "one report signed by the agreeing operators"
-        : `reveals ${explanation.reveals.map((r) => fromFixed(r.output).toFixed(3)).join(", ")}`;
-    const who = slashed.map((a) =>
-      a === FAULTY ? "the faulty operator" : chain.wallet(a).account.address.slice(0, 10),
-    );
+        : path === "zero-knowledge proof"
+          ? "one proof, checked on-chain by the version's verifier"
+          : `reveals ${explanation.reveals.map((r) => fromFixed(r.output).toFixed(3)).join(", ")}`;
+    const who = slashed.map((a) => (a === FAULTY ? "the faulty operator" : short(a)));
     log(
-      `region ${region.region} (${region.label}): oracle request ${requestId} -> risk score ${score.toFixed(3)} by ${path} (${operatorsRunning} operator processes running; ${answers})${explanation.matches ? ", matches a re-run from the registry" : ", DOES NOT match a re-run"}; ${who.length ? `${who.join(", ")} slashed` : "nobody slashed"}; policy ${policyId} pays ${formatEther(payout)} MIND`,
+      `region ${region.region} (${region.label}): oracle request ${requestId} -> risk score ${score.toFixed(3)} by ${path} (${operatorsRunning} operator ${operatorsRunning === 1 ? "process" : "processes"} running; ${answers})${explanation.matches ? ", matches a re-run from the registry" : ", DOES NOT match a re-run"}; ${who.length ? `${who.join(", ")} slashed` : "nobody slashed"}; policy ${policyId} pays ${formatEther(payout)} MIND`,
     );
   }
 
+  if (!zk) throw new InsuranceDemoError("the demo ended before its proof phase");
   const operatorRows: InsuranceDemoResult["operators"] = [];
   for (const a of nodes.keys()) {
     const after = await infoOf(a);
@@ -321,6 +379,7 @@ export async function runInsuranceDemo(opts: {
     pool: pool.address,
     policies,
     operators: operatorRows,
+    zk,
     pool_after: {
       balance: formatEther(status.balance),
       reserved: formatEther(status.reserved),

@@ -18,6 +18,7 @@ import type { DataSource } from "../learning/data-source.ts";
 import { ATTACK_NAMES, attackByName, STRATEGY_NAMES } from "../learning/index.ts";
 import { toFixedInput } from "../oracle/client.ts";
 import { DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_REPORT_WINDOW_MS } from "../oracle/report-exchange.ts";
+import { readZkSecretFile, type ZkSecret } from "../zk/secret.ts";
 
 /** The file is not a valid node configuration: one line naming the place in the file. */
 export class ConfigError extends Error {
@@ -50,6 +51,11 @@ export interface OracleRoleConfig {
    * point, so that this operator deviates and is slashed.
    */
   faultyOffset?: bigint;
+  /**
+   * Salt files of `ledgermind zk build` (absolute paths): for each version one names, the operator settles
+   * requests by zero-knowledge proof (the version has its verifier in the registry).
+   */
+  zkSaltFiles?: string[];
 }
 
 /**
@@ -289,6 +295,7 @@ const schema = z.strictObject({
             })
             .transform(via((x: number) => toFixedInput([x])[0] as bigint))
             .optional(),
+          zkSaltFiles: z.array(z.string().min(1)).min(1).optional(),
         })
         .optional(),
       trainer: z
@@ -418,6 +425,23 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     throw fail(
       `roles.aggregator: the aggregator must also validate task ${aggregator.task} (roles.validator.task): its proposal counts as its vote`,
     );
+  // Each salt file exists and names one of the versions this node operates.
+  const zkSaltFilesOf = (o: NonNullable<typeof oracle>) =>
+    o.zkSaltFiles?.map((file, i) => {
+      const where = `roles.oracle.zkSaltFiles.${i}`;
+      const path = resolve(base, file);
+      let secret: ZkSecret;
+      try {
+        secret = readZkSecretFile(path);
+      } catch (error) {
+        throw fail(`${where}: ${(error as Error).message}`);
+      }
+      if (!o.models.some((m) => String(m.modelId) === secret.modelId && m.version === secret.version))
+        throw fail(
+          `${where}: ${path} is the salt of model ${secret.modelId}@${secret.version}, which is not in roles.oracle.models`,
+        );
+      return path;
+    });
   const member = <T extends { stake?: bigint; fundFrom?: number }>(r: T) => {
     const { stake, fundFrom, ...rest } = r;
     return {
@@ -443,7 +467,7 @@ export function parseNodeConfig(text: string, configPath: string): NodeConfig {
     fetch: dropUndefined(c.fetch),
     peers: c.peers,
     roles: {
-      ...(oracle ? { oracle: member(dropUndefined(oracle)) } : {}),
+      ...(oracle ? { oracle: member(dropUndefined({ ...oracle, zkSaltFiles: zkSaltFilesOf(oracle) })) } : {}),
       ...(trainer ? { trainer: member({ ...trainer, data: dataOf("trainer", trainer.data) }) } : {}),
       ...(validator
         ? { validator: member({ ...validator, data: dataOf("validator", validator.data, "validator") }) }

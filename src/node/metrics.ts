@@ -58,7 +58,7 @@ export function createNodeMetrics(
     }),
     oracleAnswered: new Counter({
       name: "ledgermind_node_oracle_requests_answered_total",
-      help: "Inference requests this node answered (revealed), by model version",
+      help: "Inference requests this node answered (revealed, or proven), by model version",
       labelNames: ["model"],
       registers,
     }),
@@ -105,7 +105,7 @@ export function createNodeMetrics(
 /** Counts one operator event of `model` ("1@1"). */
 export function countOperatorEvent(m: NodeMetrics, model: string, e: OperatorEvent): void {
   m.operatorEvents.inc({ type: e.type, model });
-  if (e.type === "revealed") m.oracleAnswered.inc({ model });
+  if (e.type === "revealed" || e.type === "proven") m.oracleAnswered.inc({ model });
 }
 
 /** Counts one learning action and its gas. */

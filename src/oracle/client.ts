@@ -608,8 +608,11 @@ export interface Explanation {
   /** Every revealed answer, in reveal order. */
   reveals: { operator: Address; output: bigint }[];
   slashed: { operator: Address; amount: bigint; revealed: boolean }[];
-  /** "report" when a quorum's signed report finalized it, else "commit-reveal". */
-  fulfilment?: "commit-reveal" | "report";
+  /**
+   * "report" when a quorum's signed report finalized it, "proof" when a zero-knowledge proof did, else
+   * "commit-reveal".
+   */
+  fulfilment?: "commit-reveal" | "report" | "proof";
 }
 
 /**
@@ -698,7 +701,12 @@ export async function explainResult(
     if (finalizing) {
       const tx = await read.getTransaction({ hash: finalizing.transactionHash });
       const { functionName } = decodeFunctionData({ abi: InferenceOracle.abi, data: tx.input });
-      explanation.fulfilment = functionName === "submitReport" ? "report" : "commit-reveal";
+      explanation.fulfilment =
+        functionName === "submitReport"
+          ? "report"
+          : functionName === "fulfillByProof"
+            ? "proof"
+            : "commit-reveal";
     }
   }
   return explanation;

@@ -18,6 +18,7 @@
  */
 import { randomBytes } from "node:crypto";
 import * as poseidonLite from "poseidon-lite";
+import { type Hex, toHex } from "viem";
 import type { CanonicalModel } from "../ml/encoding.ts";
 import { parseDenseArchitecture } from "../oracle/fixed-point.ts";
 
@@ -34,6 +35,11 @@ export class ZkEncodingError extends Error {
 
 function poseidon(width: number): ((input: bigint[]) => bigint) | undefined {
   return (poseidonLite as Record<string, ((input: bigint[]) => bigint) | undefined>)[`poseidon${width}`];
+}
+
+/** A field element as the bytes32 the registry and the verifier take. */
+export function fieldToBytes32(v: bigint): Hex {
+  return toHex(v, { size: 32 });
 }
 
 /** v mod p, in [0, p). */

@@ -27,19 +27,32 @@ export function zkSecretPath(dataDir: string, modelId: bigint, version: number):
   return join(dataDir, "zk", `model-${modelId}-v${version}.json`);
 }
 
-/** Reads a version's secret, refusing a missing file or another version's. */
-export function readZkSecret(path: string, modelId: bigint, version: number): ZkSecret {
-  if (!existsSync(path))
-    throw new ZkSecretError(
-      `no zk secret for model ${modelId}@${version} at ${path}: run "ledgermind zk build" first`,
-    );
+/** Reads a secret file, refusing a missing file or one that is not a zk secret. */
+export function readZkSecretFile(path: string): ZkSecret {
+  if (!existsSync(path)) throw new ZkSecretError(`no zk secret at ${path}: run "ledgermind zk build" first`);
   let secret: ZkSecret;
   try {
     secret = JSON.parse(readFileSync(path, "utf8")) as ZkSecret;
   } catch {
     throw new ZkSecretError(`${path} is not a zk secret file (not JSON)`);
   }
-  if (secret.modelId !== String(modelId) || secret.version !== version || !/^\d+$/.test(String(secret.salt)))
+  if (
+    !/^\d+$/.test(String(secret.modelId)) ||
+    !Number.isInteger(secret.version) ||
+    !/^\d+$/.test(String(secret.salt))
+  )
+    throw new ZkSecretError(`${path} is not a zk secret file (no model, version or salt)`);
+  return secret;
+}
+
+/** Reads a version's secret, refusing a missing file or another version's. */
+export function readZkSecret(path: string, modelId: bigint, version: number): ZkSecret {
+  if (!existsSync(path))
+    throw new ZkSecretError(
+      `no zk secret for model ${modelId}@${version} at ${path}: run "ledgermind zk build" first`,
+    );
+  const secret = readZkSecretFile(path);
+  if (secret.modelId !== String(modelId) || secret.version !== version)
     throw new ZkSecretError(`${path} is not the zk secret of model ${modelId}@${version}`);
   return secret;
 }

@@ -153,6 +153,7 @@ interface InsuranceJson {
     feesEarned: string;
   }[];
   pool_after: { reserved: string; owed: string };
+  zk: { architecture: string; constraints: number; verifier: string; commitment: string };
 }
 
 interface LearningJson {
@@ -239,17 +240,21 @@ function assertLearning(l: LearningJson): void {
 function assertInsurance(ins: InsuranceJson): void {
   // Requests 2 to 4 go by signed report when the leader gathers the signatures in time: on a loaded machine
   // commit-reveal may decide one instead, so only the two forced paths are asserted.
-  assert.equal(ins.policies.length, 5);
+  assert.equal(ins.policies.length, 6);
   assert.equal(
     ins.policies[0]?.path,
     "commit-reveal",
     "two honest of three equal stakes cannot sign a report",
   );
   assert.equal(ins.policies[4]?.path, "commit-reveal", "two honest of three active operators cannot either");
+  assert.equal(ins.policies[5]?.path, "zero-knowledge proof", "one operator alone settles by proof");
   assert.deepEqual(
     ins.policies.map((p) => p.operatorsRunning),
-    [3, 3, 3, 3, 3],
+    [3, 3, 3, 3, 3, 1],
   );
+  assert.equal(ins.zk.architecture, "mlp-4-16-1-sigmoid");
+  assert.ok(ins.zk.constraints > 1000, `${ins.zk.constraints} constraints`);
+  assert.match(ins.zk.verifier, /^0x[0-9a-fA-F]{40}$/);
   assert.equal(ins.operators.filter((o) => o.killed).length, 1);
   for (const p of ins.policies) assert.equal(p.matchesRerun, true, `region ${p.region}'s result re-checks`);
   const byScore = [...ins.policies].sort((a, b) => a.score - b.score);

@@ -91,7 +91,7 @@ describe("ledgermind insurance (a development chain, separate processes)", { con
     assert.equal(demo.registry, undefined, "--part insurance skips the registry demo");
     assert.equal(demo.insurance.model.modelId, "1");
     assert.equal(demo.insurance.model.version, 1);
-    assert.equal(demo.insurance.policies.length, 5);
+    assert.equal(demo.insurance.policies.length, 6);
     demoPool = demo.insurance.pool.toLowerCase();
     // The demo's farmers are accounts 12 to 16: account 5, this test's farmer, gets its MIND here.
     assertOk(await cli(["token", "transfer", "5", "1000"]));
@@ -197,7 +197,7 @@ describe("ledgermind insurance (a development chain, separate processes)", { con
     const m = assessed.match(/^assessment requested: oracle request ([1-9]\d*)\n$/);
     assert.ok(m, assessed);
     requestId = m[1] as string;
-    assert.ok(Number(requestId) > 5, "the demo's five assessments came first");
+    assert.ok(Number(requestId) > 6, "the demo's six assessments came first");
 
     const shown = parseJson<{
       requestId: string;

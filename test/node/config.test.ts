@@ -110,6 +110,44 @@ roles:
     );
   });
 
+  it("an operator that proves: each salt file of zk build, relative to the config, names one of its versions", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ledgermind-config-zk-"));
+    try {
+      const file = join(dir, "node.yaml");
+      const salt = (name: string, modelId: string, version: number) =>
+        writeFileSync(join(dir, name), JSON.stringify({ modelId, version, salt: "12345" }));
+      salt("model-1-v1.json", "1", 1);
+      salt("model-2-v1.json", "2", 1);
+      writeFileSync(join(dir, "garbage.json"), "not json");
+      const parse = (files: string) =>
+        parseNodeConfig(`${RPC}roles: { oracle: { models: ["1@1"], zkSaltFiles: ${files} } }`, file);
+      assert.deepEqual(parse('["model-1-v1.json"]').roles.oracle?.zkSaltFiles, [
+        join(dir, "model-1-v1.json"),
+      ]);
+      const refusal = (files: string) => {
+        try {
+          parse(files);
+        } catch (error) {
+          assert.ok(error instanceof ConfigError, String(error));
+          return error.message.slice(file.length + 2);
+        }
+        assert.fail(`accepted: ${files}`);
+      };
+      assert.match(
+        refusal('["model-2-v1.json"]'),
+        /^roles\.oracle\.zkSaltFiles\.0: .*model-2-v1\.json is the salt of model 2@1, which is not in roles\.oracle\.models$/,
+      );
+      assert.match(
+        refusal('["model-1-v1.json", "missing.json"]'),
+        /^roles\.oracle\.zkSaltFiles\.1: no zk secret at /,
+      );
+      assert.match(refusal('["garbage.json"]'), /^roles\.oracle\.zkSaltFiles\.0: .* is not a zk secret file/);
+      assert.match(refusal("[]"), /^roles\.oracle\.zkSaltFiles: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a wildcard host needs http.publicUrl: the server's own URL would name no reachable address", () => {
     for (const host of ["0.0.0.0", "'::'"])
       assert.match(

@@ -19,6 +19,7 @@ import { type CanonicalModel, encodeCanonical } from "../../src/ml/encoding.ts";
 import { createRng } from "../../src/ml/partition.ts";
 import {
   answerOf,
+  explainResult,
   fulfillByProof,
   getRequestStatus,
   type Oracle,
@@ -139,6 +140,10 @@ describe("verifiable inference on the crop-insurance model (real Groth16 proofs 
     const status = await getRequestStatus(oracle, id);
     assert.equal(status.state, "finalized");
     assert.equal(status.output, answerOf(inferFixed(model, DROUGHT)));
+    const explained = await explainResult(reg, store, id);
+    assert.equal(explained.fulfilment, "proof");
+    assert.equal(explained.matches, true, "the proven answer is the registry's model re-run");
+    assert.deepEqual(explained.reveals, []);
     const info = await chain.publicClient.readContract({
       address: oracle.address,
       abi: InferenceOracle.abi,
