@@ -7,7 +7,7 @@ import {MindToken} from "../../contracts/MindToken.sol";
 import {InferenceOracleHandler} from "./handlers/InferenceOracleHandler.sol";
 
 /// @notice Random sequences of every InferenceOracle action (register, exit, collect, withdraw, request,
-///         commit, reveal, finalize, signed reports, blocks passing) by four honest operators, two colluders and
+///         commit, reveal, finalize, signed reports, proofs, blocks passing) by four honest operators, two colluders and
 ///         two requesters; after each step every token must be accounted for, no claim lost, nothing locked,
 ///         and no result decided by fewer than its threshold.
 contract InferenceOracleInvariants is StdInvariant, Test {
@@ -17,7 +17,7 @@ contract InferenceOracleInvariants is StdInvariant, Test {
     function setUp() public {
         handler = new InferenceOracleHandler();
         token = handler.token();
-        bytes4[] memory selectors = new bytes4[](10);
+        bytes4[] memory selectors = new bytes4[](11);
         selectors[0] = handler.register.selector;
         selectors[1] = handler.exit.selector;
         selectors[2] = handler.collectFees.selector;
@@ -28,6 +28,7 @@ contract InferenceOracleInvariants is StdInvariant, Test {
         selectors[7] = handler.finalize.selector;
         selectors[8] = handler.submitReport.selector;
         selectors[9] = handler.roll.selector;
+        selectors[10] = handler.prove.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -70,5 +71,15 @@ contract InferenceOracleInvariants is StdInvariant, Test {
     ///      revealed stake, by reveals or by a report.
     function invariant_honestMajorityPrevails() public view {
         assertEq(handler.ghostHonestMajorityOverridden(), 0, "an honest majority was overridden");
+    }
+
+    /// @dev Issue 15: a proof settles a request only with the true answer, for the operator it was made for.
+    function invariant_onlySoundProofsSettle() public view {
+        assertEq(handler.ghostBadProofsAccepted(), 0, "a proof of a lie, or a stolen proof, was accepted");
+    }
+
+    /// @dev Issue 15: settling by proof releases the operators that committed; it slashes nobody.
+    function invariant_proofSlashesNobody() public view {
+        assertEq(handler.ghostSlashedByProof(), 0, "a proof's settlement slashed an operator");
     }
 }

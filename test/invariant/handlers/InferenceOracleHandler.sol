@@ -4,14 +4,34 @@ pragma solidity ^0.8.28;
 import {IInferenceOracle} from "../../../contracts/IInferenceOracle.sol";
 import {InferenceOracle} from "../../../contracts/InferenceOracle.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
+import {IZkInferenceVerifier} from "../../../contracts/zk/IZkInferenceVerifier.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Actors} from "./Actors.sol";
+
+/// @notice Stands in for a circuit's Groth16 verifier: it accepts exactly what a sound one would, a proof of the
+///         request's true answer (the handler's truth of the request id the input carries as its second
+///         value) made for the operator that submits it (the proof's first word names it).
+contract TruthZkVerifier is IZkInferenceVerifier {
+    function verifyInference(bytes32, int256[] calldata input, int256 answer, address prover, uint256[8] calldata proof)
+        external
+        pure
+        returns (bool)
+    {
+        return input.length == 2 && input[1] > 0 && answer == truthOf(uint256(input[1]))
+            && proof[0] == uint256(uint160(prover));
+    }
+
+    function truthOf(uint256 requestId) public pure returns (int256) {
+        return int256(uint256(keccak256(abi.encode("truth", requestId))) % 1_000_000);
+    }
+}
 
 /// @notice Every call the campaign makes into InferenceOracle goes through here. Actors 0-5 may operate the one
 ///         model version: 0-3 are honest (they commit, reveal and sign the request's true value), 4 and 5
 ///         collude (they commit, reveal and sign the same lie, below the truth, so that a lower median favours
-///         them). Actors 6 and 7 request. Which of them act, and when, is the fuzzer's choice; silence is
-///         always possible.
+///         them). Actors 6 and 7 request. Any operator may also settle a request by a zero-knowledge proof (the
+///         version has a verifier): of the truth, of the colluders' lie, or one made for another operator.
+///         Which of them act, and when, is the fuzzer's choice; silence is always possible.
 contract InferenceOracleHandler is Actors {
     uint256 internal constant OPERATORS = 6;
     uint256 internal constant HONEST = 4;
@@ -45,6 +65,14 @@ contract InferenceOracleHandler is Actors {
     uint256 public ghostReportsBelowTwoThirds;
     /// @notice Results that differ from the truth although honest revealers held most of the revealed stake.
     uint256 public ghostHonestMajorityOverridden;
+    /// @notice Proofs accepted for an answer other than the truth, or from an operator they were not made for.
+    uint256 public ghostBadProofsAccepted;
+    /// @notice Operators whose stake fell when a proof settled a request they had committed to.
+    uint256 public ghostSlashedByProof;
+
+    /// @dev Each request's first input value (the second is its id: the verifier's truth is a function of it).
+    mapping(uint256 requestId => int256) internal _firstInput;
+    TruthZkVerifier public immutable zkVerifier;
 
     address internal _mayLose;
 
@@ -80,6 +108,8 @@ contract InferenceOracleHandler is Actors {
             })
         );
         oracle.setModelSpec(modelId, VERSION, 2);
+        zkVerifier = new TruthZkVerifier();
+        registry.setZkVerifier(modelId, VERSION, address(zkVerifier), bytes32(uint256(1)));
         _addHolder(address(oracle));
         for (uint256 i; i < _actors.length; ++i) {
             vm.prank(_actors[i]);
@@ -151,6 +181,9 @@ contract InferenceOracleHandler is Actors {
         if (oracle.requestCount() >= MAX_REQUESTS) return;
         int256[] memory input = new int256[](2);
         input[0] = SafeCast.toInt256(who % 1_000_000);
+        uint256 id = oracle.requestCount() + 1;
+        input[1] = SafeCast.toInt256(id);
+        _firstInput[id] = input[0];
         vm.prank(_actors[OPERATORS + who % 2]);
         oracle.request(
             modelId,
@@ -298,6 +331,35 @@ contract InferenceOracleHandler is Actors {
         if (lie && oracle.getRequest(id).reveals != 0) ghostHonestMajorityOverridden++;
     }
 
+    /// @dev Operator `who` proves request `req`'s answer: the truth, unless `kind` picks the colluders' lie
+    ///      (one call in four) or a proof made for the next operator (one in four). Operators that had
+    ///      committed are released, never slashed.
+    function prove(uint256 who, uint256 req, uint256 kind) external clocked watched {
+        uint256 id = _request(req);
+        if (id == 0) return;
+        address op = _operator(who);
+        bool lie = kind % 4 == 1;
+        bool stolen = kind % 4 == 2;
+        int256[] memory input = new int256[](2);
+        input[0] = _firstInput[id];
+        input[1] = SafeCast.toInt256(id);
+        int256 output = lie ? _truth(id) - LIE_OFFSET : _truth(id);
+        uint256[8] memory proof;
+        proof[0] = uint256(uint160(stolen ? _operator(who + 1) : op));
+        address[] memory ops = oracle.operatorsOf(modelId, VERSION);
+        uint256[] memory stakes = new uint256[](ops.length);
+        for (uint256 i; i < ops.length; ++i) {
+            stakes[i] = oracle.operatorInfo(modelId, VERSION, ops[i]).stake;
+        }
+        vm.prank(op);
+        try oracle.fulfillByProof(id, input, output, proof) {
+            if (lie || stolen) ghostBadProofsAccepted++;
+            for (uint256 i; i < ops.length; ++i) {
+                if (oracle.operatorInfo(modelId, VERSION, ops[i]).stake < stakes[i]) ghostSlashedByProof++;
+            }
+        } catch {}
+    }
+
     /// @dev Mostly one to three blocks, so that several actions fit in one window; one roll in four jumps
     ///      up to a whole commit-and-reveal period.
     function roll(uint256 blocks) external clocked {
@@ -391,11 +453,11 @@ contract InferenceOracleHandler is Actors {
         return count - seed % live;
     }
 
-    function _truth(uint256 id) internal pure returns (int256) {
-        return int256(uint256(keccak256(abi.encode("truth", id))) % 1_000_000);
+    function _truth(uint256 id) internal view returns (int256) {
+        return zkVerifier.truthOf(id);
     }
 
-    function _answer(uint256 id, uint256 index) internal pure returns (int256) {
+    function _answer(uint256 id, uint256 index) internal view returns (int256) {
         return index < HONEST ? _truth(id) : _truth(id) - LIE_OFFSET;
     }
 
