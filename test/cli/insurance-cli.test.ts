@@ -84,10 +84,12 @@ describe("ledgermind insurance (a development chain, separate processes)", { con
   });
 
   it("--json demo --part insurance registers model 1@1 and runs a full insurance flow", async () => {
+    // About 20 s, and 45 s more where no earlier run left the crop circuit's keys in the zk cache.
+    const run = await cli(["--json", "demo", "--part", "insurance"], { timeoutMs: 300_000 });
     const demo = parseJson<{
       registry?: unknown;
       insurance: { model: { modelId: string; version: number }; pool: string; policies: unknown[] };
-    }>(await cli(["--json", "demo", "--part", "insurance"], { timeoutMs: 150_000 }));
+    }>(run);
     assert.equal(demo.registry, undefined, "--part insurance skips the registry demo");
     assert.equal(demo.insurance.model.modelId, "1");
     assert.equal(demo.insurance.model.version, 1);
