@@ -8,7 +8,8 @@ import {LearningTasksHandler} from "./handlers/LearningTasksHandler.sol";
 
 /// @notice Random sequences of every LearningTasks action (join, exit, claim, withdraw, start and close by the
 ///         creator, commit updates, commit and reveal scores, finalize or let the round expire, propose and
-///         attest aggregates, blocks passing) by honest members, a Sybil trainer with its validator and a digest copier; after each step
+///         attest aggregates, consent revoked and given again, stakes released for lost access, blocks passing)
+///         by honest members, a Sybil trainer with its validator and a digest copier; after each step
 ///         every token must be accounted for, no reward lost, nothing locked and nothing honest slashed.
 contract LearningTasksInvariants is StdInvariant, Test {
     LearningTasksHandler internal handler;
@@ -17,7 +18,7 @@ contract LearningTasksInvariants is StdInvariant, Test {
     function setUp() public {
         handler = new LearningTasksHandler();
         token = handler.token();
-        bytes4[] memory selectors = new bytes4[](14);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = handler.join.selector;
         selectors[1] = handler.exit.selector;
         selectors[2] = handler.claim.selector;
@@ -32,6 +33,8 @@ contract LearningTasksInvariants is StdInvariant, Test {
         selectors[11] = handler.attest.selector;
         selectors[12] = handler.roll.selector;
         selectors[13] = handler.abandonRound.selector;
+        selectors[14] = handler.consent.selector;
+        selectors[15] = handler.releaseStake.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -71,5 +74,16 @@ contract LearningTasksInvariants is StdInvariant, Test {
     /// @dev Issue 9, case 4: an aggregate needs votes holding a strict majority of the round's revealed stake.
     function invariant_aggregateNeedsMajority() public view {
         assertEq(handler.ghostMinorityAggregates(), 0, "a minority installed an aggregate");
+    }
+
+    /// @dev Issue 13: an update is committed, and a stake released as lost access, only as the trainer's
+    ///      access to the task's dataset allows at that moment.
+    function invariant_accessDecides() public view {
+        assertEq(handler.ghostAccessIgnored(), 0, "a commit without access, or a release with access");
+    }
+
+    /// @dev Issue 13: a trainer whose consent was revoked takes back its whole stake, at once.
+    function invariant_releaseReturnsWholeStake() public view {
+        assertEq(handler.ghostReleaseShort(), 0, "a release moved less (or more) than the stake");
     }
 }

@@ -14,8 +14,10 @@ import {Actors} from "./Actors.sol";
 ///         SCORE_EXCLUDED), actor 4 a Sybil trainer that submits junk and may also commit an honest trainer's
 ///         digest; actors 5-8 are honest validators (honest updates score 8,000, the skewed one 1, junk 0),
 ///         actor 9 the Sybil's validator (honest updates 0, the Sybil's 10,000) that proposes and attests a
-///         poisoned aggregate. Silence is always possible:
-///         every action is optional, and a round nobody finalizes expires.
+///         poisoned aggregate. The task trains on one DataMarket dataset the handler owns: trainers hold
+///         its owner's grant, which it revokes and gives again (a patient's consent), and a trainer left
+///         without access may take its stake back. Silence is always possible: every action is optional, and
+///         a round nobody finalizes expires.
 contract LearningTasksHandler is Actors {
     uint256 internal constant TRAINERS = 5;
     uint256 internal constant SYBIL = 4;
@@ -30,6 +32,8 @@ contract LearningTasksHandler is Actors {
     ModelRegistry public immutable registry;
     LearningTasks public immutable tasks;
     uint256 public immutable taskId;
+    DataMarket public immutable market;
+    uint256 public immutable datasetId;
 
     mapping(uint32 round => mapping(address validator => uint256[])) internal _words;
     mapping(uint32 round => mapping(address validator => bool)) internal _revealedBy;
@@ -46,6 +50,10 @@ contract LearningTasksHandler is Actors {
     /// @notice Settlements that paid the skewed trainer for an update the honest validators (holding most of the
     ///         revealed stake) excluded.
     uint256 public ghostExcludedPaid;
+    /// @notice Updates committed, or stakes released as lost access, against the trainer's access at the time.
+    uint256 public ghostAccessIgnored;
+    /// @notice Releases that moved to the trainer's withdrawable balance anything but its whole stake.
+    uint256 public ghostReleaseShort;
 
     address internal _mayLose;
 
@@ -66,8 +74,12 @@ contract LearningTasksHandler is Actors {
                 modelCard: bytes32(0)
             })
         );
-        // The campaign's task names no dataset: the market is only the constructor's required address.
-        tasks = new LearningTasks(token, registry, new DataMarket(token, address(this), 100));
+        market = new DataMarket(token, address(this), 100);
+        datasetId = market.publish("bafkinvariantdataset", keccak256("metadata"), 0, 30 days, 0);
+        for (uint256 i; i < TRAINERS; ++i) {
+            market.grantAccess(datasetId, _actors[i], _consentUntil());
+        }
+        tasks = new LearningTasks(token, registry, market);
         registry.setApprovalForAll(address(tasks), true);
         token.approve(address(tasks), type(uint256).max);
         taskId = tasks.createTask(
@@ -93,6 +105,9 @@ contract LearningTasksHandler is Actors {
                 maxValidators: 6
             })
         );
+        uint256[] memory datasets = new uint256[](1);
+        datasets[0] = datasetId;
+        tasks.setDatasets(taskId, datasets);
         _addHolder(address(tasks));
         for (uint256 i; i < _actors.length; ++i) {
             vm.prank(_actors[i]);
@@ -233,8 +248,34 @@ contract LearningTasksHandler is Actors {
             address trainer = _actors[i];
             LearningTasksStorage.Member memory m = tasks.memberOf(taskId, TRAINER, trainer);
             if ((mask >> i) & 1 == 0 || m.status != 1 || m.commitRound == round) continue;
+            bool access = market.hasAccess(datasetId, trainer);
             vm.prank(trainer);
-            tasks.commitUpdate(taskId, round, _digest(trainer, round), 100);
+            try tasks.commitUpdate(taskId, round, _digest(trainer, round), 100) {
+                if (!access) ghostAccessIgnored++;
+            } catch {}
+        }
+    }
+
+    // ------------------------------------------------------------------ consent
+
+    /// @dev The dataset's owner revokes trainer `who`'s grant (with `give` false) or grants it again.
+    function consent(uint256 who, bool give) external clocked watched {
+        address trainer = _actors[who % TRAINERS];
+        if (give) market.grantAccess(datasetId, trainer, _consentUntil());
+        else market.revokeAccess(datasetId, trainer);
+    }
+
+    /// @dev Trainer `who` takes its stake back as having lost access: its whole stake, and only without access.
+    function releaseStake(uint256 who) external clocked watched {
+        address trainer = _actors[who % TRAINERS];
+        uint256 stake = tasks.memberOf(taskId, TRAINER, trainer).stake;
+        uint256 balance = tasks.withdrawable(trainer);
+        bool access = market.hasAccess(datasetId, trainer);
+        vm.prank(trainer);
+        tasks.releaseStakeWithoutAccess(taskId, datasetId);
+        if (access) ghostAccessIgnored++;
+        if (tasks.withdrawable(trainer) != balance + stake || tasks.memberOf(taskId, TRAINER, trainer).stake != 0) {
+            ghostReleaseShort++;
         }
     }
 
@@ -425,6 +466,11 @@ contract LearningTasksHandler is Actors {
 
     function _stake(uint256 index) internal view returns (uint256) {
         return tasks.memberOf(taskId, _roleOf(index), _actors[index]).stake;
+    }
+
+    /// @dev Consent given now runs for ten years: only a revocation ends it within a campaign.
+    function _consentUntil() internal view returns (uint64) {
+        return SafeCast.toUint64(block.timestamp + 3650 days);
     }
 
     function _latest() internal view returns (uint32) {
