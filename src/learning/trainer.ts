@@ -19,6 +19,7 @@ import { isNoShow, type NoShow } from "./adversaries.ts";
 import {
   addressOf,
   commitUpdate,
+  DatasetAccessError,
   fetchVersionModel,
   isRefusal,
   LearningError,
@@ -28,6 +29,8 @@ import {
   type RoleStepResult,
   type RoleStore,
   type RoundSnapshot,
+  releaseStakeWithoutAccess,
+  requireDatasetAccess,
   type Signer,
   snapshotOf,
   type Tasks,
@@ -104,12 +107,30 @@ export class Trainer {
         const unable =
           member.status !== MEMBER_ACTIVE
             ? `not an active trainer of task ${snap.taskId}: join it between rounds`
-            : member.stake < snap.params.minTrainerStake
-              ? `stake ${member.stake} below the task's minimum ${snap.params.minTrainerStake} (slashed): add stake with join between rounds`
-              : undefined;
+            : member.stake === 0n
+              ? "no stake (released after losing access to a dataset): add stake with join between rounds"
+              : member.stake < snap.params.minTrainerStake
+                ? `stake ${member.stake} below the task's minimum ${snap.params.minTrainerStake} (slashed): add stake with join between rounds`
+                : undefined;
         if (unable) {
           this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
           return { actions: [this.action("refuse", round, 0n, unable)] };
+        }
+        // Consent revoked or expired: the commit would be refused and the absence slashed as a no-show, so the
+        // stake comes back first, and the round settles this trainer as a no-show that loses nothing.
+        try {
+          if (snap.state.datasets > 0) await requireDatasetAccess(this.o.tasks, snap.taskId, this.address);
+        } catch (error) {
+          if (!(error instanceof DatasetAccessError)) throw error;
+          const receipt = await releaseStakeWithoutAccess(
+            this.o.tasks,
+            snap.taskId,
+            error.datasetId,
+            this.o.signer,
+          );
+          this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
+          const reason = `no access to dataset ${error.datasetId}: its stake was released, so its absence costs nothing`;
+          return { actions: [this.action("refuse", round, receipt.gasUsed, reason)] };
         }
         const { model: base } = await fetchVersionModel(
           this.o.tasks,

@@ -11,10 +11,14 @@ import { ContractRefusedError, sendAndWait } from "../../src/chain/tx.ts";
 import {
   DatasetAccessError,
   joinTask,
+  memoryRoleStore,
   openTasks,
+  type Signer,
   type Tasks,
   taskDatasets,
 } from "../../src/learning/client.ts";
+import { memoryBlobStore } from "../../src/learning/protocol.ts";
+import { Trainer } from "../../src/learning/trainer.ts";
 import {
   type Actor,
   BASE_PARAMS,
@@ -267,6 +271,46 @@ describe("LearningTasks datasets (issue 13, item 4)", { concurrency: false }, ()
     await send(grantee, "withdraw", []);
     assert.equal(await fx.balanceOf(grantee.address), heldBefore, "the whole stake came back");
     await fx.assertConservation([grantee, publisher, v1, v2, v3], false);
+  });
+
+  it("a hospital's trainer role whose consent was revoked takes its stake back instead of training: its absence costs nothing", async () => {
+    const [hospital, v1, v2, v3] = (await actors(["role:hospital", "role:v1", "role:v2", "role:v3"])) as [
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+    ];
+    const id = await taskNaming([grantOnly]);
+    await grant(hospital, grantOnly);
+    await send(hospital, "join", [id, TRAINER, TRAINER_STAKE]);
+    for (const v of [v1, v2, v3]) await send(v, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+    await fx.startRound(id, owner);
+    await marketTx(publisher, "revokeAccess", [grantOnly, hospital.address]);
+    let trained = false;
+    const trainer = new Trainer({
+      tasks: client,
+      taskId: id,
+      signer: hospital.wallet.account as Signer,
+      store: memoryBlobStore(),
+      own: memoryRoleStore(),
+      samples: 100,
+      produce: async () => {
+        trained = true;
+        throw new Error("trained without access");
+      },
+    });
+    const [refusal, ...more] = (await trainer.step()).actions;
+    assert.equal(trained, false, "nothing is trained on records it may no longer use");
+    assert.deepEqual(more, []);
+    assert.equal(refusal?.kind, "refuse");
+    assert.match(
+      refusal?.reason ?? "",
+      new RegExp(`^no access to dataset ${grantOnly}: its stake was released, so its absence costs nothing$`),
+    );
+    assert.ok((refusal?.gasUsed ?? 0n) > 0n, "the release was sent");
+    assert.equal((await memberOf(id, TRAINER, hospital)).stake, 0n);
+    assert.equal(await view<bigint>("withdrawable", [hospital.address]), TRAINER_STAKE);
+    assert.deepEqual((await trainer.step()).actions, [], "once released, it waits out the round");
   });
 
   it("access that expires mid-round refuses the commit; an update committed before it expired stands", async () => {
