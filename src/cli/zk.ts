@@ -1,3 +1,10 @@
+/**
+ * `ledgermind zk`: zero-knowledge proofs of inference for registered models (src/zk).
+ *   build   compile the version's circuit, set up its keys, deploy its verifier, commit to the weights
+ *           under a fresh salt and record verifier and commitment in the registry (src/zk/build.ts)
+ *   prove   prove the version's answer on an input, for a prover's address
+ *   verify  check a proof file against the verifier and commitment the registry records
+ */
 import type { Command } from "commander";
 import { type Address, getAddress, type Hex } from "viem";
 import { ZkInferenceVerifier } from "../chain/generated/contracts.ts";
