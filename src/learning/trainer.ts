@@ -90,6 +90,21 @@ export class Trainer {
     return { kind, role: "trainer", account: this.address, round, gasUsed, ...(reason ? { reason } : {}) };
   }
 
+  /**
+   * Takes the stake back from a round this trainer cannot commit in, having lost access to one of the task's
+   * datasets: the round then settles it as a no-show that loses nothing, where it would be slashed.
+   */
+  private async releaseForLostAccess(
+    taskId: bigint,
+    round: number,
+    datasetId: bigint,
+  ): Promise<RoleStepResult> {
+    const receipt = await releaseStakeWithoutAccess(this.o.tasks, taskId, datasetId, this.o.signer);
+    this.o.own.set(this.key(round), { status: "absent" } satisfies TrainerRecord);
+    const reason = `no access to dataset ${datasetId}: its stake was released, so its absence costs nothing`;
+    return { actions: [this.action("refuse", round, receipt.gasUsed, reason)] };
+  }
+
   async step(snapshot?: RoundSnapshot): Promise<RoleStepResult> {
     const snap = snapshot ?? (await snapshotOf(this.o.tasks, this.o.taskId));
     const info = snap.info;
@@ -116,21 +131,12 @@ export class Trainer {
           this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
           return { actions: [this.action("refuse", round, 0n, unable)] };
         }
-        // Consent revoked or expired: the commit would be refused and the absence slashed as a no-show, so the
-        // stake comes back first, and the round settles this trainer as a no-show that loses nothing.
+        // Consent revoked or expired: the commit would be refused and the absence slashed as a no-show.
         try {
           if (snap.state.datasets > 0) await requireDatasetAccess(this.o.tasks, snap.taskId, this.address);
         } catch (error) {
           if (!(error instanceof DatasetAccessError)) throw error;
-          const receipt = await releaseStakeWithoutAccess(
-            this.o.tasks,
-            snap.taskId,
-            error.datasetId,
-            this.o.signer,
-          );
-          this.o.own.set(key, { status: "absent" } satisfies TrainerRecord);
-          const reason = `no access to dataset ${error.datasetId}: its stake was released, so its absence costs nothing`;
-          return { actions: [this.action("refuse", round, receipt.gasUsed, reason)] };
+          return this.releaseForLostAccess(snap.taskId, round, error.datasetId);
         }
         const { model: base } = await fetchVersionModel(
           this.o.tasks,
@@ -170,6 +176,9 @@ export class Trainer {
         );
         gasUsed = receipt.gasUsed;
       } catch (err) {
+        // Consent revoked while it trained: the update is dropped, as above.
+        if (isRefusal(err, "DatasetAccessRequired"))
+          return this.releaseForLostAccess(snap.taskId, round, err.args[1] as bigint);
         // Sent before a restart: the chain has it already.
         if (!isRefusal(err, "AlreadyCommitted")) throw err;
       }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type Abi, type Address, keccak256, maxUint256, parseEther, parseEventLogs, stringToHex } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
-import { DataMarket, LearningTasks, MindToken } from "../../src/chain/generated/contracts.ts";
+import { DataMarket, LearningTasks, MindToken, ModelRegistry } from "../../src/chain/generated/contracts.ts";
 import { advanceTime } from "../../src/chain/time.ts";
 import { ContractRefusedError, sendAndWait } from "../../src/chain/tx.ts";
 import {
@@ -19,6 +19,11 @@ import {
 } from "../../src/learning/client.ts";
 import { memoryBlobStore } from "../../src/learning/protocol.ts";
 import { Trainer } from "../../src/learning/trainer.ts";
+import { encodeCanonical } from "../../src/ml/encoding.ts";
+import { createRng } from "../../src/ml/partition.ts";
+import { sha256Digest } from "../../src/storage/cid.ts";
+import { randomModel } from "../zk/random-model.ts";
+import { bareVersion } from "./bare-version.ts";
 import {
   type Actor,
   BASE_PARAMS,
@@ -311,6 +316,54 @@ describe("LearningTasks datasets (issue 13, item 4)", { concurrency: false }, ()
     assert.equal((await memberOf(id, TRAINER, hospital)).stake, 0n);
     assert.equal(await view<bigint>("withdrawable", [hospital.address]), TRAINER_STAKE);
     assert.deepEqual((await trainer.step()).actions, [], "once released, it waits out the round");
+  });
+
+  it("consent revoked while the hospital's trainer role trains: the refused commit releases its stake", async () => {
+    const [hospital, v1, v2, v3] = (await actors(["train:hospital", "train:v1", "train:v2", "train:v3"])) as [
+      Actor,
+      Actor,
+      Actor,
+      Actor,
+    ];
+    // A model whose version 1 has real weights in the store: the trainer fetches its base before training.
+    const store = memoryBlobStore();
+    const bytes = encodeCanonical(randomModel("logreg-4-2", 16, createRng("revoked-while-training"), false));
+    await store.put(bytes);
+    const registered = await fx.registryTx(owner, "registerModel", ["data-bound-weights"]);
+    const [made] = parseEventLogs({
+      abi: ModelRegistry.abi,
+      logs: registered.logs,
+      eventName: "ModelRegistered",
+    });
+    await fx.registryTx(owner, "addVersion", [
+      made?.args.modelId,
+      { ...bareVersion("data-bound-weights:v1"), weightsDigest: sha256Digest(bytes) },
+    ]);
+    const id = await fx.createTask(owner, { ...BASE_PARAMS, modelId: Number(made?.args.modelId) });
+    await send(owner, "setDatasets", [id, [grantOnly]]);
+    await grant(hospital, grantOnly);
+    await send(hospital, "join", [id, TRAINER, TRAINER_STAKE]);
+    for (const v of [v1, v2, v3]) await send(v, "join", [id, VALIDATOR, VALIDATOR_STAKE]);
+    await fx.startRound(id, owner);
+    const trainer = new Trainer({
+      tasks: client,
+      taskId: id,
+      signer: hospital.wallet.account as Signer,
+      store,
+      own: memoryRoleStore(),
+      samples: 100,
+      produce: async ({ base }) => {
+        await marketTx(publisher, "revokeAccess", [grantOnly, hospital.address]);
+        return base;
+      },
+    });
+    const [refusal, ...more] = (await trainer.step()).actions;
+    assert.deepEqual(more, []);
+    assert.equal(refusal?.kind, "refuse");
+    assert.match(refusal?.reason ?? "", /: its stake was released, so its absence costs nothing$/);
+    assert.equal((await memberOf(id, TRAINER, hospital)).commitRound, 0, "nothing was committed");
+    assert.equal((await memberOf(id, TRAINER, hospital)).stake, 0n);
+    assert.equal(await view<bigint>("withdrawable", [hospital.address]), TRAINER_STAKE);
   });
 
   it("access that expires mid-round refuses the commit; an update committed before it expired stands", async () => {
