@@ -119,6 +119,16 @@ async function actors(names: readonly string[]): Promise<Actor[]> {
   return out;
 }
 
+/** A hospital (a trainer) and three validators, fresh, named under `tag`. */
+async function hospitalAndValidators(tag: string): Promise<[Actor, Actor, Actor, Actor]> {
+  return (await actors([`${tag}:hospital`, `${tag}:v1`, `${tag}:v2`, `${tag}:v3`])) as [
+    Actor,
+    Actor,
+    Actor,
+    Actor,
+  ];
+}
+
 async function taskNaming(datasets: readonly bigint[]): Promise<bigint> {
   const id = await fx.createTask(owner, { ...BASE_PARAMS, modelId });
   if (datasets.length > 0) await send(owner, "setDatasets", [id, datasets]);
@@ -279,12 +289,7 @@ describe("LearningTasks datasets (issue 13, item 4)", { concurrency: false }, ()
   });
 
   it("a hospital's trainer role whose consent was revoked takes its stake back instead of training: its absence costs nothing", async () => {
-    const [hospital, v1, v2, v3] = (await actors(["role:hospital", "role:v1", "role:v2", "role:v3"])) as [
-      Actor,
-      Actor,
-      Actor,
-      Actor,
-    ];
+    const [hospital, v1, v2, v3] = await hospitalAndValidators("role");
     const id = await taskNaming([grantOnly]);
     await grant(hospital, grantOnly);
     await send(hospital, "join", [id, TRAINER, TRAINER_STAKE]);
@@ -319,12 +324,7 @@ describe("LearningTasks datasets (issue 13, item 4)", { concurrency: false }, ()
   });
 
   it("consent revoked while the hospital's trainer role trains: the refused commit releases its stake", async () => {
-    const [hospital, v1, v2, v3] = (await actors(["train:hospital", "train:v1", "train:v2", "train:v3"])) as [
-      Actor,
-      Actor,
-      Actor,
-      Actor,
-    ];
+    const [hospital, v1, v2, v3] = await hospitalAndValidators("train");
     // A model whose version 1 has real weights in the store: the trainer fetches its base before training.
     const store = memoryBlobStore();
     const bytes = encodeCanonical(randomModel("logreg-4-2", 16, createRng("revoked-while-training"), false));
