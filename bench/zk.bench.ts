@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Abi, type Address, encodeFunctionData, parseEther, toHex } from "viem";
+import { type Abi, type Address, encodeFunctionData, parseEther } from "viem";
 import { connect, type LedgerChain } from "../src/chain/connect.ts";
 import { ZkInferenceVerifier } from "../src/chain/generated/contracts.ts";
 import { transferMind } from "../src/chain/token.ts";
@@ -26,7 +26,7 @@ import { yieldArchitecture } from "../src/oracle/yield-model.ts";
 import { addVersion, openRegistry, registerModel, setZkVerifier } from "../src/registry/client.ts";
 import { FsBlobStore } from "../src/storage/fs-blob-store.ts";
 import { estimatedConstraints, planDenseCircuit } from "../src/zk/circuit.ts";
-import { weightsCommitment } from "../src/zk/commitment.ts";
+import { fieldToBytes32, weightsCommitment } from "../src/zk/commitment.ts";
 import { type CompiledCircuit, compileDenseCircuit } from "../src/zk/compile.ts";
 import { prove, releaseCurve, toSolidityProof, verifyProof } from "../src/zk/groth16.ts";
 import { type ModelCircuit, proveInference } from "../src/zk/inference-proof.ts";
@@ -95,7 +95,7 @@ async function fulfilByProofGas(
     modelId,
     version,
     verifier,
-    commitment: toHex(weightsCommitment(model.canonical, model.salt), { size: 32 }),
+    commitment: fieldToBytes32(weightsCommitment(model.canonical, model.salt)),
   });
   for (const account of [1, 2]) {
     await transferMind(chain, chain.wallet(account).account.address, parseEther("500"));
@@ -183,7 +183,7 @@ export async function benchZk(): Promise<Figures> {
         abi: ZkInferenceVerifier.abi as Abi,
         functionName: "verifyInference",
         args: [
-          toHex(c.statement.commitment, { size: 32 }),
+          fieldToBytes32(c.statement.commitment),
           c.statement.input,
           c.statement.answer,
           c.statement.prover,

@@ -37,6 +37,8 @@ export function readZkSecretFile(path: string): ZkSecret {
     throw new ZkSecretError(`${path} is not a zk secret file (not JSON)`);
   }
   if (
+    typeof secret !== "object" ||
+    secret === null ||
     !/^\d+$/.test(String(secret.modelId)) ||
     !Number.isInteger(secret.version) ||
     !/^\d+$/.test(String(secret.salt))

@@ -119,6 +119,7 @@ roles:
       salt("model-1-v1.json", "1", 1);
       salt("model-2-v1.json", "2", 1);
       writeFileSync(join(dir, "garbage.json"), "not json");
+      writeFileSync(join(dir, "null.json"), "null");
       const parse = (files: string) =>
         parseNodeConfig(`${RPC}roles: { oracle: { models: ["1@1"], zkSaltFiles: ${files} } }`, file);
       assert.deepEqual(parse('["model-1-v1.json"]').roles.oracle?.zkSaltFiles, [
@@ -142,6 +143,7 @@ roles:
         /^roles\.oracle\.zkSaltFiles\.1: no zk secret at /,
       );
       assert.match(refusal('["garbage.json"]'), /^roles\.oracle\.zkSaltFiles\.0: .* is not a zk secret file/);
+      assert.match(refusal('["null.json"]'), /^roles\.oracle\.zkSaltFiles\.0: .* is not a zk secret file/);
       assert.match(refusal("[]"), /^roles\.oracle\.zkSaltFiles: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
