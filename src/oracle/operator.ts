@@ -58,6 +58,7 @@ import {
   inputOf,
   type LoggedRequest,
   loggedRequestOf,
+  mayHoldRevealIn,
   type Oracle,
   openOracle,
   type RequestedArgs,
@@ -686,7 +687,16 @@ export class InferenceOperator {
         }
         case "committed": {
           if (!canRevealIn(w, next)) {
-            if (next <= w.commitDeadline) return w.commitDeadline;
+            if (next <= w.commitDeadline) {
+              // A report that lands before the window closes releases this commit: mining on towards the
+              // deadline would only shorten the windows of the requests after it.
+              if (
+                this.opts.reportWindowMs !== undefined &&
+                (await getRequestStatus(this.oracle, requestId)).state !== "open"
+              )
+                return this.settled(entry, actions);
+              return w.commitDeadline;
+            }
             if (this.unverified.has(entry.requestId) && (await this.logged("Revealed", entry))) {
               entry.phase = "revealed";
               this.save();
@@ -698,12 +708,13 @@ export class InferenceOperator {
             this.opts.reportWindowMs === undefined
               ? undefined
               : (entry.seenAt ?? 0) + this.opts.reportWindowMs;
-          if (holdUntil !== undefined && this.now() < holdUntil && next < w.revealDeadline) {
+          if (holdUntil !== undefined && this.now() < holdUntil && mayHoldRevealIn(w, next)) {
             // A report may still land: it releases this commit, and there is nothing to reveal. No height
-            // to wait for, so `run` mines no block meanwhile and the reveal window stays whole.
-            if ((await getRequestStatus(this.oracle, requestId)).state !== "open")
-              return this.settled(entry, actions);
-            return undefined;
+            // to wait for, so `run` mines no block meanwhile and the reveal window stays whole. Once another
+            // operator revealed, no report can land (ReportAfterReveal): holding on would only risk the stake.
+            const status = await getRequestStatus(this.oracle, requestId);
+            if (status.state !== "open") return this.settled(entry, actions);
+            if (status.reveals === 0) return undefined;
           }
           if (this.unverified.has(entry.requestId)) {
             this.unverified.delete(entry.requestId);

@@ -27,6 +27,7 @@ import {
   formatFixed,
   getLoggedRequest,
   getRequestStatus,
+  mayHoldRevealIn,
   type Oracle,
   openOracle,
   ResultTimeoutError,
@@ -162,6 +163,12 @@ describe("protocol pieces (pure)", () => {
 
   it("windows: reveal after the commit deadline, finalize early only when everyone revealed", () => {
     const w = { commitDeadline: 10n, revealDeadline: 14n };
+    // A reveal is held back for a report in the first half of the reveal window only.
+    assert.deepEqual(
+      [10n, 11n, 12n, 13n, 14n].map((b) => mayHoldRevealIn(w, b)),
+      [false, true, true, false, false],
+    );
+    assert.equal(mayHoldRevealIn({ commitDeadline: 10n, revealDeadline: 11n }, 11n), false);
     assert.equal(canRevealIn(w, 10n), false);
     assert.equal(canRevealIn(w, 11n), true);
     assert.equal(canRevealIn(w, 15n), false);
@@ -477,5 +484,52 @@ describe("operators on the embedded chain", () => {
     assert.equal(e.recomputed, honest());
     assert.equal(e.withinTolerance, false);
     assert.match(explanationLines(e).join("\n"), /MISMATCH: .* by 0\.123456/);
+  });
+
+  it("waiting for a report, an operator holds its reveal back only in the first half of the reveal window, and not once another revealed", async () => {
+    // A clock that never reaches the end of the report window: only the blocks end the hold.
+    const waiting = (i: number, reportWindowMs: number, tag: string) =>
+      createOperator(
+        options(i, { reportWindowMs, now: () => 0, stateFile: join(TMP, `holder-${tag}-${i}.json`) }),
+      );
+    const request = async () =>
+      (await requestInference(chain, { modelId, version: VERSION, input: DROUGHT }, REQUESTER)).requestId;
+    const kinds = async (op: InferenceOperator) => (await op.step()).actions.map((x) => x.type);
+
+    // Blocks come on their own (the test mines them); both operators wait for a report that never comes.
+    const [x, y] = [await waiting(1, 60_000, "half"), await waiting(2, 60_000, "half")] as const;
+    const id = await request();
+    assert.deepEqual(await kinds(x), ["committed"]);
+    assert.deepEqual(await kinds(y), ["committed"]);
+    const w = await getRequestStatus(oracle, id);
+    await x.mineTo(w.commitDeadline);
+    const half = w.commitDeadline + (w.revealDeadline - w.commitDeadline) / 2n;
+    for (let next = w.commitDeadline + 1n; next <= half; next++) {
+      for (const op of [x, y]) {
+        const r = await op.step();
+        assert.deepEqual(r.actions, [], `holds with block ${next} next`);
+        assert.equal(r.waitingFor, undefined, "a holding operator waits for no height (it never mines)");
+      }
+      await x.mineTo(next);
+    }
+    // Half the reveal window is left, a block for each of them.
+    assert.deepEqual(await kinds(x), ["revealed"]);
+    assert.deepEqual(await kinds(y), ["revealed", "finalized"]);
+    assert.equal((await getRequestStatus(oracle, id)).output, honest());
+    assert.equal((await slashes(id)).length, 0);
+
+    // One operator's report window is over and it reveals: no report can land after a reveal, so the other
+    // stops holding at once, early in the window.
+    const [early, holder] = [await waiting(1, 0, "early"), await waiting(2, 60_000, "early")] as const;
+    const next = await request();
+    assert.deepEqual(await kinds(early), ["committed"]);
+    assert.deepEqual(await kinds(holder), ["committed"]);
+    const v = await getRequestStatus(oracle, next);
+    await early.mineTo(v.commitDeadline);
+    assert.deepEqual(await kinds(holder), [], "holds before anyone revealed");
+    assert.deepEqual(await kinds(early), ["revealed"]);
+    assert.deepEqual(await kinds(holder), ["revealed", "finalized"]);
+    assert.equal((await getRequestStatus(oracle, next)).output, honest());
+    assert.equal((await slashes(next)).length, 0);
   });
 });

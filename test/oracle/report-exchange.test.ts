@@ -192,7 +192,10 @@ async function until(what: string, done: () => boolean | Promise<boolean>, ms = 
 
 const settled = (id: bigint) => async () => (await getRequestStatus(oracle, id)).state !== "open";
 
-async function logsOf(eventName: "Revealed" | "Committed" | "InferenceFinalized", requestId: bigint) {
+async function logsOf(
+  eventName: "Revealed" | "Committed" | "InferenceFinalized" | "OperatorSlashed",
+  requestId: bigint,
+) {
   return chain.publicClient.getContractEvents({
     address: oracle.address,
     abi: InferenceOracle.abi,
@@ -200,6 +203,31 @@ async function logsOf(eventName: "Revealed" | "Committed" | "InferenceFinalized"
     args: { requestId },
     fromBlock: 0n,
   });
+}
+
+/**
+ * Waits until `id` settles, then asserts it settled honestly: finalized on the honest answer and nobody
+ * slashed. A failure shows what each operator of `ops` did on the request, in order, with its blocks.
+ */
+async function settledHonestly(id: bigint, ops: OperatorNode[]): Promise<void> {
+  await until(`request ${id} settled`, settled(id), 60_000);
+  const status = await getRequestStatus(oracle, id);
+  const slashed = await logsOf("OperatorSlashed", id);
+  const story = () =>
+    JSON.stringify(
+      {
+        status,
+        slashed: slashed.map((l) => l.args),
+        events: ops.map((n) => ({
+          account: n.account,
+          events: n.events.filter((e) => "requestId" in e && e.requestId === id),
+        })),
+      },
+      (_, v) => (typeof v === "bigint" ? v.toString() : v),
+    );
+  assert.equal(status.state, "finalized", story());
+  assert.equal(status.output, HONEST, story());
+  assert.equal(slashed.length, 0, story());
 }
 
 /** The signers of the `submitReport` that finalized `requestId`, read from its transaction. */
@@ -338,7 +366,8 @@ describe("operators exchanging reports over HTTP (embedded chain, one process, o
       // The signatures are bound to their request: replayed on another one, the contract refuses them.
       const next = await request(1);
       await assert.rejects(submitSignedReport(oracle, next, HONEST, signatures, REQUESTER), /WrongSigner/);
-      await until(`request ${next} settled by commit-reveal`, settled(next));
+      await settledHonestly(next, trio());
+      assert.equal((await logsOf("Revealed", next)).length, 3, "settled by commit-reveal");
     } finally {
       for (const n of trio()) n.leading = true;
     }
@@ -407,10 +436,7 @@ describe("operators exchanging reports over HTTP (embedded chain, one process, o
     await dead.stop();
     try {
       const id = await request(1);
-      await until(`request ${id} settled`, settled(id), 60_000);
-      const status = await getRequestStatus(oracle, id);
-      assert.equal(status.state, "finalized");
-      assert.equal(status.output, HONEST);
+      await settledHonestly(id, live);
       assert.equal((await logsOf("Revealed", id)).length, 2);
       assert.equal(live.flatMap((n) => n.of("reported", id)).length, 0);
       const unreported = live.flatMap((n) => n.of("unreported", id));
