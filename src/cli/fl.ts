@@ -9,6 +9,7 @@ import {
   claim,
   createTask,
   defaultTaskParams,
+  exitTask,
   getRound,
   getTask,
   joinTask,
@@ -17,7 +18,9 @@ import {
   type MemberRole,
   memberOf,
   openTasks,
+  releaseStakeWithoutAccess,
   startRound,
+  type Tasks,
   trainersOf,
   validatorsOf,
   withdraw,
@@ -669,22 +672,41 @@ function registerTaskCommands(fl: Command): void {
       );
     });
 
-  fl.command("claim")
-    .description("move your rewards in a task to your withdrawable balance")
+  memberCommand(
+    fl,
+    "claim",
+    "move your rewards in a task to your withdrawable balance",
+    claim,
+    (taskId, role) => `claimed in task ${taskId} as a ${role}`,
+  );
+  memberCommand(
+    fl,
+    "leave",
+    "leave a task: your stake and unclaimed rewards become withdrawable (between rounds, or once the open round expired)",
+    exitTask,
+    (taskId, role) => `left task ${taskId} as a ${role}`,
+  );
+
+  fl.command("release")
+    .description(
+      "take your whole trainer stake back, unslashed, after losing access to one of the task's datasets (revoked or expired), even mid-round if you did not commit in it",
+    )
     .argument("<TASK>", "task id")
-    .requiredOption("--as <ROLE>", "trainer or validator")
-    .option("--account <INDEX>", "the member's account index")
-    .action(async (task: string, o: { as: string; account?: string }, cmd: Command) => {
+    .requiredOption("--dataset <ID>", "the task's dataset you no longer have access to")
+    .option("--account <INDEX>", "the trainer's account index")
+    .action(async (task: string, o: { dataset: string; account?: string }, cmd: Command) => {
       const opts = globalOptions(cmd);
       const taskId = parseTaskId(task);
-      const role = parseRole(o.as);
+      const datasetId = parseDatasetId(o.dataset);
       await withChain(opts, async (chain) => {
         const tasks = await openTasks(chain);
         const signer = parseAccount(o.account);
-        await claim(tasks, taskId, role, signer);
-        const balance = await withdrawable(tasks, addressOf(chain, signer));
-        emit(opts, { taskId, role, withdrawable: balance }, () => [
-          `claimed; withdrawable ${formatEther(balance)} MIND`,
+        const account = addressOf(chain, signer);
+        const { stake } = await memberOf(tasks, taskId, "trainer", account);
+        await releaseStakeWithoutAccess(tasks, taskId, datasetId, signer);
+        const balance = await withdrawable(tasks, account);
+        emit(opts, { taskId, datasetId, account, released: stake, withdrawable: balance }, () => [
+          `${account} has no access to dataset ${datasetId}: its stake of ${formatEther(stake)} MIND in task ${taskId} is released, whole; withdrawable ${formatEther(balance)} MIND (leave the task with \`fl leave\` after the round)`,
         ]);
       });
     });
@@ -700,6 +722,35 @@ function registerTaskCommands(fl: Command): void {
         const amount = await withdrawable(tasks, addressOf(chain, signer));
         await withdraw(tasks, signer);
         emit(opts, { amount }, () => [`withdrew ${formatEther(amount)} MIND`]);
+      });
+    });
+}
+
+/** `fl NAME TASK --as ROLE`: one transaction of a task's member, then its withdrawable balance. */
+function memberCommand(
+  fl: Command,
+  name: string,
+  description: string,
+  send: (tasks: Tasks, taskId: bigint, role: MemberRole, signer: number) => Promise<unknown>,
+  done: (taskId: bigint, role: MemberRole) => string,
+): void {
+  fl.command(name)
+    .description(description)
+    .argument("<TASK>", "task id")
+    .requiredOption("--as <ROLE>", "trainer or validator")
+    .option("--account <INDEX>", "the member's account index")
+    .action(async (task: string, o: { as: string; account?: string }, cmd: Command) => {
+      const opts = globalOptions(cmd);
+      const taskId = parseTaskId(task);
+      const role = parseRole(o.as);
+      await withChain(opts, async (chain) => {
+        const tasks = await openTasks(chain);
+        const signer = parseAccount(o.account);
+        await send(tasks, taskId, role, signer);
+        const balance = await withdrawable(tasks, addressOf(chain, signer));
+        emit(opts, { taskId, role, withdrawable: balance }, () => [
+          `${done(taskId, role)}; withdrawable ${formatEther(balance)} MIND`,
+        ]);
       });
     });
 }

@@ -145,6 +145,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "fl start": ["ledgermind fl start 1"],
   "fl status": ["ledgermind fl status 1"],
   "fl claim": ["ledgermind fl claim 1 --as trainer --account 1"],
+  "fl release": ["ledgermind fl release 1 --dataset 2 --account 1"],
+  "fl leave": ["ledgermind fl leave 1 --as trainer --account 1"],
   "fl withdraw": ["ledgermind fl withdraw --account 1"],
   "fl evaluate": ["ledgermind fl evaluate --grid reduced --workers 2"],
   "fl simulate": [

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
@@ -141,4 +143,21 @@ export function assertOneLineError(r: Run, pattern: RegExp, code?: number): stri
   assert.ok(line.startsWith("ledgermind: "), `stderr must start with "ledgermind: ":\n${show(r)}`);
   assert.match(line, pattern, show(r));
   return line;
+}
+
+/** Writes a valid dataset metadata file (a hospital's ward admissions) in `dir` for `data publish`; its path. */
+export function writeWardsMetadata(dir: string): string {
+  const path = join(dir, "wards.json");
+  writeFileSync(
+    path,
+    JSON.stringify({
+      format: "ledgermind.dataset/1",
+      name: "ward admissions",
+      description: "one row per stay",
+      schema: { age: "int", days: "int" },
+      licence: "CC-BY-NC-4.0",
+      size: { rows: 1200, bytes: 48_000 },
+    }),
+  );
+  return path;
 }

@@ -12,7 +12,7 @@ import { after, describe, it } from "node:test";
 import { type Address, parseEther } from "viem";
 import { devAccounts } from "../../src/chain/accounts.ts";
 import { algorithmId } from "../../src/market/protocol.ts";
-import { assertOk, assertOneLineError, cliWith, parseJson } from "./cli-process.ts";
+import { assertOk, assertOneLineError, cliWith, parseJson, writeWardsMetadata } from "./cli-process.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-data-cli-"));
 const DATA = join(TMP, "data");
@@ -24,18 +24,7 @@ const [HOSPITAL, LAB, RESEARCHER] = devAccounts(4)
   .slice(1)
   .map((a) => (a as { address: Address }).address);
 
-const METADATA_FILE = join(TMP, "wards.json");
-writeFileSync(
-  METADATA_FILE,
-  JSON.stringify({
-    format: "ledgermind.dataset/1",
-    name: "ward admissions",
-    description: "one row per stay",
-    schema: { age: "int", days: "int" },
-    licence: "CC-BY-NC-4.0",
-    size: { rows: 1200, bytes: 48_000 },
-  }),
-);
+const METADATA_FILE = writeWardsMetadata(TMP);
 
 describe("ledgermind data (the embedded chain, separate processes)", { concurrency: false }, () => {
   it("publish, list and show a dataset", async () => {

@@ -2,7 +2,8 @@
  * `ledgermind fl` and `ledgermind token` as separate processes: `fl simulate` on a fresh chain (reproducible
  * with --seed, the poisoner slashed, gas per round, --baseline, --in-memory giving the same accuracies),
  * and a real task step by step on one embedded chain persisted in a temp data dir (create, join, status,
- * start) with the contract's refusals as one-line errors.
+ * start) with the contract's refusals as one-line errors; a trainer on a dataset whose access is revoked
+ * releases its whole stake (fl release), leaves (fl leave) and withdraws.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,7 +13,7 @@ import { after, describe, it } from "node:test";
 import type { Address } from "viem";
 import { devAccounts } from "../../src/chain/accounts.ts";
 import { encodeCanonical } from "../../src/ml/encoding.ts";
-import { assertOk, assertOneLineError, cliWith, parseJson, show } from "./cli-process.ts";
+import { assertOk, assertOneLineError, cliWith, parseJson, show, writeWardsMetadata } from "./cli-process.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "ledgermind-fl-cli-"));
 const DATA = join(TMP, "data");
@@ -160,5 +161,46 @@ describe("ledgermind fl create | join | start | status on the embedded chain", {
         status: 1,
       },
     ]);
+  });
+
+  it("a trainer whose dataset access is revoked takes its whole stake back (fl release), leaves and withdraws", async () => {
+    const metadata = writeWardsMetadata(TMP);
+    assertOk(await cli(["data", "publish", "--metadata", metadata, "--price", "5", "--period", "1d"]));
+    assert.match(
+      assertOk(
+        await cli(["fl", "create", "--model", "1@1", "--rounds", "1", "--reward", "10", "--dataset", "1"]),
+      ),
+      /^task 2: .* on dataset\(s\) 1$/m,
+    );
+    const join2 = ["fl", "join", "2", "--as", "trainer", "--stake", "20", "--account", "5"];
+    assertOneLineError(await cli(join2), /access to dataset 1/, 1);
+    assertOk(await cli(["data", "grant", "1", "5", "--for", "1d"]));
+    assertOk(await cli(join2));
+    assert.match(assertOk(await cli(["token", "balance", "5"])), /holds 60 MIND/);
+    // Still allowed in: nothing to release.
+    assertOneLineError(
+      await cli(["fl", "release", "2", "--dataset", "1", "--account", "5"]),
+      /AccessNotLost/,
+      1,
+    );
+
+    assertOk(await cli(["data", "revoke", "1", "5"]));
+    const released = parseJson<{ released: string; withdrawable: string }>(
+      await cli(["--json", "fl", "release", "2", "--dataset", "1", "--account", "5"]),
+    );
+    assert.equal(released.released, "20000000000000000000", "the whole stake, nothing slashed");
+    assert.equal(released.withdrawable, "20000000000000000000");
+    assertOneLineError(
+      await cli(["fl", "release", "2", "--dataset", "1", "--account", "5"]),
+      /NothingToWithdraw/,
+      1,
+    );
+    assert.equal(
+      assertOk(await cli(["fl", "leave", "2", "--as", "trainer", "--account", "5"])),
+      "left task 2 as a trainer; withdrawable 20 MIND\n",
+    );
+    assert.equal(assertOk(await cli(["fl", "withdraw", "--account", "5"])), "withdrew 20 MIND\n");
+    assert.match(assertOk(await cli(["token", "balance", "5"])), /holds 80 MIND/);
+    assertOneLineError(await cli(["fl", "release", "2", "--account", "5"]), /--dataset/, 2);
   });
 });
