@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { type Address, isAddress, parseEther } from "viem";
@@ -54,12 +54,24 @@ export function ensureDataDir(dir: string): void {
   for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
   const probe = join(dir, `.write-test-${process.pid}`);
   try {
-    for (const d of missing) mkdirSync(d);
+    for (const d of missing) makeFolder(d);
     writeFileSync(probe, "");
     unlinkSync(probe);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new DataDirError(`--data-dir ${dir} is not a folder this process can write to (${code})`);
+  }
+}
+
+/**
+ * Makes the folder `d`. One that another process made since it was found missing is as good: two commands
+ * started at once on a new --data-dir both go on.
+ */
+export function makeFolder(d: string): void {
+  try {
+    mkdirSync(d);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !statSync(d).isDirectory()) throw err;
   }
 }
 

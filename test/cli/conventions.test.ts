@@ -31,6 +31,7 @@ import { ContractRefusedError, decodeRevert } from "../../src/chain/tx.ts";
 import {
   DataDirError,
   ensureDataDir,
+  makeFolder,
   parseName,
   parseRpc,
   parseVersion,
@@ -281,6 +282,17 @@ describe("input validation and exit codes", () => {
     writeFileSync(file, "");
     assert.throws(() => ensureDataDir(join(file, "data")), /ENOTDIR/);
     ensureDataDir(join(TMP, "new", "data"));
+  });
+
+  it("a --data-dir folder that another command made meanwhile is taken; a file in its place is not", () => {
+    // Two commands started at once on a new --data-dir both find it missing; the second mkdir meets EEXIST.
+    const dir = join(TMP, "made-meanwhile");
+    makeFolder(dir);
+    makeFolder(dir);
+    const file = join(TMP, "a-file-not-a-folder");
+    writeFileSync(file, "");
+    assert.throws(() => makeFolder(file), /EEXIST/);
+    assert.throws(() => ensureDataDir(join(file, "data")), DataDirError);
   });
 });
 
