@@ -105,8 +105,9 @@ export interface OperatorOptions {
   logRange?: bigint;
   /**
    * Report mode (report-exchange.ts): hold each reveal until this long (ms) after the operator first saw
-   * the request, so that a signed report can land first and release the commits; it reveals anyway in the
-   * reveal window's last block. Unset (the default): reveal as soon as the window opens.
+   * the request, so that a signed report can land first and release the commits; it reveals anyway once
+   * only half the reveal window is left, or once another operator revealed (`mayHoldRevealIn`). Unset (the
+   * default): reveal as soon as the window opens.
    */
   reportWindowMs?: number;
   /** The clock of `reportWindowMs`, ms since the epoch (default `Date.now`). */
