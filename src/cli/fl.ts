@@ -1,8 +1,9 @@
 import { join } from "node:path";
 import { MultiBar } from "cli-progress";
 import type { Command } from "commander";
-import { formatEther } from "viem";
+import { formatEther, parseEventLogs } from "viem";
 import { connect } from "../chain/connect.ts";
+import { LearningTasks } from "../chain/generated/contracts.ts";
 import { ATTACK_NAMES, type AttackParams } from "../learning/adversaries.ts";
 import {
   addressOf,
@@ -702,8 +703,14 @@ function registerTaskCommands(fl: Command): void {
         const tasks = await openTasks(chain);
         const signer = parseAccount(o.account);
         const account = addressOf(chain, signer);
-        const { stake } = await memberOf(tasks, taskId, "trainer", account);
-        await releaseStakeWithoutAccess(tasks, taskId, datasetId, signer);
+        const receipt = await releaseStakeWithoutAccess(tasks, taskId, datasetId, signer);
+        // What the contract released, from its event: a read before the transaction could be stale.
+        const [released] = parseEventLogs({
+          abi: LearningTasks.abi,
+          logs: receipt.logs,
+          eventName: "StakeReleased",
+        });
+        const stake = released?.args.stake ?? 0n;
         const balance = await withdrawable(tasks, account);
         emit(opts, { taskId, datasetId, account, released: stake, withdrawable: balance }, () => [
           `${account} has no access to dataset ${datasetId}: its stake of ${formatEther(stake)} MIND in task ${taskId} is released, whole; withdrawable ${formatEther(balance)} MIND (leave the task with \`fl leave\` after the round)`,
