@@ -204,6 +204,22 @@ export async function operatorsOf(
   ];
 }
 
+/** How many operators of a model version are active (stake at least the minimum): who may still commit. */
+export async function activeOperatorCount(
+  target: OracleTarget,
+  modelId: bigint,
+  version: number,
+): Promise<number> {
+  const oracle = await asOracle(target);
+  const [, count] = await oracle.chain.publicClient.readContract({
+    address: oracle.address,
+    abi: InferenceOracle.abi,
+    functionName: "activeStakeOf",
+    args: [modelId, version],
+  });
+  return Number(count);
+}
+
 /** An operator's record for a model version: its stake and earned fees (zeros when it never registered). */
 export async function operatorInfoOf(
   target: OracleTarget,

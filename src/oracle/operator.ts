@@ -24,10 +24,12 @@
  * transaction arrives, but the oracle's windows are counted in blocks: with no traffic, a commit window
  * would never close and every request would wait forever. So an operator that waits for a block height
  * on a development chain mines empty blocks with `evm_mine`: `driveOperators` mines straight to the
- * height once no operator has anything to do, and `run` mines one block whenever the chain has produced
- * none for `blockTimeMs` (default 1 s): a block clock, slow enough that other operators' commits (other
- * processes, polling) still get into a window of a few blocks. On any other chain blocks come on their
- * own and the operator never mines.
+ * height once no operator has anything to do. `run` mines straight to it too once every active operator
+ * has acted (committed, then revealed): nobody is left to wait for. While one has not, it mines one block
+ * whenever the chain has produced none for `blockTimeMs` (default 3 s): a block clock slow enough that an
+ * operator in another process, on a loaded machine, still commits and reveals within a window of a few
+ * blocks, and one that is gone delays the request by its window only. On any other chain blocks come on
+ * their own and the operator never mines.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -46,6 +48,7 @@ import { writeFileDurably } from "../storage/durable-file.ts";
 import { weightsCommitment } from "../zk/commitment.ts";
 import { type ModelCircuit, prepareModelCircuit, proveInference } from "../zk/inference-proof.ts";
 import {
+  activeOperatorCount,
   canCommitIn,
   canFinalizeIn,
   canRevealIn,
@@ -63,6 +66,7 @@ import {
   openOracle,
   type RequestedArgs,
   type RequestState,
+  type RequestStatus,
   type RequestWindows,
 } from "./client.ts";
 import { parseDenseArchitecture } from "./fixed-point.ts";
@@ -93,7 +97,10 @@ export interface OperatorOptions {
   log?: (event: OperatorEvent) => void;
   /** Poll interval of `run`, ms (default 500). */
   pollMs?: number;
-  /** On development chains, `run` mines a block when none came for this long, ms (default 1000). */
+  /**
+   * On development chains, while an active operator has yet to act, `run` mines a block when none came for
+   * one to two times this long, ms (default 3000).
+   */
   blockTimeMs?: number;
   /** The oracle to serve; default the deployment manifest's. */
   oracle?: Oracle;
@@ -203,6 +210,12 @@ export function formatOperatorEvent(e: OperatorEvent): string {
   }
 }
 
+/** What one step learns of the other operators: whether one may still act, and the active count (read once). */
+interface PeerWatch {
+  waiting: boolean;
+  active?: number;
+}
+
 export interface StepResult {
   /** What this step did. */
   actions: OperatorEvent[];
@@ -210,6 +223,11 @@ export interface StepResult {
   head: bigint;
   /** The lowest head height at which a tracked request becomes actionable; undefined: nothing to wait for. */
   waitingFor?: bigint;
+  /**
+   * Whether, before that height, another operator may still act on a request this one waits on (an active
+   * operator has not committed, or one that committed has not revealed). False: nobody is left to wait for.
+   */
+  waitingOnPeers: boolean;
   /** Requests still tracked. */
   pending: number;
 }
@@ -470,13 +488,14 @@ export class InferenceOperator {
     const actions: OperatorEvent[] = [];
     const head = await this.head();
     await this.scan(head);
+    const peers: PeerWatch = { waiting: false };
     let waitingFor: bigint | undefined;
     const ids = Object.keys(this.state.requests).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
     for (const id of ids) {
       const entry = this.state.requests[id] as TrackedRequest;
       let wait: bigint | undefined;
       try {
-        wait = await this.advance(entry, head, actions);
+        wait = await this.advance(entry, head, actions, peers);
       } catch (err) {
         this.emit(
           {
@@ -490,7 +509,13 @@ export class InferenceOperator {
       }
       if (wait !== undefined && (waitingFor === undefined || wait < waitingFor)) waitingFor = wait;
     }
-    return { actions, head, waitingFor, pending: Object.keys(this.state.requests).length };
+    return {
+      actions,
+      head,
+      waitingFor,
+      waitingOnPeers: peers.waiting,
+      pending: Object.keys(this.state.requests).length,
+    };
   }
 
   private drop(entry: TrackedRequest): void {
@@ -601,6 +626,7 @@ export class InferenceOperator {
     entry: TrackedRequest,
     head: bigint,
     actions: OperatorEvent[],
+    peers: PeerWatch,
   ): Promise<bigint | undefined> {
     const requestId = BigInt(entry.requestId);
     const w: RequestWindows = {
@@ -689,13 +715,12 @@ export class InferenceOperator {
         case "committed": {
           if (!canRevealIn(w, next)) {
             if (next <= w.commitDeadline) {
+              const status = await getRequestStatus(this.oracle, requestId);
               // A report that lands before the window closes releases this commit: mining on towards the
               // deadline would only shorten the windows of the requests after it.
-              if (
-                this.opts.reportWindowMs !== undefined &&
-                (await getRequestStatus(this.oracle, requestId)).state !== "open"
-              )
+              if (this.opts.reportWindowMs !== undefined && status.state !== "open")
                 return this.settled(entry, actions);
+              await this.watchPeers(status, next, peers);
               return w.commitDeadline;
             }
             if (this.unverified.has(entry.requestId) && (await this.logged("Revealed", entry))) {
@@ -759,11 +784,24 @@ export class InferenceOperator {
         case "revealed": {
           const status = await getRequestStatus(this.oracle, requestId);
           if (status.state !== "open") return this.settled(entry, actions);
-          if (!canFinalizeIn(w, next, status.commits, status.reveals)) return w.revealDeadline;
+          if (!canFinalizeIn(w, next, status.commits, status.reveals)) {
+            await this.watchPeers(status, next, peers);
+            return w.revealDeadline;
+          }
           return this.finalize(entry, actions);
         }
       }
     }
+  }
+
+  /** Notes whether another operator may still act on the request before a transaction in block `next`. */
+  private async watchPeers(status: RequestStatus, next: bigint, peers: PeerWatch): Promise<void> {
+    if (next > status.commitDeadline) {
+      if (status.reveals < status.commits) peers.waiting = true;
+      return;
+    }
+    peers.active ??= await activeOperatorCount(this.oracle, this.modelId, this.version);
+    if (status.commits < peers.active) peers.waiting = true;
   }
 
   private async finalize(entry: TrackedRequest, actions: OperatorEvent[]): Promise<bigint | undefined> {
@@ -836,12 +874,20 @@ export class InferenceOperator {
 
   /**
    * Polls `step()` every `pollMs` until `signal` aborts. On a development chain, while it waits for a
-   * height and the chain has produced no block for one to two `blockTimeMs` (drawn at random), it mines one
-   * empty block.
+   * height: when nobody is left to wait for, it mines straight to the height; otherwise it mines one empty
+   * block whenever the chain has produced none for one to two `blockTimeMs` (drawn at random).
    */
+  private async mineOrSay(height: bigint): Promise<void> {
+    try {
+      await this.mineTo(height);
+    } catch (err) {
+      this.emit({ type: "error", operator: this.address, message: firstLine(err) });
+    }
+  }
+
   async run(signal: AbortSignal, duty?: () => Promise<OperatorEvent[]>): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500;
-    const blockTimeMs = this.opts.blockTimeMs ?? 1_000;
+    const blockTimeMs = this.opts.blockTimeMs ?? 3_000;
     // Each idle spell waits a random 1 to 2 block times: operators in other processes, idle since the same
     // block, would otherwise all mine at once, and a burst of blocks can close a window of a few blocks
     // before a slower operator reveals (which would cost it its stake).
@@ -870,14 +916,13 @@ export class InferenceOperator {
         result.waitingFor !== undefined &&
         result.head < result.waitingFor
       ) {
-        if (idle?.head !== result.head) {
+        if (!result.waitingOnPeers) {
+          await this.mineOrSay(result.waitingFor);
+          idle = undefined;
+        } else if (idle?.head !== result.head) {
           idle = { head: result.head, since: Date.now(), wait: blockTimeMs * (1 + Math.random()) };
         } else if (Date.now() - idle.since >= idle.wait) {
-          try {
-            await this.mineTo(result.head + 1n);
-          } catch (err) {
-            this.emit({ type: "error", operator: this.address, message: (err as Error).message });
-          }
+          await this.mineOrSay(result.head + 1n);
           idle = undefined;
         }
       } else {

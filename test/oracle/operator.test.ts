@@ -15,6 +15,7 @@ import { ORACLE_PARAMS, requireDeployment } from "../../src/chain/deploy.ts";
 import { InferenceOracle, MindToken } from "../../src/chain/generated/contracts.ts";
 import { sendAndWait } from "../../src/chain/tx.ts";
 import {
+  activeOperatorCount,
   answerOf,
   canFinalizeIn,
   canRevealIn,
@@ -531,5 +532,57 @@ describe("operators on the embedded chain", () => {
     assert.deepEqual(await kinds(holder), ["revealed", "finalized"]);
     assert.equal((await getRequestStatus(oracle, next)).output, honest());
     assert.equal((await slashes(next)).length, 0);
+  });
+
+  it("a waiting operator says whether another may still act (so that a development chain's miner waits for it, or not)", async () => {
+    // The faulty operator was slashed below the minimum stake: the two honest ones are the active set.
+    assert.equal(await activeOperatorCount(oracle, modelId, VERSION), 2);
+    const fresh = (i: number) => createOperator(options(i, { stateFile: join(TMP, `peers-${i}.json`) }));
+    const px = await fresh(1);
+    const py = await fresh(2);
+    const { requestId } = await requestInference(
+      chain,
+      { modelId, version: VERSION, input: DROUGHT },
+      REQUESTER,
+    );
+    const w = await getRequestStatus(oracle, requestId);
+
+    let r = await px.step();
+    assert.deepEqual(
+      r.actions.map((e) => e.type),
+      ["committed"],
+    );
+    assert.equal(r.waitingFor, w.commitDeadline);
+    assert.equal(r.waitingOnPeers, true, "an active operator has not committed yet");
+    r = await py.step();
+    assert.deepEqual(
+      r.actions.map((e) => e.type),
+      ["committed"],
+    );
+    assert.equal(r.waitingOnPeers, false, "every active operator committed: nobody is left to wait for");
+    assert.equal((await px.step()).waitingOnPeers, false);
+
+    await px.mineTo(w.commitDeadline);
+    r = await px.step();
+    assert.deepEqual(
+      r.actions.map((e) => e.type),
+      ["revealed"],
+    );
+    assert.equal(r.waitingFor, w.revealDeadline);
+    assert.equal(r.waitingOnPeers, true, "a committed operator has not revealed yet");
+    r = await py.step();
+    assert.deepEqual(
+      r.actions.map((e) => e.type),
+      ["revealed", "finalized"],
+    );
+    assert.equal((await getRequestStatus(oracle, requestId)).output, honest());
+    assert.equal((await slashes(requestId)).length, 0);
+    r = await px.step();
+    assert.deepEqual(
+      r.actions.map((e) => e.type),
+      ["settled"],
+    );
+    assert.equal(r.waitingFor, undefined);
+    assert.equal(r.waitingOnPeers, false);
   });
 });
