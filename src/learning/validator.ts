@@ -36,6 +36,7 @@ import {
   revealScores,
   roundUpdates,
   type Signer,
+  scoresOf,
   snapshotOf,
   type Tasks,
   validatorsOf,
@@ -164,8 +165,16 @@ export class Validator {
           throw err;
         }
       }
-      case "Aggregate":
-        return record?.status === "revealed" && !record.voted ? this.attest(snap, record) : { actions: [] };
+      case "Aggregate": {
+        if (!record || record.voted) return { actions: [] };
+        if (record.status === "committed" || record.status === "committing") {
+          // A reveal that landed just before a crash, unrecorded: without this vote a quorum may never form.
+          if (!(await scoresOf(this.o.tasks, snap.taskId, round, this.address))) return { actions: [] };
+          record = { ...record, status: "revealed" };
+          this.save(round, record);
+        }
+        return record.status === "revealed" ? this.attest(snap, record) : { actions: [] };
+      }
       default:
         return { actions: [] };
     }

@@ -293,6 +293,32 @@ describe("runProtocol on the embedded chain", () => {
     assert.deepEqual(decisions(summary.rounds), decisions(honest.rounds));
   });
 
+  it("a validator whose reveal landed but whose record of it was lost (a crash between the two) still votes on the aggregate", async () => {
+    // Three equal validators and a quorum above 2/3 of the revealed stake: without its vote, no aggregate.
+    // Validator 0 is the aggregator, whose proposal is its vote: the victim is validator 1.
+    const own = memoryRoleStore();
+    let taskId = 0n;
+    let lost = 0;
+    const { summary } = await run({
+      roleStore: (kind, i) => (kind === "validator" && i === 1 ? own : memoryRoleStore()),
+      onStart: (roster) => {
+        taskId = roster.taskId;
+      },
+      beforeStep: ({ round, phase, roles }) => {
+        if (round !== 2 || phase !== "Aggregate" || lost > 0) return;
+        const key = `validator-${taskId}-${round}`;
+        const record = own.get<{ status: string }>(key);
+        assert.equal(record?.status, "revealed", "the validator revealed in round 2");
+        own.set(key, { ...record, status: "committed" });
+        lost++;
+        roles.rebuild("validator", 1);
+      },
+    });
+    assert.equal(lost, 1);
+    assert.equal(summary.rounds[1]?.newVersion, 3, "round 2's aggregate was accepted");
+    assert.deepEqual(decisions(summary.rounds), decisions(honest.rounds));
+  });
+
   it("forged bytes, a wrong architecture and a blob never published score 0 with every validator; their trainers are slashed", async () => {
     // Keyed by the sha256 of the model inside a trainer's envelope: the published bytes are the envelope.
     const tampered = new Set<string>();

@@ -209,6 +209,41 @@ describe("a node killed mid-round", { timeout: 400_000 }, () => {
           })
         ).length === 1;
       const settled = (round: number) => async () => ["Done", "Expired"].includes(await phaseOf(round));
+      // Why a round was not aggregated, for the failure message: its phase, its votes on chain, and what each
+      // node process logged last.
+      const story = async (round: number) => {
+        const votes = await Promise.all(
+          (["ScoresRevealed", "AggregateProposed", "AggregateAttested"] as const).map(async (eventName) => {
+            const logs = await chain.publicClient.getContractEvents({
+              address: tasks.address,
+              abi: LearningTasks.abi,
+              eventName,
+              args: { taskId, round },
+              fromBlock: 0n,
+            });
+            const by = logs.map((l) => {
+              const a = l.args as { validator?: string; proposer?: string };
+              return `${a.validator ?? a.proposer}@${l.blockNumber}`;
+            });
+            return `${eventName}: ${by.join(", ") || "none"}`;
+          }),
+        );
+        const logged = [...processes.keys()].map((name) => {
+          let lines: string[] = [];
+          try {
+            lines = readFileSync(join(TMP, `${name}.log`), "utf8")
+              .trim()
+              .split("\n");
+          } catch {
+            // A process never started has no log.
+          }
+          return `${name}.log, its last lines:\n  ${lines.slice(-10).join("\n  ")}`;
+        });
+        return [`round ${round}: phase ${await phaseOf(round)}`, ...votes, ...logged].join("\n");
+      };
+      const assertAggregated = async (round: number, what: string) => {
+        if (!(await aggregated(round))) assert.fail(`${what}\n${await story(round)}`);
+      };
 
       await local("keeper", 0, `  keeper: { task: ${taskId}, blockTimeMs: 300, minTrainers: 3 }`);
       await local("trainer-1", 2, trainer(1));
@@ -228,7 +263,7 @@ describe("a node killed mid-round", { timeout: 400_000 }, () => {
       await waitFor("round 1 to open", async () => (await phaseOf(1)) === "Commit");
       await kill("trainer");
       await waitFor("round 1 to settle", settled(1));
-      assert.ok(await aggregated(1), "round 1 aggregated without the dead trainer");
+      await assertAggregated(1, "round 1 aggregated without the dead trainer");
       assert.ok(Number((await finalized(1))?.accepted) >= 2, "both live trainers accepted");
       await start("trainer");
 
@@ -245,7 +280,7 @@ describe("a node killed mid-round", { timeout: 400_000 }, () => {
         fromBlock: 0n,
       });
       assert.equal(revealed.length, 1, "the restarted validator revealed");
-      assert.ok(await aggregated(2));
+      await assertAggregated(2, "round 2 aggregated with the restarted validator's vote");
       assert.ok(
         (await committed(2)).some((u) => u.trainer === address(1).toLowerCase()),
         "the restarted trainer rejoined in round 2",
@@ -257,7 +292,7 @@ describe("a node killed mid-round", { timeout: 400_000 }, () => {
       await kill("aggregator");
       await start("aggregator");
       await waitFor("round 3 to settle", settled(3));
-      assert.ok(await aggregated(3), "the restarted aggregator proposed");
+      await assertAggregated(3, "the restarted aggregator proposed");
 
       // Nobody honest lost stake; the trainer that died in round 1 lost at most that round's slash.
       const final = await stakes();
