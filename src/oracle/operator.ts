@@ -872,11 +872,7 @@ export class InferenceOperator {
     return mined;
   }
 
-  /**
-   * Polls `step()` every `pollMs` until `signal` aborts. On a development chain, while it waits for a
-   * height: when nobody is left to wait for, it mines straight to the height; otherwise it mines one empty
-   * block whenever the chain has produced none for one to two `blockTimeMs` (drawn at random).
-   */
+  /** `mineTo`, with a failure reported as an error event: the loop of `run` goes on. */
   private async mineOrSay(height: bigint): Promise<void> {
     try {
       await this.mineTo(height);
@@ -885,6 +881,11 @@ export class InferenceOperator {
     }
   }
 
+  /**
+   * Polls `step()` every `pollMs` until `signal` aborts. On a development chain, while it waits for a
+   * height: when nobody is left to wait for, it mines straight to the height; otherwise it mines one empty
+   * block whenever the chain has produced none for one to two `blockTimeMs` (drawn at random).
+   */
   async run(signal: AbortSignal, duty?: () => Promise<OperatorEvent[]>): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500;
     const blockTimeMs = this.opts.blockTimeMs ?? 3_000;
