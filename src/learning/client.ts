@@ -41,7 +41,12 @@ import { oncePerChain } from "../chain/once-per-chain.ts";
 import { ContractRefusedError, decodeRevert, sendAndWait } from "../chain/tx.ts";
 import { type CanonicalModel, decodeModel } from "../ml/encoding.ts";
 import { CANONICAL_FORMAT } from "../registry/client.ts";
-import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
+import {
+  BlobIntegrityError,
+  BlobNotFoundError,
+  type BlobStore,
+  type GetHint,
+} from "../storage/blob-store.ts";
 import { cidFromDigest, sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
 import { BlobUnavailableError } from "../storage/http-blob-store.ts";
@@ -841,13 +846,14 @@ async function fetchBlob(
   store: BlobStore,
   digest: Hex,
   sealed: boolean,
+  hint?: GetHint,
 ): Promise<FetchedEntry | { reason: string }> {
   const key = `${sealed ? "update" : "model"}:${digest.toLowerCase()}`;
   const cached = fetchCache.get(store)?.get(key);
   if (cached) return cached;
   let bytes: Uint8Array;
   try {
-    bytes = await store.get(cidFromDigest(digest));
+    bytes = await store.get(cidFromDigest(digest), hint);
   } catch (err) {
     if (err instanceof BlobNotFoundError) return { reason: `not published (no blob ${err.cid})` };
     // No peer delivered it: not published yet, or its holder serves wrong bytes, stalls or is gone. The
@@ -889,7 +895,8 @@ export async function fetchTrainerUpdate(
   digest: Hex,
   expected: UpdateBinding,
 ): Promise<FetchedUpdate> {
-  const fetched = await fetchBlob(store, digest, true);
+  // Its trainer published it: asked first, before a round of requests to every member.
+  const fetched = await fetchBlob(store, digest, true, { holders: [expected.trainer] });
   if ("reason" in fetched) return fetched;
   const mismatch = bindingMismatch(fetched.binding as UpdateBinding, expected);
   return mismatch ? { reason: mismatch } : { model: fetched.model, bytes: fetched.bytes };

@@ -25,7 +25,7 @@ export interface Directory {
 /** The most addresses one `endpointsOf` call takes: the contract's MAX_LOOKUP (tested equal). */
 export const MAX_LOOKUP = 256;
 
-/** How long `directoryPeers` keeps an answer, unless told otherwise. */
+/** How long `directoryPeers` and `directoryEndpoints` keep an answer, unless told otherwise. */
 export const DEFAULT_PEERS_TTL_MS = 10_000;
 
 /** The deployment manifest's NodeDirectory. */
@@ -129,5 +129,38 @@ export function directoryPeers(
       });
     }
     return cached.peers;
+  };
+}
+
+/**
+ * The announced URLs of the accounts each call names, in their order, without those that announced none
+ * and without repeats. Each account's answer is kept for ttlMs: a round's validators ask for one trainer's
+ * URL per update, all at once. Accounts not yet known are read in one call; a failed read is not kept.
+ * @example new HttpBlobStore(local, { peers, peersOf: directoryEndpoints(directory) })
+ */
+export function directoryEndpoints(
+  directory: Directory,
+  { ttlMs = DEFAULT_PEERS_TTL_MS, now = Date.now }: DirectoryPeersOptions = {},
+): (accounts: readonly Address[]) => Promise<string[]> {
+  const cache = new Map<string, { at: number; url: Promise<string | undefined> }>();
+  return async (accounts) => {
+    const keys = accounts.map((a) => a.toLowerCase());
+    const stale = [...new Set(keys)].filter((key) => {
+      const entry = cache.get(key);
+      return entry === undefined || now() - entry.at >= ttlMs;
+    });
+    if (stale.length > 0) {
+      const read = endpointsOf(directory, stale as Address[]);
+      stale.forEach((key, i) => {
+        const entry = { at: now(), url: read.then((urls) => urls[i]) };
+        cache.set(key, entry);
+        entry.url.catch(() => {
+          if (cache.get(key) === entry) cache.delete(key);
+        });
+      });
+    }
+    const entries = keys.map((key) => cache.get(key) as { url: Promise<string | undefined> });
+    const urls = await Promise.all(entries.map((entry) => entry.url));
+    return [...new Set(urls.filter((url): url is string => url !== undefined))];
   };
 }

@@ -46,7 +46,14 @@ import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { HttpBlobStore } from "../storage/http-blob-store.ts";
 import { readZkSecretFile } from "../zk/secret.ts";
 import type { NodeConfig } from "./config.ts";
-import { announceEndpoint, type Directory, directoryPeers, endpointOf, openDirectory } from "./directory.ts";
+import {
+  announceEndpoint,
+  type Directory,
+  directoryEndpoints,
+  directoryPeers,
+  endpointOf,
+  openDirectory,
+} from "./directory.ts";
 import { type RunningLearning, startLearningRoles } from "./learning.ts";
 import { countLearningAction, countOperatorEvent, createNodeMetrics, type NodeMetrics } from "./metrics.ts";
 import { startProviderRole } from "./provider.ts";
@@ -196,13 +203,14 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
   const directory = await openDirectory(chain);
   const local = new FsBlobStore(join(config.dataDir, "blobs"));
   // The node's own entry is left out: it holds nothing it would fetch from itself.
+  const others = (accounts: readonly Address[]) => accounts.filter((a) => !isAddressEqual(a, address));
+  const endpoints = directoryEndpoints(directory);
   const storeFor = (accounts: () => Promise<readonly Address[]>): BlobStore => {
-    const announced = directoryPeers(directory, async () =>
-      (await accounts()).filter((a) => !isAddressEqual(a, address)),
-    );
+    const announced = directoryPeers(directory, async () => others(await accounts()));
     return new HttpBlobStore(local, {
       ...config.fetch,
       peers: async () => [...new Set([...config.peers, ...(await announced())])],
+      peersOf: (holders) => endpoints(others(holders)),
     });
   };
   const oracle = config.roles.oracle;

@@ -5,21 +5,27 @@
  * peer it came from.
  */
 
-import type { Hex } from "viem";
+import type { Address, Hex } from "viem";
 import { digestFromCid, sha256Digest } from "./cid.ts";
 
 export interface BlobStore {
   /** Stores `bytes` and returns their CID. Storing the same bytes twice is harmless. */
   put(bytes: Uint8Array): Promise<string>;
   /**
-   * The bytes named by `cid`, verified against it.
+   * The bytes named by `cid`, verified against it. `hint` names who should hold them (an update's
+   * trainer): a store that fetches from other nodes asks those first; a local store ignores it.
    * @throws InvalidCidError if `cid` is not a CIDv1 raw sha256 CID
    * @throws BlobNotFoundError if the store does not hold it
    * @throws BlobIntegrityError if what the store holds does not hash to `cid`
    */
-  get(cid: string): Promise<Uint8Array>;
+  get(cid: string, hint?: GetHint): Promise<Uint8Array>;
   /** Whether the store holds something under `cid` (presence only; `get` is what verifies). */
   has(cid: string): Promise<boolean>;
+}
+
+/** Who is expected to hold a blob: the accounts that published it. */
+export interface GetHint {
+  holders: readonly Address[];
 }
 
 export class BlobNotFoundError extends Error {

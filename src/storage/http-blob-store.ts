@@ -9,7 +9,14 @@
  * the blob and is not.
  */
 
-import { BlobIntegrityError, BlobNotFoundError, type BlobStore, verifyBlob } from "./blob-store.ts";
+import type { Address } from "viem";
+import {
+  BlobIntegrityError,
+  BlobNotFoundError,
+  type BlobStore,
+  type GetHint,
+  verifyBlob,
+} from "./blob-store.ts";
 import { canonicalCid } from "./cid.ts";
 
 /** Why one attempt at one peer failed. */
@@ -281,6 +288,12 @@ export async function fetchBlob(
 export interface HttpBlobStoreOptions extends FetchOptions {
   /** The peers to ask for a CID: a fixed list, or a lookup (the nodes that announced it). */
   peers: readonly string[] | ((cid: string) => readonly string[] | Promise<readonly string[]>);
+  /**
+   * The URLs of the accounts a get's hint names. Those peers are asked first, without the round of HEAD
+   * requests to every peer (`holdersFirst`), which costs a round's validators one request per member for
+   * each update; the other peers are asked only if none of them delivers.
+   */
+  peersOf?: (accounts: readonly Address[]) => Promise<readonly string[]>;
 }
 
 /**
@@ -306,7 +319,7 @@ export class HttpBlobStore implements BlobStore {
     return this.local.has(cid);
   }
 
-  async get(cid: string): Promise<Uint8Array> {
+  async get(cid: string, hint?: GetHint): Promise<Uint8Array> {
     const canonical = canonicalCid(cid);
     try {
       return await this.local.get(canonical);
@@ -315,15 +328,36 @@ export class HttpBlobStore implements BlobStore {
     }
     const running = this.inFlight.get(canonical);
     if (running) return running;
-    const fetching = this.fetchAndKeep(canonical).finally(() => this.inFlight.delete(canonical));
+    const fetching = this.fetchAndKeep(canonical, hint).finally(() => this.inFlight.delete(canonical));
     this.inFlight.set(canonical, fetching);
     return fetching;
   }
 
-  private async fetchAndKeep(cid: string): Promise<Uint8Array> {
-    const { peers, ...fetchOptions } = this.options;
-    const known = typeof peers === "function" ? await peers(cid) : peers;
-    const bytes = await fetchBlob(cid, await holdersFirst(cid, [...new Set(known)]), fetchOptions);
+  private async fetchAndKeep(cid: string, hint: GetHint | undefined): Promise<Uint8Array> {
+    const { peers, peersOf, ...fetchOptions } = this.options;
+    const named = hint && peersOf ? [...new Set(await peersOf(hint.holders))] : [];
+    let namedFailures: readonly PeerFault[] = [];
+    let bytes: Uint8Array | undefined;
+    if (named.length > 0) {
+      try {
+        bytes = await fetchBlob(cid, named, fetchOptions);
+      } catch (error) {
+        if (!(error instanceof BlobUnavailableError)) throw error;
+        namedFailures = error.failures;
+      }
+    }
+    if (bytes === undefined) {
+      const known = typeof peers === "function" ? await peers(cid) : peers;
+      const others = [...new Set(known)].filter((peer) => !named.includes(peer));
+      try {
+        bytes = await fetchBlob(cid, await holdersFirst(cid, others), fetchOptions);
+      } catch (error) {
+        // The one line names every peer asked, the named holders included.
+        if (error instanceof BlobUnavailableError && namedFailures.length > 0)
+          throw new BlobUnavailableError(cid, [...namedFailures, ...error.failures]);
+        throw error;
+      }
+    }
     await this.local.put(bytes);
     return bytes;
   }

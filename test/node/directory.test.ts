@@ -23,6 +23,7 @@ import {
   announcedNodes,
   announceEndpoint,
   type Directory,
+  directoryEndpoints,
   directoryPeers,
   endpointOf,
   endpointsOf,
@@ -152,6 +153,52 @@ describe("directory client", { concurrency: false }, () => {
     );
     await assert.rejects(failing(), /the chain does not answer/);
     assert.deepEqual(await failing(), ["http://10.0.0.8:8600"], "asked again after a failure");
+  });
+
+  it("directoryEndpoints: the named accounts' URLs in order, no repeats, each kept for ttlMs, a failure not kept", async () => {
+    let clock = 0;
+    let reads = 0;
+    let failNext = false;
+    // The real directory, behind a read that counts and can fail once.
+    const counted = {
+      ...directory,
+      chain: {
+        ...directory.chain,
+        publicClient: {
+          readContract: (args: Parameters<LedgerChain["publicClient"]["readContract"]>[0]) => {
+            reads++;
+            if (failNext) {
+              failNext = false;
+              return Promise.reject(new Error("the chain does not answer"));
+            }
+            return directory.chain.publicClient.readContract(args);
+          },
+        },
+      },
+    } as unknown as Directory;
+    const endpoints = directoryEndpoints(counted, { ttlMs: 1_000, now: () => clock });
+    const [a, b] = await Promise.all([
+      endpoints([addr(8), addr(10), addr(7), addr(8)]),
+      endpoints([addr(7)]),
+    ]);
+    assert.deepEqual(a, ["http://10.0.0.8:8600", "http://10.0.0.7:8600"], "account 10 announced none");
+    assert.deepEqual(b, ["http://10.0.0.7:8600"]);
+    assert.equal(reads, 1, "accounts read once, in one call, by calls made together");
+
+    await announceEndpoint(directory, "http://10.0.0.77:8600", 7);
+    clock = 999;
+    assert.deepEqual(await endpoints([addr(7)]), ["http://10.0.0.7:8600"], "still kept");
+    assert.deepEqual(await endpoints([addr(9)]), ["http://10.0.0.9:8600"], "a new account is read");
+    assert.equal(reads, 2);
+    clock = 1_000;
+    assert.deepEqual(await endpoints([addr(7), addr(9)]), ["http://10.0.0.77:8600", "http://10.0.0.9:8600"]);
+    assert.equal(reads, 3, "only account 7 was stale, read with account 9 kept");
+
+    clock = 5_000;
+    failNext = true;
+    await assert.rejects(endpoints([addr(8)]), /the chain does not answer/);
+    assert.deepEqual(await endpoints([addr(8)]), ["http://10.0.0.8:8600"], "read again after a failure");
+    assert.equal(reads, 5);
   });
 });
 

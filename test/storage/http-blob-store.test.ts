@@ -387,4 +387,53 @@ describe("HttpBlobStore", () => {
     const store = new HttpBlobStore(freshStore(), { ...FAST, peers: [] });
     await assert.rejects(store.get(CID), /no peer is known to hold it/);
   });
+
+  it("asks the holders a get names first, with no request to any other peer", async () => {
+    const asked: string[] = [];
+    const other = await peer((req, res) => {
+      asked.push(req.method ?? "");
+      res.writeHead(404).end();
+    });
+    const named: string[][] = [];
+    const store = new HttpBlobStore(freshStore(), {
+      ...FAST,
+      peers: [other, honest.url],
+      peersOf: async (accounts) => {
+        named.push([...accounts]);
+        return [honest.url];
+      },
+    });
+    const trainer = "0x00000000000000000000000000000000000000aa";
+    assert.deepEqual(await store.get(CID, { holders: [trainer] }), BYTES);
+    assert.deepEqual(named, [[trainer]]);
+    assert.deepEqual(asked, [], "the other peer was not even probed");
+  });
+
+  it("falls back to the other peers when the named holder fails, and names everyone when all do", async () => {
+    const liar = await corruptPeer();
+    const faults: PeerFault[] = [];
+    const holders = { holders: ["0x00000000000000000000000000000000000000aa" as const] };
+    const store = new HttpBlobStore(freshStore(), {
+      ...FAST,
+      onFault: (f) => faults.push(f),
+      peers: [liar, honest.url],
+      peersOf: async () => [liar],
+    });
+    assert.deepEqual(await store.get(CID, holders), BYTES, "an honest copy from the others");
+    assert.deepEqual(
+      faults.map((f) => [f.peer, f.kind]),
+      [[liar, "corrupt"]],
+      "the liar was asked once, as the named holder",
+    );
+
+    const gone = await vanishedPeer();
+    const failing = new HttpBlobStore(freshStore(), { ...FAST, peers: [gone], peersOf: async () => [liar] });
+    await assert.rejects(
+      failing.get(CID, holders),
+      (err: unknown) =>
+        err instanceof BlobUnavailableError &&
+        err.faulty.map((f) => f.peer).join(" ") === `${liar} ${gone}` &&
+        /from 2 peers/.test(err.message),
+    );
+  });
 });
