@@ -772,6 +772,25 @@ export async function getProposals(
   }));
 }
 
+/**
+ * Who proposed, in `round` of the task, the aggregate that became `version` of the model: they hold its
+ * weights. Empty when that round made no such version (round 0, an expired round, another version).
+ */
+export async function aggregateProposers(
+  tasks: Tasks,
+  taskId: bigint,
+  round: number,
+  modelId: bigint | number,
+  version: number,
+): Promise<Address[]> {
+  if (round < 1) return [];
+  const [digest, proposals] = await Promise.all([
+    versionDigest(tasks, modelId, version),
+    getProposals(tasks, taskId, round),
+  ]);
+  return proposals.filter((p) => p.digest.toLowerCase() === digest.toLowerCase()).map((p) => p.proposer);
+}
+
 export function withdrawable(tasks: Tasks, account: Address): Promise<bigint> {
   return read<bigint>(tasks, "withdrawable", [account]);
 }
@@ -880,8 +899,8 @@ async function fetchBlob(
 }
 
 /** The canonical model whose bytes hash to `digest` (a registry version's weights), from the blob store. */
-export async function fetchUpdate(store: BlobStore, digest: Hex): Promise<FetchedUpdate> {
-  const fetched = await fetchBlob(store, digest, false);
+export async function fetchUpdate(store: BlobStore, digest: Hex, hint?: GetHint): Promise<FetchedUpdate> {
+  const fetched = await fetchBlob(store, digest, false, hint);
   return "reason" in fetched ? fetched : { model: fetched.model, bytes: fetched.bytes };
 }
 
@@ -902,15 +921,19 @@ export async function fetchTrainerUpdate(
   return mismatch ? { reason: mismatch } : { model: fetched.model, bytes: fetched.bytes };
 }
 
-/** A registry version's weights from the blob store, checked against the registry's digest. */
+/**
+ * A registry version's weights from the blob store, checked against the registry's digest; `hint` names
+ * who should hold them (`aggregateProposers`).
+ */
 export async function fetchVersionModel(
   tasks: Tasks,
   store: BlobStore,
   modelId: bigint | number,
   version: number,
+  hint?: GetHint,
 ): Promise<{ model: CanonicalModel; digest: Hex }> {
   const digest = await versionDigest(tasks, modelId, version);
-  const fetched = await fetchUpdate(store, digest);
+  const fetched = await fetchUpdate(store, digest, hint);
   if ("reason" in fetched) {
     throw new LearningError(
       `the weights of model ${modelId} version ${version} are unusable: ${fetched.reason}; put the version's file in the blob store (\`ledgermind blob put\`)`,

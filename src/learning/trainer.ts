@@ -18,6 +18,7 @@ import { sha256Digest } from "../storage/cid.ts";
 import { isNoShow, type NoShow } from "./adversaries.ts";
 import {
   addressOf,
+  aggregateProposers,
   commitUpdate,
   DatasetAccessError,
   fetchVersionModel,
@@ -138,11 +139,20 @@ export class Trainer {
           if (!(error instanceof DatasetAccessError)) throw error;
           return this.releaseForLostAccess(snap.taskId, round, error.datasetId);
         }
+        // The last round's aggregator holds the new version: asked first, before every member.
+        const holders = await aggregateProposers(
+          this.o.tasks,
+          snap.taskId,
+          round - 1,
+          snap.params.modelId,
+          info.baseVersion,
+        );
         const { model: base } = await fetchVersionModel(
           this.o.tasks,
           this.o.store,
           snap.params.modelId,
           info.baseVersion,
+          holders.length > 0 ? { holders } : undefined,
         );
         const update = await this.o.produce({
           taskId: snap.taskId,

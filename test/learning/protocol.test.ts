@@ -10,6 +10,7 @@ import { mindBalance, transferMind } from "../../src/chain/token.ts";
 import { ContractRefusedError } from "../../src/chain/tx.ts";
 import { SCORE_EXCLUDED } from "../../src/learning/finalize.ts";
 import {
+  aggregateProposers,
   commitScores,
   commitUpdate,
   createTask,
@@ -145,6 +146,17 @@ describe("runProtocol on the embedded chain", () => {
       );
     }
     assert.equal(honest.finalVersion, 3);
+    // Who holds each new version (the trainers ask them first): its round's proposer, validator 0.
+    const proposers = (round: number, version: number) =>
+      aggregateProposers(tasks, honest.taskId, round, honest.modelId, version).then((a) =>
+        a.map((p) => p.toLowerCase()),
+      );
+    for (const r of honest.rounds)
+      assert.deepEqual(await proposers(r.round, r.newVersion as number), [
+        (honest.validators[0] as Address).toLowerCase(),
+      ]);
+    assert.deepEqual(await proposers(1, 3), [], "round 1 made version 2, not 3");
+    assert.deepEqual(await proposers(0, 1), [], "version 1 comes from no round");
     // The same data, seeds, scoring and integer aggregation as the in-memory engine: the same model.
     const engine = await simulateFederated({ ...SMALL, withProtocol: true });
     const last = honest.rounds.at(-1) as ProtocolRoundReport;
