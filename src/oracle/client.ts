@@ -115,11 +115,15 @@ export const canRevealIn = (w: RequestWindows, block: bigint): boolean =>
   block > w.commitDeadline && block <= w.revealDeadline;
 /**
  * Whether an operator waiting for a report may still hold back its reveal for a transaction mined in `block`:
- * only in the first half of the reveal window. Where blocks come on their own, holding on to the last block
- * would leave every operator one block to reveal in, and a reveal that misses it costs an honest stake.
+ * only in the first half of the reveal window, and only while the blocks after it can take one reveal of
+ * each of the `unrevealed` operators. Where blocks come on their own, holding on to the last block would
+ * leave every operator one block to reveal in; on an automining chain every reveal is a block of its own;
+ * and a reveal that misses the window costs an honest stake.
  */
-export const mayHoldRevealIn = (w: RequestWindows, block: bigint): boolean =>
-  canRevealIn(w, block) && block <= w.commitDeadline + (w.revealDeadline - w.commitDeadline) / 2n;
+export const mayHoldRevealIn = (w: RequestWindows, block: bigint, unrevealed = 1): boolean =>
+  canRevealIn(w, block) &&
+  block <= w.commitDeadline + (w.revealDeadline - w.commitDeadline) / 2n &&
+  block + BigInt(unrevealed) <= w.revealDeadline;
 /** Whether `finalize` mined in block `block` passes the timing check, given the counts at that point. */
 export function canFinalizeIn(w: RequestWindows, block: bigint, commits: number, reveals: number): boolean {
   return block > w.revealDeadline || (block > w.commitDeadline && reveals === commits);

@@ -113,8 +113,9 @@ export interface OperatorOptions {
   /**
    * Report mode (report-exchange.ts): hold each reveal until this long (ms) after the operator first saw
    * the request, so that a signed report can land first and release the commits; it reveals anyway once
-   * only half the reveal window is left, or once another operator revealed (`mayHoldRevealIn`). Unset (the
-   * default): reveal as soon as the window opens.
+   * only half the reveal window is left, once the blocks left could not take one reveal of every operator
+   * that committed, or once another operator revealed (`mayHoldRevealIn`). Unset (the default): reveal as
+   * soon as the window opens.
    */
   reportWindowMs?: number;
   /** The clock of `reportWindowMs`, ms since the epoch (default `Date.now`). */
@@ -740,7 +741,7 @@ export class InferenceOperator {
             // operator revealed, no report can land (ReportAfterReveal): holding on would only risk the stake.
             const status = await getRequestStatus(this.oracle, requestId);
             if (status.state !== "open") return this.settled(entry, actions);
-            if (status.reveals === 0) return undefined;
+            if (status.reveals === 0 && mayHoldRevealIn(w, next, status.commits)) return undefined;
           }
           if (this.unverified.has(entry.requestId)) {
             this.unverified.delete(entry.requestId);

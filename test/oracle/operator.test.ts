@@ -170,6 +170,17 @@ describe("protocol pieces (pure)", () => {
       [false, true, true, false, false],
     );
     assert.equal(mayHoldRevealIn({ commitDeadline: 10n, revealDeadline: 11n }, 11n), false);
+    // Three operators yet to reveal need three blocks after the hold (an automining chain: one reveal a
+    // block). CI's failure: window 52 to 55, all three held through block 53 and one missed block 55.
+    assert.deepEqual(
+      [10n, 11n, 12n, 13n, 14n].map((b) => mayHoldRevealIn(w, b, 3)),
+      [false, true, false, false, false],
+    );
+    const ci = { commitDeadline: 51n, revealDeadline: 55n };
+    assert.deepEqual(
+      [52n, 53n].map((b) => mayHoldRevealIn(ci, b, 3)),
+      [true, false],
+    );
     assert.equal(canRevealIn(w, 10n), false);
     assert.equal(canRevealIn(w, 11n), true);
     assert.equal(canRevealIn(w, 15n), false);
