@@ -914,8 +914,7 @@ export async function fetchTrainerUpdate(
   digest: Hex,
   expected: UpdateBinding,
 ): Promise<FetchedUpdate> {
-  // Its trainer published it: asked first, before a round of requests to every member.
-  const fetched = await fetchBlob(store, digest, true, { holders: [expected.trainer] });
+  const fetched = await fetchBlob(store, digest, true);
   if ("reason" in fetched) return fetched;
   const mismatch = bindingMismatch(fetched.binding as UpdateBinding, expected);
   return mismatch ? { reason: mismatch } : { model: fetched.model, bytes: fetched.bytes };
