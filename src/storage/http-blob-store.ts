@@ -290,8 +290,8 @@ export interface HttpBlobStoreOptions extends FetchOptions {
   peers: readonly string[] | ((cid: string) => readonly string[] | Promise<readonly string[]>);
   /**
    * The URLs of the accounts a get's hint names. Those peers are asked first, without the round of HEAD
-   * requests to every peer (`holdersFirst`), which costs a round's validators one request per member for
-   * each update; the other peers are asked only if none of them delivers.
+   * requests to every peer (`holdersFirst`), which costs one request per member for each blob; the other
+   * peers are asked only if none of them delivers.
    */
   peersOf?: (accounts: readonly Address[]) => Promise<readonly string[]>;
 }
