@@ -25,7 +25,7 @@ import { toOracleInput } from "../src/oracle/yield-data.ts";
 import { yieldArchitecture } from "../src/oracle/yield-model.ts";
 import { addVersion, openRegistry, registerModel, setZkVerifier } from "../src/registry/client.ts";
 import { FsBlobStore } from "../src/storage/fs-blob-store.ts";
-import { estimatedConstraints, planDenseCircuit } from "../src/zk/circuit.ts";
+import { estimatedConstraints, INPUT_BITS, planDenseCircuit } from "../src/zk/circuit.ts";
 import { fieldToBytes32, weightsCommitment } from "../src/zk/commitment.ts";
 import { type CompiledCircuit, compileDenseCircuit } from "../src/zk/compile.ts";
 import { prove, releaseCurve, toSolidityProof, verifyProof } from "../src/zk/groth16.ts";
@@ -65,7 +65,9 @@ function cropCase(): ZkBenchCase {
   return {
     name: "crop",
     circuit: (cacheDir) => compileDenseCircuit(model.architecture, model.scaleBits, { cacheDir }),
-    input: { ...circuitInputOf(model, salt, input, prover) },
+    input: {
+      ...circuitInputOf(planDenseCircuit(model.architecture, model.scaleBits), model, salt, input, prover),
+    },
     statement: { commitment: weightsCommitment(model, salt), input, answer, prover },
     model: { canonical: model, salt },
   };
@@ -163,7 +165,7 @@ export async function benchZk(): Promise<Figures> {
       figures[`zk.verify_s.${c.name}`] = seconds(t);
 
       const groth16 = await deployGroth16Verifier(chain, setup);
-      const wrapper = await deployInferenceVerifier(chain, groth16);
+      const wrapper = await deployInferenceVerifier(chain, groth16, INPUT_BITS);
       const p = toSolidityProof(proof);
       const { abi } = await compileGroth16Verifier(setup);
       const bareData = encodeFunctionData({

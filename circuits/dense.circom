@@ -10,8 +10,8 @@ include "circomlib/circuits/poseidon.circom";
 include "circomlib/circuits/bitify.circom";
 include "circomlib/circuits/comparators.circom";
 
-// h = n; for each chunk of `rate` values (the last zero-padded): h = Poseidon([h, ...chunk]).
-template Sponge(n, rate) {
+// h = length; for each chunk of `rate` values (the last zero-padded): h = Poseidon([h, ...chunk]).
+template Sponge(n, rate, length) {
     signal input in[n];
     signal output out;
     var chunks = (n + rate - 1) \ rate;
@@ -19,7 +19,7 @@ template Sponge(n, rate) {
     for (var c = 0; c < chunks; c++) {
         hash[c] = Poseidon(rate + 1);
         if (c == 0) {
-            hash[c].inputs[0] <== n;
+            hash[c].inputs[0] <== length;
         } else {
             hash[c].inputs[0] <== hash[c - 1].out;
         }
@@ -34,11 +34,24 @@ template Sponge(n, rate) {
     out <== hash[chunks - 1].out;
 }
 
-// Constrains -2^bits <= in < 2^bits.
-template SignedRange(bits) {
-    signal input in;
-    component b = Num2Bits(bits + 1);
-    b.in <== in + (1 << bits);
+// The input digest of src/zk/commitment.ts, which also constrains every -2^bits <= x[i] < 2^bits: each
+// u = x + 2^bits is decomposed into bits + 1 bits, and `perElement` of them are packed into one field
+// element (a linear combination, so packing adds no constraint to the range check's).
+template InputDigest(n, bits, perElement, rate) {
+    signal input x[n];
+    signal output out;
+    var elements = (n + perElement - 1) \ perElement;
+    component range[n];
+    component sponge = Sponge(elements, rate, n);
+    var packed[elements];
+    for (var e = 0; e < elements; e++) packed[e] = 0;
+    for (var i = 0; i < n; i++) {
+        range[i] = Num2Bits(bits + 1);
+        range[i].in <== x[i] + (1 << bits);
+        packed[i \ perElement] += (x[i] + (1 << bits)) * (1 << ((bits + 1) * (i % perElement)));
+    }
+    for (var e = 0; e < elements; e++) sponge.in[e] <== packed[e];
+    out <== sponge.out;
 }
 
 // out = floor((acc + 2^(s-1)) / 2^s) (acc when s = 0), and nonNeg = (out >= 0), for |acc| + 2^(s-1) < 2^accBits.

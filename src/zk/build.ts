@@ -73,7 +73,7 @@ export async function buildZkVersion(
       ...(o.log ? { log: o.log } : {}),
     });
     o.log?.("deploying the verifier");
-    const verifier = getAddress((await deployCircuitVerifier(chain, circuit.setup)).verifier);
+    const verifier = getAddress((await deployCircuitVerifier(chain, circuit)).verifier);
     const salt = kept ? BigInt(kept.salt) : randomSalt();
     const secret: ZkSecret = {
       modelId: String(modelId),

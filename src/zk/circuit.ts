@@ -1,12 +1,20 @@
 /**
  * Generates the circom circuit of a dense model's fixed-point inference (pure, no I/O).
  *
- * One circuit serves every weight set of one architecture and scale: the weights are private inputs,
- * bound by their Poseidon commitment, so a federated task's next round or a retrained version is proven
- * with the same keys. The circuit's one public signal is the statement of src/zk/commitment.ts.
+ * Two kinds of circuit, one statement (src/zk/commitment.ts) as the one public signal:
+ *   private weights   one circuit serves every weight set of one architecture and scale: the weights are
+ *                     private inputs bound by their salted Poseidon commitment, so a federated task's next
+ *                     round or a retrained version is proven with the same keys, and the weights stay secret.
+ *                     Hashing the weights costs about 24 constraints each: an MNIST MLP needs ~2^20.
+ *   constant weights  one circuit per version: its weights, and their commitment, are constants of the
+ *                     circuit, so a product by a weight is linear and costs no constraint. For versions whose
+ *                     weights are public anyway (a registry version's weights are fetched by CID); an MNIST
+ *                     MLP then fits 2^15. Anyone can rebuild the circuit from the registered weights and
+ *                     compare its verification key with the deployed verifier's.
  *
  * Bounds, so that no value wraps around the field (each is checked or follows from the previous):
- *   inputs      -2^40 <= x < 2^40, range-checked (fixed point 1e6: up to about ±1.1e6 in real units)
+ *   inputs      -2^B <= x < 2^B, range-checked, B the plan's input bits (40 by default: fixed point 1e6, up
+ *               to about ±1.1e6 in real units; 20 covers [-1.04, 1.04], e.g. pixels)
  *   weights     |w| <= 2^31 - 1 by the canonical encoding; the commitment binds them, the circuit does
  *               not range-check them (whoever commits to weights outside int32 only breaks its own model)
  *   layer l     |acc| + 2^(s-1) < 2^accBits with accBits = max(31 + A, 51) + ceil(log2(in + 1)) + 1,
@@ -14,9 +22,9 @@
  */
 import { createHash } from "node:crypto";
 import { parseDenseArchitecture } from "../oracle/fixed-point.ts";
-import { INPUT_RATE, spongeRate, WEIGHTS_RATE } from "./commitment.ts";
+import { INPUT_RATE, inputsPerElement, spongeRate, WEIGHTS_RATE } from "./commitment.ts";
 
-/** Inputs must lie in [-2^INPUT_BITS, 2^INPUT_BITS). */
+/** Inputs lie in [-2^INPUT_BITS, 2^INPUT_BITS) unless a plan says otherwise. */
 export const INPUT_BITS = 40;
 /** Largest bit width a range check may use and still be unique in the BN254 field. */
 const MAX_RANGE_BITS = 250;
@@ -25,9 +33,15 @@ export class ZkCircuitError extends Error {
   override name = "ZkCircuitError";
 }
 
+/** Whether the weights are private inputs (one circuit per architecture) or constants (one per version). */
+export type CircuitWeights = "private" | "constant";
+
 export interface DenseCircuitPlan {
   architecture: string;
   scaleBits: number;
+  /** Inputs are proven in [-2^inputBits, 2^inputBits). */
+  inputBits: number;
+  weights: CircuitWeights;
   sizes: number[];
   output: "linear" | "sigmoid";
   /** Number of weights (kernels and biases, all layers). */
@@ -36,13 +50,30 @@ export interface DenseCircuitPlan {
   accBits: number[];
 }
 
+export interface PlanOptions {
+  /** Default INPUT_BITS. */
+  inputBits?: number;
+  /** Default "private". */
+  weights?: CircuitWeights;
+}
+
 /** Layer sizes and bit bounds of an architecture's circuit; refuses what would not fit in the field. */
-export function planDenseCircuit(architecture: string, scaleBits: number): DenseCircuitPlan {
+export function planDenseCircuit(
+  architecture: string,
+  scaleBits: number,
+  options: PlanOptions = {},
+): DenseCircuitPlan {
   if (!Number.isInteger(scaleBits) || scaleBits < 0 || scaleBits > 31)
     throw new ZkCircuitError(`scaleBits must be an integer from 0 to 31, got ${scaleBits}`);
+  const inputBits = options.inputBits ?? INPUT_BITS;
+  try {
+    inputsPerElement(inputBits);
+  } catch (err) {
+    throw new ZkCircuitError((err as Error).message);
+  }
   const { sizes, output } = parseDenseArchitecture(architecture);
   const accBits: number[] = [];
-  let a = INPUT_BITS;
+  let a = inputBits;
   let weightCount = 0;
   for (let l = 0; l + 1 < sizes.length; l++) {
     const inputs = sizes[l] as number;
@@ -56,7 +87,16 @@ export function planDenseCircuit(architecture: string, scaleBits: number): Dense
     accBits.push(bits);
     a = bits - scaleBits;
   }
-  return { architecture, scaleBits, sizes, output, weightCount, accBits };
+  return {
+    architecture,
+    scaleBits,
+    inputBits,
+    weights: options.weights ?? "private",
+    sizes,
+    output,
+    weightCount,
+    accBits,
+  };
 }
 
 /** Partial rounds of circomlib's Poseidon by state width t = inputs + 1 (t = 2..17); 8 full rounds each. */
@@ -81,15 +121,17 @@ function spongeConstraints(length: number, maxRate: number): number {
  * circuits it is tested on.
  */
 export function estimatedConstraints(plan: DenseCircuitPlan): number {
-  const { sizes, accBits, scaleBits: s } = plan;
+  const { sizes, accBits, scaleBits: s, inputBits } = plan;
   const n0 = sizes[0] as number;
-  let total = spongeConstraints(plan.weightCount + 1, WEIGHTS_RATE) + spongeConstraints(n0, INPUT_RATE);
-  total += poseidonConstraints(4) + n0 * (INPUT_BITS + 1);
+  const constant = plan.weights === "constant";
+  let total = constant ? 0 : spongeConstraints(plan.weightCount + 1, WEIGHTS_RATE);
+  total += spongeConstraints(Math.ceil(n0 / inputsPerElement(inputBits)), INPUT_RATE);
+  total += poseidonConstraints(4) + n0 * (inputBits + 1);
   for (let l = 0; l + 1 < sizes.length; l++) {
     const nIn = sizes[l] as number;
     const nOut = sizes[l + 1] as number;
     const bits = accBits[l] as number;
-    total += nIn * nOut + nOut * (bits + 1);
+    total += (constant ? 0 : nIn * nOut) + nOut * (bits + 1);
     if (l + 2 < sizes.length) total += nOut; // ReLU
   }
   const outputs = sizes[sizes.length - 1] as number;
@@ -99,59 +141,97 @@ export function estimatedConstraints(plan: DenseCircuitPlan): number {
   return total;
 }
 
-/** The main circom file of a dense model (it includes circuits/dense.circom). */
-export function denseCircuitSource(plan: DenseCircuitPlan): string {
-  const { sizes, scaleBits: s, weightCount: w, accBits } = plan;
+/** What a constant-weights circuit bakes in: the weights in commitment order, and their commitment. */
+export interface CircuitConstants {
+  weights: readonly bigint[];
+  commitment: bigint;
+}
+
+/**
+ * The main circom file of a dense model (it includes circuits/dense.circom); a constant-weights plan needs
+ * its `constants`.
+ */
+export function denseCircuitSource(plan: DenseCircuitPlan, constants?: CircuitConstants): string {
+  const { sizes, scaleBits: s, weightCount: w, accBits, inputBits } = plan;
+  const constant = plan.weights === "constant";
+  if (constant && constants?.weights.length !== w)
+    throw new ZkCircuitError(
+      `a constant-weights circuit of ${plan.architecture} needs its ${w} weights, got ${constants?.weights.length ?? "none"}`,
+    );
   const n0 = sizes[0] as number;
   const layers = sizes.length - 1;
+  const perElement = inputsPerElement(inputBits);
+  const elements = Math.ceil(n0 / perElement);
   const lines: string[] = [
     "pragma circom 2.1.0;",
     "",
-    `// ${plan.architecture} at scale 2^${s}: generated by src/zk/circuit.ts, do not edit.`,
+    `// ${plan.architecture} at scale 2^${s}, inputs in [-2^${inputBits}, 2^${inputBits}), ${plan.weights} weights: generated by src/zk/circuit.ts, do not edit.`,
     'include "dense.circom";',
     "",
     "template Model() {",
-    "    signal input salt;",
+    ...(constant ? [] : ["    signal input salt;"]),
     "    signal input prover;",
-    `    signal input weights[${w}];`,
+    ...(constant ? [] : [`    signal input weights[${w}];`]),
     `    signal input x[${n0}];`,
     "    signal output statement;",
     "",
-    `    component commitment = Sponge(${w + 1}, ${spongeRate(w + 1, WEIGHTS_RATE)});`,
-    "    commitment.in[0] <== salt;",
-    `    for (var i = 0; i < ${w}; i++) commitment.in[i + 1] <== weights[i];`,
-    "",
-    `    component digest = Sponge(${n0}, ${spongeRate(n0, INPUT_RATE)});`,
-    `    component range[${n0}];`,
-    `    for (var i = 0; i < ${n0}; i++) {`,
-    `        range[i] = SignedRange(${INPUT_BITS});`,
-    "        range[i].in <== x[i];",
-    "        digest.in[i] <== x[i];",
-    "    }",
   ];
+  if (constant && constants) {
+    lines.push(`    var weights[${w}] = [${constants.weights.join(",")}];`);
+  } else {
+    lines.push(
+      `    component commitment = Sponge(${w + 1}, ${spongeRate(w + 1, WEIGHTS_RATE)}, ${w + 1});`,
+      "    commitment.in[0] <== salt;",
+      `    for (var i = 0; i < ${w}; i++) commitment.in[i + 1] <== weights[i];`,
+    );
+  }
+  lines.push(
+    "",
+    `    component digest = InputDigest(${n0}, ${inputBits}, ${perElement}, ${spongeRate(elements, INPUT_RATE)});`,
+    `    for (var i = 0; i < ${n0}; i++) digest.x[i] <== x[i];`,
+  );
   let offset = 0;
   let activations = "x";
   for (let l = 0; l < layers; l++) {
     const nIn = sizes[l] as number;
     const nOut = sizes[l + 1] as number;
     const bits = accBits[l] as number;
-    lines.push(
-      "",
-      `    component layer${l} = Dense(${nIn}, ${nOut}, ${s}, ${bits});`,
-      `    for (var i = 0; i < ${nIn}; i++) layer${l}.a[i] <== ${activations}[i];`,
-      `    for (var k = 0; k < ${nIn * nOut}; k++) layer${l}.kernel[k] <== weights[${offset} + k];`,
-      `    for (var j = 0; j < ${nOut}; j++) layer${l}.bias[j] <== weights[${offset + nIn * nOut} + j];`,
-    );
+    const bias = offset + nIn * nOut;
+    lines.push("", `    signal z${l}[${nOut}];`, `    signal nonNeg${l}[${nOut}];`);
+    if (constant) {
+      // acc is a linear combination of the activations: a product by a constant weight costs nothing.
+      lines.push(
+        `    component shift${l}[${nOut}];`,
+        `    for (var j = 0; j < ${nOut}; j++) {`,
+        `        var acc = weights[${bias} + j] * 1000000;`,
+        `        for (var i = 0; i < ${nIn}; i++) acc += weights[${offset} + i * ${nOut} + j] * ${activations}[i];`,
+        `        shift${l}[j] = RoundShift(${bits}, ${s});`,
+        `        shift${l}[j].acc <== acc;`,
+        `        z${l}[j] <== shift${l}[j].out;`,
+        `        nonNeg${l}[j] <== shift${l}[j].nonNeg;`,
+        "    }",
+      );
+    } else {
+      lines.push(
+        `    component layer${l} = Dense(${nIn}, ${nOut}, ${s}, ${bits});`,
+        `    for (var i = 0; i < ${nIn}; i++) layer${l}.a[i] <== ${activations}[i];`,
+        `    for (var k = 0; k < ${nIn * nOut}; k++) layer${l}.kernel[k] <== weights[${offset} + k];`,
+        `    for (var j = 0; j < ${nOut}; j++) layer${l}.bias[j] <== weights[${bias} + j];`,
+        `    for (var j = 0; j < ${nOut}; j++) {`,
+        `        z${l}[j] <== layer${l}.z[j];`,
+        `        nonNeg${l}[j] <== layer${l}.nonNeg[j];`,
+        "    }",
+      );
+    }
     offset += nIn * nOut + nOut;
-    const last = l === layers - 1;
-    if (!last) {
+    if (l < layers - 1) {
       lines.push(
         `    signal a${l + 1}[${nOut}];`,
         `    component relu${l}[${nOut}];`,
         `    for (var j = 0; j < ${nOut}; j++) {`,
         `        relu${l}[j] = Relu();`,
-        `        relu${l}[j].z <== layer${l}.z[j];`,
-        `        relu${l}[j].nonNeg <== layer${l}.nonNeg[j];`,
+        `        relu${l}[j].z <== z${l}[j];`,
+        `        relu${l}[j].nonNeg <== nonNeg${l}[j];`,
         `        a${l + 1}[j] <== relu${l}[j].out;`,
         "    }",
       );
@@ -167,13 +247,13 @@ export function denseCircuitSource(plan: DenseCircuitPlan): string {
       `    component sigmoid[${nOut}];`,
       `    for (var j = 0; j < ${nOut}; j++) {`,
       `        sigmoid[j] = SigmoidFixed(${zBits});`,
-      `        sigmoid[j].x <== layer${last}.z[j];`,
-      `        sigmoid[j].nonNeg <== layer${last}.nonNeg[j];`,
+      `        sigmoid[j].x <== z${last}[j];`,
+      `        sigmoid[j].nonNeg <== nonNeg${last}[j];`,
       "        y[j] <== sigmoid[j].out;",
       "    }",
     );
   } else {
-    lines.push(`    for (var j = 0; j < ${nOut}; j++) y[j] <== layer${last}.z[j];`);
+    lines.push(`    for (var j = 0; j < ${nOut}; j++) y[j] <== z${last}[j];`);
   }
   lines.push("", "    signal answer;");
   if (nOut === 1) {
@@ -189,7 +269,9 @@ export function denseCircuitSource(plan: DenseCircuitPlan): string {
   lines.push(
     "",
     "    component hash = Poseidon(4);",
-    "    hash.inputs[0] <== commitment.out;",
+    constant && constants
+      ? `    hash.inputs[0] <== ${constants.commitment};`
+      : "    hash.inputs[0] <== commitment.out;",
     "    hash.inputs[1] <== digest.out;",
     "    hash.inputs[2] <== answer;",
     "    hash.inputs[3] <== prover;",

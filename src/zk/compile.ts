@@ -17,7 +17,14 @@ import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { PROJECT_ROOT } from "../chain/compile.ts";
-import { circuitDigest, type DenseCircuitPlan, denseCircuitSource, planDenseCircuit } from "./circuit.ts";
+import {
+  type CircuitConstants,
+  circuitDigest,
+  type DenseCircuitPlan,
+  denseCircuitSource,
+  type PlanOptions,
+  planDenseCircuit,
+} from "./circuit.ts";
 
 export const CIRCUITS_DIR = join(PROJECT_ROOT, "circuits");
 
@@ -120,14 +127,22 @@ export function runCircom(args: string[]): Promise<void> {
   });
 }
 
-/** Generates and compiles the circuit of `architecture` at `scaleBits`, or reuses the cached one. */
+/**
+ * Generates and compiles the circuit of `architecture` at `scaleBits`, or reuses the cached one; a
+ * constant-weights plan (`plan.weights`) needs the version's `constants`.
+ */
 export async function compileDenseCircuit(
   architecture: string,
   scaleBits: number,
-  options: { cacheDir: string; log?: (line: string) => void },
+  options: {
+    cacheDir: string;
+    log?: (line: string) => void;
+    plan?: PlanOptions;
+    constants?: CircuitConstants;
+  },
 ): Promise<CompiledCircuit> {
-  const plan = planDenseCircuit(architecture, scaleBits);
-  const source = denseCircuitSource(plan);
+  const plan = planDenseCircuit(architecture, scaleBits, options.plan);
+  const source = denseCircuitSource(plan, options.constants);
   const library = readFileSync(join(CIRCUITS_DIR, "dense.circom"), "utf8");
   const digest = circuitDigest(
     source,
@@ -139,7 +154,7 @@ export async function compileDenseCircuit(
   const wasm = join(dir, "main_js", "main.wasm");
   const fromCache = existsSync(r1cs) && existsSync(wasm);
   if (!fromCache) {
-    options.log?.(`compiling the ${architecture} circuit (circom, WebAssembly)`);
+    options.log?.(`compiling the ${architecture} circuit, ${plan.weights} weights (circom, WebAssembly)`);
     const work = `${dir}.tmp-${process.pid}`;
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });

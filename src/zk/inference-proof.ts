@@ -7,7 +7,8 @@ import type { Address } from "viem";
 import type { CanonicalModel } from "../ml/encoding.ts";
 import { answerOf } from "../oracle/client.ts";
 import { inferFixed } from "../oracle/fixed-point.ts";
-import { inputDigest, statementOf, weightsCommitment } from "./commitment.ts";
+import type { PlanOptions } from "./circuit.ts";
+import { inputDigest, statementOf, weightsCommitment, weightsInOrder } from "./commitment.ts";
 import { type CompiledCircuit, compileDenseCircuit, defaultZkCacheDir } from "./compile.ts";
 import { type ProofResult, prove, type SolidityProof, toSolidityProof } from "./groth16.ts";
 import type { ProgressLog } from "./progress.ts";
@@ -30,17 +31,36 @@ export interface ModelCircuitOptions {
   /** Powers-of-tau file; default $LEDGERMIND_PTAU, else the development file. */
   ptau?: string;
   log?: ProgressLog;
+  /** The circuit's input bits and weights kind (default: INPUT_BITS, private weights). */
+  plan?: PlanOptions;
+  /** The salt whose commitment a constant-weights circuit bakes in (required for one). */
+  salt?: bigint;
 }
 
-/** Compiles the circuit of the model's architecture and scale and sets up its keys (cached). */
+/**
+ * Compiles the circuit of the model's architecture and scale (for constant weights: of the model itself)
+ * and sets up its keys (cached).
+ */
 export async function prepareModelCircuit(
-  model: Pick<CanonicalModel, "architecture" | "scaleBits">,
+  model: CanonicalModel,
   options: ModelCircuitOptions = {},
 ): Promise<ModelCircuit> {
   const cacheDir = options.cacheDir ?? defaultZkCacheDir();
+  const constant = options.plan?.weights === "constant";
+  if (constant && options.salt === undefined)
+    throw new ZkProofError("a constant-weights circuit needs the salt of the commitment it bakes in");
   const compiled = await compileDenseCircuit(model.architecture, model.scaleBits, {
     cacheDir,
     log: options.log,
+    ...(options.plan ? { plan: options.plan } : {}),
+    ...(constant && options.salt !== undefined
+      ? {
+          constants: {
+            weights: weightsInOrder(model),
+            commitment: weightsCommitment(model, options.salt),
+          },
+        }
+      : {}),
   });
   const setup = await setupCircuit(compiled, { cacheDir, ptau: options.ptau, log: options.log });
   return { compiled, setup };
@@ -70,9 +90,10 @@ export async function proveInference(
     );
   const answer = answerOf(inferFixed(model, input));
   const commitment = weightsCommitment(model, salt);
-  const statement = statementOf(commitment, inputDigest(input), answer, BigInt(prover));
-  const groth16 = await prove(circuit.setup, { ...circuitInput(model, salt, input, prover) });
-  // The circuit and the TypeScript inference are tested to agree; a difference here is a bug, never a proof.
+  const statement = statementOf(commitment, inputDigest(input, plan.inputBits), answer, BigInt(prover));
+  const groth16 = await prove(circuit.setup, { ...circuitInput(plan, model, salt, input, prover) });
+  // The circuit and the TypeScript inference are tested to agree; a difference here is a bug (or, for a
+  // constant-weights circuit, another model or salt than the one it was built for), never a proof.
   if (groth16.publicSignals[0] !== statement.toString())
     throw new ZkProofError(
       `the circuit's statement ${groth16.publicSignals[0]} differs from the expected ${statement}`,

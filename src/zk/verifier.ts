@@ -169,24 +169,28 @@ export function linkBytecode(bytecode: string, libraries: Record<string, Address
 }
 
 /**
- * Deploys a ZkInferenceVerifier over a circuit's Groth16 verifier, linking the Poseidon libraries
- * (deployed first where `libraries` is not given).
+ * Deploys a ZkInferenceVerifier over a circuit's Groth16 verifier for the circuit's input bits, linking
+ * the Poseidon libraries (deployed first where `libraries` is not given).
  */
 export async function deployInferenceVerifier(
   chain: LedgerChain,
   groth16Verifier: Address,
+  inputBits: number,
   libraries?: PoseidonLibraries,
 ): Promise<Address> {
   const linkTo = libraries ?? (await deployPoseidonLibraries(chain));
   const bytecode = linkBytecode(ZkInferenceVerifier.bytecode, linkTo);
-  return deploy(chain, ZkInferenceVerifier.abi as Abi, bytecode, [groth16Verifier]);
+  return deploy(chain, ZkInferenceVerifier.abi as Abi, bytecode, [groth16Verifier, BigInt(inputBits)]);
 }
 
 /** The circuit's whole on-chain side: its Groth16 verifier and the wrapper over it. */
 export async function deployCircuitVerifier(
   chain: LedgerChain,
-  setup: CircuitSetup,
+  circuit: { setup: CircuitSetup; compiled: { plan: { inputBits: number } } },
 ): Promise<{ groth16: Address; verifier: Address }> {
-  const groth16 = await deployGroth16Verifier(chain, setup);
-  return { groth16, verifier: await deployInferenceVerifier(chain, groth16) };
+  const groth16 = await deployGroth16Verifier(chain, circuit.setup);
+  return {
+    groth16,
+    verifier: await deployInferenceVerifier(chain, groth16, circuit.compiled.plan.inputBits),
+  };
 }

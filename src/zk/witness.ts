@@ -6,42 +6,42 @@ import { readFileSync } from "node:fs";
 import { WitnessCalculatorBuilder } from "circom_runtime";
 import type { Address } from "viem";
 import type { CanonicalModel } from "../ml/encoding.ts";
-import { INPUT_BITS } from "./circuit.ts";
+import type { DenseCircuitPlan } from "./circuit.ts";
 import { toField, weightsInOrder } from "./commitment.ts";
-
-const INPUT_LIMIT = 1n << BigInt(INPUT_BITS);
 
 export class ZkInputError extends Error {
   override name = "ZkInputError";
 }
 
-/** What the circuit takes: the salt, the weights in commitment order, the input and the prover's address. */
+/**
+ * What the circuit takes: the input and the prover's address, and for a private-weights circuit the salt
+ * and the weights in commitment order.
+ */
 export interface CircuitInput {
-  salt: bigint;
   prover: bigint;
-  weights: bigint[];
   x: bigint[];
+  salt?: bigint;
+  weights?: bigint[];
 }
 
 /** The circuit's private inputs; refuses an input outside the range the circuit proves. */
 export function circuitInput(
+  plan: Pick<DenseCircuitPlan, "inputBits" | "weights">,
   model: CanonicalModel,
   salt: bigint,
   input: readonly bigint[],
   prover: Address,
 ): CircuitInput {
+  const limit = 1n << BigInt(plan.inputBits);
   input.forEach((v, i) => {
-    if (v < -INPUT_LIMIT || v >= INPUT_LIMIT)
+    if (v < -limit || v >= limit)
       throw new ZkInputError(
-        `input[${i}] = ${v} is outside the proven range [-2^${INPUT_BITS}, 2^${INPUT_BITS}) (fixed point, 1e6 = 1.0)`,
+        `input[${i}] = ${v} is outside the proven range [-2^${plan.inputBits}, 2^${plan.inputBits}) (fixed point, 1e6 = 1.0)`,
       );
   });
-  return {
-    salt: toField(salt),
-    prover: BigInt(prover),
-    weights: weightsInOrder(model).map(toField),
-    x: input.map(toField),
-  };
+  const x = input.map(toField);
+  if (plan.weights === "constant") return { prover: BigInt(prover), x };
+  return { salt: toField(salt), prover: BigInt(prover), weights: weightsInOrder(model).map(toField), x };
 }
 
 interface WitnessCalculator {
@@ -54,11 +54,7 @@ export async function witnessCalculator(wasmPath: string): Promise<{
   statement(input: CircuitInput): Promise<bigint>;
 }> {
   const calculator = (await WitnessCalculatorBuilder(readFileSync(wasmPath))) as WitnessCalculator;
-  const witness = (input: CircuitInput) =>
-    calculator.calculateWitness(
-      { salt: input.salt, prover: input.prover, weights: input.weights, x: input.x },
-      true,
-    );
+  const witness = (input: CircuitInput) => calculator.calculateWitness({ ...input }, true);
   return {
     witness,
     // Signal 0 is the constant 1; the public outputs follow, and `statement` is the only one.

@@ -6,7 +6,13 @@ import { createRng, type Rng } from "../../src/ml/partition.ts";
 import { answerOf } from "../../src/oracle/client.ts";
 import { inferFixed } from "../../src/oracle/fixed-point.ts";
 import { yieldArchitecture } from "../../src/oracle/yield-model.ts";
-import { estimatedConstraints, INPUT_BITS, planDenseCircuit, ZkCircuitError } from "../../src/zk/circuit.ts";
+import {
+  type DenseCircuitPlan,
+  estimatedConstraints,
+  INPUT_BITS,
+  planDenseCircuit,
+  ZkCircuitError,
+} from "../../src/zk/circuit.ts";
 import {
   inputDigest,
   randomSalt,
@@ -19,19 +25,31 @@ import { type CompiledCircuit, compileDenseCircuit, defaultZkCacheDir } from "..
 import { circuitInput, witnessCalculator, ZkInputError } from "../../src/zk/witness.ts";
 import { INPUT_LIMIT, randomModel, randomSigned } from "./random-model.ts";
 
-/** A fixed-point input: realistic (a few units at 1e6) or anywhere in the proven range. */
-function randomInput(rng: Rng, n: number): bigint[] {
+/** A fixed-point input: realistic (a few units at 1e6, clipped to the range) or anywhere in the proven range. */
+function randomInput(rng: Rng, n: number, bits: number): bigint[] {
   const wide = rng.int(4) === 0;
+  const limit = 1n << BigInt(bits);
+  const clip = (v: bigint) => (v < -limit ? -limit : v >= limit ? limit - 1n : v);
   return Array.from({ length: n }, () =>
-    wide ? randomSigned(rng, INPUT_BITS) : BigInt(Math.round(rng.normal() * 2_000_000)),
+    wide ? randomSigned(rng, bits) : clip(BigInt(Math.round(rng.normal() * 2_000_000))),
   );
 }
 
 const PROVER: Address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
-function expectedStatement(model: CanonicalModel, salt: bigint, input: bigint[]): bigint {
+function expectedStatement(
+  plan: DenseCircuitPlan,
+  model: CanonicalModel,
+  salt: bigint,
+  input: bigint[],
+): bigint {
   const answer = answerOf(inferFixed(model, input));
-  return statementOf(weightsCommitment(model, salt), inputDigest(input), answer, BigInt(PROVER));
+  return statementOf(
+    weightsCommitment(model, salt),
+    inputDigest(input, plan.inputBits),
+    answer,
+    BigInt(PROVER),
+  );
 }
 
 async function agreesOn(circuit: CompiledCircuit, models: CanonicalModel[], inputs: number, seed: string) {
@@ -41,11 +59,11 @@ async function agreesOn(circuit: CompiledCircuit, models: CanonicalModel[], inpu
   for (let k = 0; k < inputs; k++) {
     const model = models[k % models.length] as CanonicalModel;
     const salt = randomSalt();
-    const input = randomInput(rng, n0);
-    const got = await calc.statement(circuitInput(model, salt, input, PROVER));
+    const input = randomInput(rng, n0, circuit.plan.inputBits);
+    const got = await calc.statement(circuitInput(circuit.plan, model, salt, input, PROVER));
     assert.equal(
       got,
-      expectedStatement(model, salt, input),
+      expectedStatement(circuit.plan, model, salt, input),
       `input #${k} [${input.join(", ")}]: the circuit's answer differs from inferFixed (outputs ${inferFixed(model, input).join(", ")})`,
     );
   }
@@ -100,28 +118,33 @@ describe("dense-model circuits compute exactly the TypeScript fixed-point infere
     const model = randomModel(yieldArchitecture(16), 16, createRng("zk binding"), false);
     const salt = 12345n;
     const input = [550_000n, 350_000n, 300_000n, 800_000n];
-    const got = await calc.statement(circuitInput(model, salt, input, PROVER));
+    const got = await calc.statement(circuitInput(crop.plan, model, salt, input, PROVER));
     const answer = answerOf(inferFixed(model, input));
     const commitment = weightsCommitment(model, salt);
     const prover = BigInt(PROVER);
-    assert.equal(got, statementOf(commitment, inputDigest(input), answer, prover));
-    assert.notEqual(got, statementOf(commitment, inputDigest(input), answer + 1n, prover));
+    assert.equal(got, statementOf(commitment, inputDigest(input, INPUT_BITS), answer, prover));
+    assert.notEqual(got, statementOf(commitment, inputDigest(input, INPUT_BITS), answer + 1n, prover));
     assert.notEqual(
       got,
-      statementOf(weightsCommitment(model, salt + 1n), inputDigest(input), answer, prover),
+      statementOf(weightsCommitment(model, salt + 1n), inputDigest(input, INPUT_BITS), answer, prover),
     );
     assert.notEqual(
       got,
-      statementOf(commitment, inputDigest([...input.slice(0, 3), 800_001n]), answer, prover),
+      statementOf(commitment, inputDigest([...input.slice(0, 3), 800_001n], INPUT_BITS), answer, prover),
     );
-    assert.notEqual(got, statementOf(commitment, inputDigest(input), answer, prover + 1n));
+    assert.notEqual(got, statementOf(commitment, inputDigest(input, INPUT_BITS), answer, prover + 1n));
   });
 
   it("refuses an input outside the proven range before proving", () => {
     const model = randomModel(yieldArchitecture(16), 16, createRng("zk range"), false);
-    assert.throws(() => circuitInput(model, 1n, [0n, 0n, INPUT_LIMIT, 0n], PROVER), ZkInputError);
-    assert.throws(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT - 1n, 0n, 0n], PROVER), ZkInputError);
-    assert.doesNotThrow(() => circuitInput(model, 1n, [0n, -INPUT_LIMIT, INPUT_LIMIT - 1n, 0n], PROVER));
+    assert.throws(() => circuitInput(crop.plan, model, 1n, [0n, 0n, INPUT_LIMIT, 0n], PROVER), ZkInputError);
+    assert.throws(
+      () => circuitInput(crop.plan, model, 1n, [0n, -INPUT_LIMIT - 1n, 0n, 0n], PROVER),
+      ZkInputError,
+    );
+    assert.doesNotThrow(() =>
+      circuitInput(crop.plan, model, 1n, [0n, -INPUT_LIMIT, INPUT_LIMIT - 1n, 0n], PROVER),
+    );
   });
 
   it("the compiled circuit is cached by digest, and its size is stated", async () => {

@@ -97,7 +97,7 @@ before(async () => {
   await setModelSpec(chain, modelId, VERSION, 4, OWNER);
   for (const i of [PROVER, OTHER, REQUESTER]) await transferMind(chain, addr(i), parseEther("1000"));
   circuit = await prepareModelCircuit(model);
-  const { verifier } = await deployCircuitVerifier(chain, circuit.setup);
+  const { verifier } = await deployCircuitVerifier(chain, circuit);
   salt = randomSalt();
   await setZkVerifier(
     reg,

@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from "../../src/chain/compile.ts";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { ZkInferenceVerifier } from "../../src/chain/generated/contracts.ts";
 import { ContractRefusedError, decodeRevert } from "../../src/chain/tx.ts";
+import { INPUT_BITS } from "../../src/zk/circuit.ts";
 import { FIELD_MODULUS, inputDigest } from "../../src/zk/commitment.ts";
 import { prove, releaseCurve, type SolidityProof, toSolidityProof } from "../../src/zk/groth16.ts";
 import { type CircuitSetup, setupCircuit } from "../../src/zk/setup.ts";
@@ -74,7 +75,7 @@ before(async () => {
   proof = toSolidityProof((await prove(setup, circuitInput(HONEST))).proof);
   chain = await connect({ ephemeral: true });
   groth16 = await deployGroth16Verifier(chain, setup);
-  wrapper = await deployInferenceVerifier(chain, groth16);
+  wrapper = await deployInferenceVerifier(chain, groth16, INPUT_BITS);
 });
 after(async () => {
   await releaseCurve();
@@ -91,11 +92,28 @@ describe("ZkInferenceVerifier: the statement on-chain equals the TypeScript stat
     assert.deepEqual(await deployPoseidonLibraries(chain), await deployPoseidonLibraries(chain));
   });
 
-  it("inputDigest agrees with commitment.ts for 1 to 9 values (rates 1 to 4, padded chunks), negatives included", async () => {
-    for (let n = 1; n <= 9; n++) {
-      const input = Array.from({ length: n }, (_, i) => BigInt((i % 2 ? -1 : 1) * (i + 1) * 1_000_003));
-      assert.equal(await read<bigint>(wrapper, "inputDigest", [input]), inputDigest(input), `length ${n}`);
+  it("inputDigest agrees with commitment.ts for 1 to 30 values (1 to 5 packed elements: rates 1 to 4, padded chunks), negatives and the range's edges included", async () => {
+    const edge = (1n << BigInt(INPUT_BITS)) - 1n;
+    for (let n = 1; n <= 30; n++) {
+      const input = Array.from({ length: n }, (_, i) =>
+        i % 7 === 3 ? edge : i % 7 === 5 ? -edge : BigInt((i % 2 ? -1 : 1) * (i + 1) * 1_000_003),
+      );
+      assert.equal(
+        await read<bigint>(wrapper, "inputDigest", [input]),
+        inputDigest(input, INPUT_BITS),
+        `length ${n}`,
+      );
     }
+  });
+
+  it("a wrapper for 20 input bits packs 12 values an element, as commitment.ts does, up to an MNIST digit's 784", async () => {
+    const narrow = await deployInferenceVerifier(chain, groth16, 20);
+    assert.equal(await read<bigint>(narrow, "inputsPerElement", []), 12n);
+    for (const n of [1, 12, 13, 36, 37, 48, 49, 784]) {
+      const input = Array.from({ length: n }, (_, i) => BigInt(((i * 7919) % 2_000_001) - 1_000_000));
+      assert.equal(await read<bigint>(narrow, "inputDigest", [input]), inputDigest(input, 20), `length ${n}`);
+    }
+    await refused(read(narrow, "inputDigest", [[0n, 1n << 20n]]), "InputOutOfRange", [1n, 1n << 20n]);
   });
 
   it("statementOf agrees with commitment.ts", async () => {
@@ -258,8 +276,16 @@ describe("ZkInferenceVerifier: bad arguments are refused with custom errors", ()
   it("a zero Groth16 verifier: ZeroVerifier", async () => {
     // A constructor's revert reaches viem undecoded: its data carries the error's selector.
     await assert.rejects(
-      deployInferenceVerifier(chain, "0x0000000000000000000000000000000000000000"),
+      deployInferenceVerifier(chain, "0x0000000000000000000000000000000000000000", INPUT_BITS),
       new RegExp(toFunctionSelector("ZeroVerifier()")),
     );
+  });
+
+  it("input bits outside 1 to 64: InputBitsOutOfRange", async () => {
+    for (const bits of [0, 65])
+      await assert.rejects(
+        deployInferenceVerifier(chain, groth16, bits),
+        new RegExp(toFunctionSelector("InputBitsOutOfRange(uint256)")),
+      );
   });
 });
