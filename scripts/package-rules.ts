@@ -39,7 +39,7 @@ export const REQUIRED_FILES = [
   "dist/chain/generated/contracts.js",
   "dist/chain/generated/contracts.d.ts",
   "circuits/dense.circom",
-  "circuits/ptau/ledgermind-dev-14.ptau",
+  "circuits/ptau/ledgermind-dev-15.ptau",
 ];
 
 /**

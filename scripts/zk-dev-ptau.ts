@@ -1,4 +1,4 @@
-// Generates the DEVELOPMENT powers-of-tau file circuits/ptau/ledgermind-dev-14.ptau once (it is committed).
+// Generates the DEVELOPMENT powers-of-tau file circuits/ptau/ledgermind-dev-15.ptau once (it is committed).
 // Its single contribution uses the fixed entropy below, so its toxic waste is public: never use it in
 // production (circuits/ptau/README.md says how to point Ledgermind at a public ceremony's file).
 // Run: npx tsx scripts/zk-dev-ptau.ts   (phase-2 preparation takes minutes on this machine)

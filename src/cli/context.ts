@@ -196,6 +196,13 @@ export function parseInteger(
 }
 
 /** A positive number option (a rate, a concentration). */
+/** An integer option from 1 to `max`. */
+export function parsePositiveInt(text: string, option: string, max: number): number {
+  if (!/^[1-9]\d*$/.test(text) || Number(text) > max)
+    throw new UsageError(`${option} must be an integer from 1 to ${max}, got "${text}"`);
+  return Number(text);
+}
+
 export function parsePositive(text: string, option: string): number {
   const value = Number(text);
   if (!/^\d*\.?\d+(e-?\d+)?$/i.test(text) || !(value > 0) || !Number.isFinite(value)) {

@@ -74,6 +74,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "zk build": [
     "ledgermind zk build --model 1@1",
     "ledgermind zk build --model 1@1 --ptau powersOfTau28_hez_final_16.ptau --account 2",
+    "ledgermind zk build --model 2@1 --weights constant --input-bits 20",
   ],
   "zk prove": [
     "ledgermind zk prove --model 1@1 --input 0.55,0.35,0.3,0.8 --account 3 --out proof.json",

@@ -27,7 +27,7 @@ import {
 } from "../oracle/report-exchange.ts";
 import { openRegistry } from "../registry/client.ts";
 import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
-import { readZkSecret } from "../zk/secret.ts";
+import { planOptionsOf, readZkSecret } from "../zk/secret.ts";
 import { parsePeers } from "./blob.ts";
 import {
   blobStore,
@@ -40,6 +40,7 @@ import {
   parseInteger,
   parseMind,
   parseModelRef,
+  parsePositiveInt,
   UsageError,
   withChain,
 } from "./context.ts";
@@ -54,12 +55,6 @@ function parseNumber(text: string, what: string): number {
   if (text.trim() === "" || !Number.isFinite(value))
     throw new UsageError(`${what} must be a number, got "${text}"`);
   return value;
-}
-
-function parsePositiveInt(text: string, option: string, max: number): number {
-  if (!/^[1-9]\d*$/.test(text) || Number(text) > max)
-    throw new UsageError(`${option} must be an integer from 1 to ${max}, got "${text}"`);
-  return Number(text);
 }
 
 /** `--listen HOST:PORT` (an IPv6 host in brackets). */
@@ -178,8 +173,7 @@ export function registerOracleCommands(program: Command): void {
             ? undefined
             : toFixedInput([parseNumber(o.faultyOffset, "--faulty-offset")])[0];
         const pollMs = parsePositiveInt(o.pollMs, "--poll-ms", 3_600_000);
-        const zkSalt =
-          o.zkSecret === undefined ? undefined : BigInt(readZkSecret(o.zkSecret, modelId, version).salt);
+        const zkSecret = o.zkSecret === undefined ? undefined : readZkSecret(o.zkSecret, modelId, version);
         await withChain(opts, async (chain) => {
           const address = chain.wallet(account).account.address;
           const stateFile = operatorStateFile(opts.dataDir, chain, address, modelId, version);
@@ -202,7 +196,7 @@ export function registerOracleCommands(program: Command): void {
               faultyOffset,
               log,
               pollMs,
-              zkSalt,
+              ...(zkSecret ? { zkSalt: BigInt(zkSecret.salt), zkPlan: planOptionsOf(zkSecret) } : {}),
               ...(listen ? { reportWindowMs } : {}),
             },
             listen &&

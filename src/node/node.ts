@@ -44,7 +44,7 @@ import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { HttpBlobStore } from "../storage/http-blob-store.ts";
-import { readZkSecretFile } from "../zk/secret.ts";
+import { planOptionsOf, readZkSecretFile } from "../zk/secret.ts";
 import type { NodeConfig } from "./config.ts";
 import {
   announceEndpoint,
@@ -89,12 +89,13 @@ export interface RunningNode {
 const modelRef = (m: { modelId: bigint; version: number }) => `${m.modelId}@${m.version}`;
 
 /** The salt of version `m` among the node's zk secret files, when it proves for that version. */
-function zkSaltOf(files: readonly string[] | undefined, m: { modelId: bigint; version: number }) {
+function zkSecretOf(files: readonly string[] | undefined, m: { modelId: bigint; version: number }) {
   for (const file of files ?? []) {
     const secret = readZkSecretFile(file);
-    if (secret.modelId === String(m.modelId) && secret.version === m.version) return BigInt(secret.salt);
+    if (secret.modelId === String(m.modelId) && secret.version === m.version)
+      return { zkSalt: BigInt(secret.salt), zkPlan: planOptionsOf(secret) };
   }
-  return undefined;
+  return {};
 }
 
 /** An operator event as log fields: bigints as decimal strings, so that the line is plain JSON. */
@@ -303,7 +304,7 @@ export async function startNode({ config, logger, env }: StartNodeOptions): Prom
             mine: oracle?.mine,
             reportWindowMs: oracle?.reportWindowMs,
             faultyOffset: oracle?.faultyOffset,
-            zkSalt: zkSaltOf(oracle?.zkSaltFiles, m),
+            ...zkSecretOf(oracle?.zkSaltFiles, m),
           },
           (operator) => {
             const exchange = new ReportExchange({

@@ -45,6 +45,7 @@ import { getVersion, getZkVerifier, openRegistry, type Registry } from "../regis
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from "../storage/blob-store.ts";
 import { sha256Digest } from "../storage/cid.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
+import type { PlanOptions } from "../zk/circuit.ts";
 import { weightsCommitment } from "../zk/commitment.ts";
 import { type ModelCircuit, prepareModelCircuit, proveInference } from "../zk/inference-proof.ts";
 import {
@@ -127,6 +128,8 @@ export interface OperatorOptions {
    * refused or the input is only a CID.
    */
   zkSalt?: bigint;
+  /** The circuit plan `zk build` recorded beside the salt (default: 40 input bits, private weights). */
+  zkPlan?: PlanOptions;
   /** Compiled circuits and their keys (default: defaultZkCacheDir()). */
   zkCacheDir?: string;
 }
@@ -980,7 +983,11 @@ async function zkProverOf(
     throw new OperatorError(
       `the zk salt does not open the commitment ${recorded.commitment} that the registry records for model ${opts.modelId}@${opts.version}`,
     );
-  const circuit = await prepareModelCircuit(model, { cacheDir: opts.zkCacheDir });
+  const circuit = await prepareModelCircuit(model, {
+    cacheDir: opts.zkCacheDir,
+    salt,
+    ...(opts.zkPlan ? { plan: opts.zkPlan } : {}),
+  });
   return { model, salt, circuit };
 }
 

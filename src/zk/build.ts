@@ -13,6 +13,7 @@ import { loadVersionWeights } from "../oracle/operator.ts";
 import { getZkVerifier, openRegistry, setZkVerifier } from "../registry/client.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { writeFileDurably } from "../storage/durable-file.ts";
+import type { PlanOptions } from "./circuit.ts";
 import { fieldToBytes32, randomSalt, weightsCommitment } from "./commitment.ts";
 import { releaseCurve } from "./groth16.ts";
 import { prepareModelCircuit } from "./inference-proof.ts";
@@ -28,6 +29,8 @@ export interface ZkBuildOptions {
   account?: number;
   /** A powers-of-tau file other than the development one. */
   ptau?: string;
+  /** The circuit's input bits and weights kind (default: 40 bits, private weights). */
+  plan?: PlanOptions;
   /** Where compiled circuits and keys are cached (default: `defaultZkCacheDir()`). */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -66,15 +69,18 @@ export async function buildZkVersion(
   const oracle = await openOracle(chain);
   const { weights } = await loadVersionWeights(chain, oracle, store, modelId, version);
   const model = decodeModel(weights);
+  const salt = kept ? BigInt(kept.salt) : randomSalt();
   try {
     const circuit = await prepareModelCircuit(model, {
+      salt,
+      ...(o.plan === undefined ? {} : { plan: o.plan }),
       ...(o.ptau === undefined ? {} : { ptau: o.ptau }),
       ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
       ...(o.log ? { log: o.log } : {}),
     });
     o.log?.("deploying the verifier");
     const verifier = getAddress((await deployCircuitVerifier(chain, circuit)).verifier);
-    const salt = kept ? BigInt(kept.salt) : randomSalt();
+    const { inputBits, weights: kind } = circuit.compiled.plan;
     const secret: ZkSecret = {
       modelId: String(modelId),
       version,
@@ -82,6 +88,7 @@ export async function buildZkVersion(
       commitment: fieldToBytes32(weightsCommitment(model, salt)),
       verifier,
       circuit: circuit.compiled.digest,
+      plan: { inputBits, weights: kind },
     };
     mkdirSync(dirname(secretPath), { recursive: true });
     writeFileDurably(secretPath, `${JSON.stringify(secret, null, 2)}\n`);

@@ -4,8 +4,8 @@ import { join, resolve } from "node:path";
 import { PROJECT_ROOT } from "../chain/compile.ts";
 
 /** The committed development file (toxic waste known from DEV_PTAU_ENTROPY: development only). */
-export const DEV_PTAU_PATH = "circuits/ptau/ledgermind-dev-14.ptau";
-export const DEV_PTAU_POWER = 14;
+export const DEV_PTAU_PATH = "circuits/ptau/ledgermind-dev-15.ptau";
+export const DEV_PTAU_POWER = 15;
 /** Stated on purpose: anyone can recompute this file's secret, which is why it is for development only. */
 export const DEV_PTAU_ENTROPY = "ledgermind development powers of tau: NOT SECRET, do not use in production";
 /** Points Ledgermind at another ptau file, e.g. a public ceremony's powersOfTau28_hez_final_NN.ptau. */

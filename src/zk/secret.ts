@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Address, Hex } from "viem";
+import type { PlanOptions } from "./circuit.ts";
 
 export interface ZkSecret {
   modelId: string;
@@ -16,6 +17,13 @@ export interface ZkSecret {
   verifier: Address;
   /** The digest of the circuit the verifier checks. */
   circuit: string;
+  /** The circuit's input bits and weights kind; absent in files of builds before constant weights (defaults). */
+  plan?: Required<PlanOptions>;
+}
+
+/** The plan options a secret's circuit was built with (the defaults where the file predates them). */
+export function planOptionsOf(secret: ZkSecret): PlanOptions {
+  return secret.plan ?? {};
 }
 
 export class ZkSecretError extends Error {
@@ -44,6 +52,11 @@ export function readZkSecretFile(path: string): ZkSecret {
     !/^\d+$/.test(String(secret.salt))
   )
     throw new ZkSecretError(`${path} is not a zk secret file (no model, version or salt)`);
+  if (
+    secret.plan !== undefined &&
+    (!Number.isInteger(secret.plan?.inputBits) || !["private", "constant"].includes(secret.plan?.weights))
+  )
+    throw new ZkSecretError(`${path} is not a zk secret file (its circuit plan is malformed)`);
   return secret;
 }
 

@@ -24,8 +24,8 @@ describe("powers of tau", () => {
     assert.equal(requiredPower(16_000, 1), 14);
   });
 
-  it("the committed development file has power 14, and $LEDGERMIND_PTAU overrides it", () => {
-    assert.equal(readPtauPower(resolvePtau()), 14);
+  it("the committed development file has power 15, and $LEDGERMIND_PTAU overrides it", () => {
+    assert.equal(readPtauPower(resolvePtau()), 15);
     assert.equal(resolvePtau(undefined, { LEDGERMIND_PTAU: "/srv/hez_20.ptau" }), "/srv/hez_20.ptau");
     assert.equal(resolvePtau("/x.ptau", { LEDGERMIND_PTAU: "/srv/hez_20.ptau" }), "/x.ptau");
     // A relative path the user gives is relative to where they run, not to the package.
