@@ -26,7 +26,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["data market gas", benchMarketGas],
   ["compute-to-data overhead", benchComputeOverhead],
   ["zero-knowledge inference", benchZk],
-  ["zero-knowledge MNIST", () => benchZkMnist(figures["zk.prove_us_per_constraint.crop"])],
+  ["zero-knowledge MNIST", benchZkMnist],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

@@ -31,6 +31,7 @@ import {
   toFixedInput,
 } from "../../src/oracle/client.ts";
 import { inferFixed } from "../../src/oracle/fixed-point.ts";
+import { createOperator, driveOperators, type OperatorEvent } from "../../src/oracle/operator.ts";
 import { addVersion, openRegistry, registerModel, setZkVerifier } from "../../src/registry/client.ts";
 import { FsBlobStore } from "../../src/storage/fs-blob-store.ts";
 import { estimatedConstraints } from "../../src/zk/circuit.ts";
@@ -65,6 +66,7 @@ let test: Dataset;
 let circuit: ModelCircuit;
 let verifier: Address;
 let modelId: bigint;
+let store: FsBlobStore;
 
 const addr = (i: number): Address => (chain.accounts[i] as { address: Address }).address;
 const digit = (i: number): bigint[] => toFixedInput(Array.from(test.x.subarray(i * 784, (i + 1) * 784)));
@@ -93,7 +95,7 @@ before(async () => {
   chain = await connect({ ephemeral: true });
   oracle = await openOracle(chain);
   const reg = await openRegistry(chain);
-  const store = new FsBlobStore(join(TMP, "blobs"));
+  store = new FsBlobStore(join(TMP, "blobs"));
   ({ modelId } = await registerModel(reg, "mnist-digits", OWNER));
   await addVersion(reg, modelId, { weightsCid: await store.put(encodeCanonical(model)) }, OWNER);
   await setModelSpec(chain, modelId, 1, 784, OWNER);
@@ -123,7 +125,19 @@ describe("an MNIST MLP (784-32-10) proven with its weights as circuit constants"
     );
   });
 
-  it("a digit's label, settled on-chain by one proof through the oracle, equals inferFixed's", async () => {
+  it("a digit's label, settled on-chain by an operator's proof (its circuit rebuilt from the plan), equals inferFixed's", async () => {
+    const operator = (account: number, zk: boolean) =>
+      createOperator({
+        chain,
+        account,
+        store,
+        modelId,
+        version: 1,
+        stateFile: join(TMP, `operator-${account}.json`),
+        ...(zk ? { zkSalt: SALT, zkPlan: PLAN } : {}),
+      });
+    const prover = await operator(PROVER, true);
+    const committer = await operator(OTHER, false);
     const input = digit(0);
     const { requestId } = await requestInference(
       oracle,
@@ -147,7 +161,14 @@ describe("an MNIST MLP (784-32-10) proven with its weights as circuit constants"
       "InvalidProof",
     );
     assert.equal((await getRequestStatus(oracle, requestId)).state, "open");
-    await fulfillByProof(oracle, { requestId, input, output: made.answer, proof: made.proof }, PROVER);
+    const events: OperatorEvent[] = await driveOperators([prover, committer], {
+      until: async () => (await getRequestStatus(oracle, requestId)).state !== "open",
+    });
+    assert.equal(
+      events.filter((e) => e.type === "proven").length,
+      1,
+      JSON.stringify(events.map((e) => e.type)),
+    );
     const status = await getRequestStatus(oracle, requestId);
     assert.equal(status.state, "finalized");
     assert.equal(status.output, made.answer);
