@@ -74,7 +74,7 @@ contract ZkInferenceVerifier is IZkInferenceVerifier {
         inputBits = inputBits_;
         // 2^64 at most: the cast cannot overflow.
         // forge-lint: disable-next-line(unsafe-typecast)
-        inputBound = int256(1 << inputBits_);
+        inputBound = int256(2 ** inputBits_);
         inputsPerElement = _PACKED_BITS / (inputBits_ + 1);
     }
 
