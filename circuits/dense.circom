@@ -181,3 +181,28 @@ template ArgMax(n, bits) {
     }
     index <== at[n - 1];
 }
+
+// One held-out example of a validator's score: correct = 1 when `label` is the argmax of the exact logits
+// acc_j = sum_i kernel[i][j] * x_i + bias_j * 1e6 (before any rounding; ties to the lowest index), else 0.
+// |acc_j| < 2^accBits.
+template Correct(d, c, accBits) {
+    signal input x[d];
+    signal input label;
+    signal input kernel[d * c];
+    signal input bias[c];
+    signal output correct;
+    signal prod[d][c];
+    component argmax = ArgMax(c, accBits);
+    for (var j = 0; j < c; j++) {
+        var acc = bias[j] * 1000000;
+        for (var i = 0; i < d; i++) {
+            prod[i][j] <== kernel[i * c + j] * x[i];
+            acc += prod[i][j];
+        }
+        argmax.v[j] <== acc;
+    }
+    component same = IsEqual();
+    same.in[0] <== argmax.index;
+    same.in[1] <== label;
+    correct <== same.out;
+}

@@ -103,12 +103,13 @@ export function planDenseCircuit(
 const POSEIDON_PARTIAL_ROUNDS = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
 
 /** An upper bound on circomlib's Poseidon constraints: three per S-box (x^5), t S-boxes per full round. */
-function poseidonConstraints(inputs: number): number {
+export function poseidonConstraints(inputs: number): number {
   const t = inputs + 1;
   return 3 * (8 * t + (POSEIDON_PARTIAL_ROUNDS[t - 2] as number));
 }
 
-function spongeConstraints(length: number, maxRate: number): number {
+/** An upper bound on the constraints of the documented sponge over `length` values. */
+export function spongeConstraints(length: number, maxRate: number): number {
   const rate = spongeRate(length, maxRate);
   return Math.ceil(length / rate) * poseidonConstraints(rate + 1);
 }

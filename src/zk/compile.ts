@@ -40,7 +40,8 @@ export class ZkCompileError extends Error {
   override name = "ZkCompileError";
 }
 
-export interface CompiledCircuit {
+/** A compiled main circuit in the cache. */
+export interface CompiledFiles {
   /** Names the circuit and its keys (hex sha256). */
   digest: string;
   dir: string;
@@ -48,8 +49,11 @@ export interface CompiledCircuit {
   wasm: string;
   /** Constraints in the R1CS (what proving time and the powers-of-tau size depend on). */
   constraints: number;
-  plan: DenseCircuitPlan;
   fromCache: boolean;
+}
+
+export interface CompiledCircuit extends CompiledFiles {
+  plan: DenseCircuitPlan;
 }
 
 function packageVersion(name: string): string {
@@ -142,7 +146,28 @@ export async function compileDenseCircuit(
   },
 ): Promise<CompiledCircuit> {
   const plan = planDenseCircuit(architecture, scaleBits, options.plan);
-  const source = denseCircuitSource(plan, options.constants);
+  const files = await compileCircuitSource(denseCircuitSource(plan, options.constants), {
+    cacheDir: options.cacheDir,
+    ...(options.log
+      ? {
+          log: () =>
+            options.log?.(
+              `compiling the ${architecture} circuit, ${plan.weights} weights (circom, WebAssembly)`,
+            ),
+        }
+      : {}),
+  });
+  return { ...files, plan };
+}
+
+/**
+ * Compiles a main circom source that includes circuits/dense.circom (or another file of circuits/), or
+ * reuses the cached compile of the same source, library and compiler.
+ */
+export async function compileCircuitSource(
+  source: string,
+  options: { cacheDir: string; log?: () => void },
+): Promise<CompiledFiles> {
   const library = readFileSync(join(CIRCUITS_DIR, "dense.circom"), "utf8");
   const digest = circuitDigest(
     source,
@@ -154,7 +179,7 @@ export async function compileDenseCircuit(
   const wasm = join(dir, "main_js", "main.wasm");
   const fromCache = existsSync(r1cs) && existsSync(wasm);
   if (!fromCache) {
-    options.log?.(`compiling the ${architecture} circuit, ${plan.weights} weights (circom, WebAssembly)`);
+    options.log?.();
     const work = `${dir}.tmp-${process.pid}`;
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
@@ -182,5 +207,5 @@ export async function compileDenseCircuit(
     }
   }
   const constraints = r1csConstraints(readFileSync(r1cs));
-  return { digest, dir, r1cs, wasm, constraints, plan, fromCache };
+  return { digest, dir, r1cs, wasm, constraints, fromCache };
 }

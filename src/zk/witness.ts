@@ -48,13 +48,19 @@ interface WitnessCalculator {
   calculateWitness(input: Record<string, bigint | bigint[]>, sanityCheck: boolean): Promise<bigint[]>;
 }
 
-/** Loads a compiled circuit's witness calculator once; `statement` runs it on one input. */
-export async function witnessCalculator(wasmPath: string): Promise<{
-  witness(input: CircuitInput): Promise<bigint[]>;
-  statement(input: CircuitInput): Promise<bigint>;
+/**
+ * Loads a compiled circuit's witness calculator once; `statement` runs it on one input (a dense model's
+ * CircuitInput by default, any circuit's named inputs otherwise).
+ */
+export async function witnessCalculator<Input extends object = CircuitInput>(
+  wasmPath: string,
+): Promise<{
+  witness(input: Input): Promise<bigint[]>;
+  statement(input: Input): Promise<bigint>;
 }> {
   const calculator = (await WitnessCalculatorBuilder(readFileSync(wasmPath))) as WitnessCalculator;
-  const witness = (input: CircuitInput) => calculator.calculateWitness({ ...input }, true);
+  const witness = (input: Input) =>
+    calculator.calculateWitness({ ...input } as Record<string, bigint | bigint[]>, true);
   return {
     witness,
     // Signal 0 is the constant 1; the public outputs follow, and `statement` is the only one.
