@@ -9,7 +9,7 @@ import { benchMultiprocess } from "./node.bench.ts";
 import { benchOracleGas, benchOracleReportLatency } from "./oracle.bench.ts";
 import { benchCompile, benchFolderHashing, benchRegistryGas } from "./registry.bench.ts";
 import { type Figures, printTable, RESULTS_FILE, writeResults } from "./results-file.ts";
-import { benchZk, benchZkMnist } from "./zk.bench.ts";
+import { benchZk, benchZkMnist, benchZkScore } from "./zk.bench.ts";
 
 const figures: Figures = {};
 const steps: [string, () => Figures | Promise<Figures>][] = [
@@ -27,6 +27,7 @@ const steps: [string, () => Figures | Promise<Figures>][] = [
   ["compute-to-data overhead", benchComputeOverhead],
   ["zero-knowledge inference", benchZk],
   ["zero-knowledge MNIST", benchZkMnist],
+  ["zero-knowledge score", benchZkScore],
 ];
 const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

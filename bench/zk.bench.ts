@@ -28,11 +28,18 @@ import { addVersion, openRegistry, registerModel, setZkVerifier } from "../src/r
 import { FsBlobStore } from "../src/storage/fs-blob-store.ts";
 import { estimatedConstraints, INPUT_BITS, planDenseCircuit } from "../src/zk/circuit.ts";
 import { fieldToBytes32, weightsCommitment, weightsInOrder } from "../src/zk/commitment.ts";
-import { type CompiledCircuit, compileDenseCircuit } from "../src/zk/compile.ts";
+import { type CompiledCircuit, compileCircuitSource, compileDenseCircuit } from "../src/zk/compile.ts";
 import { prove, releaseCurve, toSolidityProof, verifyProof } from "../src/zk/groth16.ts";
 import { type ModelCircuit, proveInference } from "../src/zk/inference-proof.ts";
 import { requiredPower } from "../src/zk/ptau.ts";
 import { quantizationReport } from "../src/zk/quantization.ts";
+import {
+  correctCount,
+  estimatedScoreConstraints,
+  planScoreCircuit,
+  scoreCircuitInput,
+  scoreCircuitSource,
+} from "../src/zk/score.ts";
 import { type CircuitFiles, setupCircuit } from "../src/zk/setup.ts";
 import {
   compileGroth16Verifier,
@@ -43,6 +50,7 @@ import { circuitInput as circuitInputOf } from "../src/zk/witness.ts";
 import { argmaxRows } from "../test/ml/onnx-runtime.ts";
 import { compileStatementCircuit } from "../test/zk/fixtures/statement-circuit.ts";
 import { circuitInput, HONEST, type Statement } from "../test/zk/fixtures/statement-proof.ts";
+import { poolDigits } from "../test/zk/pooled-digits.ts";
 import { randomModel } from "../test/zk/random-model.ts";
 import type { Figures } from "./results-file.ts";
 
@@ -299,3 +307,103 @@ export async function benchZkMnist(): Promise<Figures> {
 }
 
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
+
+/** The held-out set sizes a real task's score proof would need, for the extrapolation. */
+const SCORE_EXTRAPOLATION = [16, 100, 1000];
+
+/**
+ * A validator's score proven (src/zk/score.ts): logistic regression on MNIST digits pooled to 4x4 (16
+ * features), 16 committed held-out digits, compiled and set up cold, one proof with its peak memory, and its
+ * Groth16 check on-chain. Then the size of the same proof for the full 784-pixel model at 16, 100 and 1,000
+ * held-out digits, from the estimate (within 0.5 % of the compiled sizes it is tested on), with the proving
+ * time and memory scaled linearly from the measured proof: a lower bound, since proving grows as n log n.
+ */
+export async function benchZkScore(): Promise<Figures> {
+  const architecture = "logreg-16-10";
+  await initBackend();
+  const data = loadMnist({ train: 3000, test: 16 });
+  const trained = createModel(architecture, 21);
+  await trainModel(trained, poolDigits(data.train, 7), {
+    epochs: 5,
+    batchSize: 32,
+    learningRate: 0.5,
+    seed: 21,
+  });
+  const model = decodeModel(encodeModel({ architecture, scaleBits: 16, tensors: getWeights(trained) }));
+  trained.dispose();
+  const test = poolDigits(data.test, 7);
+  const examples = Array.from({ length: 16 }, (_, e) => ({
+    x: toFixedInput(Array.from(test.x.subarray(e * 16, (e + 1) * 16))),
+    label: test.y[e] as number,
+  }));
+  const plan = planScoreCircuit(architecture, examples.length);
+  const work = mkdtempSync(join(tmpdir(), "lm-bench-zk-score-"));
+  const chain = await connect({ ephemeral: true });
+  const key = "logreg16x10_k16";
+  const figures: Figures = {};
+  try {
+    let t = performance.now();
+    const compiled = await compileCircuitSource(scoreCircuitSource(plan), {
+      cacheDir: join(work, "circuits"),
+    });
+    figures[`zk.score.compile_s.${key}`] = seconds(t);
+    t = performance.now();
+    const setup = await setupCircuit(compiled, { cacheDir: join(work, "keys") });
+    figures[`zk.score.setup_s.${key}`] = seconds(t);
+    figures[`zk.score.constraints.${key}`] = setup.constraints;
+    const input = scoreCircuitInput({ model, weightsSalt: 0n, examples, dataSalt: 7n, prover: 1n });
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 20);
+    t = performance.now();
+    const { proof, publicSignals } = await prove(setup, input);
+    const proveSeconds = (performance.now() - t) / 1000;
+    clearInterval(sampler);
+    figures[`zk.score.prove_s.${key}`] = seconds(t);
+    figures[`zk.score.prove_peak_rss_mb.${key}`] = Math.round(peak / 2 ** 20);
+    figures[`zk.score.prove_rss_growth_mb.${key}`] = Math.round((peak - baseline) / 2 ** 20);
+    figures[`zk.score.correct.${key}`] = correctCount(model, examples);
+    if (!(await verifyProof(setup.verificationKey, proof, publicSignals)))
+      throw new Error("score proof invalid");
+    const groth16 = await deployGroth16Verifier(chain, setup);
+    const { abi } = await compileGroth16Verifier(setup);
+    const p = toSolidityProof(proof);
+    figures[`gas.zk.score.verify_groth16.${key}`] = Number(
+      await chain.publicClient.estimateGas({
+        to: groth16,
+        data: encodeFunctionData({
+          abi,
+          functionName: "verifyProof",
+          args: [
+            [p[0], p[1]],
+            [
+              [p[2], p[3]],
+              [p[4], p[5]],
+            ],
+            [p[6], p[7]],
+            publicSignals.map(BigInt),
+          ],
+        }),
+      }),
+    );
+    const perConstraint = proveSeconds / setup.constraints;
+    // The process's memory before the proof (the model, the data, the chain) is not the proof's.
+    const mbPerConstraint = (peak - baseline) / 2 ** 20 / setup.constraints;
+    for (const k of SCORE_EXTRAPOLATION) {
+      const constraints = estimatedScoreConstraints(planScoreCircuit("logreg-784-10", k));
+      const at = `logreg784x10_k${k}`;
+      figures[`zk.score.constraints_estimated.${at}`] = constraints;
+      figures[`zk.score.ptau_power_needed.${at}`] = requiredPower(constraints, 1);
+      figures[`zk.score.prove_s_extrapolated.${at}`] = Math.round(constraints * perConstraint);
+      figures[`zk.score.prove_rss_gb_extrapolated.${at}`] =
+        Math.round((constraints * mbPerConstraint) / 102.4) / 10;
+    }
+    return figures;
+  } finally {
+    await releaseCurve();
+    await chain.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}

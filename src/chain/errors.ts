@@ -398,8 +398,10 @@ export const ERROR_SENTENCES: Readonly<Record<string, Sentence>> = {
   CommitmentOutOfField: (a) =>
     `the weights commitment ${s(a.commitment)} is not a BN254 field element (it must be below the field modulus)`,
   EmptyInput: () => "the input has no values: a proof of inference needs at least one",
+  InputBitsOutOfRange: (a) =>
+    `a circuit's input bits must be from 1 to 64, got ${s(a.inputBits)} (zk build --input-bits)`,
   InputOutOfRange: (a) =>
-    `input value ${s(a.index)} (${s(a.value)}) is out of the circuit's range: |value| must be below 2^40`,
+    `input value ${s(a.index)} (${s(a.value)}) is out of the circuit's range: |value| must be below 2^inputBits (the verifier's inputBits)`,
   ZeroVerifier: () => "the Groth16 verifier address is zero",
 };
 

@@ -116,9 +116,10 @@ export function registerZkCommands(program: Command): void {
             throw error;
           }
           const { secret, architecture, constraints, gasUsed } = built;
+          const kind = secret.plan?.weights ?? "private";
           emit(opts, { ...secret, salt: undefined, secret: path, constraints, gasUsed }, () => [
-            `model ${modelId}@${version}: circuit ${architecture} (${constraints} constraints), verifier ${secret.verifier}`,
-            `weights commitment ${secret.commitment}; the salt is in ${path} (keep it: it hides the weights)`,
+            `model ${modelId}@${version}: circuit ${architecture} with ${kind} weights (${constraints} constraints), verifier ${secret.verifier}`,
+            `weights commitment ${secret.commitment}; the salt is in ${path} (${kind === "private" ? "keep it: it hides the weights" : "keep it: proofs rebuild the circuit from it"})`,
           ]);
         });
       },

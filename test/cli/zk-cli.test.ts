@@ -50,6 +50,7 @@ before(async () => {
   const weightsCid = await new FsBlobStore(join(DATA, "blobs")).put(YIELD_RISK_WEIGHTS);
   const { modelId } = await registerModel(reg, "crop-yield-risk");
   await addVersion(reg, modelId, { weightsCid });
+  await addVersion(reg, modelId, { weightsCid });
   await setModelSpec(chain, modelId, 1, 4, 0);
   for (const i of [3, 4])
     await transferMind(chain, (chain.accounts[i] as { address: Address }).address, parseEther("500"));
@@ -67,7 +68,7 @@ describe("ledgermind zk (anvil, separate processes)", { concurrency: false }, ()
     assert.equal(built.code, 0, show(built));
     assert.match(
       built.stdout,
-      /model 1@1: circuit mlp-4-3-1-sigmoid \(\d+ constraints\), verifier 0x[0-9a-fA-F]{40}/,
+      /model 1@1: circuit mlp-4-3-1-sigmoid with private weights \(\d+ constraints\), verifier 0x[0-9a-fA-F]{40}/,
     );
     assert.ok(existsSync(SECRET), "the salt file is kept");
     assert.equal(statSync(SECRET).mode & 0o777, 0o600);
@@ -109,6 +110,44 @@ describe("ledgermind zk (anvil, separate processes)", { concurrency: false }, ()
     const invalid = await cli(["zk", "verify", "--proof", forged]);
     assert.equal(invalid.code, 1, show(invalid));
     assert.match(invalid.stdout, /^invalid: the verifier 0x[0-9a-fA-F]{40} refuses this proof/);
+  });
+
+  it("zk build --weights constant --input-bits 20: a circuit of this version; zk prove and zk verify use its plan from the salt file", async () => {
+    const bad = await cli(["zk", "build", "--model", "1@2", "--weights", "public"]);
+    assert.equal(bad.code, 2, show(bad));
+    assert.equal(bad.stderr, "ledgermind: --weights must be private or constant, got public\n");
+    const built = await cli(["zk", "build", "--model", "1@2", "--weights", "constant", "--input-bits", "20"]);
+    assert.equal(built.code, 0, show(built));
+    assert.match(
+      built.stdout,
+      /model 1@2: circuit mlp-4-3-1-sigmoid with constant weights \(\d+ constraints\)/,
+    );
+    const secret = JSON.parse(readFileSync(join(DATA, "zk", "model-1-v2.json"), "utf8")) as { plan: unknown };
+    assert.deepEqual(secret.plan, { inputBits: 20, weights: "constant" });
+    const proofFile = join(TMP, "proof-v2.json");
+    const proved = await cli([
+      "zk",
+      "prove",
+      "--model",
+      "1@2",
+      "--input",
+      INPUT,
+      "--account",
+      "3",
+      "--out",
+      proofFile,
+    ]);
+    assert.equal(proved.code, 0, show(proved));
+    assert.equal(BigInt((JSON.parse(readFileSync(proofFile, "utf8")) as { answer: string }).answer), ANSWER);
+    const valid = await cli(["zk", "verify", "--proof", proofFile]);
+    assert.equal(valid.code, 0, show(valid));
+    // An input beyond the circuit's 20 bits (2.0 is 2,000,000 > 2^20 in fixed point) is refused before proving.
+    const wide = await cli(["zk", "prove", "--model", "1@2", "--input", "2,0,0,0", "--account", "3"]);
+    assert.notEqual(wide.code, 0, show(wide));
+    assert.match(
+      wide.stderr,
+      /^ledgermind: input\[0\] = 2000000 is outside the proven range \[-2\^20, 2\^20\)/,
+    );
   });
 
   it("oracle serve --zk-secret settles a request by one proof", async () => {
