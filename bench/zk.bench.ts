@@ -1,7 +1,9 @@
 // Zero-knowledge proofs of inference: constraints, setup, proving and verification time, on-chain gas.
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Abi, type Address, encodeFunctionData, parseEther } from "viem";
 import { connect, type LedgerChain } from "../src/chain/connect.ts";
 import { ZkInferenceVerifier } from "../src/chain/generated/contracts.ts";
@@ -308,12 +310,15 @@ export async function benchZkMnist(): Promise<Figures> {
 
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
 
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+
 /** The held-out set sizes a real task's score proof would need, for the extrapolation. */
 const SCORE_EXTRAPOLATION = [16, 100, 1000];
 
 /**
  * A validator's score proven (src/zk/score.ts): logistic regression on MNIST digits pooled to 4x4 (16
- * features), 16 committed held-out digits, compiled and set up cold, one proof with its peak memory, and its
+ * features), 16 committed held-out digits, compiled and set up cold, one proof (and its peak memory, in a
+ * process of its own: bench/zk-prove-process.ts), and its
  * Groth16 check on-chain. Then the size of the same proof for the full 784-pixel model at 16, 100 and 1,000
  * held-out digits, from the estimate (within 0.5 % of the compiled sizes it is tested on), with the proving
  * time and memory scaled linearly from the measured proof: a lower bound, since proving grows as n log n.
@@ -352,18 +357,23 @@ export async function benchZkScore(): Promise<Figures> {
     figures[`zk.score.setup_s.${key}`] = seconds(t);
     figures[`zk.score.constraints.${key}`] = setup.constraints;
     const input = scoreCircuitInput({ model, weightsSalt: 0n, examples, dataSalt: 7n, prover: 1n });
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss);
-    }, 20);
     t = performance.now();
     const { proof, publicSignals } = await prove(setup, input);
     const proveSeconds = (performance.now() - t) / 1000;
-    clearInterval(sampler);
     figures[`zk.score.prove_s.${key}`] = seconds(t);
-    figures[`zk.score.prove_peak_rss_mb.${key}`] = Math.round(peak / 2 ** 20);
-    figures[`zk.score.prove_rss_growth_mb.${key}`] = Math.round((peak - baseline) / 2 ** 20);
+    const inputFile = join(work, "score-input.json");
+    writeFileSync(
+      inputFile,
+      JSON.stringify(input, (_, v) => (typeof v === "bigint" ? v.toString() : v)),
+    );
+    const child = JSON.parse(
+      execFileSync(
+        process.execPath,
+        ["--import", "tsx", join(BENCH_DIR, "zk-prove-process.ts"), compiled.wasm, setup.zkey, inputFile],
+        { encoding: "utf8" },
+      ),
+    ) as { seconds: number; maxRssMb: number };
+    figures[`zk.score.prove_max_rss_mb.${key}`] = Math.round(child.maxRssMb);
     figures[`zk.score.correct.${key}`] = correctCount(model, examples);
     if (!(await verifyProof(setup.verificationKey, proof, publicSignals)))
       throw new Error("score proof invalid");
@@ -389,8 +399,8 @@ export async function benchZkScore(): Promise<Figures> {
       }),
     );
     const perConstraint = proveSeconds / setup.constraints;
-    // The process's memory before the proof (the model, the data, the chain) is not the proof's.
-    const mbPerConstraint = (peak - baseline) / 2 ** 20 / setup.constraints;
+    // The whole proving process's peak, Node itself included: an overestimate per constraint at this size.
+    const mbPerConstraint = child.maxRssMb / setup.constraints;
     for (const k of SCORE_EXTRAPOLATION) {
       const constraints = estimatedScoreConstraints(planScoreCircuit("logreg-784-10", k));
       const at = `logreg784x10_k${k}`;
