@@ -5,12 +5,12 @@
  *   private weights   one circuit serves every weight set of one architecture and scale: the weights are
  *                     private inputs bound by their salted Poseidon commitment, so a federated task's next
  *                     round or a retrained version is proven with the same keys, and the weights stay secret.
- *                     Hashing the weights costs about 24 constraints each: an MNIST MLP needs ~2^20.
+ *                     Hashing the weights costs about 41 constraints each: an MNIST MLP needs ~2^21.
  *   constant weights  one circuit per version: its weights, and their commitment, are constants of the
  *                     circuit, so a product by a weight is linear and costs no constraint. For versions whose
  *                     weights are public anyway (a registry version's weights are fetched by CID); an MNIST
  *                     MLP then fits 2^15. Anyone can rebuild the circuit from the registered weights and
- *                     compare its verification key with the deployed verifier's.
+ *                     check a proving key against it (snarkjs zkey verify).
  *
  * Bounds, so that no value wraps around the field (each is checked or follows from the previous):
  *   inputs      -2^B <= x < 2^B, range-checked, B the plan's input bits (40 by default: fixed point 1e6, up

@@ -161,8 +161,8 @@ export async function compileDenseCircuit(
 }
 
 /**
- * Compiles a main circom source that includes circuits/dense.circom (or another file of circuits/), or
- * reuses the cached compile of the same source, library and compiler.
+ * Compiles a main circom source that includes circuits/dense.circom (the only library file its digest
+ * covers), or reuses the cached compile of the same source, library and compiler.
  */
 export async function compileCircuitSource(
   source: string,
