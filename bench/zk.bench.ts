@@ -47,6 +47,7 @@ import {
   compileGroth16Verifier,
   deployGroth16Verifier,
   deployInferenceVerifier,
+  groth16VerifyCalldata,
 } from "../src/zk/verifier.ts";
 import { circuitInput as circuitInputOf } from "../src/zk/witness.ts";
 import { argmaxRows } from "../test/ml/onnx-runtime.ts";
@@ -186,19 +187,7 @@ async function measureCases(cases: readonly ZkBenchCase[]): Promise<Figures> {
       const wrapper = await deployInferenceVerifier(chain, groth16, c.inputBits ?? INPUT_BITS);
       const p = toSolidityProof(proof);
       const { abi } = await compileGroth16Verifier(setup);
-      const bareData = encodeFunctionData({
-        abi,
-        functionName: "verifyProof",
-        args: [
-          [p[0], p[1]],
-          [
-            [p[2], p[3]],
-            [p[4], p[5]],
-          ],
-          [p[6], p[7]],
-          publicSignals.map(BigInt),
-        ],
-      });
+      const bareData = groth16VerifyCalldata(abi, p, publicSignals.map(BigInt));
       const wrappedData = encodeFunctionData({
         abi: ZkInferenceVerifier.abi as Abi,
         functionName: "verifyInference",
@@ -383,19 +372,7 @@ export async function benchZkScore(): Promise<Figures> {
     figures[`gas.zk.score.verify_groth16.${key}`] = Number(
       await chain.publicClient.estimateGas({
         to: groth16,
-        data: encodeFunctionData({
-          abi,
-          functionName: "verifyProof",
-          args: [
-            [p[0], p[1]],
-            [
-              [p[2], p[3]],
-              [p[4], p[5]],
-            ],
-            [p[6], p[7]],
-            publicSignals.map(BigInt),
-          ],
-        }),
+        data: groth16VerifyCalldata(abi, p, publicSignals.map(BigInt)),
       }),
     );
     const perConstraint = proveSeconds / setup.constraints;

@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { zKey } from "snarkjs";
-import { type Abi, type Address, type Hex, keccak256, toHex } from "viem";
+import { type Abi, type Address, encodeFunctionData, type Hex, keccak256, toHex } from "viem";
 import { CompilationError, SOLC_SETTINGS } from "../chain/compile.ts";
 import type { LedgerChain } from "../chain/connect.ts";
 import {
@@ -18,6 +18,7 @@ import {
 } from "../chain/generated/contracts.ts";
 import { oncePerChain } from "../chain/once-per-chain.ts";
 import { sendAndWait } from "../chain/tx.ts";
+import type { SolidityProof } from "./groth16.ts";
 import type { CircuitSetup } from "./setup.ts";
 
 const require = createRequire(import.meta.url);
@@ -88,6 +89,24 @@ export async function compileGroth16Verifier(setup: CircuitSetup): Promise<Groth
   writeFileSync(`${cached}.${process.pid}.tmp`, JSON.stringify(artifact));
   renameSync(`${cached}.${process.pid}.tmp`, cached);
   return artifact;
+}
+
+/** The calldata of a Groth16 verifier's `verifyProof` for a flattened proof and its public signals. */
+export function groth16VerifyCalldata(abi: Abi, proof: SolidityProof, publicSignals: readonly bigint[]): Hex {
+  const p = proof;
+  return encodeFunctionData({
+    abi,
+    functionName: "verifyProof",
+    args: [
+      [p[0], p[1]],
+      [
+        [p[2], p[3]],
+        [p[4], p[5]],
+      ],
+      [p[6], p[7]],
+      publicSignals,
+    ],
+  });
 }
 
 async function deploy(

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type Address, encodeFunctionData } from "viem";
+import type { Address } from "viem";
 import { connect, type LedgerChain } from "../../src/chain/connect.ts";
 import { initBackend } from "../../src/ml/backend.ts";
 import { type CanonicalModel, decodeModel, encodeModel } from "../../src/ml/encoding.ts";
@@ -31,7 +31,11 @@ import {
   scoreCircuitSource,
 } from "../../src/zk/score.ts";
 import { type CircuitSetup, setupCircuit } from "../../src/zk/setup.ts";
-import { compileGroth16Verifier, deployGroth16Verifier } from "../../src/zk/verifier.ts";
+import {
+  compileGroth16Verifier,
+  deployGroth16Verifier,
+  groth16VerifyCalldata,
+} from "../../src/zk/verifier.ts";
 import { witnessCalculator } from "../../src/zk/witness.ts";
 import { poolDigits } from "./pooled-digits.ts";
 import { randomModel, randomSigned } from "./random-model.ts";
@@ -115,19 +119,7 @@ describe("a validator's score proven in zero knowledge (logistic regression, 16 
     const { abi } = await compileGroth16Verifier(setup);
     const p = toSolidityProof(proof);
     const onChain = async (signal: bigint) => {
-      const data = encodeFunctionData({
-        abi,
-        functionName: "verifyProof",
-        args: [
-          [p[0], p[1]],
-          [
-            [p[2], p[3]],
-            [p[4], p[5]],
-          ],
-          [p[6], p[7]],
-          [signal],
-        ],
-      });
+      const data = groth16VerifyCalldata(abi, p, [signal]);
       const { data: out } = await chain.publicClient.call({ to: groth16, data });
       return BigInt(out ?? "0x0") === 1n;
     };

@@ -17,6 +17,7 @@ import {
   deployGroth16Verifier,
   deployInferenceVerifier,
   deployPoseidonLibraries,
+  groth16VerifyCalldata,
   linkPlaceholder,
   type PoseidonLibraries,
 } from "../../src/zk/verifier.ts";
@@ -160,19 +161,7 @@ describe("ZkInferenceVerifier: verifying a proof", () => {
     const { abi: g16Abi } = await compileGroth16Verifier(setup);
     const bare = await chain.publicClient.estimateGas({
       to: groth16,
-      data: encodeFunctionData({
-        abi: g16Abi,
-        functionName: "verifyProof",
-        args: [
-          [proof[0], proof[1]],
-          [
-            [proof[2], proof[3]],
-            [proof[4], proof[5]],
-          ],
-          [proof[6], proof[7]],
-          [statement],
-        ],
-      }),
+      data: groth16VerifyCalldata(g16Abi, proof, [statement]),
     });
     const wrapped = await chain.publicClient.estimateGas({
       to: wrapper,
