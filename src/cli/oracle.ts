@@ -27,7 +27,7 @@ import {
 } from "../oracle/report-exchange.ts";
 import { openRegistry } from "../registry/client.ts";
 import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
-import { planOptionsOf, readZkSecret } from "../zk/secret.ts";
+import { operatorZkOptions, readZkSecret } from "../zk/secret.ts";
 import { parsePeers } from "./blob.ts";
 import {
   blobStore,
@@ -196,7 +196,7 @@ export function registerOracleCommands(program: Command): void {
               faultyOffset,
               log,
               pollMs,
-              ...(zkSecret ? { zkSalt: BigInt(zkSecret.salt), zkPlan: planOptionsOf(zkSecret) } : {}),
+              ...(zkSecret ? operatorZkOptions(zkSecret) : {}),
               ...(listen ? { reportWindowMs } : {}),
             },
             listen &&

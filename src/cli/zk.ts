@@ -167,6 +167,9 @@ export function registerZkCommands(program: Command): void {
                 log: progress,
                 salt: BigInt(secret.salt),
                 plan: planOptionsOf(secret),
+                ...(secret.provingKey
+                  ? { provingKey: { cid: secret.provingKey, store: blobStore(opts) } }
+                  : {}),
               });
               const started = performance.now();
               const made = await proveInference(circuit, {

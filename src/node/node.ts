@@ -44,7 +44,7 @@ import { type BlobServer, createBlobServer } from "../storage/blob-server.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { HttpBlobStore } from "../storage/http-blob-store.ts";
-import { planOptionsOf, readZkSecretFile } from "../zk/secret.ts";
+import { operatorZkOptions, readZkSecretFile } from "../zk/secret.ts";
 import type { NodeConfig } from "./config.ts";
 import {
   announceEndpoint,
@@ -93,7 +93,7 @@ function zkSecretOf(files: readonly string[] | undefined, m: { modelId: bigint; 
   for (const file of files ?? []) {
     const secret = readZkSecretFile(file);
     if (secret.modelId === String(m.modelId) && secret.version === m.version)
-      return { zkSalt: BigInt(secret.salt), zkPlan: planOptionsOf(secret) };
+      return operatorZkOptions(secret);
   }
   return {};
 }

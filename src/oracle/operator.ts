@@ -130,6 +130,8 @@ export interface OperatorOptions {
   zkSalt?: bigint;
   /** The circuit plan `zk build` recorded beside the salt (default: 40 input bits, private weights). */
   zkPlan?: PlanOptions;
+  /** The CID of the proving key `zk build` published (fetched from `store`); without it, the local cache's. */
+  zkProvingKey?: string;
   /** Compiled circuits and their keys (default: defaultZkCacheDir()). */
   zkCacheDir?: string;
 }
@@ -987,6 +989,7 @@ async function zkProverOf(
     cacheDir: opts.zkCacheDir,
     salt,
     ...(opts.zkPlan ? { plan: opts.zkPlan } : {}),
+    ...(opts.zkProvingKey ? { provingKey: { cid: opts.zkProvingKey, store: opts.store } } : {}),
   });
   return { model, salt, circuit };
 }

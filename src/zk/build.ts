@@ -3,7 +3,7 @@
  * set up, its verifier deployed, its weights committed under a salt, and verifier and commitment recorded in
  * the registry. The salt reaches the disk before the commitment reaches the chain: without it, no proof.
  */
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { getAddress } from "viem";
 import type { LedgerChain } from "../chain/connect.ts";
@@ -81,6 +81,8 @@ export async function buildZkVersion(
     o.log?.("deploying the verifier");
     const verifier = getAddress((await deployCircuitVerifier(chain, circuit)).verifier);
     const { inputBits, weights: kind } = circuit.compiled.plan;
+    // Published, so that an operator on another machine proves with this key, not one of its own.
+    const provingKey = await store.put(readFileSync(circuit.setup.zkey));
     const secret: ZkSecret = {
       modelId: String(modelId),
       version,
@@ -89,6 +91,7 @@ export async function buildZkVersion(
       verifier,
       circuit: circuit.compiled.digest,
       plan: { inputBits, weights: kind },
+      provingKey,
     };
     mkdirSync(dirname(secretPath), { recursive: true });
     writeFileDurably(secretPath, `${JSON.stringify(secret, null, 2)}\n`);

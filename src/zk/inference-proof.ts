@@ -7,12 +7,13 @@ import type { Address } from "viem";
 import type { CanonicalModel } from "../ml/encoding.ts";
 import { answerOf } from "../oracle/client.ts";
 import { inferFixed } from "../oracle/fixed-point.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
 import type { PlanOptions } from "./circuit.ts";
 import { inputDigest, statementOf, weightsCommitment, weightsInOrder } from "./commitment.ts";
 import { type CompiledCircuit, compileDenseCircuit, defaultZkCacheDir } from "./compile.ts";
 import { type ProofResult, prove, type SolidityProof, toSolidityProof } from "./groth16.ts";
 import type { ProgressLog } from "./progress.ts";
-import { type CircuitSetup, setupCircuit } from "./setup.ts";
+import { type CircuitSetup, installProvingKey, setupCircuit } from "./setup.ts";
 import { circuitInput } from "./witness.ts";
 
 export class ZkProofError extends Error {
@@ -35,6 +36,11 @@ export interface ModelCircuitOptions {
   plan?: PlanOptions;
   /** The salt whose commitment a constant-weights circuit bakes in (required for one). */
   salt?: bigint;
+  /**
+   * The proving key `zk build` published (its CID, fetched from `store`), used instead of a setup here:
+   * proofs must come from the key whose verifier is deployed.
+   */
+  provingKey?: { cid: string; store: BlobStore };
 }
 
 /**
@@ -62,6 +68,10 @@ export async function prepareModelCircuit(
         }
       : {}),
   });
+  if (options.provingKey) {
+    const { cid, store } = options.provingKey;
+    await installProvingKey(compiled, await store.get(cid), { cacheDir, ptau: options.ptau });
+  }
   const setup = await setupCircuit(compiled, { cacheDir, ptau: options.ptau, log: options.log });
   return { compiled, setup };
 }

@@ -19,11 +19,26 @@ export interface ZkSecret {
   circuit: string;
   /** The circuit's input bits and weights kind; absent in files of builds before constant weights (defaults). */
   plan?: Required<PlanOptions>;
+  /** The CID of the proving key whose verifier is deployed, in the builder's blob store. */
+  provingKey?: string;
 }
 
 /** The plan options a secret's circuit was built with (the defaults where the file predates them). */
 export function planOptionsOf(secret: ZkSecret): PlanOptions {
   return secret.plan ?? {};
+}
+
+/** What an operator proves with, from a secret file: OperatorOptions' zk fields. */
+export function operatorZkOptions(secret: ZkSecret): {
+  zkSalt: bigint;
+  zkPlan: PlanOptions;
+  zkProvingKey?: string;
+} {
+  return {
+    zkSalt: BigInt(secret.salt),
+    zkPlan: planOptionsOf(secret),
+    ...(secret.provingKey ? { zkProvingKey: secret.provingKey } : {}),
+  };
 }
 
 export class ZkSecretError extends Error {
@@ -57,6 +72,8 @@ export function readZkSecretFile(path: string): ZkSecret {
     (!Number.isInteger(secret.plan?.inputBits) || !["private", "constant"].includes(secret.plan?.weights))
   )
     throw new ZkSecretError(`${path} is not a zk secret file (its circuit plan is malformed)`);
+  if (secret.provingKey !== undefined && typeof secret.provingKey !== "string")
+    throw new ZkSecretError(`${path} is not a zk secret file (its proving key is not a CID)`);
   return secret;
 }
 

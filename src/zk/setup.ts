@@ -79,6 +79,40 @@ async function theirVerificationKey(vkPath: string): Promise<Groth16Verification
 }
 
 /**
+ * Installs a proving key made elsewhere (the model owner's, from `zk build`) as this circuit's keys in the
+ * cache, with its verification key, replacing keys set up here: a prover must prove with the key whose
+ * verifier is deployed, and a setup of its own would make another. The bytes are the caller's to check
+ * (fetched by CID); a key of another circuit makes proofs that verifiers refuse, never a false proof.
+ */
+export async function installProvingKey(
+  circuit: CircuitFiles,
+  zkey: Uint8Array,
+  opts: Pick<SetupOptions, "cacheDir" | "ptau">,
+): Promise<void> {
+  const dir = join(opts.cacheDir, circuit.digest);
+  const zkeyPath = join(dir, ZKEY_FILE);
+  if (existsSync(zkeyPath) && Buffer.from(zkey).equals(readFileSync(zkeyPath))) return;
+  mkdirSync(dir, { recursive: true });
+  const staged = join(dir, `${ZKEY_FILE}.${process.pid}.installed`);
+  writeFileSync(staged, zkey);
+  try {
+    const verificationKey = await zKey.exportVerificationKey(staged);
+    rmSync(join(dir, VK_FILE), { force: true });
+    renameSync(staged, zkeyPath);
+    const ptau = resolvePtau(opts.ptau);
+    // setupCircuit keeps keys marked as valid for the ptau file in use; these are, whatever made them.
+    if (existsSync(ptau)) writeFileSync(join(dir, PTAU_FILE), ptauIdentity(ptau));
+    writeFileSync(
+      `${join(dir, VK_FILE)}.${process.pid}.tmp`,
+      `${JSON.stringify(verificationKey, null, 2)}\n`,
+    );
+    renameSync(`${join(dir, VK_FILE)}.${process.pid}.tmp`, join(dir, VK_FILE));
+  } finally {
+    rmSync(staged, { force: true });
+  }
+}
+
+/**
  * Groth16 setup: the circuit-specific key from the ptau file, one phase-2 contribution, and the
  * verification key. Keys already in `<cacheDir>/<digest>/` are reused when made from the same ptau file
  * (the verification key is written last, so its presence means the setup finished). Refuses a ptau file too small for the circuit

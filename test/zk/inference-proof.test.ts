@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -151,6 +151,46 @@ describe("verifiable inference on the crop-insurance model (real Groth16 proofs 
       args: [modelId, VERSION, addr(OTHER)],
     });
     assert.equal(info.pending, 0, "the operator that committed is released");
+  });
+
+  it("an operator on another machine (an empty key cache) proves with the owner's published proving key", async () => {
+    const provingKey = await store.put(readFileSync(circuit.setup.zkey));
+    const elsewhere = mkdtempSync(join(TMP, "other-machine-"));
+    const prover = await createOperator({
+      chain,
+      account: PROVER,
+      store,
+      modelId,
+      version: VERSION,
+      stateFile: join(TMP, "prover.json"),
+      zkSalt: salt,
+      zkCacheDir: elsewhere,
+      zkProvingKey: provingKey,
+    });
+    const committer = await createOperator({
+      chain,
+      account: OTHER,
+      store,
+      modelId,
+      version: VERSION,
+      stateFile: join(TMP, "other.json"),
+    });
+    const id = await request();
+    const events: OperatorEvent[] = await driveOperators([prover, committer], {
+      until: async () => (await getRequestStatus(oracle, id)).state !== "open",
+    });
+    assert.equal(
+      events.filter((e) => e.type === "proven").length,
+      1,
+      JSON.stringify(events.map((e) => e.type)),
+    );
+    assert.equal((await getRequestStatus(oracle, id)).output, answerOf(inferFixed(model, DROUGHT)));
+    const installed = readdirSync(elsewhere).find((d) => existsSync(join(elsewhere, d, "circuit.zkey")));
+    assert.ok(installed, "the key is installed in the operator's own cache");
+    assert.deepEqual(
+      readFileSync(join(elsewhere, installed, "circuit.zkey")),
+      readFileSync(circuit.setup.zkey),
+    );
   });
 
   it("the proof verifies off-chain too, and proves the answer for this prover only", async () => {
