@@ -13,7 +13,7 @@ import { inputDigest, statementOf, weightsCommitment, weightsInOrder } from "./c
 import { type CompiledCircuit, compileDenseCircuit, defaultZkCacheDir } from "./compile.ts";
 import { type ProofResult, prove, type SolidityProof, toSolidityProof } from "./groth16.ts";
 import type { ProgressLog } from "./progress.ts";
-import { type CircuitSetup, installProvingKey, setupCircuit } from "./setup.ts";
+import { type CircuitSetup, cachedProvingKeyCid, installProvingKey, setupCircuit } from "./setup.ts";
 import { circuitInput } from "./witness.ts";
 
 export class ZkProofError extends Error {
@@ -68,10 +68,13 @@ export async function prepareModelCircuit(
         }
       : {}),
   });
-  if (options.provingKey) {
-    const { cid, store } = options.provingKey;
-    await installProvingKey(compiled, await store.get(cid), { cacheDir, ptau: options.ptau });
-  }
+  const published = options.provingKey;
+  // Fetched only when this machine's cache lacks it: the builder's own machine, or a second start, has it.
+  if (published && cachedProvingKeyCid(compiled, cacheDir) !== published.cid)
+    await installProvingKey(compiled, await published.store.get(published.cid), {
+      cacheDir,
+      ptau: options.ptau,
+    });
   const setup = await setupCircuit(compiled, { cacheDir, ptau: options.ptau, log: options.log });
   return { compiled, setup };
 }

@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { basename, join } from "node:path";
 import { r1cs, zKey } from "snarkjs";
+import { cidOf } from "../storage/cid.ts";
 import { type ProgressLog, progressLogger } from "./progress.ts";
 import { checkPtauFits, resolvePtau } from "./ptau.ts";
 
@@ -69,6 +70,13 @@ function readIfExists(path: string): string | undefined {
   return existsSync(path) ? readFileSync(path, "utf8") : undefined;
 }
 
+/** The CID of the proving key cached for a circuit, if it has one with its verification key. */
+export function cachedProvingKeyCid(circuit: CircuitFiles, cacheDir: string): string | undefined {
+  const dir = join(cacheDir, circuit.digest);
+  const zkeyPath = join(dir, ZKEY_FILE);
+  return existsSync(zkeyPath) && existsSync(join(dir, VK_FILE)) ? cidOf(readFileSync(zkeyPath)) : undefined;
+}
+
 /** The verification key another process is writing beside the proving key it just placed (a few ms). */
 async function theirVerificationKey(vkPath: string): Promise<Groth16VerificationKey> {
   for (let waited = 0; !existsSync(vkPath); waited += 50) {
@@ -91,7 +99,6 @@ export async function installProvingKey(
 ): Promise<void> {
   const dir = join(opts.cacheDir, circuit.digest);
   const zkeyPath = join(dir, ZKEY_FILE);
-  if (existsSync(zkeyPath) && Buffer.from(zkey).equals(readFileSync(zkeyPath))) return;
   mkdirSync(dir, { recursive: true });
   const staged = join(dir, `${ZKEY_FILE}.${process.pid}.installed`);
   writeFileSync(staged, zkey);
